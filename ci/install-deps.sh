@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks for the test suite: the OpenSSL command line (the real
+# peer the tests check messages against) and, if missing, cargo-nextest.
+set -euo pipefail
+
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "ci/install-deps.sh: installing ${need[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "ci/install-deps.sh: cargo-nextest not found; ci/test.sh will use cargo test"
+fi

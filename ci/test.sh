@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command: lints, then every test with CI=true (a missing or changed
+# snapshot fails), then the kmlab binary over the built-in scenarios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CI=true
+export KMLAB_KEY_CACHE="${KMLAB_KEY_CACHE:-$PWD/target/kmlab-keys}"
+
+ci/lint.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
+
+# The main job as a user runs it: every built-in scenario, snapshots compared.
+cargo run --locked -q -p cli -- run scenarios

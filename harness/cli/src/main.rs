@@ -1,0 +1,175 @@
+//! The `kmlab` command.
+//!
+//! This is the only crate that reads environment variables, uses `anyhow`, prints, and maps
+//! outcomes to exit codes: 0 when everything passed, 1 when a scenario failed or its snapshot
+//! differs, 2 for bad input or usage.
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command line prints its results"
+)]
+
+mod discover;
+mod rules_cmd;
+mod run_cmd;
+mod sink_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  every scenario passed (or the command succeeded)
+  1  a scenario failed: an expectation was not met or a snapshot differs
+  2  bad input or usage: an invalid scenario file, a missing path, a bad option";
+
+/// kmlab: a test harness for S/MIME mail clients and the Exchange KM server / Windows 2000 CA
+/// infrastructure behind them.
+#[derive(Debug, Parser)]
+#[command(name = "kmlab", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios (default: the scenarios/ folder) and compare their snapshots.
+    #[command(after_help = EXIT_CODES)]
+    Run(run_cmd::RunArgs),
+    /// Validate scenario files without running them.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the behaviour catalogue; with --coverage, which scenarios cover each rule.
+    #[command(after_help = EXIT_CODES)]
+    Rules(rules_cmd::RulesArgs),
+    /// Write a commented skeleton scenario.
+    #[command(after_help = EXIT_CODES)]
+    New {
+        /// The scenario's name; written to NAME.toml unless it already ends in .toml.
+        name: String,
+    },
+    /// Run the SMTP sink on its own, storing what real clients send.
+    #[command(after_help = EXIT_CODES)]
+    Sink(sink_cmd::SinkArgs),
+}
+
+/// Output formats shared by several commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Lines for people.
+    Human,
+    /// Versioned JSON.
+    Json,
+    /// JUnit XML (run only).
+    Junit,
+}
+
+/// Documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Passed = 0,
+    Failed = 1,
+    BadInput = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                Exit::BadInput.into()
+            } else {
+                Exit::Passed.into()
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run_cmd::run(&args),
+        Command::Check { paths } => check(&paths),
+        Command::Rules(args) => rules_cmd::rules(&args),
+        Command::New { name } => new(&name),
+        Command::Sink(args) => sink_cmd::sink(&args),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("kmlab: {error:#}");
+            Exit::BadInput.into()
+        }
+    }
+}
+
+fn check(paths: &[PathBuf]) -> anyhow::Result<Exit> {
+    let files = discover::scenario_files(paths)?;
+    let mut invalid = 0;
+    for file in &files {
+        match scenario::load(&file.id, &file.path) {
+            Ok(scenario) => println!(
+                "ok       {} ({} steps)",
+                file.path.display(),
+                scenario.steps.len()
+            ),
+            Err(error) => {
+                invalid += 1;
+                eprintln!("{error}\n");
+                println!("invalid  {}", file.path.display());
+            }
+        }
+    }
+    println!("{} checked, {} invalid", files.len(), invalid);
+    Ok(if invalid == 0 {
+        Exit::Passed
+    } else {
+        Exit::BadInput
+    })
+}
+
+fn new(name: &str) -> anyhow::Result<Exit> {
+    let path = if name.ends_with(".toml") {
+        PathBuf::from(name)
+    } else {
+        PathBuf::from(format!("{name}.toml"))
+    };
+    let title = path.file_stem().map_or_else(
+        || name.to_owned(),
+        |stem| stem.to_string_lossy().replace(['-', '_'], " "),
+    );
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)?;
+    }
+    // create_new: an existing file is never overwritten.
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "kmlab: {} already exists; choose another name",
+                path.display()
+            );
+            return Ok(Exit::BadInput);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    std::io::Write::write_all(&mut file, scenario::skeleton(&title).as_bytes())?;
+    println!("wrote {}", path.display());
+    Ok(Exit::Passed)
+}

@@ -1,0 +1,16 @@
+//! Virtual users and the mail programs they run.
+//!
+//! A [`Persona`] is a client profile (Outlook 97 … a modern client) whose limits are one row
+//! of [`PROFILES`]. A [`VirtualUser`] holds what that client holds: its key history, its
+//! signing key, its trusted roots. Users compose S/MIME ([`compose`]), submit it over real
+//! SMTP ([`submit`]) and read what arrives ([`read`]), judging every layer in two levels:
+//! what the cryptography says and what the client's trust policy says.
+
+pub mod compose;
+mod persona;
+pub mod read;
+pub mod submit;
+mod user;
+
+pub use persona::{PROFILES, Persona, Profile, SignForm};
+pub use user::{SigningKey, VirtualUser};

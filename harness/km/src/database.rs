@@ -1,0 +1,401 @@
+//! The KM server's database: one SQLite file per KM server.
+//!
+//! Escrowed encryption keys are stored wrapped under a key derived from the KM startup
+//! password; the file never holds a signing key, because the KM server never sees one.
+
+use std::path::{Path, PathBuf};
+
+use model::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Written into every KM database so that a foreign or torn file is recognised.
+const FORMAT: &str = "kmlab-km-database";
+/// The schema version this code reads and writes.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE users (
+    mailbox_dn TEXT PRIMARY KEY,
+    user_name  TEXT NOT NULL,
+    email      TEXT NOT NULL,
+    enabled_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id         INTEGER PRIMARY KEY,
+    mailbox_dn TEXT NOT NULL REFERENCES users(mailbox_dn),
+    digest     BLOB NOT NULL,
+    issued_at  TEXT NOT NULL,
+    used_at    TEXT
+);
+CREATE TABLE escrowed_keys (
+    mailbox_dn  TEXT NOT NULL REFERENCES users(mailbox_dn),
+    generation  INTEGER NOT NULL,
+    serial      TEXT NOT NULL,
+    certificate BLOB NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    wrap_iv     BLOB NOT NULL,
+    escrowed_at TEXT NOT NULL,
+    PRIMARY KEY (mailbox_dn, generation)
+);
+";
+
+/// Errors reading or writing the KM database.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// SQLite reported an error (including a file that is not a database).
+    #[error("KM database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The file is an SQLite database but not a KM database of this version.
+    #[error("KM database {path}: {detail}")]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One escrowed encryption key, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscrowedKey {
+    /// Its generation (1 for the first).
+    pub generation: u32,
+    /// The certificate's serial, hex.
+    pub serial: String,
+    /// The encryption certificate, DER.
+    pub certificate: Vec<u8>,
+    /// The PKCS #8 private key, wrapped.
+    pub wrapped_key: Vec<u8>,
+    /// The wrapping IV.
+    pub wrap_iv: Vec<u8>,
+}
+
+/// What became of a presented token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// It matched an unused token, which is now used.
+    Accepted,
+    /// It matched a token that was already used.
+    AlreadyUsed,
+    /// It matched nothing issued to this mailbox.
+    Wrong,
+}
+
+/// An open KM database.
+#[derive(Debug)]
+pub struct Database {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl Database {
+    /// Creates a new database file for KM server `km_name`; the file must not exist.
+    pub fn create(path: &Path, km_name: &str) -> Result<Self, DatabaseError> {
+        if path.exists() {
+            return Err(DatabaseError::Foreign {
+                path: path.to_path_buf(),
+                detail: "a file already exists there".into(),
+            });
+        }
+        let database = Self::connect(path)?;
+        database
+            .connection
+            .execute_batch(SCHEMA)
+            .map_err(|source| database.sqlite(source))?;
+        for (key, value) in [
+            ("format", FORMAT.to_owned()),
+            ("schema_version", SCHEMA_VERSION.to_string()),
+            ("km_server", km_name.to_owned()),
+        ] {
+            database
+                .connection
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )
+                .map_err(|source| database.sqlite(source))?;
+        }
+        Ok(database)
+    }
+
+    /// Opens an existing KM database, refusing files that are not one.
+    pub fn open(path: &Path) -> Result<Self, DatabaseError> {
+        if !path.is_file() {
+            return Err(DatabaseError::Foreign {
+                path: path.to_path_buf(),
+                detail: "no such file".into(),
+            });
+        }
+        let database = Self::connect(path)?;
+        let has_meta: bool = database
+            .connection
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|source| database.sqlite(source))?;
+        let format = if has_meta {
+            database.meta("format")?
+        } else {
+            None
+        };
+        if format.as_deref() != Some(FORMAT) {
+            return Err(DatabaseError::Foreign {
+                path: path.to_path_buf(),
+                detail: "not a KM database (no kmlab format marker)".into(),
+            });
+        }
+        let version = database.meta("schema_version")?;
+        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+            return Err(DatabaseError::Foreign {
+                path: path.to_path_buf(),
+                detail: format!("schema version {version:?}, expected {SCHEMA_VERSION}"),
+            });
+        }
+        Ok(database)
+    }
+
+    fn connect(path: &Path) -> Result<Self, DatabaseError> {
+        let connection = Connection::open(path).map_err(|source| DatabaseError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let database = Self {
+            connection,
+            path: path.to_path_buf(),
+        };
+        // A rollback journal (not WAL) keeps the database in one self-contained file, and FULL
+        // synchronisation makes a reported escrow survive a crash.
+        database
+            .connection
+            .execute_batch("PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(|source| database.sqlite(source))?;
+        Ok(database)
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> DatabaseError {
+        DatabaseError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, DatabaseError> {
+        self.connection
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records that a mailbox was enabled for advanced security.
+    pub fn enable_user(
+        &self,
+        mailbox_dn: &str,
+        user: &str,
+        email: &str,
+        at: Timestamp,
+    ) -> Result<(), DatabaseError> {
+        self.connection
+            .execute(
+                "INSERT INTO users (mailbox_dn, user_name, email, enabled_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(mailbox_dn) DO NOTHING",
+                params![mailbox_dn, user, email, at.to_string()],
+            )
+            .map(drop)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Whether the mailbox was enabled.
+    pub fn is_enabled(&self, mailbox_dn: &str) -> Result<bool, DatabaseError> {
+        self.connection
+            .query_row(
+                "SELECT 1 FROM users WHERE mailbox_dn = ?1",
+                [mailbox_dn],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Stores the digest of a newly issued token.
+    pub fn add_token(
+        &self,
+        mailbox_dn: &str,
+        digest: &[u8],
+        at: Timestamp,
+    ) -> Result<(), DatabaseError> {
+        self.connection
+            .execute(
+                "INSERT INTO tokens (mailbox_dn, digest, issued_at) VALUES (?1, ?2, ?3)",
+                params![mailbox_dn, digest, at.to_string()],
+            )
+            .map(drop)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Checks a presented token and, if it is good, marks it used.
+    pub fn use_token(
+        &self,
+        mailbox_dn: &str,
+        digest: &[u8],
+        at: Timestamp,
+    ) -> Result<TokenCheck, DatabaseError> {
+        let found: Option<(i64, Option<String>)> = self
+            .connection
+            .query_row(
+                "SELECT id, used_at FROM tokens WHERE mailbox_dn = ?1 AND digest = ?2 ORDER BY id DESC LIMIT 1",
+                params![mailbox_dn, digest],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|source| self.sqlite(source))?;
+        match found {
+            None => Ok(TokenCheck::Wrong),
+            Some((_, Some(_))) => Ok(TokenCheck::AlreadyUsed),
+            Some((id, None)) => {
+                self.connection
+                    .execute(
+                        "UPDATE tokens SET used_at = ?1 WHERE id = ?2",
+                        params![at.to_string(), id],
+                    )
+                    .map_err(|source| self.sqlite(source))?;
+                Ok(TokenCheck::Accepted)
+            }
+        }
+    }
+
+    /// Archives an encryption key.
+    pub fn escrow(
+        &self,
+        mailbox_dn: &str,
+        key: &EscrowedKey,
+        at: Timestamp,
+    ) -> Result<(), DatabaseError> {
+        self.connection
+            .execute(
+                "INSERT INTO escrowed_keys
+                   (mailbox_dn, generation, serial, certificate, wrapped_key, wrap_iv, escrowed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    mailbox_dn,
+                    key.generation,
+                    key.serial,
+                    key.certificate,
+                    key.wrapped_key,
+                    key.wrap_iv,
+                    at.to_string()
+                ],
+            )
+            .map(drop)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Every escrowed key of a mailbox, oldest generation first.
+    pub fn escrowed_keys(&self, mailbox_dn: &str) -> Result<Vec<EscrowedKey>, DatabaseError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT generation, serial, certificate, wrapped_key, wrap_iv FROM escrowed_keys
+                 WHERE mailbox_dn = ?1 ORDER BY generation",
+            )
+            .map_err(|source| self.sqlite(source))?;
+        let rows = statement
+            .query_map([mailbox_dn], |row| {
+                Ok(EscrowedKey {
+                    generation: row.get(0)?,
+                    serial: row.get(1)?,
+                    certificate: row.get(2)?,
+                    wrapped_key: row.get(3)?,
+                    wrap_iv: row.get(4)?,
+                })
+            })
+            .map_err(|source| self.sqlite(source))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|source| self.sqlite(source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_one_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(&dir.path().join("km.sqlite"), "KM1").unwrap();
+        let at = Timestamp::DEFAULT_START;
+        db.enable_user("/o=O/cn=alice", "alice", "alice@o.test", at)
+            .unwrap();
+        db.add_token("/o=O/cn=alice", b"digest", at).unwrap();
+        assert_eq!(
+            db.use_token("/o=O/cn=alice", b"other", at).unwrap(),
+            TokenCheck::Wrong
+        );
+        assert_eq!(
+            db.use_token("/o=O/cn=alice", b"digest", at).unwrap(),
+            TokenCheck::Accepted
+        );
+        assert_eq!(
+            db.use_token("/o=O/cn=alice", b"digest", at).unwrap(),
+            TokenCheck::AlreadyUsed
+        );
+    }
+
+    #[test]
+    fn foreign_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, b"hello, this is not a database at all").unwrap();
+        let opened = Database::open(&text);
+        assert!(opened.is_err(), "{opened:?}");
+        let other = dir.path().join("other.sqlite");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x);")
+            .unwrap();
+        assert!(matches!(
+            Database::open(&other),
+            Err(DatabaseError::Foreign { .. })
+        ));
+        assert!(Database::open(&dir.path().join("missing.sqlite")).is_err());
+    }
+
+    #[test]
+    fn escrowed_keys_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("km.sqlite");
+        let key = EscrowedKey {
+            generation: 1,
+            serial: "01".into(),
+            certificate: vec![1, 2],
+            wrapped_key: vec![3, 4],
+            wrap_iv: vec![5],
+        };
+        {
+            let db = Database::create(&path, "KM1").unwrap();
+            db.enable_user("dn", "alice", "a@o.test", Timestamp::DEFAULT_START)
+                .unwrap();
+            db.escrow("dn", &key, Timestamp::DEFAULT_START).unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        assert_eq!(db.escrowed_keys("dn").unwrap(), vec![key]);
+    }
+}

@@ -1,0 +1,155 @@
+//! Identifier newtypes, so that a user name is never passed where a CA name is wanted.
+
+use std::fmt;
+
+use serde::Serialize;
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a name that the scenario layer has already validated.
+            pub fn new(name: impl Into<String>) -> Self {
+                Self(name.into())
+            }
+
+            /// The name as written in the scenario.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A virtual user (a mailbox), e.g. `alice`.
+    UserName
+);
+name_type!(
+    /// A certification authority, by its common name, e.g. `ContosoRoot`.
+    CaName
+);
+name_type!(
+    /// A KM server, e.g. `KM1`.
+    KmName
+);
+name_type!(
+    /// A server in the topology, e.g. `EXCH1`.
+    HostName
+);
+name_type!(
+    /// An Exchange site (5.5) or administrative group (2000), e.g. `Redmond`.
+    SiteName
+);
+name_type!(
+    /// An RFC 5322 mailbox address, e.g. `alice@contoso.example`.
+    MailAddress
+);
+
+/// Which encryption or signing certificate of a user this is: 1 for the first one, 2 after the
+/// first recovery or renewal, and so on. Snapshots name keys as `enc#1`, `sign#2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct KeyGeneration(u32);
+
+impl KeyGeneration {
+    /// The first generation a user receives.
+    pub const FIRST: Self = Self(1);
+
+    /// Wraps a generation number (1-based).
+    pub fn new(generation: u32) -> Self {
+        Self(generation)
+    }
+
+    /// The generation after this one.
+    #[must_use]
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    /// The generation number.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for KeyGeneration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A certificate serial number, as the big-endian bytes of the positive integer.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Serial(Vec<u8>);
+
+impl Serial {
+    /// Wraps the big-endian magnitude of a serial number; leading zero bytes are dropped.
+    pub fn from_be_bytes(bytes: &[u8]) -> Self {
+        let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+        Self(bytes[first..].to_vec())
+    }
+
+    /// The big-endian magnitude, without leading zeros.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Serial {
+    /// Lower-case hex, the way `openssl x509 -serial` prints it (but lower case).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("00");
+        }
+        for byte in &self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Serial({self})")
+    }
+}
+
+impl Serialize for Serial {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_drops_leading_zeros_and_prints_hex() {
+        let serial = Serial::from_be_bytes(&[0, 0, 0x1f, 0xa0]);
+        assert_eq!(serial.to_string(), "1fa0");
+        assert_eq!(Serial::from_be_bytes(&[0]).to_string(), "00");
+    }
+
+    #[test]
+    fn generations_count_up_from_one() {
+        assert_eq!(KeyGeneration::FIRST.next().get(), 2);
+    }
+}

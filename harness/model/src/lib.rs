@@ -1,0 +1,21 @@
+//! The vocabulary every other kmlab crate speaks.
+//!
+//! This crate holds the identifier newtypes (`UserName`, `CaName`, `Serial`, …), the DER
+//! newtypes certificates and keys travel in, the injected virtual clock and seeded random
+//! number generator, and the catalogue of behaviour rules. It depends on nothing else in the
+//! workspace and does no IO.
+
+mod der;
+mod ids;
+mod named;
+mod outcome;
+pub mod rules;
+mod seed;
+mod time;
+
+pub use der::{CertificateDer, CertifiedKey, CrlDer, PrivateKeyDer};
+pub use ids::{CaName, HostName, KeyGeneration, KmName, MailAddress, Serial, SiteName, UserName};
+pub use named::Named;
+pub use outcome::{Outcome, OutcomeParseError};
+pub use seed::{SeededRng, derive_seed};
+pub use time::{Duration, DurationParseError, Timestamp, TimestampParseError, VirtualClock};

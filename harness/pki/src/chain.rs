@@ -1,0 +1,176 @@
+//! Chain building and certificate signature checks, the way an S/MIME client judges a signer.
+
+use const_oid::db::rfc5912::{SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION};
+use der::Encode;
+use model::{CertificateDer, Timestamp};
+use rsa::RsaPublicKey;
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use sha1::Sha1;
+use sha2::Sha256;
+use x509_cert::certificate::Certificate;
+
+use crate::certificate::CertificateInfo;
+
+/// The longest chain a client follows before giving up.
+const MAX_CHAIN_LENGTH: usize = 8;
+
+/// Whether `certificate` carries a valid signature by `issuer_key`.
+pub fn signature_is_valid(certificate: &Certificate, issuer_key: &RsaPublicKey) -> bool {
+    let Ok(tbs) = certificate.tbs_certificate.to_der() else {
+        return false;
+    };
+    let Some(signature) = certificate.signature.as_bytes() else {
+        return false;
+    };
+    let Ok(signature) = Signature::try_from(signature) else {
+        return false;
+    };
+    match certificate.signature_algorithm.oid {
+        SHA_256_WITH_RSA_ENCRYPTION => VerifyingKey::<Sha256>::new(issuer_key.clone())
+            .verify(&tbs, &signature)
+            .is_ok(),
+        SHA_1_WITH_RSA_ENCRYPTION => VerifyingKey::<Sha1>::new(issuer_key.clone())
+            .verify(&tbs, &signature)
+            .is_ok(),
+        _ => false,
+    }
+}
+
+/// What a relying party concluded about a certificate's chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainVerdict {
+    /// The chain reaches a trusted root; subjects from the leaf up to the root.
+    Valid {
+        /// Subject names, leaf first.
+        path: Vec<String>,
+    },
+    /// The chain ends in a self-signed root that is not in the trusted store.
+    UntrustedRoot {
+        /// The root's subject.
+        root: String,
+    },
+    /// No certificate in reach issued this one.
+    IssuerNotFound {
+        /// The subject whose issuer is missing.
+        subject: String,
+        /// The issuer name it names.
+        issuer: String,
+    },
+    /// A certificate in the chain is outside its validity period at the time of judging.
+    Expired {
+        /// The subject of the certificate that is out of date.
+        subject: String,
+        /// Its end of validity.
+        not_after: Timestamp,
+    },
+    /// A certificate in the chain is not yet valid at the time of judging.
+    NotYetValid {
+        /// The subject of the certificate.
+        subject: String,
+        /// Its start of validity.
+        not_before: Timestamp,
+    },
+    /// A certificate did not parse.
+    Malformed {
+        /// What the parser said.
+        detail: String,
+    },
+}
+
+impl ChainVerdict {
+    /// A stable reason word for transcripts.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Valid { .. } => "valid",
+            Self::UntrustedRoot { .. } => "untrusted-root",
+            Self::IssuerNotFound { .. } => "issuer-not-found",
+            Self::Expired { .. } => "expired",
+            Self::NotYetValid { .. } => "not-yet-valid",
+            Self::Malformed { .. } => "malformed-certificate",
+        }
+    }
+
+    /// Whether the chain is trusted.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Valid { .. })
+    }
+}
+
+/// Builds a chain from `leaf` through `pool` to one of `roots` and checks every certificate's
+/// signature and validity at `at`. Issuers are matched by name and confirmed by signature.
+pub fn verify_chain(
+    leaf: &CertificateDer,
+    pool: &[CertificateDer],
+    roots: &[CertificateDer],
+    at: Timestamp,
+) -> ChainVerdict {
+    let parse = |der: &CertificateDer| CertificateInfo::parse(der);
+    let mut current = match parse(leaf) {
+        Ok(info) => info,
+        Err(err) => {
+            return ChainVerdict::Malformed {
+                detail: err.to_string(),
+            };
+        }
+    };
+    let mut current_der = leaf.clone();
+    let mut path = Vec::new();
+    for _ in 0..MAX_CHAIN_LENGTH {
+        if at < current.not_before {
+            return ChainVerdict::NotYetValid {
+                subject: current.subject.clone(),
+                not_before: current.not_before,
+            };
+        }
+        if at > current.not_after {
+            return ChainVerdict::Expired {
+                subject: current.subject.clone(),
+                not_after: current.not_after,
+            };
+        }
+        path.push(current.subject.clone());
+        if roots.contains(&current_der) {
+            return ChainVerdict::Valid { path };
+        }
+        let issuer_name = &current.certificate.tbs_certificate.issuer;
+        let issuer = roots.iter().chain(pool).find_map(|candidate| {
+            let info = parse(candidate).ok()?;
+            if &info.certificate.tbs_certificate.subject != issuer_name {
+                return None;
+            }
+            let key = info.public_key().ok()?;
+            signature_is_valid(&current.certificate, &key).then(|| (candidate.clone(), info))
+        });
+        match issuer {
+            Some((der, info)) if der == current_der => {
+                // A self-signed certificate that is not a trusted root.
+                return ChainVerdict::UntrustedRoot { root: info.subject };
+            }
+            Some((der, info)) => {
+                current_der = der;
+                current = info;
+            }
+            None => {
+                let self_signed = current.certificate.tbs_certificate.subject == *issuer_name
+                    && current
+                        .public_key()
+                        .is_ok_and(|key| signature_is_valid(&current.certificate, &key));
+                return if self_signed {
+                    ChainVerdict::UntrustedRoot {
+                        root: current.subject.clone(),
+                    }
+                } else {
+                    ChainVerdict::IssuerNotFound {
+                        subject: current.subject.clone(),
+                        issuer: current.issuer.clone(),
+                    }
+                };
+            }
+        }
+    }
+    ChainVerdict::IssuerNotFound {
+        subject: current.subject.clone(),
+        issuer: current.issuer,
+    }
+}

@@ -1,0 +1,38 @@
+//! Transcripts and how they are shown.
+//!
+//! A run produces one [`Record`] per step; the records of a scenario are its [`Transcript`].
+//! This crate renders transcripts as the snapshot text (what `snapshots/` keeps), as
+//! versioned JSON and, for whole runs, as JUnit XML. It only reads records: nothing here
+//! runs a scenario.
+
+mod junit;
+mod record;
+mod snapshot;
+
+pub use junit::junit;
+pub use record::{
+    Detail, DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
+};
+pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_snapshot};
+
+/// The identifier of the JSON transcript format, bumped on incompatible changes.
+pub const TRANSCRIPT_SCHEMA: &str = "kmlab-transcript/1";
+
+/// The transcript as pretty-printed JSON, with its schema identifier.
+pub fn transcript_json(transcript: &Transcript) -> String {
+    let value = serde_json::json!({
+        "schema": TRANSCRIPT_SCHEMA,
+        "transcript": transcript,
+    });
+    // Serialising plain data with string keys cannot fail.
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+/// A whole run as JSON: one entry per scenario.
+pub fn run_json(results: &[ScenarioResult]) -> String {
+    let value = serde_json::json!({
+        "schema": "kmlab-run/1",
+        "scenarios": results,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}

@@ -1,0 +1,179 @@
+//! Records, transcripts and per-scenario results.
+
+use model::{Outcome, Timestamp};
+use serde::Serialize;
+
+/// A value in a record's details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum DetailValue {
+    /// One line of text.
+    Text(String),
+    /// Several items, shown as a list.
+    List(Vec<String>),
+}
+
+/// One named fact about a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Detail {
+    /// The name, in kebab case (`decrypted-with`).
+    pub key: String,
+    /// The value.
+    pub value: DetailValue,
+}
+
+impl Detail {
+    /// A one-line detail.
+    pub fn text(key: &str, value: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            value: DetailValue::Text(value.into()),
+        }
+    }
+
+    /// A list detail.
+    pub fn list(key: &str, items: Vec<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            value: DetailValue::List(items),
+        }
+    }
+
+    /// Whether `expected` matches: equal to the text, or to one item of a list.
+    pub fn matches(&self, expected: &str) -> bool {
+        match &self.value {
+            DetailValue::Text(text) => text == expected,
+            DetailValue::List(items) => items.iter().any(|item| item == expected),
+        }
+    }
+}
+
+/// Whether a step's expectation held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result", content = "mismatches")]
+pub enum ExpectationCheck {
+    /// Everything expected was recorded.
+    Met,
+    /// What differed, one line each.
+    Unmet(Vec<String>),
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// The step's number, from 1.
+    pub step: usize,
+    /// The line of the step in the scenario file.
+    pub line: usize,
+    /// The virtual time when it ran.
+    pub at: Timestamp,
+    /// Who acted: `alice`, `admin@KM1`, `smtp-client`.
+    pub actor: String,
+    /// The action.
+    pub action: String,
+    /// What came of it.
+    pub outcome: Outcome,
+    /// Why, as a stable word, when there is more to say than the outcome.
+    pub reason: Option<String>,
+    /// Named facts, in a fixed order per action.
+    pub details: Vec<Detail>,
+    /// The result of the step's `expect`, if it had one.
+    pub expectation: Option<ExpectationCheck>,
+}
+
+impl Record {
+    /// The detail named `key`.
+    pub fn detail(&self, key: &str) -> Option<&Detail> {
+        self.details.iter().find(|detail| detail.key == key)
+    }
+}
+
+/// Everything one scenario run recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transcript {
+    /// The scenario identifier (its path under `scenarios/` without `.toml`).
+    pub scenario: String,
+    /// Its title.
+    pub title: String,
+    /// The seed it ran with.
+    pub seed: u64,
+    /// The engine that built messages.
+    pub engine: String,
+    /// The rule IDs it covers.
+    pub covers: Vec<String>,
+    /// One record per step.
+    pub records: Vec<Record>,
+}
+
+impl Transcript {
+    /// Every unmet expectation, as `step N (line L): …`.
+    pub fn unmet_expectations(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|record| match &record.expectation {
+                Some(ExpectationCheck::Unmet(mismatches)) => Some(
+                    mismatches
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "step {} (line {}) {}: {m}",
+                                record.step, record.line, record.action
+                            )
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+}
+
+/// How a scenario fared in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum ScenarioStatus {
+    /// Every expectation met and the snapshot matched (or none was compared).
+    Passed {
+        /// Whether a snapshot was compared.
+        snapshot: SnapshotState,
+    },
+    /// Something did not hold; each line says what.
+    Failed {
+        /// The reasons.
+        reasons: Vec<String>,
+    },
+    /// The scenario file is invalid; the located problems.
+    Invalid {
+        /// The located messages.
+        problems: Vec<String>,
+    },
+    /// The harness itself failed while running it.
+    HarnessError {
+        /// What failed.
+        error: String,
+    },
+}
+
+use crate::snapshot::SnapshotState;
+
+/// One scenario's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioResult {
+    /// The scenario identifier.
+    pub scenario: String,
+    /// The file.
+    pub path: String,
+    /// The status.
+    #[serde(flatten)]
+    pub status: ScenarioStatus,
+    /// The transcript, if it ran.
+    pub transcript: Option<Transcript>,
+}
+
+impl ScenarioResult {
+    /// Whether the scenario passed.
+    pub fn passed(&self) -> bool {
+        matches!(self.status, ScenarioStatus::Passed { .. })
+    }
+}

@@ -1,0 +1,60 @@
+//! Names for certificates: every certificate the run issued, labelled the way transcripts
+//! speak of it (`alice enc#1`, `ContosoRoot`).
+
+use model::CertificateDer;
+use pki::CertificateInfo;
+use smime::structure::CertificateId;
+
+/// The labels of every certificate issued in a run.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CertificateBook {
+    entries: Vec<(CertificateDer, String)>,
+}
+
+impl CertificateBook {
+    pub(crate) fn add(&mut self, certificate: &CertificateDer, label: impl Into<String>) {
+        if self.label(certificate).is_none() {
+            self.entries.push((certificate.clone(), label.into()));
+        }
+    }
+
+    pub(crate) fn label(&self, certificate: &CertificateDer) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(der, _)| der == certificate)
+            .map(|(_, label)| label.as_str())
+    }
+
+    /// The label of the certificate an identifier names, or the identifier itself.
+    pub(crate) fn label_for(&self, id: &CertificateId) -> String {
+        self.entries
+            .iter()
+            .find(|(der, _)| id.matches_der(der))
+            .map_or_else(
+                || format!("unknown certificate ({})", id.describe()),
+                |(_, label)| label.clone(),
+            )
+    }
+
+    /// `label (serial …)` for a certificate, or its subject if it is not in the book.
+    pub(crate) fn describe(&self, certificate: &CertificateDer) -> String {
+        let info = CertificateInfo::parse(certificate);
+        match (self.label(certificate), info) {
+            (Some(label), Ok(info)) => format!("{label} (serial {})", info.serial),
+            (Some(label), Err(_)) => label.to_owned(),
+            (None, Ok(info)) => format!("{} (serial {})", info.subject, info.serial),
+            (None, Err(_)) => "an unparseable certificate".to_owned(),
+        }
+    }
+}
+
+/// A certificate in one line: serial, version, subject, issuer and validity.
+pub(crate) fn certificate_line(certificate: &CertificateDer) -> String {
+    match CertificateInfo::parse(certificate) {
+        Ok(info) => format!(
+            "serial {}, {}, subject {}, issuer {}, valid {} to {}",
+            info.serial, info.version, info.subject, info.issuer, info.not_before, info.not_after
+        ),
+        Err(error) => format!("unparseable certificate: {error}"),
+    }
+}

@@ -1,0 +1,108 @@
+//! Running scenarios.
+//!
+//! [`run`] builds a fresh [`World`] for a scenario — virtual clock, seeded generators, key
+//! pool, CAs, KM servers with their database files, the directory, an embedded SMTP sink and
+//! the users' clients — then executes the steps in order. Each step yields one
+//! [`report::Record`]; a step's `expect` is checked against its record. The finished world
+//! can write the artifacts folder.
+
+mod artifacts;
+mod book;
+mod expect;
+mod steps;
+mod world;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use report::Transcript;
+use scenario::Scenario;
+use smime::Engine;
+
+pub use world::World;
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// A folder the run may create files in (KM databases); it must exist and be empty.
+    pub work_dir: PathBuf,
+    /// Where generated keys are cached, if anywhere.
+    pub key_cache: Option<PathBuf>,
+    /// A seed that replaces the scenario's.
+    pub seed: Option<u64>,
+    /// The engine that builds and reads messages.
+    pub engine: Arc<dyn Engine>,
+}
+
+/// A harness failure: something kmlab itself could not do (not a step outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The SMTP sink did not start.
+    #[error("starting the SMTP sink: {0}")]
+    Sink(#[from] sink::SinkError),
+    /// A CA could not be installed.
+    #[error("installing CA {ca}: {source}")]
+    Ca {
+        /// The CA.
+        ca: String,
+        /// What failed.
+        source: Box<pki::PkiError>,
+    },
+    /// A KM server could not be installed.
+    #[error("installing KM server {km}: {source}")]
+    Km {
+        /// The KM server.
+        km: String,
+        /// What failed.
+        source: Box<km::KmError>,
+    },
+    /// A step hit a harness failure.
+    #[error("step {step}: {message}")]
+    Step {
+        /// The step number.
+        step: usize,
+        /// What failed.
+        message: String,
+    },
+    /// The scenario asks for something this kmlab does not model.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Writing files failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A finished run: its transcript and the world it left behind.
+#[derive(Debug)]
+pub struct Run {
+    /// The records.
+    pub transcript: Transcript,
+    /// The final state, for artifacts.
+    pub world: World,
+}
+
+/// Runs `scenario` to the end.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
+    let mut world = World::build(scenario, options)?;
+    let mut records = Vec::with_capacity(scenario.steps.len());
+    for step in &scenario.steps {
+        let mut record = steps::execute(&mut world, step)?;
+        if let Some(expectation) = &step.expect {
+            record.expectation = Some(expect::check(expectation, &record));
+        }
+        records.push(record);
+    }
+    let transcript = Transcript {
+        scenario: scenario.id.clone(),
+        title: scenario.title.clone(),
+        seed: world.seed(),
+        engine: options.engine.name().to_owned(),
+        covers: scenario
+            .covers
+            .iter()
+            .map(|rule| rule.id.to_owned())
+            .collect(),
+        records,
+    };
+    Ok(Run { transcript, world })
+}

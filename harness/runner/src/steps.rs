@@ -1,0 +1,687 @@
+//! What each step action does to the World, and the record it leaves.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration as StdDuration;
+
+use clients::compose::{Draft, Encryption, Signing};
+use clients::read::{Content, Layer, Reader, Reading};
+use clients::submit::submit;
+use clients::{SignForm, VirtualUser};
+use km::{KmContext, Token};
+use model::{
+    CertificateDer, CertifiedKey, Duration, KeyGeneration, KmName, Named, Outcome, UserName,
+};
+use pki::{ChainVerdict, private_key_der};
+use rand_core::RngCore;
+use report::{Detail, Record};
+use scenario::{Action, Folder, SendStep, Step, TokenChoice};
+use smime::mime::MessageHeaders;
+use smime::structure::{CmsSummary, summarize};
+use smime::{Capability, SignatureStatus};
+
+use crate::RunError;
+use crate::book::certificate_line;
+use crate::world::{SentMessage, World};
+
+/// Runs one step and returns its record (without the expectation check).
+pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError> {
+    let harness = |message: String| RunError::Step {
+        step: step.number,
+        message,
+    };
+    let mut record = match &step.action {
+        Action::Clock { advance } => clock(world, *advance),
+        Action::EnableV3 { km } => enable_v3(world, km).map_err(harness)?,
+        Action::EnableUser { km, user } => enable_user(world, km, user).map_err(harness)?,
+        Action::Enroll { km, user, token } => enroll(world, km, user, *token).map_err(harness)?,
+        Action::Send(send_step) => send(world, send_step).map_err(harness)?,
+        Action::Read {
+            user,
+            subject,
+            folder,
+        } => read(world, user, subject, *folder).map_err(harness)?,
+        Action::SmtpSession { input } => smtp_session(world, input).map_err(harness)?,
+    };
+    record.step = step.number;
+    record.line = step.line;
+    Ok(record)
+}
+
+fn new_record(world: &World, actor: impl Into<String>, action: &str) -> Record {
+    Record {
+        step: 0,
+        line: 0,
+        at: world.now(),
+        actor: actor.into(),
+        action: action.to_owned(),
+        outcome: Outcome::Ok,
+        reason: None,
+        details: Vec::new(),
+        expectation: None,
+    }
+}
+
+fn refuse(mut record: Record, reason: &str) -> Record {
+    record.outcome = Outcome::Refused;
+    record.reason = Some(reason.to_owned());
+    record
+}
+
+fn clock(world: &mut World, advance: Duration) -> Record {
+    world.clock.advance(advance);
+    let mut record = new_record(world, "scenario", "clock");
+    record
+        .details
+        .push(Detail::text("advanced", advance.to_string()));
+    record
+        .details
+        .push(Detail::text("now", world.now().to_string()));
+    record
+}
+
+fn km_context_parts<'w>(
+    world: &'w mut World,
+    km: &KmName,
+) -> Result<(&'w mut km::KmServer, KmContext<'w>), String> {
+    let spec = world
+        .scenario
+        .topology
+        .km_server(km)
+        .ok_or_else(|| format!("no KM server {km}"))?;
+    let ca_name = spec.ca.clone();
+    let now = world.clock.now();
+    let server = world
+        .kms
+        .get_mut(km)
+        .ok_or_else(|| format!("KM server {km} is not installed"))?;
+    let ca = world
+        .cas
+        .get_mut(&ca_name)
+        .ok_or_else(|| format!("CA {ca_name} is not installed"))?;
+    let context = KmContext {
+        ca,
+        keys: &world.keys,
+        now,
+        directory: &mut world.directory,
+    };
+    Ok((server, context))
+}
+
+fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "enable-v3");
+    let (server, mut context) = km_context_parts(world, km)?;
+    let ca_line = {
+        let setup = context.ca.setup();
+        let info = context.ca.info();
+        format!(
+            "{} ({} root, {} policy module, serial {}, valid to {})",
+            setup.name,
+            setup.class.name(),
+            setup.policy.name(),
+            info.serial,
+            info.not_after
+        )
+    };
+    let info = server.enable_v3(&mut context).map_err(|e| e.to_string())?;
+    let certificate = server
+        .certificate()
+        .cloned()
+        .ok_or("no KM certificate after enable-v3")?;
+    world.book.add(&certificate, km.to_string());
+    record.details.push(Detail::text("ca", ca_line));
+    record.details.push(Detail::text(
+        "km-certificate",
+        format!("{} (serial {}, subject {})", km, info.serial, info.subject),
+    ));
+    Ok(record)
+}
+
+fn enable_user(world: &mut World, km: &KmName, user: &UserName) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "enable-user");
+    let mailbox = world
+        .directory
+        .entry(user)
+        .map(|entry| entry.mailbox_dn.clone())
+        .unwrap_or_default();
+    let (server, mut context) = km_context_parts(world, km)?;
+    let token = server
+        .enable_user(user, &mut context)
+        .map_err(|e| e.to_string())?;
+    record.details.push(Detail::text("user", user.to_string()));
+    record.details.push(Detail::text("mailbox", mailbox));
+    record
+        .details
+        .push(Detail::text("token", token.to_string()));
+    world.tokens.insert(user.clone(), token);
+    Ok(record)
+}
+
+fn enroll(
+    world: &mut World,
+    km: &KmName,
+    user: &UserName,
+    choice: TokenChoice,
+) -> Result<Record, String> {
+    let record = new_record(world, user.to_string(), "enroll");
+    let client = world
+        .users
+        .get(user)
+        .ok_or_else(|| format!("no user {user}"))?;
+    if !client.profile().enrolls_with_km {
+        return Ok(refuse(record, "client-cannot-enroll"));
+    }
+    let token = match choice {
+        TokenChoice::Issued => match world.tokens.get(user) {
+            Some(token) => token.clone(),
+            None => return Ok(refuse(record, "no-token-issued")),
+        },
+        TokenChoice::Wrong => Token::typed("WRNG-TKEN-0000"),
+    };
+    // The client generates its own signing key pair; the KM server only sees the public half.
+    let signing_generation = KeyGeneration::new(client.signing_keys.len() as u32 + 1);
+    let (signing_key, _) = world
+        .keys
+        .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
+        .map_err(|e| e.to_string())?;
+    let (server, mut context) = km_context_parts(world, km)?;
+    let enrollment = match server.enroll(user, &token, &signing_key.to_public_key(), &mut context) {
+        Ok(Ok(enrollment)) => enrollment,
+        Ok(Err(refusal)) => return Ok(refuse(record, refusal.reason())),
+        Err(error) => return Err(error.to_string()),
+    };
+    let generation = enrollment.encryption.generation;
+    world.book.add(
+        &enrollment.encryption.certificate,
+        format!("{user} enc#{generation}"),
+    );
+    world.book.add(
+        &enrollment.signing_certificate,
+        format!("{user} sign#{signing_generation}"),
+    );
+    let mut record = record;
+    record
+        .details
+        .push(Detail::text("generation", generation.to_string()));
+    record.details.push(Detail::text(
+        "encryption-certificate",
+        certificate_line(&enrollment.encryption.certificate),
+    ));
+    record.details.push(Detail::text(
+        "signing-certificate",
+        certificate_line(&enrollment.signing_certificate),
+    ));
+    let root_label = world
+        .book
+        .label(&enrollment.root)
+        .unwrap_or("an unknown root")
+        .to_owned();
+    record
+        .details
+        .push(Detail::text("trusted-root", root_label));
+    let client = world
+        .users
+        .get_mut(user)
+        .ok_or_else(|| format!("no user {user}"))?;
+    client.add_encryption_key(enrollment.encryption);
+    client.signing_keys.push(CertifiedKey {
+        generation: signing_generation,
+        certificate: enrollment.signing_certificate,
+        key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
+    });
+    client.trust_root(enrollment.root);
+    Ok(record)
+}
+
+fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
+    let mut record = new_record(world, step.from.to_string(), "send");
+    let sender = world
+        .users
+        .get(&step.from)
+        .ok_or_else(|| format!("no user {}", step.from))?
+        .clone();
+    let profile = sender.profile();
+    let recipients: Vec<&VirtualUser> = step
+        .to
+        .iter()
+        .map(|name| {
+            world
+                .users
+                .get(name)
+                .ok_or_else(|| format!("no user {name}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let sign = step.sign.unwrap_or(profile.default_signing);
+    let digest = step.digest.unwrap_or(profile.signing_digest);
+
+    let signing = match sign {
+        SignForm::None => None,
+        form => {
+            let Some(signer) = sender.signer(Vec::new()) else {
+                return Ok(refuse(record, "no-signing-certificate"));
+            };
+            let capabilities = profile
+                .ciphers
+                .iter()
+                .map(|cipher| Capability::Cipher(*cipher))
+                .collect();
+            Some(Signing {
+                form,
+                digest,
+                signer,
+                capabilities,
+            })
+        }
+    };
+    let encryption = if step.encrypt {
+        let Some(cipher) = step.cipher.or_else(|| profile.ciphers.first().copied()) else {
+            return Ok(refuse(record, "client-cannot-encrypt-smime"));
+        };
+        let mut certificates = Vec::new();
+        let mut missing = Vec::new();
+        for recipient in &recipients {
+            match world
+                .directory
+                .current_encryption_certificate(&recipient.name)
+            {
+                Some(certificate) => certificates.push(certificate.clone()),
+                None => missing.push(recipient.name.to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            let mut refused = refuse(record, "no-encryption-certificate");
+            refused.details.push(Detail::list("missing", missing));
+            return Ok(refused);
+        }
+        // The sender encrypts to itself too, so the sent copy stays readable (MSG-04).
+        let Some(own) = sender.current_encryption_key() else {
+            return Ok(refuse(record, "sender-has-no-encryption-certificate"));
+        };
+        certificates.push(own.certificate.clone());
+        Some(Encryption {
+            cipher,
+            recipients: certificates,
+        })
+    } else {
+        None
+    };
+
+    let sequence = world.sent.len() + 1;
+    let mut tag = [0u8; 4];
+    world.rng.fill_bytes(&mut tag);
+    let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    let headers = MessageHeaders {
+        from: sender.email.to_string(),
+        to: recipients.iter().map(|r| r.email.to_string()).collect(),
+        subject: step.subject.clone(),
+        date: world.now().to_rfc5322(),
+        message_id: format!("{sequence}.{tag}@{}", world.scenario.topology.mail_domain),
+    };
+    let body = step.body.clone().unwrap_or_else(|| {
+        format!(
+            "{} to {}: {}\n",
+            step.from,
+            step.to
+                .iter()
+                .map(UserName::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            step.subject
+        )
+    });
+    let draft = Draft {
+        headers,
+        body,
+        date: world.now(),
+        identifier: profile.identifier,
+        signing,
+        encryption,
+    };
+    let message = clients::compose::compose(&draft, world.engine.as_ref(), &mut world.rng)
+        .map_err(|e| e.to_string())?;
+
+    if let Some(signing) = &draft.signing {
+        let signer = world.book.describe(&signing.signer.certificate);
+        record.details.push(Detail::text(
+            "signed",
+            format!("{}, {} by {signer}", signing.form.name(), signing.digest),
+        ));
+    }
+    if let Some(encryption) = &draft.encryption {
+        record.details.push(Detail::text(
+            "cipher",
+            envelope_cipher(&message).unwrap_or_else(|| encryption.cipher.to_string()),
+        ));
+        record.details.push(Detail::list(
+            "recipients",
+            encryption
+                .recipients
+                .iter()
+                .map(|c| world.book.describe(c))
+                .collect(),
+        ));
+    }
+    let to: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
+    match submit(
+        world.sink.address(),
+        "client.kmlab.test",
+        sender.email.as_str(),
+        &to,
+        &message,
+    ) {
+        Ok(reply) => {
+            let id = world
+                .sink
+                .store()
+                .all()
+                .last()
+                .map(|stored| stored.id)
+                .ok_or("the sink accepted a message it did not store")?;
+            record.details.insert(
+                0,
+                Detail::text(
+                    "message",
+                    format!("#{} \"{}\", {} bytes", id, step.subject, message.len()),
+                ),
+            );
+            record
+                .details
+                .push(Detail::text("sink", format!("250 {reply}")));
+            world.sent.push(SentMessage {
+                from: step.from.clone(),
+                subject: step.subject.clone(),
+                id,
+            });
+            if let Some(sender) = world.users.get_mut(&step.from) {
+                sender.sent.push(message);
+            }
+        }
+        Err(error) => {
+            record.outcome = Outcome::Error(None);
+            record.reason = Some("submission-failed".into());
+            record.details.push(Detail::text("sink", error.to_string()));
+        }
+    }
+    Ok(record)
+}
+
+/// The cipher of the outermost envelope of a composed message, read back from its bytes.
+fn envelope_cipher(message: &[u8]) -> Option<String> {
+    let smime::mime::Entity::Pkcs7 { der, .. } = smime::mime::classify(message).ok()? else {
+        return None;
+    };
+    match summarize(&der).ok()? {
+        CmsSummary::Enveloped(summary) => summary.cipher.ok().map(|cipher| cipher.to_string()),
+        _ => None,
+    }
+}
+
+fn read(
+    world: &mut World,
+    user: &UserName,
+    subject: &str,
+    folder: Folder,
+) -> Result<Record, String> {
+    let mut record = new_record(world, user.to_string(), "read");
+    let client = world
+        .users
+        .get(user)
+        .ok_or_else(|| format!("no user {user}"))?;
+    let has_subject = |data: &[u8]| {
+        mail_parser::MessageParser::new()
+            .parse_headers(data)
+            .is_some_and(|message| message.subject() == Some(subject))
+    };
+    let found = match folder {
+        Folder::Inbox => world
+            .sink
+            .store()
+            .mailbox(client.email.as_str())
+            .into_iter()
+            .rev()
+            .find(|stored| has_subject(&stored.envelope.data))
+            .map(|stored| {
+                (
+                    format!("inbox #{} \"{subject}\"", stored.id),
+                    stored.envelope.data.clone(),
+                )
+            }),
+        Folder::Sent => client
+            .sent
+            .iter()
+            .rev()
+            .find(|data| has_subject(data))
+            .map(|data| (format!("sent copy \"{subject}\""), data.clone())),
+    };
+    let Some((label, data)) = found else {
+        record.outcome = Outcome::Error(None);
+        record.reason = Some("no-such-message".into());
+        return Ok(record);
+    };
+    record.details.push(Detail::text("message", label));
+    let reader = Reader {
+        engine: world.engine.as_ref(),
+        profile: client.profile(),
+        keys: &client.encryption_keys,
+        roots: &client.trusted_roots,
+        now: world.clock.now(),
+    };
+    let reading = clients::read::read(&data, &reader);
+    describe_reading(world, &reading, &mut record);
+    Ok(record)
+}
+
+fn generation_label(world: &World, keys: &[CertifiedKey], generation: KeyGeneration) -> String {
+    keys.iter()
+        .find(|key| key.generation == generation)
+        .and_then(|key| world.book.label(&key.certificate))
+        .map_or_else(|| format!("enc#{generation}"), str::to_owned)
+}
+
+fn chain_text(verdict: &ChainVerdict) -> String {
+    match verdict {
+        ChainVerdict::Valid { path } => format!("valid ({})", path.join(" <- ")),
+        ChainVerdict::UntrustedRoot { root } => format!("untrusted-root ({root})"),
+        ChainVerdict::IssuerNotFound { subject, issuer } => {
+            format!("issuer-not-found ({subject} names {issuer})")
+        }
+        ChainVerdict::Expired { subject, not_after } => {
+            format!("expired ({subject} ended {not_after})")
+        }
+        ChainVerdict::NotYetValid {
+            subject,
+            not_before,
+        } => format!("not-yet-valid ({subject} starts {not_before})"),
+        ChainVerdict::Malformed { detail } => format!("malformed-certificate ({detail})"),
+    }
+}
+
+/// Turns a reading into details and sets the record's outcome: `error` when the message could
+/// not be read or a signature failed its cryptography, `warning` when the cryptography held
+/// but the client's trust policy did not, `ok` otherwise.
+fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
+    let keys = world
+        .users
+        .get(&UserName::new(record.actor.as_str()))
+        .map(|u| u.encryption_keys.clone())
+        .unwrap_or_default();
+    let mut layers = Vec::new();
+    let mut problem: Option<(Outcome, String)> = None;
+    let mut note = |outcome: Outcome, reason: &str| {
+        let rank = |o: &Outcome| match o {
+            Outcome::Error(_) => 2,
+            Outcome::Warning => 1,
+            _ => 0,
+        };
+        if problem
+            .as_ref()
+            .is_none_or(|(current, _)| rank(&outcome) > rank(current))
+        {
+            problem = Some((outcome, reason.to_owned()));
+        }
+    };
+    for layer in &reading.layers {
+        match layer {
+            Layer::Enveloped {
+                summary,
+                opened_with,
+                attempts,
+            } => {
+                let (cipher, recipients) = match summary {
+                    Ok(summary) => (
+                        summary.cipher.as_ref().map_or_else(
+                            |unknown| format!("unknown cipher ({unknown})"),
+                            ToString::to_string,
+                        ),
+                        summary
+                            .recipients
+                            .iter()
+                            .map(|id| world.book.label_for(id))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    Err(detail) => (format!("malformed ({detail})"), String::new()),
+                };
+                let opened = match opened_with {
+                    Some(generation) => {
+                        let label = generation_label(world, &keys, *generation);
+                        record
+                            .details
+                            .push(Detail::text("decrypted-with", label.clone()));
+                        format!("opened with {label}")
+                    }
+                    None if attempts.is_empty() => "not opened".to_owned(),
+                    None => format!(
+                        "no key opened it ({})",
+                        attempts
+                            .iter()
+                            .map(|a| format!("enc#{}: {}", a.generation, a.result))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                record.details.push(Detail::text("cipher", cipher.clone()));
+                layers.push(format!(
+                    "enveloped-data, {cipher}, for {recipients}: {opened}"
+                ));
+            }
+            Layer::Signed {
+                form,
+                check,
+                policy,
+            } => {
+                let signer = check.signer.as_ref().map_or_else(
+                    || "an unknown signer".to_owned(),
+                    |der: &CertificateDer| world.book.describe(der),
+                );
+                let digest = check
+                    .digest
+                    .map_or("unknown digest".to_owned(), |d| d.to_string());
+                let mut line = format!(
+                    "{}-signed, {digest}, by {signer}: signature {}",
+                    form.name(),
+                    check.status.reason()
+                );
+                record
+                    .details
+                    .push(Detail::text("signature", check.status.reason()));
+                if let Some(der) = &check.signer {
+                    record.details.push(Detail::text(
+                        "signer",
+                        world.book.label(der).unwrap_or("unknown").to_owned(),
+                    ));
+                }
+                record.details.push(Detail::text("digest", digest));
+                match check.status {
+                    SignatureStatus::Verified => {}
+                    SignatureStatus::DigestMismatch | SignatureStatus::SignatureInvalid => {
+                        note(Outcome::Error(None), "tampered")
+                    }
+                    _ => note(Outcome::Error(None), check.status.reason()),
+                }
+                if let Some(policy) = policy {
+                    record
+                        .details
+                        .push(Detail::text("chain", policy.at_reading.reason()));
+                    line.push_str(&format!(
+                        "; chain at reading {}",
+                        chain_text(&policy.at_reading)
+                    ));
+                    if let (Some(at_signing), Some(time)) = (&policy.at_signing, check.signing_time)
+                    {
+                        line.push_str(&format!(
+                            "; signed {time}, chain then {}",
+                            at_signing.reason()
+                        ));
+                    }
+                    if !policy.at_reading.is_valid() {
+                        note(Outcome::Warning, policy.at_reading.reason());
+                    }
+                    if policy.address_matches == Some(false) {
+                        line.push_str("; signer address differs from From");
+                        note(Outcome::Warning, "address-mismatch");
+                    }
+                }
+                layers.push(line);
+            }
+        }
+    }
+    record.details.push(Detail::list("layers", layers));
+    match &reading.content {
+        Content::Text(text) => {
+            record.details.push(Detail::list(
+                "body",
+                text.lines().map(str::to_owned).collect(),
+            ));
+        }
+        Content::Other(content_type) => record
+            .details
+            .push(Detail::text("body", format!("({content_type})"))),
+        Content::Unreadable(reason) => note(Outcome::Error(None), reason),
+    }
+    if let Some((outcome, reason)) = problem {
+        record.outcome = outcome;
+        record.reason = Some(reason);
+    }
+}
+
+fn smtp_session(world: &mut World, input: &[u8]) -> Result<Record, String> {
+    let mut record = new_record(world, "smtp-client", "smtp-session");
+    let stored_before = world.sink.store().all().len();
+    let mut stream = TcpStream::connect(world.sink.address()).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(StdDuration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(input).map_err(|e| e.to_string())?;
+    // Half-closing tells the sink the client is done; it answers what it got and hangs up.
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    let mut replies = Vec::new();
+    stream
+        .read_to_end(&mut replies)
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&replies);
+    record.details.push(Detail::list(
+        "replies",
+        text.lines().map(str::to_owned).collect(),
+    ));
+    let stored: Vec<String> = world.sink.store().all()[stored_before..]
+        .iter()
+        .map(|message| {
+            format!(
+                "#{} for {}, {} bytes",
+                message.id,
+                message.envelope.recipients.join(", "),
+                message.envelope.data.len()
+            )
+        })
+        .collect();
+    record
+        .details
+        .push(Detail::text("stored", stored.len().to_string()));
+    if !stored.is_empty() {
+        record.details.push(Detail::list("stored-messages", stored));
+    }
+    Ok(record)
+}

@@ -1,0 +1,226 @@
+//! SMTP command lines and their meaning, separate from how they were framed.
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `HELO domain`
+    Helo(String),
+    /// `EHLO domain`
+    Ehlo(String),
+    /// `MAIL FROM:<path> [params]`
+    Mail {
+        /// The reverse path, without angle brackets (empty for the null path).
+        from: String,
+        /// The declared `SIZE=`, if any.
+        size: Option<u64>,
+    },
+    /// `RCPT TO:<path>`
+    Rcpt(String),
+    /// `DATA`
+    Data,
+    /// `RSET`
+    Rset,
+    /// `NOOP`
+    Noop,
+    /// `QUIT`
+    Quit,
+    /// `VRFY …`
+    Vrfy,
+    /// `HELP …`
+    Help,
+    /// A command RFC 5321 knows that this sink does not offer (EXPN, STARTTLS, AUTH, BDAT, …).
+    NotImplemented(String),
+}
+
+/// Why a command line was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// The verb is not an SMTP command.
+    Unrecognized,
+    /// The verb is known but its arguments are wrong; the text says how.
+    Syntax(&'static str),
+    /// An address does not have the form local@domain.
+    BadAddress,
+    /// A MAIL parameter this sink does not support.
+    UnsupportedParameter(String),
+}
+
+/// Parses one command line (without its CRLF).
+pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
+    let line =
+        std::str::from_utf8(line).map_err(|_| CommandError::Syntax("command line is not UTF-8"))?;
+    let (verb, rest) = match line.find(' ') {
+        Some(index) => (&line[..index], line[index + 1..].trim()),
+        None => (line, ""),
+    };
+    match verb.to_ascii_uppercase().as_str() {
+        "HELO" => domain_argument(rest).map(Command::Helo),
+        "EHLO" => domain_argument(rest).map(Command::Ehlo),
+        "MAIL" => parse_mail(rest),
+        "RCPT" => {
+            let path = strip_prefix_ignore_case(rest, "TO:")
+                .ok_or(CommandError::Syntax("expected RCPT TO:<address>"))?;
+            let (address, params) = path_and_params(path)?;
+            if !params.is_empty() {
+                return Err(CommandError::UnsupportedParameter(params.to_owned()));
+            }
+            if address.is_empty() || !is_address(&address) {
+                return Err(CommandError::BadAddress);
+            }
+            Ok(Command::Rcpt(address))
+        }
+        "DATA" => no_argument(rest, Command::Data),
+        "RSET" => no_argument(rest, Command::Rset),
+        "NOOP" => Ok(Command::Noop),
+        "QUIT" => no_argument(rest, Command::Quit),
+        "VRFY" => Ok(Command::Vrfy),
+        "HELP" => Ok(Command::Help),
+        "EXPN" | "STARTTLS" | "AUTH" | "BDAT" | "TURN" | "ETRN" | "SEND" | "SOML" | "SAML" => {
+            Ok(Command::NotImplemented(verb.to_ascii_uppercase()))
+        }
+        _ => Err(CommandError::Unrecognized),
+    }
+}
+
+fn no_argument(rest: &str, command: Command) -> Result<Command, CommandError> {
+    if rest.is_empty() {
+        Ok(command)
+    } else {
+        Err(CommandError::Syntax("this command takes no argument"))
+    }
+}
+
+fn domain_argument(rest: &str) -> Result<String, CommandError> {
+    let domain = rest.split_whitespace().next().ok_or(CommandError::Syntax(
+        "a domain or address literal is required",
+    ))?;
+    Ok(domain.to_owned())
+}
+
+fn parse_mail(rest: &str) -> Result<Command, CommandError> {
+    let path = strip_prefix_ignore_case(rest, "FROM:")
+        .ok_or(CommandError::Syntax("expected MAIL FROM:<address>"))?;
+    let (from, params) = path_and_params(path)?;
+    if !from.is_empty() && !is_address(&from) {
+        return Err(CommandError::BadAddress);
+    }
+    let mut size = None;
+    for param in params.split_whitespace() {
+        let (key, value) = param.split_once('=').unwrap_or((param, ""));
+        match key.to_ascii_uppercase().as_str() {
+            "SIZE" => {
+                size = Some(
+                    value
+                        .parse()
+                        .map_err(|_| CommandError::Syntax("SIZE needs a number"))?,
+                );
+            }
+            "BODY" if matches!(value.to_ascii_uppercase().as_str(), "7BIT" | "8BITMIME") => {}
+            _ => return Err(CommandError::UnsupportedParameter(param.to_owned())),
+        }
+    }
+    Ok(Command::Mail { from, size })
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| text[prefix.len()..].trim_start())
+}
+
+/// Splits `<path> params` into the address and the parameter text.
+fn path_and_params(text: &str) -> Result<(String, &str), CommandError> {
+    let text = text.trim_start();
+    let rest = text.strip_prefix('<').ok_or(CommandError::Syntax(
+        "the address must be in angle brackets",
+    ))?;
+    let end = rest.find('>').ok_or(CommandError::Syntax(
+        "the address must be in angle brackets",
+    ))?;
+    let address = &rest[..end];
+    // A source route (`@a,@b:user@host`) is accepted and ignored, as RFC 5321 §4.1.1.3 asks.
+    let address = match address.split_once(':') {
+        Some((route, mailbox)) if route.starts_with('@') => mailbox,
+        _ => address,
+    };
+    Ok((address.to_owned(), rest[end + 1..].trim()))
+}
+
+fn is_address(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && local.len() <= 64
+        && domain.len() <= 255
+        && !address
+            .chars()
+            .any(|c| c.is_control() || c == ' ' || c == '<' || c == '>')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_transaction_commands() {
+        assert_eq!(
+            parse(b"EHLO client.example"),
+            Ok(Command::Ehlo("client.example".into()))
+        );
+        assert_eq!(
+            parse(b"mail from:<a@b.example> SIZE=120 BODY=8BITMIME"),
+            Ok(Command::Mail {
+                from: "a@b.example".into(),
+                size: Some(120)
+            })
+        );
+        assert_eq!(
+            parse(b"MAIL FROM:<>"),
+            Ok(Command::Mail {
+                from: String::new(),
+                size: None
+            })
+        );
+        assert_eq!(
+            parse(b"RCPT TO: <bob@x.example>"),
+            Ok(Command::Rcpt("bob@x.example".into()))
+        );
+        assert_eq!(
+            parse(b"RCPT TO:<@relay.example:bob@x.example>"),
+            Ok(Command::Rcpt("bob@x.example".into()))
+        );
+        assert_eq!(parse(b"DATA"), Ok(Command::Data));
+    }
+
+    #[test]
+    fn rejects_what_is_wrong_and_says_why() {
+        assert_eq!(
+            parse(b"HELO"),
+            Err(CommandError::Syntax(
+                "a domain or address literal is required"
+            ))
+        );
+        assert_eq!(parse(b"RCPT TO:<nobody>"), Err(CommandError::BadAddress));
+        assert_eq!(
+            parse(b"RCPT TO:bob@x"),
+            Err(CommandError::Syntax(
+                "the address must be in angle brackets"
+            ))
+        );
+        assert_eq!(
+            parse(b"MAIL FROM:<a@b> FOO=1"),
+            Err(CommandError::UnsupportedParameter("FOO=1".into()))
+        );
+        assert_eq!(parse(b"XYZZY"), Err(CommandError::Unrecognized));
+        assert_eq!(
+            parse(b"DATA now"),
+            Err(CommandError::Syntax("this command takes no argument"))
+        );
+        assert_eq!(
+            parse(b"STARTTLS"),
+            Ok(Command::NotImplemented("STARTTLS".into()))
+        );
+    }
+}

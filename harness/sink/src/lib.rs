@@ -1,0 +1,18 @@
+//! The SMTP sink: an RFC 5321 receiver that stores each message byte for byte, per recipient.
+//!
+//! The protocol lives in a sans-IO core: [`framing`] cuts the byte stream into command lines
+//! and message data, [`command`] gives command lines their meaning, and [`session`] is the
+//! state machine (`ExpectHelo → ExpectMail → ExpectRcpt → Data`) that answers them. [`server`]
+//! is the only part that touches sockets; [`store`] keeps what was delivered.
+
+pub mod command;
+pub mod framing;
+pub mod reply;
+pub mod server;
+pub mod session;
+pub mod store;
+
+pub use reply::Reply;
+pub use server::{EmbeddedSink, SinkError, serve};
+pub use session::{Connection, Limits};
+pub use store::{Envelope, MessageId, Store, StoredMessage};

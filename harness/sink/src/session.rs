@@ -1,0 +1,459 @@
+//! The SMTP session: a state machine that turns framed input into replies and deliveries.
+//!
+//! [`Connection`] is sans-IO: it is fed the bytes a client sent and returns the bytes to send
+//! back, calling a delivery function when a message is complete. The server drives it over a
+//! socket; tests and fuzzers drive it directly.
+
+use crate::command::{self, Command, CommandError};
+use crate::framing::{CommandLine, DataEnd, DataProblem, DataReader, Inbound};
+use crate::reply::Reply;
+use crate::store::{Envelope, MessageId};
+
+/// The limits a session enforces (SMTP-04).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The host name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (advertised with SIZE).
+    pub max_message_size: usize,
+    /// Longest text line in DATA, including CRLF (RFC 5321 §4.5.3.1.6: 1000).
+    pub max_data_line: usize,
+    /// Longest command line, including CRLF (RFC 5321 §4.5.3.1.4: 512).
+    pub max_command_line: usize,
+    /// Most recipients per message (RFC 5321 §4.5.3.1.8 asks servers to take at least 100).
+    pub max_recipients: usize,
+    /// Errors tolerated in one session before it is closed with 421.
+    pub max_errors: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            hostname: "sink.kmlab.test".into(),
+            max_message_size: 64 * 1024 * 1024,
+            max_data_line: 1000,
+            max_command_line: 512,
+            max_recipients: 100,
+            max_errors: 20,
+        }
+    }
+}
+
+/// Where the session stands.
+#[derive(Debug)]
+enum State {
+    /// Greeted; waiting for HELO or EHLO.
+    ExpectHelo,
+    /// Between transactions.
+    ExpectMail,
+    /// MAIL accepted; collecting recipients.
+    ExpectRcpt {
+        from: String,
+        recipients: Vec<String>,
+    },
+    /// Reading message data.
+    Data {
+        from: String,
+        recipients: Vec<String>,
+        reader: DataReader,
+    },
+    /// QUIT or a fatal error: nothing more is read.
+    Closed,
+}
+
+/// The result of feeding bytes to a connection.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Bytes to send to the client.
+    pub reply_bytes: Vec<u8>,
+    /// Whether the server must close the connection after sending them.
+    pub close: bool,
+}
+
+/// Delivers a complete message and returns its identifier, or why it could not be stored.
+pub type Deliver<'a> = dyn FnMut(Envelope) -> Result<MessageId, String> + 'a;
+
+/// One SMTP connection, without the socket.
+#[derive(Debug)]
+pub struct Connection {
+    limits: Limits,
+    state: State,
+    inbound: Inbound,
+    errors: u32,
+}
+
+impl Connection {
+    /// A new connection and the greeting to send first.
+    pub fn new(limits: Limits) -> (Self, Reply) {
+        let greeting = Reply::plain(220, format!("{} ESMTP kmlab sink ready", limits.hostname));
+        (
+            Self {
+                limits,
+                state: State::ExpectHelo,
+                inbound: Inbound::default(),
+                errors: 0,
+            },
+            greeting,
+        )
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Whether the session is inside a DATA section.
+    pub fn in_data(&self) -> bool {
+        matches!(self.state, State::Data { .. })
+    }
+
+    /// Feeds bytes from the client and answers every complete command in them, in order
+    /// (PIPELINING).
+    pub fn receive(&mut self, bytes: &[u8], deliver: &mut Deliver<'_>) -> Output {
+        self.inbound.push(bytes);
+        let mut output = Output::default();
+        loop {
+            if self.is_closed() {
+                output.close = true;
+                break;
+            }
+            let reply = if let State::Data { reader, .. } = &mut self.state {
+                match self.inbound.next_data(reader) {
+                    Some(end) => self.finish_data(end, deliver),
+                    None => break,
+                }
+            } else {
+                match self.inbound.next_command(self.limits.max_command_line) {
+                    Some(line) => self.command_line(line),
+                    None => break,
+                }
+            };
+            if reply.code >= 400 && reply.code != 421 {
+                self.errors += 1;
+            }
+            output
+                .reply_bytes
+                .extend_from_slice(reply.to_wire().as_bytes());
+            if self.errors > self.limits.max_errors && !self.is_closed() {
+                let closing = Reply::new(421, "4.7.0", "too many errors, closing the connection");
+                output
+                    .reply_bytes
+                    .extend_from_slice(closing.to_wire().as_bytes());
+                self.state = State::Closed;
+            }
+        }
+        output
+    }
+
+    fn command_line(&mut self, line: CommandLine) -> Reply {
+        let line = match line {
+            CommandLine::Line(line) => line,
+            CommandLine::TooLong => {
+                return Reply::new(500, "5.5.6", "command line too long");
+            }
+            CommandLine::BareLineFeed => {
+                return Reply::new(500, "5.5.2", "command line must end with CRLF");
+            }
+        };
+        match command::parse(&line) {
+            Ok(command) => self.command(command),
+            Err(CommandError::Unrecognized) => Reply::new(500, "5.5.1", "command not recognized"),
+            Err(CommandError::Syntax(text)) => Reply::new(501, "5.5.4", text),
+            Err(CommandError::BadAddress) => Reply::new(501, "5.1.3", "bad address syntax"),
+            Err(CommandError::UnsupportedParameter(param)) => {
+                Reply::new(555, "5.5.4", format!("parameter {param} not supported"))
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) -> Reply {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let (next, reply) = self.transition(state, command);
+        self.state = next;
+        reply
+    }
+
+    /// The state machine proper: every (state, command) pair and where it leads.
+    fn transition(&self, state: State, command: Command) -> (State, Reply) {
+        use State::{ExpectHelo, ExpectMail, ExpectRcpt};
+        match (state, command) {
+            (_, Command::Quit) => (State::Closed, Reply::new(221, "2.0.0", "bye")),
+            (_, Command::Helo(domain)) => (
+                ExpectMail,
+                Reply::plain(250, format!("{} greets {domain}", self.limits.hostname)),
+            ),
+            (_, Command::Ehlo(domain)) => (ExpectMail, self.ehlo_reply(&domain)),
+            (state, Command::Noop) => (state, Reply::new(250, "2.0.0", "OK")),
+            (state, Command::Vrfy) => (
+                state,
+                Reply::new(252, "2.5.0", "cannot VRFY user, but will accept message"),
+            ),
+            (state, Command::Help) => (
+                state,
+                Reply::new(
+                    214,
+                    "2.0.0",
+                    "commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+                ),
+            ),
+            (state, Command::NotImplemented(verb)) => (
+                state,
+                Reply::new(502, "5.5.1", format!("{verb} not implemented")),
+            ),
+            (ExpectHelo, Command::Rset) => (ExpectHelo, Reply::new(250, "2.0.0", "OK")),
+            (_, Command::Rset) => (ExpectMail, Reply::new(250, "2.0.0", "OK")),
+            (ExpectHelo, _) => (
+                ExpectHelo,
+                Reply::new(503, "5.5.1", "send HELO or EHLO first"),
+            ),
+            (ExpectMail, Command::Mail { from, size }) => match size {
+                Some(size) if size > self.limits.max_message_size as u64 => (
+                    ExpectMail,
+                    Reply::new(
+                        552,
+                        "5.3.4",
+                        "message size exceeds fixed maximum message size",
+                    ),
+                ),
+                _ => (
+                    ExpectRcpt {
+                        from,
+                        recipients: Vec::new(),
+                    },
+                    Reply::new(250, "2.1.0", "sender OK"),
+                ),
+            },
+            (ExpectMail, Command::Rcpt(_)) => {
+                (ExpectMail, Reply::new(503, "5.5.1", "need MAIL first"))
+            }
+            (ExpectMail, Command::Data) => {
+                (ExpectMail, Reply::new(503, "5.5.1", "need MAIL first"))
+            }
+            (state @ ExpectRcpt { .. }, Command::Mail { .. }) => {
+                (state, Reply::new(503, "5.5.1", "sender already given"))
+            }
+            (
+                ExpectRcpt {
+                    from,
+                    mut recipients,
+                },
+                Command::Rcpt(to),
+            ) => {
+                if recipients.len() >= self.limits.max_recipients {
+                    (
+                        ExpectRcpt { from, recipients },
+                        Reply::new(452, "4.5.3", "too many recipients"),
+                    )
+                } else {
+                    recipients.push(to);
+                    (
+                        ExpectRcpt { from, recipients },
+                        Reply::new(250, "2.1.5", "recipient OK"),
+                    )
+                }
+            }
+            (ExpectRcpt { from, recipients }, Command::Data) if recipients.is_empty() => (
+                ExpectRcpt { from, recipients },
+                Reply::new(503, "5.5.1", "need RCPT first"),
+            ),
+            (ExpectRcpt { from, recipients }, Command::Data) => {
+                let reader =
+                    DataReader::new(self.limits.max_message_size, self.limits.max_data_line);
+                (
+                    State::Data {
+                        from,
+                        recipients,
+                        reader,
+                    },
+                    Reply::plain(354, "end data with <CR><LF>.<CR><LF>"),
+                )
+            }
+            // Commands are never read while in DATA or after close; keep the state as it is.
+            (state @ (State::Data { .. } | State::Closed), _) => {
+                (state, Reply::new(503, "5.5.1", "bad sequence of commands"))
+            }
+        }
+    }
+
+    fn ehlo_reply(&self, domain: &str) -> Reply {
+        Reply::multiline(
+            250,
+            vec![
+                format!("{} greets {domain}", self.limits.hostname),
+                "PIPELINING".into(),
+                format!("SIZE {}", self.limits.max_message_size),
+                "8BITMIME".into(),
+                "ENHANCEDSTATUSCODES".into(),
+                "HELP".into(),
+            ],
+        )
+    }
+
+    fn finish_data(&mut self, end: DataEnd, deliver: &mut Deliver<'_>) -> Reply {
+        let State::Data {
+            from, recipients, ..
+        } = std::mem::replace(&mut self.state, State::ExpectMail)
+        else {
+            return Reply::new(503, "5.5.1", "bad sequence of commands");
+        };
+        match end {
+            DataEnd::Complete(data) => match deliver(Envelope {
+                from,
+                recipients,
+                data,
+            }) {
+                Ok(id) => Reply::new(250, "2.0.0", format!("OK: queued as {id}")),
+                Err(why) => Reply::new(451, "4.3.0", format!("message not stored: {why}")),
+            },
+            DataEnd::Refused(problem) => match problem {
+                DataProblem::Smuggling => Reply::new(
+                    550,
+                    "5.6.11",
+                    "message refused: bare LF before '.' (the <LF>.<CR><LF> smuggling pattern)",
+                ),
+                DataProblem::BareLineFeed => {
+                    Reply::new(550, "5.6.11", "message refused: bare LF in data")
+                }
+                DataProblem::BareCarriageReturn => {
+                    Reply::new(550, "5.6.11", "message refused: bare CR in data")
+                }
+                DataProblem::LineTooLong => Reply::new(
+                    550,
+                    "5.6.0",
+                    format!(
+                        "message refused: line longer than {} octets",
+                        self.limits.max_data_line
+                    ),
+                ),
+                DataProblem::TooBig => Reply::new(
+                    552,
+                    "5.3.4",
+                    "message size exceeds fixed maximum message size",
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Harness {
+        connection: Connection,
+        delivered: Vec<Envelope>,
+    }
+
+    impl Harness {
+        fn new(limits: Limits) -> Self {
+            Self {
+                connection: Connection::new(limits).0,
+                delivered: Vec::new(),
+            }
+        }
+
+        fn send(&mut self, bytes: &[u8]) -> String {
+            let delivered = &mut self.delivered;
+            let mut deliver = |envelope: Envelope| {
+                delivered.push(envelope);
+                Ok(MessageId(delivered.len() as u64))
+            };
+            let output = self.connection.receive(bytes, &mut deliver);
+            String::from_utf8(output.reply_bytes).unwrap()
+        }
+
+        fn codes(&mut self, bytes: &[u8]) -> Vec<u16> {
+            self.send(bytes)
+                .lines()
+                .filter(|line| line.as_bytes().get(3) == Some(&b' '))
+                .map(|line| line[..3].parse().unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_pipelined_transaction_is_stored_once() {
+        let mut h = Harness::new(Limits::default());
+        let codes = h.codes(
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+        );
+        assert_eq!(codes, [250, 250, 250, 250, 354, 250, 221]);
+        assert_eq!(h.delivered.len(), 1);
+        assert_eq!(h.delivered[0].recipients, ["b@x.test", "c@x.test"]);
+        assert_eq!(h.delivered[0].data, b"hi\r\n");
+        assert!(h.connection.is_closed());
+    }
+
+    #[test]
+    fn sequence_errors_get_503() {
+        let mut h = Harness::new(Limits::default());
+        assert_eq!(h.codes(b"MAIL FROM:<a@x.test>\r\n"), [503]);
+        assert_eq!(
+            h.codes(b"HELO c\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+            [250, 503, 503]
+        );
+        assert_eq!(
+            h.codes(b"MAIL FROM:<a@x.test>\r\nDATA\r\nMAIL FROM:<a@x.test>\r\n"),
+            [250, 503, 503]
+        );
+    }
+
+    #[test]
+    fn rset_aborts_and_stores_nothing() {
+        let mut h = Harness::new(Limits::default());
+        assert_eq!(
+            h.codes(b"HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRSET\r\n"),
+            [250, 250, 250, 250]
+        );
+        assert_eq!(h.codes(b"DATA\r\n"), [503]);
+        assert!(h.delivered.is_empty());
+    }
+
+    #[test]
+    fn smuggled_end_of_data_is_refused_and_nothing_is_stored() {
+        let mut h = Harness::new(Limits::default());
+        let codes = h.codes(
+            b"HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nx\n.\r\nMAIL FROM:<e@x.test>\r\n.\r\n",
+        );
+        assert_eq!(codes, [250, 250, 250, 354, 550]);
+        assert!(h.delivered.is_empty());
+    }
+
+    #[test]
+    fn limits_answer_with_their_codes() {
+        let limits = Limits {
+            max_recipients: 2,
+            max_message_size: 100,
+            ..Limits::default()
+        };
+        let mut h = Harness::new(limits);
+        assert_eq!(
+            h.codes(b"HELO c\r\nMAIL FROM:<a@x.test> SIZE=1000\r\n"),
+            [250, 552]
+        );
+        assert_eq!(
+            h.codes(b"MAIL FROM:<a@x.test>\r\nRCPT TO:<1@x.test>\r\nRCPT TO:<2@x.test>\r\nRCPT TO:<3@x.test>\r\n"),
+            [250, 250, 250, 452]
+        );
+        let mut big = b"DATA\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b"0123456789\r\n".as_slice(), 20).flatten());
+        big.extend_from_slice(b".\r\n");
+        assert_eq!(h.codes(&big), [354, 552]);
+        assert!(h.delivered.is_empty());
+    }
+
+    #[test]
+    fn too_many_errors_close_the_session() {
+        let limits = Limits {
+            max_errors: 3,
+            ..Limits::default()
+        };
+        let mut h = Harness::new(limits);
+        let reply = h.send(b"X\r\nX\r\nX\r\nX\r\nNOOP\r\n");
+        assert!(
+            reply.ends_with("421 4.7.0 too many errors, closing the connection\r\n"),
+            "{reply}"
+        );
+        assert!(h.connection.is_closed());
+    }
+}

@@ -1,0 +1,36 @@
+//! Object identifiers S/MIME messages use, named once.
+
+use const_oid::ObjectIdentifier as Oid;
+
+/// id-data
+pub const DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
+/// id-signedData
+pub const SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
+/// id-envelopedData
+pub const ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.3");
+/// id-contentType signed attribute
+pub const CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
+/// id-messageDigest signed attribute
+pub const MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+/// id-signingTime signed attribute
+pub const SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
+/// smimeCapabilities signed attribute
+pub const SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
+/// rsaEncryption, used both as the signature and the key transport algorithm in S/MIME
+pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+/// sha1WithRSAEncryption, which some signers put in `SignerInfo.signatureAlgorithm`
+pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
+/// sha256WithRSAEncryption
+pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+/// SHA-1
+pub const SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");
+/// SHA-256
+pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
+/// AES-128 in CBC mode
+pub const AES128_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.2");
+/// AES-256 in CBC mode
+pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
+/// Triple DES (EDE, three keys) in CBC mode
+pub const DES_EDE3_CBC: Oid = Oid::new_unwrap("1.2.840.113549.3.7");
+/// RC2 in CBC mode
+pub const RC2_CBC: Oid = Oid::new_unwrap("1.2.840.113549.3.2");

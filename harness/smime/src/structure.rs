@@ -1,0 +1,412 @@
+//! Reading the structure of a CMS message without any key: content type, cipher, recipients,
+//! signers. Engines share these helpers, and reports show these summaries instead of raw bytes.
+
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::ContentInfo;
+use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
+use cms::signed_data::{SignedData, SignerIdentifier};
+use const_oid::ObjectIdentifier;
+use der::asn1::OctetString;
+use der::{Decode, Encode, Sequence};
+use model::{CertificateDer, Named, Serial, Timestamp};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+
+use crate::algorithms::{Capability, Cipher, Digest};
+use crate::oids;
+
+/// How a CMS structure names a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateId {
+    /// By issuer name and serial number.
+    IssuerAndSerial {
+        /// The issuer, DER-encoded, compared byte for byte.
+        issuer_der: Vec<u8>,
+        /// The serial number.
+        serial: Serial,
+    },
+    /// By subject key identifier.
+    SubjectKeyIdentifier(Vec<u8>),
+}
+
+impl CertificateId {
+    fn from_issuer_and_serial(ias: &IssuerAndSerialNumber) -> Self {
+        Self::IssuerAndSerial {
+            issuer_der: ias.issuer.to_der().unwrap_or_default(),
+            serial: Serial::from_be_bytes(ias.serial_number.as_bytes()),
+        }
+    }
+
+    /// The identifier a recipient info carries.
+    pub fn from_recipient(rid: &RecipientIdentifier) -> Self {
+        match rid {
+            RecipientIdentifier::IssuerAndSerialNumber(ias) => Self::from_issuer_and_serial(ias),
+            RecipientIdentifier::SubjectKeyIdentifier(ski) => {
+                Self::SubjectKeyIdentifier(ski.0.as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// The identifier a signer info carries.
+    pub fn from_signer(sid: &SignerIdentifier) -> Self {
+        match sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => Self::from_issuer_and_serial(ias),
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                Self::SubjectKeyIdentifier(ski.0.as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// Whether this identifier names `certificate`.
+    pub fn matches(&self, certificate: &Certificate) -> bool {
+        let tbs = &certificate.tbs_certificate;
+        match self {
+            Self::IssuerAndSerial { issuer_der, serial } => {
+                Serial::from_be_bytes(tbs.serial_number.as_bytes()) == *serial
+                    && tbs.issuer.to_der().is_ok_and(|der| der == *issuer_der)
+            }
+            Self::SubjectKeyIdentifier(id) => {
+                matches!(tbs.get::<SubjectKeyIdentifier>(), Ok(Some((_, ski))) if ski.0.as_bytes() == id.as_slice())
+            }
+        }
+    }
+
+    /// Whether this identifier names the certificate in `der`.
+    pub fn matches_der(&self, der: &CertificateDer) -> bool {
+        Certificate::from_der(der.as_bytes()).is_ok_and(|certificate| self.matches(&certificate))
+    }
+
+    /// A short form for transcripts: `serial 1a2b…` or `ski 3f4e…`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::IssuerAndSerial { serial, .. } => format!("issuer-and-serial {serial}"),
+            Self::SubjectKeyIdentifier(id) => format!("subject-key-identifier {}", hex(id)),
+        }
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `RC2CBCParameter ::= SEQUENCE { rc2ParameterVersion INTEGER, iv OCTET STRING }`
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct Rc2Parameter {
+    /// The encoded effective key length (RFC 2268's table).
+    pub version: u32,
+    /// The initialisation vector.
+    pub iv: OctetString,
+}
+
+/// RFC 2268's encoding of effective key bits as `rc2ParameterVersion`.
+pub fn rc2_version_for_bits(bits: u32) -> u32 {
+    match bits {
+        40 => 160,
+        64 => 120,
+        128 => 58,
+        other => other,
+    }
+}
+
+/// The inverse of [`rc2_version_for_bits`]; `None` for a version RFC 2268 does not define.
+pub fn rc2_bits_for_version(version: u32) -> Option<u32> {
+    match version {
+        160 => Some(40),
+        120 => Some(64),
+        58 => Some(128),
+        v if v >= 256 => Some(v),
+        _ => None,
+    }
+}
+
+/// Reads a content-encryption algorithm identifier: the cipher and its IV.
+pub fn content_cipher(algorithm: &AlgorithmIdentifierOwned) -> Result<(Cipher, Vec<u8>), String> {
+    let parameters = algorithm
+        .parameters
+        .as_ref()
+        .ok_or("the cipher has no parameters")?;
+    let octets = |any: &der::Any| -> Result<Vec<u8>, String> {
+        Ok(any
+            .decode_as::<OctetString>()
+            .map_err(|e| e.to_string())?
+            .as_bytes()
+            .to_vec())
+    };
+    let (cipher, iv) = match algorithm.oid {
+        oids::AES128_CBC => (Cipher::Aes128Cbc, octets(parameters)?),
+        oids::AES256_CBC => (Cipher::Aes256Cbc, octets(parameters)?),
+        oids::DES_EDE3_CBC => (Cipher::DesEde3Cbc, octets(parameters)?),
+        oids::RC2_CBC => {
+            let parameter: Rc2Parameter = parameters.decode_as().map_err(|e| e.to_string())?;
+            let version = parameter.version;
+            let bits = rc2_bits_for_version(version)
+                .ok_or_else(|| format!("RC2 parameter version {version} is not defined"))?;
+            let cipher = Cipher::rc2_with_bits(bits)
+                .ok_or_else(|| format!("RC2 with {bits} effective bits is not supported"))?;
+            (cipher, parameter.iv.as_bytes().to_vec())
+        }
+        other => return Err(format!("unknown content-encryption algorithm {other}")),
+    };
+    if iv.len() != cipher.block_len() {
+        return Err(format!(
+            "{} needs a {}-byte IV, got {}",
+            cipher.name(),
+            cipher.block_len(),
+            iv.len()
+        ));
+    }
+    Ok((cipher, iv))
+}
+
+/// What an enveloped-data message says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeSummary {
+    /// The content cipher, or why it is not one kmlab knows.
+    pub cipher: Result<Cipher, String>,
+    /// The algorithm identifier as written in the message.
+    pub cipher_oid: ObjectIdentifier,
+    /// One entry per key-transport recipient info.
+    pub recipients: Vec<CertificateId>,
+    /// Recipient infos of other kinds (key agreement, KEK, password).
+    pub other_recipient_infos: usize,
+}
+
+/// One signer of a signed-data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerSummary {
+    /// How the signer is identified.
+    pub id: CertificateId,
+    /// The digest algorithm.
+    pub digest: Result<Digest, ObjectIdentifier>,
+    /// The signing time attribute.
+    pub signing_time: Option<Timestamp>,
+    /// The SMIMECapabilities attribute.
+    pub capabilities: Vec<Capability>,
+}
+
+/// What a signed-data message says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedSummary {
+    /// Whether the content is absent (detached signature).
+    pub detached: bool,
+    /// The signers.
+    pub signers: Vec<SignerSummary>,
+    /// How many certificates the message carries.
+    pub certificates: usize,
+}
+
+/// The structure of a CMS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmsSummary {
+    /// enveloped-data
+    Enveloped(EnvelopeSummary),
+    /// signed-data
+    Signed(SignedSummary),
+    /// Any other content type.
+    Other {
+        /// The content type.
+        content_type: ObjectIdentifier,
+    },
+}
+
+/// Decodes a `ContentInfo` and its inner enveloped-data.
+pub fn decode_enveloped(der: &[u8]) -> Result<EnvelopedData, String> {
+    let info = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
+    if info.content_type != oids::ENVELOPED_DATA {
+        return Err(format!(
+            "content type {} is not enveloped-data",
+            info.content_type
+        ));
+    }
+    info.content
+        .decode_as()
+        .map_err(|e| format!("enveloped-data: {e}"))
+}
+
+/// Decodes a `ContentInfo` and its inner signed-data.
+pub fn decode_signed(der: &[u8]) -> Result<SignedData, String> {
+    let info = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
+    if info.content_type != oids::SIGNED_DATA {
+        return Err(format!(
+            "content type {} is not signed-data",
+            info.content_type
+        ));
+    }
+    info.content
+        .decode_as()
+        .map_err(|e| format!("signed-data: {e}"))
+}
+
+/// Summarises any CMS message.
+pub fn summarize(der: &[u8]) -> Result<CmsSummary, String> {
+    let info = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
+    match info.content_type {
+        oids::ENVELOPED_DATA => Ok(CmsSummary::Enveloped(summarize_enveloped(
+            &decode_enveloped(der)?,
+        ))),
+        oids::SIGNED_DATA => Ok(CmsSummary::Signed(summarize_signed(&decode_signed(der)?))),
+        content_type => Ok(CmsSummary::Other { content_type }),
+    }
+}
+
+/// Summarises decoded enveloped-data.
+pub fn summarize_enveloped(data: &EnvelopedData) -> EnvelopeSummary {
+    let algorithm = &data.encrypted_content.content_enc_alg;
+    let mut recipients = Vec::new();
+    let mut other = 0;
+    for info in data.recip_infos.0.iter() {
+        match info {
+            RecipientInfo::Ktri(ktri) => recipients.push(CertificateId::from_recipient(&ktri.rid)),
+            _ => other += 1,
+        }
+    }
+    EnvelopeSummary {
+        cipher: content_cipher(algorithm).map(|(cipher, _)| cipher),
+        cipher_oid: algorithm.oid,
+        recipients,
+        other_recipient_infos: other,
+    }
+}
+
+/// Summarises decoded signed-data.
+pub fn summarize_signed(data: &SignedData) -> SignedSummary {
+    let signers = data
+        .signer_infos
+        .0
+        .iter()
+        .map(|info| {
+            let attributes = info.signed_attrs.as_ref();
+            SignerSummary {
+                id: CertificateId::from_signer(&info.sid),
+                digest: Digest::from_oid(&info.digest_alg.oid).ok_or(info.digest_alg.oid),
+                signing_time: attributes.and_then(signing_time),
+                capabilities: attributes.map(capabilities).unwrap_or_default(),
+            }
+        })
+        .collect();
+    SignedSummary {
+        detached: data.encap_content_info.econtent.is_none(),
+        signers,
+        certificates: data.certificates.as_ref().map_or(0, |set| set.0.len()),
+    }
+}
+
+/// The certificates a signed-data message carries, as DER.
+pub fn carried_certificates(data: &SignedData) -> Vec<CertificateDer> {
+    let Some(set) = &data.certificates else {
+        return Vec::new();
+    };
+    set.0
+        .iter()
+        .filter_map(|choice| match choice {
+            cms::cert::CertificateChoices::Certificate(certificate) => {
+                certificate.to_der().ok().map(CertificateDer::new)
+            }
+            cms::cert::CertificateChoices::Other(_) => None,
+        })
+        .collect()
+}
+
+/// The values of the signed attribute `oid` (empty if absent).
+pub fn attribute_values(
+    attributes: &x509_cert::attr::Attributes,
+    oid: ObjectIdentifier,
+) -> Vec<&der::Any> {
+    attributes
+        .iter()
+        .filter(|attribute| attribute.oid == oid)
+        .flat_map(|attribute| attribute.values.iter())
+        .collect()
+}
+
+/// The signing-time attribute, if present and readable.
+pub fn signing_time(attributes: &x509_cert::attr::Attributes) -> Option<Timestamp> {
+    let value = attribute_values(attributes, oids::SIGNING_TIME)
+        .into_iter()
+        .next()?;
+    let time = x509_cert::time::Time::from_der(&value.to_der().ok()?).ok()?;
+    i64::try_from(time.to_unix_duration().as_secs())
+        .ok()
+        .map(Timestamp::from_unix)
+}
+
+/// The SMIMECapabilities attribute: the ciphers kmlab recognises, in the sender's order.
+pub fn capabilities(attributes: &x509_cert::attr::Attributes) -> Vec<Capability> {
+    let Some(value) = attribute_values(attributes, oids::SMIME_CAPABILITIES)
+        .into_iter()
+        .next()
+    else {
+        return Vec::new();
+    };
+    let Ok(list) = value.decode_as::<Vec<AlgorithmIdentifierOwned>>() else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|entry| {
+            let cipher = match entry.oid {
+                oids::AES128_CBC => Cipher::Aes128Cbc,
+                oids::AES256_CBC => Cipher::Aes256Cbc,
+                oids::DES_EDE3_CBC => Cipher::DesEde3Cbc,
+                oids::RC2_CBC => {
+                    let bits: u32 = entry.parameters.as_ref()?.decode_as().ok()?;
+                    Cipher::rc2_with_bits(bits)?
+                }
+                _ => return None,
+            };
+            Some(Capability::Cipher(cipher))
+        })
+        .collect()
+}
+
+/// The SMIMECapabilities attribute value for `capabilities`.
+pub fn capabilities_value(capabilities: &[Capability]) -> Result<der::Any, der::Error> {
+    let mut list = Vec::new();
+    for capability in capabilities {
+        let Capability::Cipher(cipher) = capability;
+        let parameters = match cipher {
+            Cipher::Rc2Cbc40 | Cipher::Rc2Cbc64 | Cipher::Rc2Cbc128 => {
+                Some(der::Any::encode_from(&cipher.key_bits())?)
+            }
+            _ => None,
+        };
+        list.push(AlgorithmIdentifierOwned {
+            oid: cipher.oid(),
+            parameters,
+        });
+    }
+    der::Any::encode_from(&list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rc2_versions_follow_rfc_2268() {
+        for bits in [40, 64, 128] {
+            assert_eq!(rc2_bits_for_version(rc2_version_for_bits(bits)), Some(bits));
+        }
+        assert_eq!(rc2_bits_for_version(300), Some(300));
+        assert_eq!(rc2_bits_for_version(7), None);
+    }
+
+    #[test]
+    fn capabilities_round_trip() {
+        let wanted = [
+            Capability::Cipher(Cipher::Aes128Cbc),
+            Capability::Cipher(Cipher::DesEde3Cbc),
+            Capability::Cipher(Cipher::Rc2Cbc128),
+            Capability::Cipher(Cipher::Rc2Cbc40),
+        ];
+        let value = capabilities_value(&wanted).unwrap();
+        let attribute = x509_cert::attr::Attribute {
+            oid: oids::SMIME_CAPABILITIES,
+            values: der::asn1::SetOfVec::try_from(vec![value]).unwrap(),
+        };
+        let mut attributes = x509_cert::attr::Attributes::new();
+        attributes.insert(attribute).unwrap();
+        assert_eq!(capabilities(&attributes), wanted);
+    }
+}

@@ -1,0 +1,86 @@
+//! The one checking function every scenario file goes through, shared by the scenario suite
+//! and the tests that prove the suite can fail.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    // This crate sits in `<root>/tests`.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Where tests cache generated keys: inside the target folder, shared by every test run.
+pub fn key_cache() -> PathBuf {
+    workspace_root().join("target").join("kmlab-keys")
+}
+
+/// The path of `path` under its `scenarios` folder without `.toml`, and the project root
+/// (the parent of that folder).
+pub fn scenario_id(path: &Path) -> (String, PathBuf) {
+    let parts: Vec<_> = path.iter().collect();
+    match parts.iter().rposition(|part| *part == "scenarios") {
+        Some(index) => {
+            let id = parts[index + 1..]
+                .iter()
+                .map(|p| p.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let root: PathBuf = parts[..index].iter().collect();
+            (id.trim_end_matches(".toml").to_owned(), root)
+        }
+        None => (
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            PathBuf::from("."),
+        ),
+    }
+}
+
+/// Runs one scenario file and asserts that every expectation held and that its snapshot
+/// (`<root>/snapshots/<id>.snap`) matches. Panics on failure, as a test does.
+pub fn check_scenario(path: &Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let (id, root) = scenario_id(&path);
+    let scenario = match scenario::load(&id, &path) {
+        Ok(scenario) => scenario,
+        Err(error) => panic!("{error}"),
+    };
+    let work = tempfile::tempdir().expect("a temporary folder for the run");
+    let options = runner::RunOptions {
+        work_dir: work.path().to_path_buf(),
+        key_cache: Some(key_cache()),
+        seed: None,
+        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+    };
+    let run = runner::run(&scenario, &options)
+        .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));
+    let unmet = run.transcript.unmet_expectations();
+    assert!(
+        unmet.is_empty(),
+        "{id}: expectations not met:\n{}",
+        unmet.join("\n")
+    );
+
+    let snapshot_path = root.join("snapshots").join(&id).with_extension("snap");
+    let folder = snapshot_path
+        .parent()
+        .map_or_else(|| root.join("snapshots"), Path::to_path_buf);
+    let name = snapshot_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let input_file = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(folder);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_input_file(input_file);
+    settings.set_omit_expression(false);
+    settings.bind(|| {
+        let transcript = report::render_snapshot(&run.transcript);
+        insta::assert_snapshot!(name, transcript);
+    });
+}

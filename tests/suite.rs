@@ -1,0 +1,162 @@
+//! The suite itself: it finds its scenarios, it can fail, and runs are reproducible.
+#![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kmlab_tests::{check_scenario, key_cache, workspace_root};
+
+fn scenario_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            scenario_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "toml") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_suite_finds_scenarios_and_each_has_a_snapshot() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    scenario_files(&root.join("scenarios"), &mut files);
+    assert!(
+        files.len() >= 2,
+        "expected scenario files under scenarios/, found {}",
+        files.len()
+    );
+    for file in files {
+        let relative = file
+            .strip_prefix(root.join("scenarios"))
+            .unwrap()
+            .with_extension("snap");
+        let snapshot = root.join("snapshots").join(relative);
+        assert!(
+            snapshot.is_file(),
+            "{} has no snapshot at {}",
+            file.display(),
+            snapshot.display()
+        );
+    }
+}
+
+/// Copies a scenario into a fresh project layout so its snapshot can be tampered with.
+fn project_with(scenario: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let project = tempfile::tempdir().unwrap();
+    let scenario_path = project.path().join("scenarios").join("copy.toml");
+    let snapshot_path = project.path().join("snapshots").join("copy.snap");
+    std::fs::create_dir_all(scenario_path.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(snapshot_path.parent().unwrap()).unwrap();
+    std::fs::copy(
+        workspace_root().join("scenarios").join(scenario),
+        &scenario_path,
+    )
+    .unwrap();
+    let original = workspace_root()
+        .join("snapshots")
+        .join(scenario)
+        .with_extension("snap");
+    let text = std::fs::read_to_string(original)
+        .unwrap()
+        .replace("basic/signed-encrypted-message", "copy");
+    std::fs::write(&snapshot_path, text).unwrap();
+    (project, scenario_path, snapshot_path)
+}
+
+#[test]
+fn an_edited_snapshot_fails_the_scenario_test() {
+    let (_project, scenario, snapshot) = project_with("basic/signed-encrypted-message.toml");
+    // The unedited copy passes, so the failure below comes from the edit alone.
+    check_scenario(&scenario);
+    let text = std::fs::read_to_string(&snapshot)
+        .unwrap()
+        .replace("decrypted-with: bob enc#1", "decrypted-with: bob enc#2");
+    std::fs::write(&snapshot, text).unwrap();
+    let outcome = std::panic::catch_unwind(|| check_scenario(&scenario));
+    assert!(
+        outcome.is_err(),
+        "a changed snapshot must fail the scenario test"
+    );
+}
+
+#[test]
+fn an_unmet_expectation_fails_the_scenario_test() {
+    let (_project, scenario, _) = project_with("basic/signed-encrypted-message.toml");
+    let text = std::fs::read_to_string(&scenario).unwrap().replace(
+        "decrypted-with = \"bob enc#1\"",
+        "decrypted-with = \"bob enc#7\"",
+    );
+    std::fs::write(&scenario, text).unwrap();
+    let outcome = std::panic::catch_unwind(|| check_scenario(&scenario));
+    assert!(
+        outcome.is_err(),
+        "an unmet expectation must fail the scenario test"
+    );
+}
+
+fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let path = workspace_root().join("scenarios/basic/signed-encrypted-message.toml");
+    let scenario = scenario::load("basic/signed-encrypted-message", &path).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let options = runner::RunOptions {
+        work_dir: work.path().to_path_buf(),
+        key_cache: Some(key_cache()),
+        seed: None,
+        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+    };
+    let run = runner::run(&scenario, &options).unwrap();
+    let written = run.write_artifacts(dir, true).unwrap();
+    let mut files = Vec::new();
+    collect(&written, &written, &mut files);
+    files.sort();
+    files
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            out.push((
+                path.strip_prefix(root).unwrap().to_path_buf(),
+                std::fs::read(&path).unwrap(),
+            ));
+        }
+    }
+}
+
+#[test]
+fn the_same_scenario_twice_gives_byte_identical_artifacts() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let a = artifacts_of_one_run(first.path());
+    let b = artifacts_of_one_run(second.path());
+    let names: Vec<_> = a
+        .iter()
+        .map(|(name, _)| name.display().to_string())
+        .collect();
+    for expected in [
+        "transcript.json",
+        "pki/ContosoRoot.crt.pem",
+        "users/bob/enc-1.key.pem",
+        "km/KM1.sqlite",
+        "mail/001-alice-quarterly-figures.eml",
+    ] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert_eq!(a.len(), b.len());
+    for ((name_a, bytes_a), (name_b, bytes_b)) in a.iter().zip(&b) {
+        assert_eq!(name_a, name_b);
+        assert!(
+            bytes_a == bytes_b,
+            "{} differs between two runs",
+            name_a.display()
+        );
+    }
+}
