@@ -1,239 +1,22 @@
-//! What each step action does to the World, and the record it leaves.
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration as StdDuration;
+//! Composing, sending and reading messages.
 
 use clients::compose::{Draft, Encryption, Signing};
 use clients::read::{Content, Layer, Reader, Reading};
 use clients::submit::submit;
 use clients::{SignForm, VirtualUser};
-use km::{KmContext, Token};
-use model::{
-    CertificateDer, CertifiedKey, Duration, KeyGeneration, KmName, Named, Outcome, UserName,
-};
-use pki::{ChainVerdict, private_key_der};
+use model::{CertificateDer, CertifiedKey, KeyGeneration, Named, Outcome, UserName};
+use pki::ChainVerdict;
 use rand_core::RngCore;
 use report::{Detail, Record};
-use scenario::{Action, Folder, SendStep, Step, TokenChoice};
+use scenario::{Folder, SendStep};
 use smime::mime::MessageHeaders;
 use smime::structure::{CmsSummary, summarize};
 use smime::{Capability, SignatureStatus};
 
-use crate::RunError;
-use crate::book::certificate_line;
+use super::{new_record, refuse};
 use crate::world::{SentMessage, World};
 
-/// Runs one step and returns its record (without the expectation check).
-pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError> {
-    let harness = |message: String| RunError::Step {
-        step: step.number,
-        message,
-    };
-    let mut record = match &step.action {
-        Action::Clock { advance } => clock(world, *advance),
-        Action::EnableV3 { km } => enable_v3(world, km).map_err(harness)?,
-        Action::EnableUser { km, user } => enable_user(world, km, user).map_err(harness)?,
-        Action::Enroll { km, user, token } => enroll(world, km, user, *token).map_err(harness)?,
-        Action::Send(send_step) => send(world, send_step).map_err(harness)?,
-        Action::Read {
-            user,
-            subject,
-            folder,
-        } => read(world, user, subject, *folder).map_err(harness)?,
-        Action::SmtpSession { input } => smtp_session(world, input).map_err(harness)?,
-    };
-    record.step = step.number;
-    record.line = step.line;
-    Ok(record)
-}
-
-fn new_record(world: &World, actor: impl Into<String>, action: &str) -> Record {
-    Record {
-        step: 0,
-        line: 0,
-        at: world.now(),
-        actor: actor.into(),
-        action: action.to_owned(),
-        outcome: Outcome::Ok,
-        reason: None,
-        details: Vec::new(),
-        expectation: None,
-    }
-}
-
-fn refuse(mut record: Record, reason: &str) -> Record {
-    record.outcome = Outcome::Refused;
-    record.reason = Some(reason.to_owned());
-    record
-}
-
-fn clock(world: &mut World, advance: Duration) -> Record {
-    world.clock.advance(advance);
-    let mut record = new_record(world, "scenario", "clock");
-    record
-        .details
-        .push(Detail::text("advanced", advance.to_string()));
-    record
-        .details
-        .push(Detail::text("now", world.now().to_string()));
-    record
-}
-
-fn km_context_parts<'w>(
-    world: &'w mut World,
-    km: &KmName,
-) -> Result<(&'w mut km::KmServer, KmContext<'w>), String> {
-    let spec = world
-        .scenario
-        .topology
-        .km_server(km)
-        .ok_or_else(|| format!("no KM server {km}"))?;
-    let ca_name = spec.ca.clone();
-    let now = world.clock.now();
-    let server = world
-        .kms
-        .get_mut(km)
-        .ok_or_else(|| format!("KM server {km} is not installed"))?;
-    let ca = world
-        .cas
-        .get_mut(&ca_name)
-        .ok_or_else(|| format!("CA {ca_name} is not installed"))?;
-    let context = KmContext {
-        ca,
-        keys: &world.keys,
-        now,
-        directory: &mut world.directory,
-    };
-    Ok((server, context))
-}
-
-fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{km}"), "enable-v3");
-    let (server, mut context) = km_context_parts(world, km)?;
-    let ca_line = {
-        let setup = context.ca.setup();
-        let info = context.ca.info();
-        format!(
-            "{} ({} root, {} policy module, serial {}, valid to {})",
-            setup.name,
-            setup.class.name(),
-            setup.policy.name(),
-            info.serial,
-            info.not_after
-        )
-    };
-    let info = server.enable_v3(&mut context).map_err(|e| e.to_string())?;
-    let certificate = server
-        .certificate()
-        .cloned()
-        .ok_or("no KM certificate after enable-v3")?;
-    world.book.add(&certificate, km.to_string());
-    record.details.push(Detail::text("ca", ca_line));
-    record.details.push(Detail::text(
-        "km-certificate",
-        format!("{} (serial {}, subject {})", km, info.serial, info.subject),
-    ));
-    Ok(record)
-}
-
-fn enable_user(world: &mut World, km: &KmName, user: &UserName) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{km}"), "enable-user");
-    let mailbox = world
-        .directory
-        .entry(user)
-        .map(|entry| entry.mailbox_dn.clone())
-        .unwrap_or_default();
-    let (server, mut context) = km_context_parts(world, km)?;
-    let token = server
-        .enable_user(user, &mut context)
-        .map_err(|e| e.to_string())?;
-    record.details.push(Detail::text("user", user.to_string()));
-    record.details.push(Detail::text("mailbox", mailbox));
-    record
-        .details
-        .push(Detail::text("token", token.to_string()));
-    world.tokens.insert(user.clone(), token);
-    Ok(record)
-}
-
-fn enroll(
-    world: &mut World,
-    km: &KmName,
-    user: &UserName,
-    choice: TokenChoice,
-) -> Result<Record, String> {
-    let record = new_record(world, user.to_string(), "enroll");
-    let client = world
-        .users
-        .get(user)
-        .ok_or_else(|| format!("no user {user}"))?;
-    if !client.profile().enrolls_with_km {
-        return Ok(refuse(record, "client-cannot-enroll"));
-    }
-    let token = match choice {
-        TokenChoice::Issued => match world.tokens.get(user) {
-            Some(token) => token.clone(),
-            None => return Ok(refuse(record, "no-token-issued")),
-        },
-        TokenChoice::Wrong => Token::typed("WRNG-TKEN-0000"),
-    };
-    // The client generates its own signing key pair; the KM server only sees the public half.
-    let signing_generation = KeyGeneration::new(client.signing_keys.len() as u32 + 1);
-    let (signing_key, _) = world
-        .keys
-        .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
-        .map_err(|e| e.to_string())?;
-    let (server, mut context) = km_context_parts(world, km)?;
-    let enrollment = match server.enroll(user, &token, &signing_key.to_public_key(), &mut context) {
-        Ok(Ok(enrollment)) => enrollment,
-        Ok(Err(refusal)) => return Ok(refuse(record, refusal.reason())),
-        Err(error) => return Err(error.to_string()),
-    };
-    let generation = enrollment.encryption.generation;
-    world.book.add(
-        &enrollment.encryption.certificate,
-        format!("{user} enc#{generation}"),
-    );
-    world.book.add(
-        &enrollment.signing_certificate,
-        format!("{user} sign#{signing_generation}"),
-    );
-    let mut record = record;
-    record
-        .details
-        .push(Detail::text("generation", generation.to_string()));
-    record.details.push(Detail::text(
-        "encryption-certificate",
-        certificate_line(&enrollment.encryption.certificate),
-    ));
-    record.details.push(Detail::text(
-        "signing-certificate",
-        certificate_line(&enrollment.signing_certificate),
-    ));
-    let root_label = world
-        .book
-        .label(&enrollment.root)
-        .unwrap_or("an unknown root")
-        .to_owned();
-    record
-        .details
-        .push(Detail::text("trusted-root", root_label));
-    let client = world
-        .users
-        .get_mut(user)
-        .ok_or_else(|| format!("no user {user}"))?;
-    client.add_encryption_key(enrollment.encryption);
-    client.signing_keys.push(CertifiedKey {
-        generation: signing_generation,
-        certificate: enrollment.signing_certificate,
-        key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
-    });
-    client.trust_root(enrollment.root);
-    Ok(record)
-}
-
-fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
+pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
     let mut record = new_record(world, step.from.to_string(), "send");
     let sender = world
         .users
@@ -416,7 +199,7 @@ fn envelope_cipher(message: &[u8]) -> Option<String> {
     }
 }
 
-fn read(
+pub(super) fn read(
     world: &mut World,
     user: &UserName,
     subject: &str,
@@ -643,45 +426,4 @@ fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
         record.outcome = outcome;
         record.reason = Some(reason);
     }
-}
-
-fn smtp_session(world: &mut World, input: &[u8]) -> Result<Record, String> {
-    let mut record = new_record(world, "smtp-client", "smtp-session");
-    let stored_before = world.sink.store().all().len();
-    let mut stream = TcpStream::connect(world.sink.address()).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(StdDuration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    stream.write_all(input).map_err(|e| e.to_string())?;
-    // Half-closing tells the sink the client is done; it answers what it got and hangs up.
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .map_err(|e| e.to_string())?;
-    let mut replies = Vec::new();
-    stream
-        .read_to_end(&mut replies)
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&replies);
-    record.details.push(Detail::list(
-        "replies",
-        text.lines().map(str::to_owned).collect(),
-    ));
-    let stored: Vec<String> = world.sink.store().all()[stored_before..]
-        .iter()
-        .map(|message| {
-            format!(
-                "#{} for {}, {} bytes",
-                message.id,
-                message.envelope.recipients.join(", "),
-                message.envelope.data.len()
-            )
-        })
-        .collect();
-    record
-        .details
-        .push(Detail::text("stored", stored.len().to_string()));
-    if !stored.is_empty() {
-        record.details.push(Detail::list("stored-messages", stored));
-    }
-    Ok(record)
 }
