@@ -25,6 +25,8 @@ pub struct VirtualUser {
     pub signing_keys: Vec<SigningKey>,
     /// Copies of every message the client sent, as it composed them.
     pub sent: Vec<Vec<u8>>,
+    /// CRLs the client fetched, newest last.
+    pub crls: Vec<model::CrlDer>,
 }
 
 impl VirtualUser {
@@ -38,6 +40,7 @@ impl VirtualUser {
             encryption_keys: Vec::new(),
             signing_keys: Vec::new(),
             sent: Vec::new(),
+            crls: Vec::new(),
         }
     }
 
@@ -61,6 +64,13 @@ impl VirtualUser {
             .any(|held| held.certificate == key.certificate)
         {
             self.encryption_keys.push(key);
+        }
+    }
+
+    /// Keeps a fetched CRL (once).
+    pub fn add_crl(&mut self, crl: model::CrlDer) {
+        if !self.crls.contains(&crl) {
+            self.crls.push(crl);
         }
     }
 

@@ -251,6 +251,28 @@ impl Database {
             .map_err(|source| self.sqlite(source))
     }
 
+    /// What a presented token would be, without spending it.
+    pub fn token_state(
+        &self,
+        mailbox_dn: &str,
+        digest: &[u8],
+    ) -> Result<TokenCheck, DatabaseError> {
+        let found: Option<Option<String>> = self
+            .connection
+            .query_row(
+                "SELECT used_at FROM tokens WHERE mailbox_dn = ?1 AND digest = ?2 ORDER BY id DESC LIMIT 1",
+                params![mailbox_dn, digest],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|source| self.sqlite(source))?;
+        Ok(match found {
+            None => TokenCheck::Wrong,
+            Some(Some(_)) => TokenCheck::AlreadyUsed,
+            Some(None) => TokenCheck::Accepted,
+        })
+    }
+
     /// Checks a presented token and, if it is good, marks it used.
     pub fn use_token(
         &self,

@@ -8,12 +8,15 @@
 
 pub mod database;
 mod directory;
+pub mod preconditions;
 mod server;
 mod token;
 
 pub use database::{Database, DatabaseError, EscrowedKey};
 pub use directory::{Directory, DirectoryEntry};
+pub use preconditions::{V3Check, V3Facts, V3Problem, V3Warning, check_enable_v3};
 pub use server::{
-    Enrollment, EnrollmentRefusal, KmContext, KmError, KmServer, KmSetup, Product, ServicePack,
+    EnabledV3, Enrollment, EnrollmentRefusal, KmContext, KmError, KmServer, KmSetup, Product,
+    ServicePack,
 };
 pub use token::Token;

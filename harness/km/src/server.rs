@@ -72,6 +72,8 @@ pub struct KmContext<'a> {
     pub now: Timestamp,
     /// The organisation's directory.
     pub directory: &'a mut Directory,
+    /// The root of the CA's hierarchy, which enrolling clients are asked to trust.
+    pub root: Option<CertificateDer>,
 }
 
 /// Errors that stop the KM server itself (as opposed to refusals, which are outcomes).
@@ -86,6 +88,9 @@ pub enum KmError {
     /// A key pair could not be generated or encoded.
     #[error(transparent)]
     Key(#[from] pki::KeyError),
+    /// The CA failed to build a certificate.
+    #[error("the CA failed: {0}")]
+    Issue(String),
     /// A key could not be unwrapped with the startup password.
     #[error("escrowed key generation {0} does not unwrap with this startup password")]
     Unwrap(u32),
@@ -102,6 +107,8 @@ pub enum EnrollmentRefusal {
     WrongToken,
     /// The token was already used.
     TokenUsed,
+    /// The CA refused to issue; the reason word says why.
+    CaRefused(&'static str),
 }
 
 impl EnrollmentRefusal {
@@ -112,8 +119,22 @@ impl EnrollmentRefusal {
             Self::NotEnabled => "not-enabled",
             Self::WrongToken => "token-wrong",
             Self::TokenUsed => "token-used",
+            Self::CaRefused(reason) => reason,
         }
     }
+}
+
+/// The KM server's own certificate after enabling advanced security.
+#[derive(Debug, Clone)]
+pub struct EnabledV3 {
+    /// The certificate.
+    pub info: CertificateInfo,
+    /// Whether the CA revoked it right after issuing it (CA-11).
+    pub revoked: bool,
+}
+
+fn issue_error(error: pki::IssueError) -> KmError {
+    KmError::Issue(error.to_string())
 }
 
 /// What a client receives when it enrolls.
@@ -124,7 +145,7 @@ pub struct Enrollment {
     /// The certificate for the client's own signing key.
     pub signing_certificate: CertificateDer,
     /// The root of the KM server's hierarchy, which the client is asked to trust.
-    pub root: CertificateDer,
+    pub root: Option<CertificateDer>,
 }
 
 /// A KM server with its database.
@@ -163,8 +184,10 @@ impl KmServer {
         self.certificate.as_ref()
     }
 
-    /// Enables advanced security: the CA issues the KM server its own certificate.
-    pub fn enable_v3(&mut self, context: &mut KmContext<'_>) -> Result<CertificateInfo, KmError> {
+    /// Enables advanced security: the CA issues the KM server its own certificate. With an
+    /// Exchange policy module the CA revokes that certificate at once, which is normal
+    /// (CA-11): user certificates are still issued.
+    pub fn enable_v3(&mut self, context: &mut KmContext<'_>) -> Result<EnabledV3, KmError> {
         let (key, _) = context.keys.key(&format!("km:{}", self.setup.name), 2048)?;
         let request = CertificateRequest {
             subject: build_name(&[
@@ -177,10 +200,18 @@ impl KmServer {
             purpose: CertificatePurpose::KmServer,
             version: CertificateVersion::V3,
         };
-        let issued = context.ca.issue(&request, context.now)?;
+        let issued = context
+            .ca
+            .issue(&request, context.now)
+            .map_err(issue_error)?;
         let info = CertificateInfo::parse(&issued.der)?;
+        let revoked = context.ca.policy().is_exchange();
+        if revoked {
+            // The serial was issued a moment ago, so the CA database has it.
+            let _ = context.ca.revoke(&issued.serial, context.now);
+        }
         self.certificate = Some(issued.der);
-        Ok(info)
+        Ok(EnabledV3 { info, revoked })
     }
 
     /// Enables a mailbox and returns its one-time token.
@@ -227,7 +258,7 @@ impl KmServer {
         }
         match self
             .database
-            .use_token(&entry.mailbox_dn, &token.digest(), context.now)?
+            .token_state(&entry.mailbox_dn, &token.digest())?
         {
             TokenCheck::Accepted => {}
             TokenCheck::Wrong => return Ok(Err(EnrollmentRefusal::WrongToken)),
@@ -252,17 +283,31 @@ impl KmServer {
             purpose,
             version: CertificateVersion::V3,
         };
-        let encryption = context.ca.issue(
-            &request(
-                encryption_key.to_public_key(),
-                CertificatePurpose::SmimeEncryption,
-            ),
-            context.now,
-        )?;
-        let signing = context.ca.issue(
-            &request(signing_key.clone(), CertificatePurpose::SmimeSigning),
-            context.now,
-        )?;
+        // Both requests go to the CA before the token is spent: a CA that cannot issue leaves
+        // the user's temporary key usable.
+        let now = context.now;
+        let ca = &mut *context.ca;
+        let mut issue = |request: &CertificateRequest| match ca.issue(request, now) {
+            Ok(issued) => Ok(Ok(issued)),
+            Err(pki::IssueError::Pki(error)) => Err(KmError::Pki(error)),
+            Err(refused) => Ok(Err(EnrollmentRefusal::CaRefused(refused.reason()))),
+        };
+        let encryption = match issue(&request(
+            encryption_key.to_public_key(),
+            CertificatePurpose::SmimeEncryption,
+        ))? {
+            Ok(issued) => issued,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let signing = match issue(&request(
+            signing_key.clone(),
+            CertificatePurpose::SmimeSigning,
+        ))? {
+            Ok(issued) => issued,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        self.database
+            .use_token(&entry.mailbox_dn, &token.digest(), context.now)?;
         let private = private_key_der(&encryption_key)?;
         let mut iv = [0u8; 16];
         self.rng.fill_bytes(&mut iv);
@@ -285,7 +330,7 @@ impl KmServer {
                 key: private,
             },
             signing_certificate: signing.der,
-            root: context.ca.certificate().clone(),
+            root: context.root.clone(),
         }))
     }
 

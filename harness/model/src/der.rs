@@ -52,6 +52,12 @@ der_type!(
     CrlDer,
     "X509 CRL"
 );
+der_type!(
+    /// A Microsoft certificate trust list: PKCS #7 signed-data around a
+    /// `CertificateTrustList`, DER-encoded.
+    CtlDer,
+    "PKCS7"
+);
 
 /// A certificate with its private key and its place in the owner's key history.
 #[derive(Debug, Clone, PartialEq, Eq)]

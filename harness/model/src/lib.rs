@@ -12,10 +12,12 @@ mod outcome;
 pub mod rules;
 mod seed;
 mod time;
+mod topology;
 
-pub use der::{CertificateDer, CertifiedKey, CrlDer, PrivateKeyDer};
+pub use der::{CertificateDer, CertifiedKey, CrlDer, CtlDer, PrivateKeyDer};
 pub use ids::{CaName, HostName, KeyGeneration, KmName, MailAddress, Serial, SiteName, UserName};
 pub use named::Named;
 pub use outcome::{Outcome, OutcomeParseError};
 pub use seed::{SeededRng, derive_seed};
 pub use time::{Duration, DurationParseError, Timestamp, TimestampParseError, VirtualClock};
+pub use topology::{Domain, DomainKind, Host, InstalledPart, Os};

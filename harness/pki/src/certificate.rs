@@ -39,12 +39,11 @@ pub enum CertificateVersion {
     V3,
 }
 
+named!(CertificateVersion { V1 => "v1", V3 => "v3" });
+
 impl std::fmt::Display for CertificateVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::V1 => "v1",
-            Self::V3 => "v3",
-        })
+        f.write_str(model::Named::name(*self))
     }
 }
 

@@ -2,13 +2,16 @@
 
 use const_oid::db::rfc5912::{SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION};
 use der::Encode;
+use der::asn1::BitString;
 use model::{CertificateDer, Timestamp};
 use rsa::RsaPublicKey;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use sha1::Sha1;
 use sha2::Sha256;
+use spki::AlgorithmIdentifierOwned;
 use x509_cert::certificate::Certificate;
+use x509_cert::name::Name;
 
 use crate::certificate::CertificateInfo;
 
@@ -20,21 +23,84 @@ pub fn signature_is_valid(certificate: &Certificate, issuer_key: &RsaPublicKey) 
     let Ok(tbs) = certificate.tbs_certificate.to_der() else {
         return false;
     };
-    let Some(signature) = certificate.signature.as_bytes() else {
+    signed_by(
+        &tbs,
+        &certificate.signature_algorithm,
+        &certificate.signature,
+        issuer_key,
+    )
+}
+
+/// Whether `signature` over `signed` verifies with `key` under `algorithm` (RSA with SHA-1 or
+/// SHA-256), for certificates, CRLs and anything else signed the X.509 way.
+pub(crate) fn signed_by(
+    signed: &[u8],
+    algorithm: &AlgorithmIdentifierOwned,
+    signature: &BitString,
+    key: &RsaPublicKey,
+) -> bool {
+    let Some(signature) = signature.as_bytes() else {
         return false;
     };
     let Ok(signature) = Signature::try_from(signature) else {
         return false;
     };
-    match certificate.signature_algorithm.oid {
-        SHA_256_WITH_RSA_ENCRYPTION => VerifyingKey::<Sha256>::new(issuer_key.clone())
-            .verify(&tbs, &signature)
+    match algorithm.oid {
+        SHA_256_WITH_RSA_ENCRYPTION => VerifyingKey::<Sha256>::new(key.clone())
+            .verify(signed, &signature)
             .is_ok(),
-        SHA_1_WITH_RSA_ENCRYPTION => VerifyingKey::<Sha1>::new(issuer_key.clone())
-            .verify(&tbs, &signature)
+        SHA_1_WITH_RSA_ENCRYPTION => VerifyingKey::<Sha1>::new(key.clone())
+            .verify(signed, &signature)
             .is_ok(),
         _ => false,
     }
+}
+
+/// RFC 5280 §7.1 name matching: the same RDNs in the same order, each attribute compared
+/// after case folding and collapsing white space, whatever string type encodes it.
+pub fn names_match(a: &Name, b: &Name) -> bool {
+    a.0.len() == b.0.len()
+        && a.0.iter().zip(b.0.iter()).all(|(left, right)| {
+            left.0.len() == right.0.len()
+                && left.0.iter().all(|attribute| {
+                    right.0.iter().any(|other| {
+                        other.oid == attribute.oid && values_match(&attribute.value, &other.value)
+                    })
+                })
+        })
+}
+
+fn values_match(a: &der::Any, b: &der::Any) -> bool {
+    match (prepared(a), prepared(b)) {
+        (Some(left), Some(right)) => left == right,
+        _ => a == b,
+    }
+}
+
+/// A string attribute value prepared for comparison (RFC 4518, reduced to what these names
+/// use): lower case, white space collapsed and trimmed.
+fn prepared(value: &der::Any) -> Option<String> {
+    use der::{Tag, Tagged};
+    let text = match value.tag() {
+        Tag::PrintableString | Tag::Utf8String | Tag::Ia5String | Tag::TeletexString => {
+            String::from_utf8(value.value().to_vec()).ok()?
+        }
+        Tag::BmpString => {
+            let units: Vec<u16> = value
+                .value()
+                .chunks_exact(2)
+                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                .collect();
+            String::from_utf16(&units).ok()?
+        }
+        _ => return None,
+    };
+    Some(
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
+    )
 }
 
 /// What a relying party concluded about a certificate's chain.
@@ -136,7 +202,7 @@ pub fn verify_chain(
         let issuer_name = &current.certificate.tbs_certificate.issuer;
         let issuer = roots.iter().chain(pool).find_map(|candidate| {
             let info = parse(candidate).ok()?;
-            if &info.certificate.tbs_certificate.subject != issuer_name {
+            if !names_match(&info.certificate.tbs_certificate.subject, issuer_name) {
                 return None;
             }
             let key = info.public_key().ok()?;
@@ -152,10 +218,11 @@ pub fn verify_chain(
                 current = info;
             }
             None => {
-                let self_signed = current.certificate.tbs_certificate.subject == *issuer_name
-                    && current
-                        .public_key()
-                        .is_ok_and(|key| signature_is_valid(&current.certificate, &key));
+                let self_signed =
+                    names_match(&current.certificate.tbs_certificate.subject, issuer_name)
+                        && current
+                            .public_key()
+                            .is_ok_and(|key| signature_is_valid(&current.certificate, &key));
                 return if self_signed {
                     ChainVerdict::UntrustedRoot {
                         root: current.subject.clone(),

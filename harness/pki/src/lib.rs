@@ -7,18 +7,27 @@
 mod authority;
 mod certificate;
 mod chain;
+mod crl;
+mod ctl;
+mod hierarchy;
 mod keys;
 mod name;
 
 pub use authority::{
-    CaClass, CaSetup, CertificateRequest, CertificationAuthority, IssuedCertificate, PolicyModule,
-    ValidityPeriod, ValiditySetting,
+    CaFault, CaKind, CaSetup, CertificateRequest, CertificationAuthority, Csp, IssueError,
+    IssuedCertificate, KeyOrigin, PolicyModule, RevokeError, SubordinateRequest, ValidityPeriod,
+    ValiditySetting,
 };
 pub use certificate::{
     CertificateInfo, CertificatePurpose, CertificateTemplate, CertificateVersion, Issuer,
     SignatureHash, issue_certificate, subject_key_identifier, timestamp, x509_time,
 };
-pub use chain::{ChainVerdict, signature_is_valid, verify_chain};
+pub use chain::{ChainVerdict, names_match, signature_is_valid, verify_chain};
+pub use crl::{CrlInfo, RevokedEntry};
+pub use ctl::{CTL_CONTENT_TYPE, TrustList, TrustListInfo, thumbprint};
+pub use hierarchy::{
+    NameLinkProblem, ThirdPartyViolation, check_name_links, third_party_violations,
+};
 pub use keys::{KeyError, KeyPool, KeySource, private_key_der};
 pub use name::{NameAttribute, build_name, common_name, display_name, email_attribute};
 pub use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -41,6 +50,15 @@ pub enum PkiError {
     /// A time before 1970 cannot be put in a certificate.
     #[error("time {0} cannot be encoded in a certificate")]
     TimeOutOfRange(Timestamp),
+    /// The CA has no certificate yet.
+    #[error("CA {0} is pending: its certificate has not been installed")]
+    Pending(String),
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Signing(String),
+    /// A structure is not what it claims to be.
+    #[error("{0}")]
+    Malformed(String),
     /// The key pool failed.
     #[error(transparent)]
     Key(#[from] KeyError),

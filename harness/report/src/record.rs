@@ -61,7 +61,7 @@ pub enum ExpectationCheck {
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Record {
-    /// The step's number, from 1.
+    /// The step's number, from 1; 0 for what installing the topology recorded.
     pub step: usize,
     /// The line of the step in the scenario file.
     pub line: usize,
@@ -82,6 +82,15 @@ pub struct Record {
 }
 
 impl Record {
+    /// `setup` for what installing the topology recorded, else the step number.
+    pub fn label(&self) -> String {
+        if self.step == 0 {
+            "setup".to_owned()
+        } else {
+            self.step.to_string()
+        }
+    }
+
     /// The detail named `key`.
     pub fn detail(&self, key: &str) -> Option<&Detail> {
         self.details.iter().find(|detail| detail.key == key)

@@ -35,7 +35,11 @@ pub fn render_snapshot(transcript: &Transcript) -> String {
         let _ = write!(
             out,
             "[{}] {} by {} at {}: {}",
-            record.step, record.action, record.actor, record.at, record.outcome
+            record.label(),
+            record.action,
+            record.actor,
+            record.at,
+            record.outcome
         );
         if let Some(reason) = &record.reason {
             let _ = write!(out, " ({reason})");

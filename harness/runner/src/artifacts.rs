@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use der::pem::LineEnding;
-use model::{CertificateDer, PrivateKeyDer};
+use model::{CertificateDer, CrlDer, PrivateKeyDer};
 
 use crate::Run;
 
@@ -20,11 +20,24 @@ impl Run {
         let pki = root.join("pki");
         fs::create_dir_all(&pki)?;
         for (name, ca) in &world.cas {
-            write_pem(
-                &pki.join(format!("{name}.crt.pem")),
-                CertificateDer::PEM_LABEL,
-                ca.certificate().as_bytes(),
-            )?;
+            if let Some(certificate) = ca.certificate() {
+                write_pem(
+                    &pki.join(format!("{name}.crt.pem")),
+                    CertificateDer::PEM_LABEL,
+                    certificate.as_bytes(),
+                )?;
+            }
+            if let Some(crl) = ca.latest_crl() {
+                write_pem(
+                    &pki.join(format!("{name}.crl.pem")),
+                    CrlDer::PEM_LABEL,
+                    crl.as_bytes(),
+                )?;
+            }
+        }
+        if let Some(trust_list) = &world.signed_trust_list {
+            // Microsoft's certificate trust list files are DER with the .stl extension.
+            fs::write(pki.join("trust-list.stl"), trust_list.as_bytes())?;
         }
         for (name, user) in &world.users {
             let folder = root.join("users").join(name.as_str());

@@ -48,13 +48,26 @@ impl CertificateBook {
     }
 }
 
-/// A certificate in one line: serial, version, subject, issuer and validity.
+/// A certificate in one line: serial, version, subject, issuer, validity and, for v3, its CRL
+/// distribution point.
 pub(crate) fn certificate_line(certificate: &CertificateDer) -> String {
     match CertificateInfo::parse(certificate) {
-        Ok(info) => format!(
-            "serial {}, {}, subject {}, issuer {}, valid {} to {}",
-            info.serial, info.version, info.subject, info.issuer, info.not_before, info.not_after
-        ),
+        Ok(info) => {
+            let cdp = match (info.version, info.crl_distribution_points.first()) {
+                (pki::CertificateVersion::V1, _) => String::new(),
+                (_, Some(url)) => format!(", CDP {url}"),
+                (_, None) => ", no CDP".to_owned(),
+            };
+            format!(
+                "serial {}, {}, subject {}, issuer {}, valid {} to {}{cdp}",
+                info.serial,
+                info.version,
+                info.subject,
+                info.issuer,
+                info.not_before,
+                info.not_after
+            )
+        }
         Err(error) => format!("unparseable certificate: {error}"),
     }
 }

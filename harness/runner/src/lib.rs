@@ -83,8 +83,7 @@ pub struct Run {
 
 /// Runs `scenario` to the end.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
-    let mut world = World::build(scenario, options)?;
-    let mut records = Vec::with_capacity(scenario.steps.len());
+    let (mut world, mut records) = World::build(scenario, options)?;
     for step in &scenario.steps {
         let mut record = steps::execute(&mut world, step)?;
         if let Some(expectation) = &step.expect {

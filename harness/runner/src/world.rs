@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use clients::VirtualUser;
 use km::{Directory, KmServer, KmSetup, Token};
-use model::{CaName, KmName, SeededRng, Timestamp, UserName, VirtualClock};
-use pki::{CaSetup, CertificationAuthority, KeyPool};
-use scenario::{CaRole, Scenario};
+use model::{
+    CaName, CertificateDer, CtlDer, Duration, HostName, KmName, Named, Os, Outcome, SeededRng,
+    Timestamp, UserName, VirtualClock,
+};
+use pki::{CaKind, CaSetup, CertificationAuthority, KeyPool, TrustList};
+use report::{Detail, Record};
+use scenario::{CaInstall, CaRole, CaSpec, Scenario};
 use sink::{EmbeddedSink, Limits};
 use smime::Engine;
 
-use crate::book::CertificateBook;
+use crate::book::{CertificateBook, certificate_line};
 use crate::{RunError, RunOptions};
 
 /// One message the run sent, for artifact names.
@@ -40,61 +44,32 @@ pub struct World {
     pub(crate) kms: BTreeMap<KmName, KmServer>,
     pub(crate) directory: Directory,
     pub(crate) users: BTreeMap<UserName, VirtualUser>,
+    /// Each host's trusted root store (CA-13).
+    pub(crate) host_roots: BTreeMap<HostName, Vec<CertificateDer>>,
+    /// KM hosts whose drive mapping to the CA's shared folder was dropped (KM-02).
+    pub(crate) dropped_mappings: Vec<KmName>,
+    /// The organisation's certificate trust list and its newest signed form (KM-15).
+    pub(crate) trust_list: TrustList,
+    pub(crate) signed_trust_list: Option<CtlDer>,
     pub(crate) sink: EmbeddedSink,
     /// The last token the administrator received for each user.
     pub(crate) tokens: BTreeMap<UserName, Token>,
     pub(crate) book: CertificateBook,
     pub(crate) sent: Vec<SentMessage>,
+    /// Keys handed out for certificates requested straight from a CA, counted per owner.
+    pub(crate) direct_requests: u32,
 }
 
 impl World {
-    /// Installs the scenario's topology.
-    pub(crate) fn build(scenario: &Scenario, options: &RunOptions) -> Result<Self, RunError> {
+    /// Installs the scenario's topology; what installing it recorded comes back as records.
+    pub(crate) fn build(
+        scenario: &Scenario,
+        options: &RunOptions,
+    ) -> Result<(Self, Vec<Record>), RunError> {
         let seed = options.seed.unwrap_or(scenario.seed);
         let topology = &scenario.topology;
         let keys = KeyPool::new(seed, options.key_cache.clone());
         let clock = VirtualClock::starting_at(scenario.start);
-        let mut book = CertificateBook::default();
-
-        let mut cas = BTreeMap::new();
-        for spec in &topology.cas {
-            let setup = CaSetup {
-                name: spec.name.clone(),
-                class: spec.class,
-                organization: topology.organisation.clone(),
-                policy: spec.policy,
-                validity: spec.validity,
-                lifetime: spec.lifetime,
-                hash: spec.hash,
-                crl_url: format!(
-                    "http://{}/CertEnroll/{}.crl",
-                    spec.host.as_str().to_lowercase(),
-                    spec.name
-                ),
-            };
-            let ca_error = |source: pki::PkiError| RunError::Ca {
-                ca: spec.name.to_string(),
-                source: Box::new(source),
-            };
-            let (key, _) = keys
-                .key(&format!("ca:{}", spec.name), 2048)
-                .map_err(|e| ca_error(e.into()))?;
-            let serials = SeededRng::new(seed, &format!("ca:{}:serials", spec.name));
-            let ca = match &spec.role {
-                CaRole::Root => {
-                    CertificationAuthority::install_root(setup, key, serials, clock.now())
-                }
-                CaRole::Subordinate { parent } => {
-                    return Err(RunError::Unsupported(format!(
-                        "CA {}: installing a subordinate under {parent} is not modelled",
-                        spec.name
-                    )));
-                }
-            }
-            .map_err(ca_error)?;
-            book.add(ca.certificate(), spec.name.to_string());
-            cas.insert(spec.name.clone(), ca);
-        }
 
         let mut directory = Directory::default();
         let mut users = BTreeMap::new();
@@ -109,7 +84,6 @@ impl World {
                 VirtualUser::new(spec.name.clone(), spec.email.clone(), spec.persona),
             );
         }
-
         let km_dir = options.work_dir.join("km");
         std::fs::create_dir_all(&km_dir)?;
         let mut kms = BTreeMap::new();
@@ -130,23 +104,267 @@ impl World {
             kms.insert(spec.name.clone(), server);
         }
 
-        let sink = EmbeddedSink::start(Limits::default())?;
-        Ok(Self {
+        let mut world = Self {
             scenario: scenario.clone(),
             seed,
             clock,
             rng: SeededRng::new(seed, "messages"),
             keys,
             engine: Arc::clone(&options.engine),
-            cas,
+            cas: BTreeMap::new(),
             kms,
             directory,
             users,
-            sink,
+            host_roots: topology
+                .hosts
+                .iter()
+                .map(|host| (host.name.clone(), Vec::new()))
+                .collect(),
+            dropped_mappings: Vec::new(),
+            trust_list: TrustList::default(),
+            signed_trust_list: None,
+            sink: EmbeddedSink::start(Limits::default())?,
             tokens: BTreeMap::new(),
-            book,
+            book: CertificateBook::default(),
             sent: Vec::new(),
+            direct_requests: 0,
+        };
+        let mut records = Vec::new();
+        for spec in &topology.cas {
+            records.push(world.install_ca(spec)?);
+        }
+        Ok((world, records))
+    }
+
+    /// Installs one CA and records how it went (CA-05, CA-08, CA-10).
+    fn install_ca(&mut self, spec: &CaSpec) -> Result<Record, RunError> {
+        let ca_error = |source: pki::PkiError| RunError::Ca {
+            ca: spec.name.to_string(),
+            source: Box::new(source),
+        };
+        let actor = spec.host.as_ref().map_or_else(
+            || format!("{} (third party)", spec.name),
+            |host| format!("admin@{host}"),
+        );
+        let mut record = self.setup_record(actor, "install-ca");
+        let host = spec
+            .host
+            .as_ref()
+            .map_or("outside the organisation".to_owned(), |host| {
+                format!("on {host}")
+            });
+        let role = match &spec.role {
+            CaRole::Root => "root".to_owned(),
+            CaRole::Subordinate { parent } => format!("subordinate of {parent}"),
+        };
+        record.details.push(Detail::text(
+            "ca",
+            format!(
+                "{} ({} {role} {host}, {} policy module)",
+                spec.name,
+                spec.kind.name(),
+                spec.policy.name()
+            ),
+        ));
+        let setup = CaSetup {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            organization: if spec.kind == CaKind::ThirdParty {
+                format!("{} Trust Services", spec.name)
+            } else {
+                self.scenario.topology.organisation.clone()
+            },
+            policy: spec.policy,
+            validity: spec.validity,
+            lifetime: spec.lifetime,
+            hash: spec.hash,
+            crl_url: format!(
+                "http://{}/CertEnroll/{}.crl",
+                spec.host.as_ref().map_or_else(
+                    || format!("crl.{}.example", spec.name.as_str().to_lowercase()),
+                    |h| h.as_str().to_lowercase()
+                ),
+                spec.name
+            ),
+            publishes_cdp: spec.publishes_cdp,
+            crl_period: spec.crl_period,
+            subordinate_validity: spec.subordinate_validity,
+            faults: spec.faults.clone(),
+        };
+        let (key, _) = self
+            .keys
+            .key(&format!("ca:{}", spec.name), 2048)
+            .map_err(|e| ca_error(e.into()))?;
+        let serials = SeededRng::new(self.seed, &format!("ca:{}:serials", spec.name));
+        let now = self.clock.now();
+        let ca = match &spec.role {
+            CaRole::Root => {
+                CertificationAuthority::install_root(setup, key, serials, now).map_err(ca_error)?
+            }
+            CaRole::Subordinate { parent } => {
+                let mut ca = CertificationAuthority::install_pending(setup, key, serials)
+                    .map_err(ca_error)?;
+                match (spec.install, self.cas.get_mut(parent)) {
+                    (CaInstall::RequestFile, _) => {
+                        record.outcome = Outcome::Info;
+                        record.reason = Some("pending".into());
+                        record.details.push(Detail::text("state", format!("pending: the request file waits for {parent} to sign it (install-ca-certificate installs the result)")));
+                    }
+                    (CaInstall::Online, Some(parent_ca)) if !parent_ca.is_pending() => {
+                        let (der, cut) = parent_ca
+                            .sign_subordinate(&ca.subordinate_request(), now)
+                            .map_err(|e| RunError::Unsupported(format!("CA {}: {e}", spec.name)))?;
+                        ca.install_certificate(der).map_err(ca_error)?;
+                        if cut {
+                            record.outcome = Outcome::Warning;
+                            record.reason = Some("root-expires-first".into());
+                            record.details.push(Detail::text("lifetime", format!("cut to {parent}'s expiry: a CA never issues beyond its own certificate")));
+                        }
+                    }
+                    (CaInstall::Online, _) => {
+                        record.outcome = Outcome::Warning;
+                        record.reason = Some("parent-pending".into());
+                        record.details.push(Detail::text(
+                            "state",
+                            format!("pending: parent {parent} has no certificate yet"),
+                        ));
+                    }
+                }
+                ca
+            }
+        };
+        if let Some(certificate) = ca.certificate() {
+            self.book.add(certificate, spec.name.to_string());
+            record
+                .details
+                .push(Detail::text("certificate", certificate_line(certificate)));
+        }
+        if spec.policy.is_outdated() {
+            record.outcome = Outcome::Warning;
+            record.reason = Some("outdated-policy-module".into());
+            record.details.push(Detail::text(
+                "policy-module",
+                "the Exchange 5.5 SP1 build of Expolicy.dll is outdated; register Expolicyw2k.dll",
+            ));
+        }
+        self.cas.insert(spec.name.clone(), ca);
+        self.trust_own_chain(spec);
+        if let Some(warning) = self.root_lifetime_warning(spec) {
+            if record.outcome == Outcome::Ok {
+                record.outcome = Outcome::Warning;
+                record.reason = Some("root-lifetime".into());
+            }
+            record.details.push(Detail::text("root-lifetime", warning));
+        }
+        Ok(record)
+    }
+
+    /// A CA's host trusts the root of the CA's chain once the CA is installed; an enterprise
+    /// root is published to the directory, so every Windows 2000 host trusts it.
+    pub(crate) fn trust_own_chain(&mut self, spec: &CaSpec) {
+        let Some(root) = self.root_certificate(&spec.name) else {
+            return;
+        };
+        if spec.kind == CaKind::Enterprise && spec.role == CaRole::Root {
+            let w2k_hosts: Vec<HostName> = self
+                .scenario
+                .topology
+                .hosts
+                .iter()
+                .filter(|host| host.os == Os::W2k)
+                .map(|host| host.name.clone())
+                .collect();
+            for host in w2k_hosts {
+                self.trust_root_on_host(&host, root.clone());
+            }
+        } else if let Some(host) = &spec.host {
+            if spec.install == CaInstall::Online || spec.role == CaRole::Root {
+                self.trust_root_on_host(host, root);
+            }
+        }
+    }
+
+    pub(crate) fn trust_root_on_host(&mut self, host: &HostName, root: CertificateDer) {
+        let store = self.host_roots.entry(host.clone()).or_default();
+        if !store.contains(&root) {
+            store.push(root);
+        }
+    }
+
+    /// CA-08: a root with subordinates should last at least 3 years.
+    fn root_lifetime_warning(&self, spec: &CaSpec) -> Option<String> {
+        let CaRole::Subordinate { .. } = spec.role else {
+            return None;
+        };
+        let chain = self.chain_names(&spec.name);
+        let root_name = chain.last()?;
+        let root = self.cas.get(root_name)?.info()?;
+        (root.not_before.plus(Duration::years(3)) > root.not_after).then(|| {
+            format!("root {root_name} signs subordinates but is valid only until {}; a root with subordinates should last at least 3 years", root.not_after)
         })
+    }
+
+    /// The CA names from `ca` up to its root.
+    pub(crate) fn chain_names(&self, ca: &CaName) -> Vec<CaName> {
+        let mut chain = vec![ca.clone()];
+        let mut current = ca.clone();
+        while let Some(scenario::CaRole::Subordinate { parent }) =
+            self.scenario.topology.ca(&current).map(|spec| &spec.role)
+        {
+            if chain.contains(parent) {
+                break;
+            }
+            chain.push(parent.clone());
+            current = parent.clone();
+        }
+        chain
+    }
+
+    /// The CA certificates above `certificate`, nearest first, up to and including the root:
+    /// what a client puts in a signed message so that readers can build the chain.
+    pub(crate) fn issuer_chain(&self, certificate: &CertificateDer) -> Vec<CertificateDer> {
+        let mut chain: Vec<CertificateDer> = Vec::new();
+        let mut current = pki::CertificateInfo::parse(certificate).ok();
+        while let Some(info) = current.take() {
+            let issuer = &info.certificate.tbs_certificate.issuer;
+            if info.certificate.tbs_certificate.subject == *issuer && !chain.is_empty() {
+                break;
+            }
+            let next = self
+                .cas
+                .values()
+                .filter_map(|ca| Some((ca.certificate()?, ca.info()?)))
+                .find(|(der, ca_info)| {
+                    &ca_info.certificate.tbs_certificate.subject == issuer
+                        && !chain.contains(der)
+                        && *der != certificate
+                });
+            if let Some((der, ca_info)) = next {
+                chain.push(der.clone());
+                current = Some(ca_info.clone());
+            }
+        }
+        chain
+    }
+
+    /// The certificate of the root above `ca`, once it has one.
+    pub(crate) fn root_certificate(&self, ca: &CaName) -> Option<CertificateDer> {
+        let root = self.chain_names(ca).pop()?;
+        self.cas.get(&root)?.certificate().cloned()
+    }
+
+    fn setup_record(&self, actor: String, action: &str) -> Record {
+        Record {
+            step: 0,
+            line: 0,
+            at: self.clock.now(),
+            actor,
+            action: action.to_owned(),
+            outcome: Outcome::Ok,
+            reason: None,
+            details: Vec::new(),
+            expectation: None,
+        }
     }
 
     /// The seed the run used.

@@ -81,7 +81,159 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "enable-v3",
         summary: "the administrator enables advanced security (S/MIME V3) on a KM server",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
-        details: &["ca", "km-certificate"],
+        details: &["ca", "km-certificate", "problems", "warnings", "chain"],
+    },
+    ActionSpec {
+        name: "configure-ca",
+        summary: "change a CA's registry settings or policy module; they apply after restart-ca",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the CA"),
+            field(
+                "validity_period",
+                FieldKind::Text,
+                false,
+                "\"years\", \"months\", \"weeks\" or \"days\"",
+            ),
+            field(
+                "validity_units",
+                FieldKind::Integer,
+                false,
+                "issued lifetime in validity_period units",
+            ),
+            field(
+                "policy_module",
+                FieldKind::Text,
+                false,
+                "\"standard\", \"legacy-exchange\", \"legacy-exchange-sp1\" or \"exchange-w2k\"",
+            ),
+        ],
+        details: &["pending", "in-force"],
+    },
+    ActionSpec {
+        name: "restart-ca",
+        summary: "restart certificate services: configured settings come into force",
+        fields: &[field("ca", FieldKind::Text, true, "the CA")],
+        details: &["applied", "in-force"],
+    },
+    ActionSpec {
+        name: "install-ca-certificate",
+        summary: "install the certificate the parent signed for a pending subordinate (request file)",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the pending subordinate"),
+            field(
+                "supply_root",
+                FieldKind::Flag,
+                false,
+                "also supply the root certificate in the same step (default false)",
+            ),
+        ],
+        details: &["certificate", "root"],
+    },
+    ActionSpec {
+        name: "request-certificate",
+        summary: "a certificate requested straight from the CA, not through the KM server (no escrow)",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the CA asked"),
+            field(
+                "user",
+                FieldKind::Text,
+                false,
+                "who asks (default: an administrator asking for a server certificate)",
+            ),
+            field(
+                "purpose",
+                FieldKind::Text,
+                false,
+                "\"smime-encryption\" (default), \"smime-signing\" or \"tls-server\"",
+            ),
+            field(
+                "version",
+                FieldKind::Text,
+                false,
+                "\"v3\" (default) or \"v1\"",
+            ),
+        ],
+        details: &["certificate", "serial", "version", "cdp"],
+    },
+    ActionSpec {
+        name: "revoke",
+        summary: "the CA administrator revokes a certificate in the CA database",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the issuing CA"),
+            field("user", FieldKind::Text, false, "whose certificate"),
+            field(
+                "certificate",
+                FieldKind::Text,
+                false,
+                "which of the user's certificates: \"enc#1\", \"sign#2\" …",
+            ),
+            field(
+                "km_server",
+                FieldKind::Text,
+                false,
+                "revoke this KM server's own certificate instead",
+            ),
+        ],
+        details: &["serial", "certificate"],
+    },
+    ActionSpec {
+        name: "publish-crl",
+        summary: "the CA publishes a new signed CRL",
+        fields: &[field("ca", FieldKind::Text, true, "the CA")],
+        details: &["crl-number", "revoked", "next-update"],
+    },
+    ActionSpec {
+        name: "fetch-crl",
+        summary: "a user's client downloads the newest CRL a CA published",
+        fields: &[
+            field("user", FieldKind::Text, true, "whose client"),
+            field("ca", FieldKind::Text, true, "the CA"),
+        ],
+        details: &["crl-number", "revoked"],
+    },
+    ActionSpec {
+        name: "install-root",
+        summary: "add a root CA certificate to a host's or a client's trusted root store",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the root CA"),
+            field("host", FieldKind::Text, false, "the host whose store"),
+            field("user", FieldKind::Text, false, "the client whose store"),
+        ],
+        details: &["store", "root"],
+    },
+    ActionSpec {
+        name: "ctl-add",
+        summary: "the KM administrator adds a foreign CA to the organisation's certificate trust list",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the foreign CA"),
+            field(
+                "km_server",
+                FieldKind::Text,
+                true,
+                "the KM server whose hierarchy's root signs the list",
+            ),
+        ],
+        details: &["sequence", "trusted", "signed-by"],
+    },
+    ActionSpec {
+        name: "ctl-remove",
+        summary: "the KM administrator removes a CA from the organisation's certificate trust list",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the CA to remove"),
+            field(
+                "km_server",
+                FieldKind::Text,
+                true,
+                "the KM server whose hierarchy's root signs the list",
+            ),
+        ],
+        details: &["sequence", "trusted", "signed-by"],
+    },
+    ActionSpec {
+        name: "drop-drive-mapping",
+        summary: "the KM host loses its mapped drive to the CA's shared configuration folder",
+        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        details: &["configuration-directory"],
     },
     ActionSpec {
         name: "enable-user",

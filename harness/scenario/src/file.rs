@@ -209,6 +209,29 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
         )],
     ),
     (
+        "domain",
+        &[
+            key(
+                "name",
+                FieldKind::Text,
+                true,
+                "the Windows domain, e.g. \"CONTOSO\"",
+            ),
+            key(
+                "kind",
+                FieldKind::Text,
+                false,
+                "\"w2k-native\" (default), \"w2k-mixed\" or \"nt4\"",
+            ),
+            key(
+                "trusts",
+                FieldKind::Names,
+                false,
+                "domains it has a two-way trust with",
+            ),
+        ],
+    ),
+    (
         "host",
         &[
             key("name", FieldKind::Text, true, "the server name"),
@@ -231,12 +254,17 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
         "ca",
         &[
             key("name", FieldKind::Text, true, "the CA's common name"),
-            key("host", FieldKind::Text, true, "the host it runs on"),
+            key(
+                "host",
+                FieldKind::Text,
+                false,
+                "the host it runs on (required unless class = \"third-party\")",
+            ),
             key(
                 "class",
                 FieldKind::Text,
                 false,
-                "\"standalone\" (default) or \"enterprise\"",
+                "\"standalone\" (default), \"enterprise\", \"nt4-certificate-server\" or \"third-party\"",
             ),
             key(
                 "type",
@@ -251,10 +279,16 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 "for a subordinate: the CA that signs it",
             ),
             key(
+                "install",
+                FieldKind::Text,
+                false,
+                "for a subordinate: \"online\" (default) or \"request-file\" (pending until install-ca-certificate)",
+            ),
+            key(
                 "policy_module",
                 FieldKind::Text,
                 false,
-                "\"standard\" (default), \"legacy-exchange\" or \"exchange-w2k\"",
+                "\"standard\" (default), \"legacy-exchange\", \"legacy-exchange-sp1\" or \"exchange-w2k\"",
             ),
             key(
                 "validity_period",
@@ -278,7 +312,61 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 "hash",
                 FieldKind::Text,
                 false,
-                "signature hash: \"sha256\" (default) or \"sha1\"",
+                "signature hash: \"sha1\" (default, what Windows 2000 used) or \"sha256\"",
+            ),
+            key(
+                "csp",
+                FieldKind::Text,
+                false,
+                "key provider: \"microsoft-base-v1\" (default), \"microsoft-enhanced-v1\", \"microsoft-strong\", \"hardware\"",
+            ),
+            key(
+                "key_length",
+                FieldKind::Integer,
+                false,
+                "a key length chosen instead of the provider's default",
+            ),
+            key(
+                "reused_key",
+                FieldKind::Flag,
+                false,
+                "the CA reuses an existing key pair (default false)",
+            ),
+            key(
+                "crl_period",
+                FieldKind::Duration,
+                false,
+                "how long a CRL is current (default \"1w\")",
+            ),
+            key(
+                "publishes_cdp",
+                FieldKind::Flag,
+                false,
+                "whether issued certificates carry a CRL distribution point (default true)",
+            ),
+            key(
+                "subordinate_validity",
+                FieldKind::Duration,
+                false,
+                "how long it signs subordinate CAs for (default \"5y\")",
+            ),
+            key(
+                "shared_folder",
+                FieldKind::Text,
+                false,
+                "the shared configuration folder (default \\\\<host>\\CertConfig)",
+            ),
+            key(
+                "installer_writes_directory",
+                FieldKind::Flag,
+                false,
+                "the installing account could write to the directory (default true)",
+            ),
+            key(
+                "faults",
+                FieldKind::Names,
+                false,
+                "deliberate defects of a third-party root: \"issuer-differs\", \"not-well-formed\"",
             ),
         ],
     ),
@@ -301,6 +389,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 FieldKind::Text,
                 false,
                 "the KM startup password (default \"startup\")",
+            ),
+            key(
+                "configuration_directory",
+                FieldKind::Text,
+                false,
+                "the KM host's ConfigurationDirectory (default: the CA's shared folder when the CA is on the same host)",
             ),
         ],
     ),
@@ -366,6 +460,7 @@ pub fn read(source: &str, problems: &mut Vec<Diagnostic>) -> Option<RawScenario>
         &[
             "organisation",
             "site",
+            "domain",
             "host",
             "ca",
             "km_server",

@@ -20,8 +20,8 @@ pub use diagnostics::{Diagnostic, Diagnostics, Location, locate};
 pub use resolve::LANGUAGE_VERSION;
 pub use skeleton::skeleton;
 pub use types::{
-    Action, CaRole, CaSpec, Expectation, Folder, Host, InstalledPart, KmSpec, Os, Scenario,
-    SendStep, Step, TokenChoice, Topology, UserSpec,
+    Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
+    RevokeTarget, RootStore, Scenario, SendStep, Step, TokenChoice, Topology, UserSpec,
 };
 
 /// Parses and resolves scenario `source`, read from `path`, giving it identifier `id`.

@@ -7,17 +7,20 @@ use std::path::Path;
 use clients::{Persona, SignForm};
 use km::{Product, ServicePack};
 use model::{
-    CaName, Duration, HostName, KmName, MailAddress, Named, Outcome, SiteName, Timestamp, UserName,
-    named,
+    CaName, Domain, DomainKind, Duration, Host, HostName, InstalledPart, KeyGeneration, KmName,
+    MailAddress, Named, Os, Outcome, SiteName, Timestamp, UserName, named,
 };
-use pki::{CaClass, PolicyModule, SignatureHash, ValidityPeriod, ValiditySetting};
+use pki::{
+    CaFault, CaKind, CertificateVersion, Csp, KeyOrigin, PolicyModule, SignatureHash,
+    ValidityPeriod, ValiditySetting,
+};
 use smime::{Cipher, Digest};
 
 use crate::diagnostics::{Diagnostic, locate};
 use crate::file::{RawScenario, RawStep, RawTable, Spanned};
 use crate::types::{
-    Action, CaRole, CaSpec, Expectation, Folder, Host, InstalledPart, KmSpec, Os, Scenario,
-    SendStep, Step, TokenChoice, Topology, UserSpec,
+    Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
+    RevokeTarget, RootStore, Scenario, SendStep, Step, TokenChoice, Topology, UserSpec,
 };
 
 /// `type` of a CA in the file.
@@ -216,7 +219,7 @@ pub(crate) fn resolve(
         }
     };
 
-    for name in ["site", "host", "ca", "km_server", "user"] {
+    for name in ["site", "domain", "host", "ca", "km_server", "user"] {
         r.unique_names(section(name), name);
     }
     let site_names = names_of(section("site"));
@@ -226,14 +229,18 @@ pub(crate) fn resolve(
     let user_names = names_of(section("user"));
 
     let sites = site_names.iter().map(SiteName::new).collect();
-    let hosts = section("host")
+    let domains: Vec<Domain> = section("domain")
+        .iter()
+        .filter_map(|table| resolve_domain(&mut r, table))
+        .collect();
+    let hosts: Vec<Host> = section("host")
         .iter()
         .filter_map(|table| resolve_host(&mut r, table))
         .collect();
-    let cas = resolve_cas(&mut r, section("ca"), &host_names, &ca_names);
+    let cas = resolve_cas(&mut r, section("ca"), &hosts, &ca_names);
     let km_servers: Vec<KmSpec> = section("km_server")
         .iter()
-        .filter_map(|table| resolve_km(&mut r, table, &host_names, &site_names, &ca_names))
+        .filter_map(|table| resolve_km(&mut r, table, &host_names, &site_names, &ca_names, &cas))
         .collect();
     let users: Vec<UserSpec> = section("user")
         .iter()
@@ -243,8 +250,11 @@ pub(crate) fn resolve(
     let context = StepContext {
         km_names: &km_names,
         user_names: &user_names,
+        ca_names: &ca_names,
+        host_names: &host_names,
         km_servers: &km_servers,
         users: &users,
+        cas: &cas,
     };
     let mut steps = Vec::new();
     for (index, raw_step) in raw.steps.iter().enumerate() {
@@ -271,12 +281,28 @@ pub(crate) fn resolve(
             organisation,
             mail_domain,
             sites,
+            domains,
             hosts,
             cas,
             km_servers,
             users,
         },
         steps,
+    })
+}
+
+fn resolve_domain(r: &mut Resolver<'_>, table: &RawTable) -> Option<Domain> {
+    let name = table.text("name")?;
+    let kind = r.optional_or(table, "kind", "domain kind", DomainKind::W2kNative)?;
+    let trusts = table
+        .names("trusts")
+        .into_iter()
+        .map(|trust| trust.value)
+        .collect();
+    Some(Domain {
+        name: name.value.to_owned(),
+        kind,
+        trusts,
     })
 }
 
@@ -317,19 +343,63 @@ fn resolve_host(r: &mut Resolver<'_>, table: &RawTable) -> Option<Host> {
 fn resolve_cas(
     r: &mut Resolver<'_>,
     tables: &[RawTable],
-    hosts: &[String],
+    hosts: &[Host],
     cas: &[String],
 ) -> Vec<CaSpec> {
+    let host_names: Vec<String> = hosts.iter().map(|host| host.name.to_string()).collect();
     let mut resolved = Vec::new();
     for table in tables {
         let Some(name) = table.text("name") else {
             continue;
         };
-        let host = table.text("host");
-        let host_ok = host
-            .as_ref()
-            .is_some_and(|host| r.reference(host, "host", hosts));
-        let class = r.optional_or(table, "class", "CA class", CaClass::Standalone);
+        let Some(kind) = r.optional_or(table, "class", "CA class", CaKind::Standalone) else {
+            continue;
+        };
+        let host = match (table.text("host"), kind) {
+            (Some(host), _) => {
+                if !r.reference(&host, "host", &host_names) {
+                    continue;
+                }
+                let os = hosts
+                    .iter()
+                    .find(|h| h.name.as_str() == host.value)
+                    .map(|h| h.os);
+                let needs = if kind == CaKind::Nt4CertificateServer {
+                    Os::Nt4
+                } else {
+                    Os::W2k
+                };
+                if kind != CaKind::ThirdParty && os.is_some_and(|os| os != needs) {
+                    r.problem_with_help(
+                        host.span.clone(),
+                        format!(
+                            "a {} CA cannot run on {} host `{}`",
+                            kind.name(),
+                            os.map_or("?", Os::name),
+                            host.value
+                        ),
+                        format!("this class of CA needs a {} host", needs.name()),
+                    );
+                    continue;
+                }
+                Some(HostName::new(host.value))
+            }
+            (None, CaKind::ThirdParty) => None,
+            (None, _) => {
+                r.problem_with_help(
+                    table.span.clone(),
+                    format!("missing key `host` in [ca] `{}`", name.value),
+                    "only a third-party root has no host",
+                );
+                continue;
+            }
+        };
+        if kind == CaKind::ThirdParty
+            && !table.names("faults").is_empty()
+            && table.text("type").is_some_and(|t| t.value == "subordinate")
+        {
+            r.problem(table.span.clone(), "faults describe third-party roots only");
+        }
         let is_subordinate = r
             .optional_or(table, "type", "CA type", CaType::Root)
             .map(|kind| kind == CaType::Subordinate);
@@ -369,59 +439,147 @@ fn resolve_cas(
             }
             (None, _) => None,
         };
-        let policy = r.optional_or(
-            table,
-            "policy_module",
-            "policy module",
-            PolicyModule::Standard,
-        );
+        let install = r.optional_or(table, "install", "install method", CaInstall::Online);
+        if let (Some(CaRole::Root), Some(text)) = (&role, table.text("install")) {
+            r.problem_with_help(
+                text.span,
+                "a root CA installs itself",
+                "`install` applies to subordinates",
+            );
+        }
+        let default_policy = if kind == CaKind::Nt4CertificateServer {
+            PolicyModule::LegacyExchange
+        } else {
+            PolicyModule::Standard
+        };
+        let policy = r.optional_or(table, "policy_module", "policy module", default_policy);
         let period = r.optional_or(
             table,
             "validity_period",
             "validity period",
             ValidityPeriod::Years,
         );
-        let units = match table.integer("validity_units") {
-            None => Some(1),
-            Some(units) => match u32::try_from(units.value) {
-                Ok(units) if units > 0 => Some(units),
-                _ => {
-                    r.problem(units.span, "validity_units must be a positive whole number");
-                    None
-                }
+        let units = positive(r, table, "validity_units", 1);
+        let lifetime = duration_or(r, table, "lifetime", Duration::years(2));
+        let hash = r.optional_or(table, "hash", "hash", SignatureHash::Sha1);
+        let csp = r.optional_or(table, "csp", "key provider", Csp::MicrosoftBase);
+        let key_length =
+            table
+                .integer("key_length")
+                .and_then(|bits| match u32::try_from(bits.value) {
+                    Ok(bits) if (384..=16384).contains(&bits) => Some(bits),
+                    _ => {
+                        r.problem(bits.span, "key_length must be between 384 and 16384 bits");
+                        None
+                    }
+                });
+        let crl_period = duration_or(r, table, "crl_period", Duration::days(7));
+        let subordinate_validity =
+            duration_or(r, table, "subordinate_validity", Duration::years(5));
+        let mut faults = Vec::new();
+        for fault in table.names("faults") {
+            let value = Spanned {
+                value: fault.value.as_str(),
+                span: fault.span.clone(),
+            };
+            if let Some(fault) = r.choose::<CaFault>(&value, "fault") {
+                faults.push(fault);
+            }
+        }
+        if !faults.is_empty() && (kind != CaKind::ThirdParty || role != Some(CaRole::Root)) {
+            r.problem_with_help(
+                table.span.clone(),
+                format!(
+                    "CA `{}` has faults but is not a third-party root",
+                    name.value
+                ),
+                "faults reproduce broken third-party roots (CA-09)",
+            );
+        }
+        let shared_folder = table.text("shared_folder").map_or_else(
+            || {
+                format!(
+                    "\\\\{}\\CertConfig",
+                    host.as_ref().map_or("ca", HostName::as_str)
+                )
             },
-        };
-        let lifetime = match table.text("lifetime") {
-            None => Some(Duration::years(2)),
-            Some(text) => r.duration(&text),
-        };
-        let hash = r.optional_or(table, "hash", "hash", SignatureHash::Sha256);
+            |folder| folder.value.to_owned(),
+        );
         if let (
-            true,
-            Some(host),
-            Some(class),
             Some(role),
+            Some(install),
             Some(policy),
             Some(period),
             Some(units),
             Some(lifetime),
             Some(hash),
+            Some(csp),
+            Some(crl_period),
+            Some(subordinate_validity),
         ) = (
-            host_ok, host, class, role, policy, period, units, lifetime, hash,
+            role,
+            install,
+            policy,
+            period,
+            units,
+            lifetime,
+            hash,
+            csp,
+            crl_period,
+            subordinate_validity,
         ) {
             resolved.push(CaSpec {
                 name: CaName::new(name.value),
-                host: HostName::new(host.value),
-                class,
+                host,
+                kind,
                 role,
+                install,
                 policy,
                 validity: ValiditySetting { period, units },
                 lifetime,
                 hash,
+                key_origin: KeyOrigin {
+                    csp,
+                    key_length,
+                    reused: table.flag("reused_key").unwrap_or(false),
+                },
+                crl_period,
+                publishes_cdp: table.flag("publishes_cdp").unwrap_or(true),
+                subordinate_validity,
+                shared_folder,
+                installer_writes_directory: table
+                    .flag("installer_writes_directory")
+                    .unwrap_or(true),
+                faults,
             });
         }
     }
     order_parents_first(r, resolved, tables)
+}
+
+fn positive(r: &mut Resolver<'_>, table: &RawTable, key: &str, default: u32) -> Option<u32> {
+    match table.integer(key) {
+        None => Some(default),
+        Some(value) => match u32::try_from(value.value) {
+            Ok(value) if value > 0 => Some(value),
+            _ => {
+                r.problem(value.span, format!("{key} must be a positive whole number"));
+                None
+            }
+        },
+    }
+}
+
+fn duration_or(
+    r: &mut Resolver<'_>,
+    table: &RawTable,
+    key: &str,
+    default: Duration,
+) -> Option<Duration> {
+    match table.text(key) {
+        None => Some(default),
+        Some(text) => r.duration(&text),
+    }
 }
 
 /// Orders CAs so that every parent comes before its children; reports cycles.
@@ -470,7 +628,8 @@ fn resolve_km(
     table: &RawTable,
     hosts: &[String],
     sites: &[String],
-    cas: &[String],
+    ca_names: &[String],
+    cas: &[CaSpec],
 ) -> Option<KmSpec> {
     let name = table.text("name")?;
     let host = table.text("host")?;
@@ -479,7 +638,7 @@ fn resolve_km(
     let references_ok = [
         r.reference(&host, "host", hosts),
         r.reference(&site, "site", sites),
-        r.reference(&ca, "CA", cas),
+        r.reference(&ca, "CA", ca_names),
     ];
     let product: ProductName = r.choose(&table.text("product")?, "product")?;
     let service_pack = r.optional_or(table, "service_pack", "service pack", ServicePack::Sp3)?;
@@ -491,6 +650,28 @@ fn resolve_km(
     if references_ok.contains(&false) {
         return None;
     }
+    let ca_spec = cas.iter().find(|spec| spec.name.as_str() == ca.value);
+    if ca_spec.is_some_and(|spec| spec.kind == CaKind::ThirdParty) {
+        r.problem_with_help(
+            ca.span.clone(),
+            "a KM server cannot be attached to a third-party root",
+            "attach it to the subordinate CA the organisation runs",
+        );
+        return None;
+    }
+    // On the CA's own host the setting points at the local share; elsewhere it must be set.
+    let configuration_directory = table
+        .text("configuration_directory")
+        .map(|dir| dir.value.to_owned())
+        .or_else(|| {
+            ca_spec
+                .filter(|spec| {
+                    spec.host
+                        .as_ref()
+                        .is_some_and(|ca_host| ca_host.as_str() == host.value)
+                })
+                .map(|spec| spec.shared_folder.clone())
+        });
     Some(KmSpec {
         name: KmName::new(name.value),
         host: HostName::new(host.value),
@@ -503,6 +684,7 @@ fn resolve_km(
         startup_password: table
             .text("startup_password")
             .map_or("startup".to_owned(), |p| p.value.to_owned()),
+        configuration_directory,
     })
 }
 
@@ -538,11 +720,38 @@ fn resolve_user(
     })
 }
 
+/// `enc#1`, `sign#2`: which of a user's certificates.
+fn certificate_ref(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<CertificateRef> {
+    let parsed = value.value.split_once('#').and_then(|(kind, generation)| {
+        let encryption = match kind {
+            "enc" => true,
+            "sign" => false,
+            _ => return None,
+        };
+        let generation: u32 = generation.parse().ok().filter(|g| *g > 0)?;
+        Some(CertificateRef {
+            encryption,
+            generation: KeyGeneration::new(generation),
+        })
+    });
+    if parsed.is_none() {
+        r.problem_with_help(
+            value.span.clone(),
+            format!("`{}` does not name a certificate", value.value),
+            "write enc#N or sign#N, e.g. \"enc#1\"",
+        );
+    }
+    parsed
+}
+
 struct StepContext<'a> {
     km_names: &'a [String],
     user_names: &'a [String],
+    ca_names: &'a [String],
+    host_names: &'a [String],
     km_servers: &'a [KmSpec],
     users: &'a [UserSpec],
+    cas: &'a [CaSpec],
 }
 
 fn resolve_step(
@@ -558,6 +767,11 @@ fn resolve_step(
         let value = table.text(key)?;
         r.reference(&value, "user", context.user_names)
             .then(|| UserName::new(value.value))
+    };
+    let ca = |r: &mut Resolver<'_>, key: &str| -> Option<CaName> {
+        let value = table.text(key)?;
+        r.reference(&value, "CA", context.ca_names)
+            .then(|| CaName::new(value.value))
     };
     // The KM server a step names, or the one serving the user's site.
     let km_for = |r: &mut Resolver<'_>, user: Option<&UserName>| -> Option<KmName> {
@@ -671,6 +885,156 @@ fn resolve_step(
         "smtp-session" => Action::SmtpSession {
             input: table.text("input")?.value.as_bytes().to_vec(),
         },
+        "configure-ca" => {
+            let ca = ca(r, "ca")?;
+            let period = r.optional(table, "validity_period", "validity period")?;
+            let units = match table.integer("validity_units") {
+                None => None,
+                Some(_) => Some(positive(r, table, "validity_units", 1)?),
+            };
+            let policy = r.optional(table, "policy_module", "policy module")?;
+            if period.is_none() && units.is_none() && policy.is_none() {
+                r.problem_with_help(
+                    raw.span.clone(),
+                    "configure-ca changes nothing",
+                    "set validity_period, validity_units or policy_module",
+                );
+                return None;
+            }
+            Action::ConfigureCa {
+                ca,
+                period,
+                units,
+                policy,
+            }
+        }
+        "restart-ca" => Action::RestartCa { ca: ca(r, "ca")? },
+        "install-ca-certificate" => {
+            let name = table.text("ca")?;
+            let ca = ca(r, "ca")?;
+            let spec = context.cas.iter().find(|spec| spec.name == ca)?;
+            if spec.install != CaInstall::RequestFile {
+                r.problem_with_help(
+                    name.span,
+                    format!("CA `{ca}` is not installed through a request file"),
+                    "set install = \"request-file\" on the subordinate",
+                );
+                return None;
+            }
+            Action::InstallCaCertificate {
+                ca,
+                supply_root: table.flag("supply_root").unwrap_or(false),
+            }
+        }
+        "request-certificate" => {
+            let ca = ca(r, "ca")?;
+            let user = match table.text("user") {
+                Some(_) => Some(user(r, "user")?),
+                None => None,
+            };
+            let purpose =
+                r.optional_or(table, "purpose", "purpose", RequestPurpose::SmimeEncryption)?;
+            let version = r.optional_or(
+                table,
+                "version",
+                "certificate version",
+                CertificateVersion::V3,
+            )?;
+            if user.is_none() && purpose != RequestPurpose::TlsServer {
+                r.problem_with_help(
+                    raw.span.clone(),
+                    "an e-mail certificate is requested by a user",
+                    "add user = \"…\"",
+                );
+                return None;
+            }
+            Action::RequestCertificate {
+                ca,
+                user,
+                purpose,
+                version,
+            }
+        }
+        "revoke" => {
+            let ca = ca(r, "ca")?;
+            let target = match (
+                table.text("km_server"),
+                table.text("user"),
+                table.text("certificate"),
+            ) {
+                (Some(km), None, None) => {
+                    r.reference(&km, "KM server", context.km_names)
+                        .then_some(())?;
+                    RevokeTarget::KmServer(KmName::new(km.value))
+                }
+                (None, Some(_), Some(certificate)) => {
+                    let user = user(r, "user")?;
+                    RevokeTarget::User {
+                        user,
+                        certificate: certificate_ref(r, &certificate)?,
+                    }
+                }
+                _ => {
+                    r.problem_with_help(
+                        raw.span.clone(),
+                        "revoke needs either km_server, or user and certificate",
+                        "e.g. user = \"alice\" and certificate = \"enc#1\"",
+                    );
+                    return None;
+                }
+            };
+            Action::Revoke { ca, target }
+        }
+        "publish-crl" => Action::PublishCrl { ca: ca(r, "ca")? },
+        "fetch-crl" => Action::FetchCrl {
+            user: user(r, "user")?,
+            ca: ca(r, "ca")?,
+        },
+        "install-root" => {
+            let name = table.text("ca")?;
+            let ca = ca(r, "ca")?;
+            if context
+                .cas
+                .iter()
+                .any(|spec| spec.name == ca && spec.role != CaRole::Root)
+            {
+                r.problem(name.span, format!("`{ca}` is not a root CA"));
+                return None;
+            }
+            let store = match (table.text("host"), table.text("user")) {
+                (Some(host), None) => {
+                    r.reference(&host, "host", context.host_names)
+                        .then_some(())?;
+                    RootStore::Host(HostName::new(host.value))
+                }
+                (None, Some(_)) => RootStore::User(user(r, "user")?),
+                _ => {
+                    r.problem(raw.span.clone(), "install-root needs either host or user");
+                    return None;
+                }
+            };
+            Action::InstallRoot { ca, store }
+        }
+        "ctl-add" | "ctl-remove" => {
+            let ca = ca(r, "ca")?;
+            let km = table.text("km_server")?;
+            r.reference(&km, "KM server", context.km_names)
+                .then_some(())?;
+            let km = KmName::new(km.value);
+            if spec.value.name == "ctl-add" {
+                Action::CtlAdd { ca, km }
+            } else {
+                Action::CtlRemove { ca, km }
+            }
+        }
+        "drop-drive-mapping" => {
+            let km = table.text("km_server")?;
+            r.reference(&km, "KM server", context.km_names)
+                .then_some(())?;
+            Action::DropDriveMapping {
+                km: KmName::new(km.value),
+            }
+        }
         other => {
             r.problem(
                 spec.span.clone(),

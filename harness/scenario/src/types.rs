@@ -6,9 +6,13 @@ use clients::{Persona, SignForm};
 use km::Product;
 use model::rules::Rule;
 use model::{
-    CaName, Duration, HostName, KmName, MailAddress, Outcome, SiteName, Timestamp, UserName, named,
+    CaName, Domain, DomainKind, Duration, Host, HostName, KeyGeneration, KmName, MailAddress,
+    Outcome, SiteName, Timestamp, UserName, named,
 };
-use pki::{CaClass, PolicyModule, SignatureHash, ValiditySetting};
+use pki::{
+    CaFault, CaKind, CertificateVersion, KeyOrigin, PolicyModule, SignatureHash, ValidityPeriod,
+    ValiditySetting,
+};
 use smime::{Cipher, Digest};
 
 /// A scenario, ready to run.
@@ -43,6 +47,8 @@ pub struct Topology {
     pub mail_domain: String,
     /// Sites, in file order.
     pub sites: Vec<SiteName>,
+    /// Windows domains that were described (others are Windows 2000 native with no trusts).
+    pub domains: Vec<Domain>,
     /// Hosts.
     pub hosts: Vec<Host>,
     /// Certification authorities, parents before children.
@@ -73,41 +79,34 @@ impl Topology {
     pub fn host(&self, name: &HostName) -> Option<&Host> {
         self.hosts.iter().find(|host| &host.name == name)
     }
-}
 
-/// A server's operating system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Os {
-    /// Windows NT 4.0.
-    Nt4,
-    /// Windows 2000.
-    W2k,
-}
+    /// The domain named `name`; one not described is Windows 2000 native with no trusts.
+    pub fn domain(&self, name: &str) -> Domain {
+        self.domains
+            .iter()
+            .find(|domain| domain.name.eq_ignore_ascii_case(name))
+            .cloned()
+            .unwrap_or_else(|| Domain {
+                name: name.to_owned(),
+                kind: DomainKind::W2kNative,
+                trusts: Vec::new(),
+            })
+    }
 
-named!(Os { Nt4 => "nt4", W2k => "w2k" });
-
-/// Something installed on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum InstalledPart {
-    /// Certificate Services (the CA).
-    CertificateServices,
-    /// Certificate Services Web Enrollment Support.
-    WebEnrollmentSupport,
-    /// A hotfix, by its Knowledge Base number, e.g. `Q262288`.
-    Fix(String),
-}
-
-/// A server.
-#[derive(Debug, Clone)]
-pub struct Host {
-    /// Its name.
-    pub name: HostName,
-    /// Its operating system.
-    pub os: Os,
-    /// Its Windows domain.
-    pub domain: String,
-    /// What is installed on it.
-    pub installed: Vec<InstalledPart>,
+    /// Whether two domains have a two-way trust (either side may declare it).
+    pub fn two_way_trust(&self, a: &str, b: &str) -> bool {
+        a.eq_ignore_ascii_case(b)
+            || self
+                .domain(a)
+                .trusts
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(b))
+            || self
+                .domain(b)
+                .trusts
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(a))
+    }
 }
 
 /// Root or subordinate.
@@ -122,17 +121,30 @@ pub enum CaRole {
     },
 }
 
+/// How a subordinate CA gets its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaInstall {
+    /// The parent signs it during installation.
+    Online,
+    /// Through a request file: the CA stays pending until `install-ca-certificate` (CA-10).
+    RequestFile,
+}
+
+named!(CaInstall { Online => "online", RequestFile => "request-file" });
+
 /// A certification authority as the scenario describes it.
 #[derive(Debug, Clone)]
 pub struct CaSpec {
     /// Its common name.
     pub name: CaName,
-    /// The host it runs on.
-    pub host: HostName,
-    /// Stand-alone or enterprise.
-    pub class: CaClass,
+    /// The host it runs on; none for a third-party root outside the organisation.
+    pub host: Option<HostName>,
+    /// What kind of CA.
+    pub kind: CaKind,
     /// Root or subordinate.
     pub role: CaRole,
+    /// How a subordinate is installed.
+    pub install: CaInstall,
     /// The policy module.
     pub policy: PolicyModule,
     /// Issued-certificate validity.
@@ -141,6 +153,20 @@ pub struct CaSpec {
     pub lifetime: Duration,
     /// The signature hash.
     pub hash: SignatureHash,
+    /// Where the CA's key pair came from (CA-03).
+    pub key_origin: KeyOrigin,
+    /// How often it publishes a CRL.
+    pub crl_period: Duration,
+    /// Whether it puts a CRL distribution point in what it issues.
+    pub publishes_cdp: bool,
+    /// How long it signs subordinate CAs for.
+    pub subordinate_validity: Duration,
+    /// The CA's shared configuration folder, as a UNC path.
+    pub shared_folder: String,
+    /// Whether the account that installed it could write to the directory (KM-02).
+    pub installer_writes_directory: bool,
+    /// Deliberate defects (third-party roots, CA-09).
+    pub faults: Vec<CaFault>,
 }
 
 /// A KM server as the scenario describes it.
@@ -158,6 +184,8 @@ pub struct KmSpec {
     pub ca: CaName,
     /// The startup password.
     pub startup_password: String,
+    /// The KM host's `ConfigurationDirectory` setting, if set (KM-02).
+    pub configuration_directory: Option<String>,
 }
 
 /// A user as the scenario describes them.
@@ -229,6 +257,66 @@ pub enum Folder {
 
 named!(Folder { Inbox => "inbox", Sent => "sent" });
 
+/// What a `request-certificate` step asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestPurpose {
+    /// An S/MIME encryption certificate.
+    SmimeEncryption,
+    /// An S/MIME signing certificate.
+    SmimeSigning,
+    /// A TLS server certificate (not e-mail: an exclusive policy module denies it).
+    TlsServer,
+}
+
+named!(RequestPurpose {
+    SmimeEncryption => "smime-encryption",
+    SmimeSigning => "smime-signing",
+    TlsServer => "tls-server",
+});
+
+/// Which of a user's certificates: `enc#1`, `sign#2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateRef {
+    /// Encryption (`true`) or signing.
+    pub encryption: bool,
+    /// The generation.
+    pub generation: KeyGeneration,
+}
+
+impl std::fmt::Display for CertificateRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}#{}",
+            if self.encryption { "enc" } else { "sign" },
+            self.generation
+        )
+    }
+}
+
+/// What a `revoke` step revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// One of a user's certificates.
+    User {
+        /// The user.
+        user: UserName,
+        /// Which certificate.
+        certificate: CertificateRef,
+    },
+    /// A KM server's own certificate.
+    KmServer(KmName),
+}
+
+/// Whose trusted root store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootStore {
+    /// A host's (the KM server and the CAs on it use it).
+    Host(HostName),
+    /// A user's client.
+    User(UserName),
+}
+
 /// What a step does.
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -274,6 +362,85 @@ pub enum Action {
         /// The bytes the client sends.
         input: Vec<u8>,
     },
+    /// Change CA settings (in force after a restart).
+    ConfigureCa {
+        /// The CA.
+        ca: CaName,
+        /// A new validity unit.
+        period: Option<ValidityPeriod>,
+        /// A new number of units.
+        units: Option<u32>,
+        /// A new policy module.
+        policy: Option<PolicyModule>,
+    },
+    /// Restart certificate services.
+    RestartCa {
+        /// The CA.
+        ca: CaName,
+    },
+    /// Install a pending subordinate's certificate.
+    InstallCaCertificate {
+        /// The subordinate.
+        ca: CaName,
+        /// Whether the root certificate is supplied in the same step.
+        supply_root: bool,
+    },
+    /// Request a certificate straight from a CA.
+    RequestCertificate {
+        /// The CA.
+        ca: CaName,
+        /// Who asks, if a user.
+        user: Option<UserName>,
+        /// What for.
+        purpose: RequestPurpose,
+        /// Which X.509 version.
+        version: CertificateVersion,
+    },
+    /// Revoke a certificate at the CA.
+    Revoke {
+        /// The CA.
+        ca: CaName,
+        /// What to revoke.
+        target: RevokeTarget,
+    },
+    /// Publish a CRL.
+    PublishCrl {
+        /// The CA.
+        ca: CaName,
+    },
+    /// A client downloads a CRL.
+    FetchCrl {
+        /// The user.
+        user: UserName,
+        /// The CA.
+        ca: CaName,
+    },
+    /// Add a root to a trusted store.
+    InstallRoot {
+        /// The root CA.
+        ca: CaName,
+        /// Whose store.
+        store: RootStore,
+    },
+    /// Add a CA to the certificate trust list.
+    CtlAdd {
+        /// The foreign CA.
+        ca: CaName,
+        /// The KM server.
+        km: KmName,
+    },
+    /// Remove a CA from the certificate trust list.
+    CtlRemove {
+        /// The CA.
+        ca: CaName,
+        /// The KM server.
+        km: KmName,
+    },
+    /// The KM host's drive mapping to the CA's shared folder is gone.
+    DropDriveMapping {
+        /// The KM server.
+        km: KmName,
+    },
 }
 
 impl Action {
@@ -287,6 +454,17 @@ impl Action {
             Self::Send(_) => "send",
             Self::Read { .. } => "read",
             Self::SmtpSession { .. } => "smtp-session",
+            Self::ConfigureCa { .. } => "configure-ca",
+            Self::RestartCa { .. } => "restart-ca",
+            Self::InstallCaCertificate { .. } => "install-ca-certificate",
+            Self::RequestCertificate { .. } => "request-certificate",
+            Self::Revoke { .. } => "revoke",
+            Self::PublishCrl { .. } => "publish-crl",
+            Self::FetchCrl { .. } => "fetch-crl",
+            Self::InstallRoot { .. } => "install-root",
+            Self::CtlAdd { .. } => "ctl-add",
+            Self::CtlRemove { .. } => "ctl-remove",
+            Self::DropDriveMapping { .. } => "drop-drive-mapping",
         }
     }
 }

@@ -110,3 +110,105 @@ fn impossible_hierarchies_are_refused() {
         "{messages:#?}"
     );
 }
+
+const HIERARCHY: &str = r#"
+version = 1
+title = "hierarchies"
+[organisation]
+name = "O"
+mail_domain = "o.example"
+[[site]]
+name = "S"
+[[host]]
+name = "H"
+os = "w2k"
+domain = "D"
+[[host]]
+name = "OLD"
+os = "nt4"
+domain = "D"
+"#;
+
+#[test]
+fn a_cycle_of_parents_is_refused() {
+    let source = format!(
+        "{HIERARCHY}[[ca]]\nname = \"A\"\nhost = \"H\"\ntype = \"subordinate\"\nparent = \"B\"\n[[ca]]\nname = \"B\"\nhost = \"H\"\ntype = \"subordinate\"\nparent = \"A\"\n"
+    );
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.contains("is in a cycle of parents")),
+        "{messages:#?}"
+    );
+    assert!(messages[0].starts_with("test.toml:21:11:"), "{messages:#?}");
+}
+
+#[test]
+fn a_subordinate_without_parent_and_a_ca_without_a_host_are_located() {
+    let source = format!(
+        "{HIERARCHY}[[ca]]\nname = \"Orphan\"\nhost = \"H\"\ntype = \"subordinate\"\n[[ca]]\nname = \"Homeless\"\nhost = \"NOWHERE\"\n"
+    );
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].contains("subordinate CA `Orphan` has no parent"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].starts_with("test.toml:23:9: no host named `NOWHERE`"),
+        "{messages:#?}"
+    );
+}
+
+#[test]
+fn certificate_services_must_match_the_host_os() {
+    let source = format!(
+        "{HIERARCHY}[[ca]]\nname = \"W2K\"\nhost = \"OLD\"\n[[ca]]\nname = \"CS1\"\nhost = \"H\"\nclass = \"nt4-certificate-server\"\n"
+    );
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].contains("a standalone CA cannot run on nt4 host `OLD`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("a nt4-certificate-server CA cannot run on w2k host `H`"),
+        "{messages:#?}"
+    );
+}
+
+#[test]
+fn a_km_server_cannot_attach_to_a_third_party_root_and_faults_need_one() {
+    let source = format!(
+        "{HIERARCHY}[[ca]]\nname = \"Ext\"\nclass = \"third-party\"\n[[ca]]\nname = \"Own\"\nhost = \"H\"\nfaults = [\"issuer-differs\"]\n[[km_server]]\nname = \"KM\"\nhost = \"H\"\nproduct = \"ex55\"\nsite = \"S\"\nca = \"Ext\"\n"
+    );
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].contains("CA `Own` has faults but is not a third-party root"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("a KM server cannot be attached to a third-party root"),
+        "{messages:#?}"
+    );
+}
+
+#[test]
+fn ca_steps_are_resolved_against_the_topology() {
+    let source = format!(
+        "{HIERARCHY}[[ca]]\nname = \"R\"\nhost = \"H\"\n[[user]]\nname = \"u\"\nsite = \"S\"\nclient = \"modern\"\n\
+[[step]]\naction = \"revoke\"\nca = \"R\"\nuser = \"u\"\ncertificate = \"enc#0\"\n\
+[[step]]\naction = \"install-ca-certificate\"\nca = \"R\"\n\
+[[step]]\naction = \"configure-ca\"\nca = \"R\"\n\
+[[step]]\naction = \"install-root\"\nca = \"Nope\"\nhost = \"H\"\n"
+    );
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    assert!(messages[0].contains("`enc#0` does not name a certificate"));
+    assert!(messages[1].contains("CA `R` is not installed through a request file"));
+    assert!(messages[2].contains("configure-ca changes nothing"));
+    assert!(messages[3].contains("no CA named `Nope`"));
+}

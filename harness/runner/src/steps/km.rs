@@ -1,8 +1,8 @@
 //! KM server administration and enrollment steps.
 
-use km::{KmContext, Token};
-use model::{CertifiedKey, KeyGeneration, KmName, Named, UserName};
-use pki::private_key_der;
+use km::{KmContext, Token, V3Facts, check_enable_v3};
+use model::{CertifiedKey, KeyGeneration, KmName, Named, Outcome, UserName};
+use pki::{CaKind, CertificateInfo, private_key_der};
 use report::{Detail, Record};
 use scenario::TokenChoice;
 
@@ -20,6 +20,7 @@ fn km_context_parts<'w>(
         .km_server(km)
         .ok_or_else(|| format!("no KM server {km}"))?;
     let ca_name = spec.ca.clone();
+    let root = world.root_certificate(&ca_name);
     let now = world.clock.now();
     let server = world
         .kms
@@ -34,37 +35,167 @@ fn km_context_parts<'w>(
         keys: &world.keys,
         now,
         directory: &mut world.directory,
+        root,
     };
     Ok((server, context))
 }
 
+/// Gathers what the KM server checks before enabling advanced security.
+fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
+    let topology = &world.scenario.topology;
+    let spec = topology
+        .km_server(km)
+        .ok_or_else(|| format!("no KM server {km}"))?;
+    let ca_spec = topology
+        .ca(&spec.ca)
+        .ok_or_else(|| format!("no CA {}", spec.ca))?;
+    let km_host = topology
+        .host(&spec.host)
+        .ok_or_else(|| format!("no host {}", spec.host))?;
+    let ca_host_name = ca_spec
+        .host
+        .as_ref()
+        .ok_or_else(|| format!("CA {} has no host", ca_spec.name))?;
+    let ca_host = topology
+        .host(ca_host_name)
+        .ok_or_else(|| format!("no host {ca_host_name}"))?;
+    let ca = world
+        .cas
+        .get(&spec.ca)
+        .ok_or_else(|| format!("CA {} is not installed", spec.ca))?;
+    let chain_names = world.chain_names(&spec.ca);
+    let chain: Vec<CertificateInfo> = chain_names
+        .iter()
+        .map_while(|name| world.cas.get(name).and_then(|ca| ca.info()).cloned())
+        .collect();
+    let complete = chain.len() == chain_names.len();
+    let root = world.root_certificate(&spec.ca);
+    let root_trusted = root.as_ref().is_some_and(|root| {
+        world
+            .host_roots
+            .get(&spec.host)
+            .is_some_and(|store| store.contains(root))
+    });
+    let third_party_root = chain_names
+        .last()
+        .and_then(|root| topology.ca(root))
+        .is_some_and(|root| root.kind == CaKind::ThirdParty);
+    Ok(V3Facts {
+        product: spec.product,
+        km_host,
+        km_domain: topology.domain(&km_host.domain),
+        ca_host,
+        ca_domain: topology.domain(&ca_host.domain),
+        two_way_trust: topology.two_way_trust(&km_host.domain, &ca_host.domain),
+        ca_name: ca_spec.name.as_str(),
+        ca_kind: ca_spec.kind,
+        ca_pending: ca.is_pending() || !complete,
+        policy: ca.policy(),
+        key_origin: ca_spec.key_origin,
+        hash: ca_spec.hash,
+        shared_folder: &ca_spec.shared_folder,
+        configuration_directory: spec.configuration_directory.as_deref(),
+        mapped_drive: !world.dropped_mappings.contains(km),
+        installer_writes_directory: ca_spec.installer_writes_directory,
+        chain: if complete { chain } else { Vec::new() },
+        root_trusted,
+        third_party_root,
+        issued_not_after: ca
+            .issued_not_after(world.clock.now())
+            .map(|(not_after, _)| not_after),
+        now: world.clock.now(),
+    })
+}
+
 pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String> {
     let mut record = new_record(world, format!("admin@{km}"), "enable-v3");
+    let facts = v3_facts(world, km)?;
+    let check = check_enable_v3(&facts);
+    let chain: Vec<String> = facts
+        .chain
+        .iter()
+        .map(|info| format!("{} (issuer {})", info.subject, info.issuer))
+        .collect();
+    let ca_line = format!(
+        "{} ({}, {} policy module)",
+        facts.ca_name,
+        facts.ca_kind.name(),
+        facts.policy.name()
+    );
+    record.details.push(Detail::text("ca", ca_line));
+    if !chain.is_empty() {
+        record.details.push(Detail::list("chain", chain));
+    }
+    if !check.warnings.is_empty() {
+        record.details.push(Detail::list(
+            "warnings",
+            check
+                .warnings
+                .iter()
+                .map(|w| format!("{}: {}", w.reason, w.message))
+                .collect(),
+        ));
+    }
+    if let Some(first) = check.problems.first() {
+        record.outcome = Outcome::Error(Some(first.error.to_owned()));
+        record.reason = Some(first.reason.to_owned());
+        record.details.push(Detail::list(
+            "problems",
+            check
+                .problems
+                .iter()
+                .map(|p| format!("{} {}: {}", p.error, p.reason, p.message))
+                .collect(),
+        ));
+        return Ok(record);
+    }
     let (server, mut context) = km_context_parts(world, km)?;
-    let ca_line = {
-        let setup = context.ca.setup();
-        let info = context.ca.info();
-        format!(
-            "{} ({} root, {} policy module, serial {}, valid to {})",
-            setup.name,
-            setup.class.name(),
-            setup.policy.name(),
-            info.serial,
-            info.not_after
-        )
-    };
-    let info = server.enable_v3(&mut context).map_err(|e| e.to_string())?;
+    let enabled = server.enable_v3(&mut context).map_err(|e| e.to_string())?;
     let certificate = server
         .certificate()
         .cloned()
         .ok_or("no KM certificate after enable-v3")?;
     world.book.add(&certificate, km.to_string());
-    record.details.push(Detail::text("ca", ca_line));
+    let revoked = if enabled.revoked {
+        ", revoked by the CA right after issue"
+    } else {
+        ""
+    };
     record.details.push(Detail::text(
         "km-certificate",
-        format!("{} (serial {}, subject {})", km, info.serial, info.subject),
+        format!(
+            "{km} (serial {}, subject {}{revoked})",
+            enabled.info.serial, enabled.info.subject
+        ),
     ));
+    if let Some(warning) = check.warnings.first() {
+        record.outcome = Outcome::Warning;
+        record.reason = Some(warning.reason.to_owned());
+    } else if enabled.revoked {
+        // CA-11: the Exchange policy module revokes the KM server's own certificate at once;
+        // user certificates are still issued, so this is information, not an error.
+        record.outcome = Outcome::Info;
+        record.reason = Some("km-certificate-revoked".to_owned());
+    }
     Ok(record)
+}
+
+pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
+    let mut record = new_record(world, format!("admin@{km}"), "drop-drive-mapping");
+    if !world.dropped_mappings.contains(km) {
+        world.dropped_mappings.push(km.clone());
+    }
+    let directory = world
+        .scenario
+        .topology
+        .km_server(km)
+        .and_then(|spec| spec.configuration_directory.clone())
+        .unwrap_or_else(|| "not set".to_owned());
+    record.details.push(Detail::text(
+        "configuration-directory",
+        format!("{directory} (no longer mapped)"),
+    ));
+    record
 }
 
 pub(super) fn enable_user(
@@ -145,9 +276,10 @@ pub(super) fn enroll(
         "signing-certificate",
         certificate_line(&enrollment.signing_certificate),
     ));
-    let root_label = world
-        .book
-        .label(&enrollment.root)
+    let root_label = enrollment
+        .root
+        .as_ref()
+        .and_then(|root| world.book.label(root))
         .unwrap_or("an unknown root")
         .to_owned();
     record
@@ -163,6 +295,8 @@ pub(super) fn enroll(
         certificate: enrollment.signing_certificate,
         key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
     });
-    client.trust_root(enrollment.root);
+    if let Some(root) = enrollment.root {
+        client.trust_root(root);
+    }
     Ok(record)
 }

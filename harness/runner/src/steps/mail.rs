@@ -37,10 +37,14 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
     let sign = step.sign.unwrap_or(profile.default_signing);
     let digest = step.digest.unwrap_or(profile.signing_digest);
 
+    let signing_certificate = sender
+        .signing_key()
+        .map(|key| key.certificate.clone())
+        .unwrap_or_else(|| CertificateDer::new(Vec::new()));
     let signing = match sign {
         SignForm::None => None,
         form => {
-            let Some(signer) = sender.signer(Vec::new()) else {
+            let Some(signer) = sender.signer(world.issuer_chain(&signing_certificate)) else {
                 return Ok(refuse(record, "no-signing-certificate"));
             };
             let capabilities = profile

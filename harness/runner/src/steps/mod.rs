@@ -1,6 +1,7 @@
 //! What each step action does to the World, and the record it leaves. Each area of the
 //! product has its own module; this one dispatches and holds what they share.
 
+mod ca;
 mod km;
 mod mail;
 mod smtp;
@@ -32,6 +33,8 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
             folder,
         } => mail::read(world, user, subject, *folder).map_err(harness)?,
         Action::SmtpSession { input } => smtp::smtp_session(world, input).map_err(harness)?,
+        Action::DropDriveMapping { km } => km::drop_drive_mapping(world, km),
+        ca_action => ca::execute(world, ca_action).map_err(harness)?,
     };
     record.step = step.number;
     record.line = step.line;
