@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for the test suite: the OpenSSL command line (the real
-# peer the tests check messages against) and, if missing, cargo-nextest.
+# peer the tests check messages against), the sqlite3 shell (which checks exported KM
+# databases) and, if missing, cargo-nextest.
 set -euo pipefail
 
 need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "ci/install-deps.sh: installing ${need[*]}"
     sudo_cmd=""

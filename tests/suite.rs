@@ -160,3 +160,110 @@ fn the_same_scenario_twice_gives_byte_identical_artifacts() {
         );
     }
 }
+
+/// KM-08: the KM database holds every encryption key, wrapped, and no signing key at all.
+#[test]
+fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
+    let out = tempfile::tempdir().unwrap();
+    let path = workspace_root().join("scenarios/km/recovery.toml");
+    let scenario = scenario::load("km/recovery", &path).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let options = runner::RunOptions {
+        work_dir: work.path().to_path_buf(),
+        key_cache: Some(key_cache()),
+        seed: None,
+        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+    };
+    let run = runner::run(&scenario, &options).unwrap();
+    let root = run.write_artifacts(out.path(), true).unwrap();
+    let database_file = root.join("km/KM1.sqlite");
+    let bytes = std::fs::read(&database_file).unwrap();
+    let database = km::Database::open(&database_file).unwrap();
+    assert_eq!(database.integrity_check().unwrap(), "ok");
+
+    let mut escrowed_count = 0;
+    for user in ["alice", "bob"] {
+        let dn = format!("/o=Contoso/ou=Redmond/cn=Recipients/cn={user}");
+        let escrowed = database.escrowed_keys(&dn).unwrap();
+        assert!(!escrowed.is_empty(), "{user} has no escrowed key");
+        for key in &escrowed {
+            escrowed_count += 1;
+            let pem = std::fs::read_to_string(
+                root.join(format!("users/{user}/enc-{}.key.pem", key.generation)),
+            )
+            .unwrap();
+            let client_key = pem_body(&pem);
+            let unwrapped =
+                km::unwrap_escrowed("startup", key).expect("wrapped under the startup password");
+            assert_eq!(
+                unwrapped.as_bytes(),
+                client_key.as_slice(),
+                "{user} enc#{}",
+                key.generation
+            );
+            assert!(
+                !contains(&bytes, &client_key),
+                "an encryption key is stored unwrapped"
+            );
+            assert!(
+                km::unwrap_escrowed("wrong", key)
+                    .is_none_or(|k| k.as_bytes() != client_key.as_slice())
+            );
+        }
+        // Every signing key the client ever had: neither its PKCS #8 form nor its modulus is
+        // anywhere in the file.
+        for entry in std::fs::read_dir(root.join("users").join(user)).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.starts_with("sign-") && name.ends_with(".key.pem") {
+                let key = pem_body(
+                    &std::fs::read_to_string(root.join("users").join(user).join(&name)).unwrap(),
+                );
+                assert!(
+                    !contains(&bytes, &key),
+                    "{user} {name} is in the KM database"
+                );
+                // The 256-byte modulus sits at a fixed place in a 2048-bit PKCS #8 key.
+                assert!(
+                    !contains(&bytes, &key[38..38 + 64]),
+                    "{user} {name}'s modulus is in the KM database"
+                );
+            }
+        }
+    }
+    assert!(
+        escrowed_count >= 4,
+        "alice and bob each have several generations"
+    );
+}
+
+/// The DER inside a PEM file.
+fn pem_body(pem: &str) -> Vec<u8> {
+    let body: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    base64_decode(&body)
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for byte in text.bytes().filter(|b| *b != b'=') {
+        let value = ALPHABET.iter().position(|a| *a == byte).unwrap() as u32;
+        buffer = buffer << 6 | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}

@@ -321,3 +321,32 @@ fn json_and_junit_reports_are_produced() {
     );
     assert!(junit.contains("<testcase classname=\"kmlab.scenarios\" name=\"sink/smtp-framing\""));
 }
+
+#[test]
+fn the_exported_km_database_passes_sqlite_integrity_check() {
+    let out = tempfile::tempdir().unwrap();
+    let output = kmlab(
+        &[
+            "run",
+            "scenarios/km/recovery.toml",
+            "--artifacts",
+            out.path().to_str().unwrap(),
+        ],
+        &workspace(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let database = out.path().join("km/recovery/km/KM1.sqlite");
+    let check = Command::new("sqlite3")
+        .arg(&database)
+        .arg("PRAGMA integrity_check")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    assert_eq!(text(&check.stdout).trim(), "ok");
+    let keys = Command::new("sqlite3")
+        .arg(&database)
+        .arg("SELECT count(*) FROM escrowed_keys")
+        .output()
+        .unwrap();
+    assert!(text(&keys.stdout).trim().parse::<u32>().unwrap() >= 4);
+}

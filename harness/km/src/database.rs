@@ -22,7 +22,8 @@ CREATE TABLE users (
     mailbox_dn TEXT PRIMARY KEY,
     user_name  TEXT NOT NULL,
     email      TEXT NOT NULL,
-    enabled_at TEXT NOT NULL
+    enabled_at TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'enabled'
 );
 CREATE TABLE tokens (
     id         INTEGER PRIMARY KEY,
@@ -39,7 +40,14 @@ CREATE TABLE escrowed_keys (
     wrapped_key BLOB NOT NULL,
     wrap_iv     BLOB NOT NULL,
     escrowed_at TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    hierarchy   TEXT NOT NULL,
     PRIMARY KEY (mailbox_dn, generation)
+);
+CREATE TABLE revocations (
+    serial     TEXT PRIMARY KEY,
+    mailbox_dn TEXT NOT NULL REFERENCES users(mailbox_dn),
+    revoked_at TEXT NOT NULL
 );
 ";
 
@@ -69,6 +77,10 @@ pub enum DatabaseError {
 pub struct EscrowedKey {
     /// Its generation (1 for the first).
     pub generation: u32,
+    /// `v1` or `v3`.
+    pub version: String,
+    /// The CA hierarchy it was certified under (the attached CA's name).
+    pub hierarchy: String,
     /// The certificate's serial, hex.
     pub serial: String,
     /// The encryption certificate, DER.
@@ -314,8 +326,9 @@ impl Database {
         self.connection
             .execute(
                 "INSERT INTO escrowed_keys
-                   (mailbox_dn, generation, serial, certificate, wrapped_key, wrap_iv, escrowed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   (mailbox_dn, generation, serial, certificate, wrapped_key, wrap_iv, escrowed_at,
+                    version, hierarchy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     mailbox_dn,
                     key.generation,
@@ -323,7 +336,9 @@ impl Database {
                     key.certificate,
                     key.wrapped_key,
                     key.wrap_iv,
-                    at.to_string()
+                    at.to_string(),
+                    key.version,
+                    key.hierarchy
                 ],
             )
             .map(drop)
@@ -335,8 +350,8 @@ impl Database {
         let mut statement = self
             .connection
             .prepare(
-                "SELECT generation, serial, certificate, wrapped_key, wrap_iv FROM escrowed_keys
-                 WHERE mailbox_dn = ?1 ORDER BY generation",
+                "SELECT generation, serial, certificate, wrapped_key, wrap_iv, version, hierarchy
+                 FROM escrowed_keys WHERE mailbox_dn = ?1 ORDER BY generation",
             )
             .map_err(|source| self.sqlite(source))?;
         let rows = statement
@@ -347,10 +362,141 @@ impl Database {
                     certificate: row.get(2)?,
                     wrapped_key: row.get(3)?,
                     wrap_iv: row.get(4)?,
+                    version: row.get(5)?,
+                    hierarchy: row.get(6)?,
                 })
             })
             .map_err(|source| self.sqlite(source))?;
         rows.collect::<Result<_, _>>()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// A mailbox's state: `enabled`, `enrolled`, `recovering` or `revoked`; `None` if the
+    /// mailbox was never enabled.
+    pub fn user_state(&self, mailbox_dn: &str) -> Result<Option<String>, DatabaseError> {
+        self.connection
+            .query_row(
+                "SELECT state FROM users WHERE mailbox_dn = ?1",
+                [mailbox_dn],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// The mailbox DN a user was enabled under, whatever the directory says now.
+    pub fn mailbox_of(&self, user: &str) -> Result<Option<String>, DatabaseError> {
+        self.connection
+            .query_row(
+                "SELECT mailbox_dn FROM users WHERE user_name = ?1 ORDER BY mailbox_dn LIMIT 1",
+                [user],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Sets a mailbox's state.
+    pub fn set_user_state(&self, mailbox_dn: &str, state: &str) -> Result<(), DatabaseError> {
+        self.connection
+            .execute(
+                "UPDATE users SET state = ?2 WHERE mailbox_dn = ?1",
+                params![mailbox_dn, state],
+            )
+            .map(drop)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Every mailbox, with its user name and state, in mailbox order.
+    pub fn users(&self) -> Result<Vec<(String, String, String)>, DatabaseError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT mailbox_dn, user_name, state FROM users ORDER BY mailbox_dn")
+            .map_err(|source| self.sqlite(source))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(|source| self.sqlite(source))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Records a revocation the KM server asked the CA for (CA-12: both databases keep it).
+    pub fn record_revocation(
+        &self,
+        serial: &str,
+        mailbox_dn: &str,
+        at: Timestamp,
+    ) -> Result<(), DatabaseError> {
+        self.connection
+            .execute(
+                "INSERT INTO revocations (serial, mailbox_dn, revoked_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(serial) DO NOTHING",
+                params![serial, mailbox_dn, at.to_string()],
+            )
+            .map(drop)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Every serial the KM database lists as revoked.
+    pub fn revocations(&self) -> Result<Vec<String>, DatabaseError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT serial FROM revocations ORDER BY serial")
+            .map_err(|source| self.sqlite(source))?;
+        let rows = statement
+            .query_map([], |row| row.get(0))
+            .map_err(|source| self.sqlite(source))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// A value from the `meta` table.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, DatabaseError> {
+        self.meta(key)
+    }
+
+    /// The keys of the `meta` table that start with `prefix`, in order.
+    pub fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<String>, DatabaseError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT key FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key")
+            .map_err(|source| self.sqlite(source))?;
+        let rows = statement
+            .query_map([prefix], |row| row.get(0))
+            .map_err(|source| self.sqlite(source))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Sets a value in the `meta` table.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), DatabaseError> {
+        self.connection
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )
+            .map(drop)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Copies the live database into `target` with SQLite's online backup, which is safe
+    /// while the KM server keeps writing.
+    pub fn backup_to(&self, target: &Path) -> Result<(), DatabaseError> {
+        let mut destination = Connection::open(target).map_err(|source| DatabaseError::Sqlite {
+            path: target.to_path_buf(),
+            source,
+        })?;
+        let backup = rusqlite::backup::Backup::new(&self.connection, &mut destination)
+            .map_err(|source| self.sqlite(source))?;
+        backup
+            .run_to_completion(64, std::time::Duration::ZERO, None)
+            .map_err(|source| self.sqlite(source))
+    }
+
+    /// Checks the file's own consistency (`PRAGMA integrity_check`).
+    pub fn integrity_check(&self) -> Result<String, DatabaseError> {
+        self.connection
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
             .map_err(|source| self.sqlite(source))
     }
 }
@@ -406,6 +552,8 @@ mod tests {
         let path = dir.path().join("km.sqlite");
         let key = EscrowedKey {
             generation: 1,
+            version: "v3".into(),
+            hierarchy: "Root".into(),
             serial: "01".into(),
             certificate: vec![1, 2],
             wrapped_key: vec![3, 4],

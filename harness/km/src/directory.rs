@@ -34,6 +34,13 @@ impl Directory {
         );
     }
 
+    /// Gives a mailbox a new distinguished name (a site move), keeping its certificates.
+    pub fn rename_mailbox(&mut self, user: &UserName, mailbox_dn: String) {
+        if let Some(entry) = self.entries.get_mut(user) {
+            entry.mailbox_dn = mailbox_dn;
+        }
+    }
+
     /// The entry for `user`.
     pub fn entry(&self, user: &UserName) -> Option<&DirectoryEntry> {
         self.entries.get(user)

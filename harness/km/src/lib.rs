@@ -16,7 +16,8 @@ pub use database::{Database, DatabaseError, EscrowedKey};
 pub use directory::{Directory, DirectoryEntry};
 pub use preconditions::{V3Check, V3Facts, V3Problem, V3Warning, check_enable_v3};
 pub use server::{
-    EnabledV3, Enrollment, EnrollmentRefusal, KmContext, KmError, KmServer, KmSetup, Product,
-    ServicePack,
+    DEFAULT_ADMIN_PASSWORD, EnabledV3, Enrollment, EnrollmentMode, ExportBundle, ExportedUser,
+    KmContext, KmError, KmServer, KmSetup, Product, Refusal, Revocation, ServicePack, UserHistory,
+    unwrap_escrowed,
 };
 pub use token::Token;

@@ -1,16 +1,18 @@
-//! The KM server: enabling advanced security, enrolling with tokens, escrowing keys.
+//! The KM server: enabling advanced security, enrolling with tokens, escrow, key history and
+//! recovery, enrollment modes, revocation, export and import, backup, restore and forklift.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use model::{
-    CertificateDer, CertifiedKey, KeyGeneration, KmName, PrivateKeyDer, SeededRng, SiteName,
-    Timestamp, UserName,
+    CaName, CertificateDer, CertifiedKey, KeyGeneration, KmName, Named, PrivateKeyDer, SeededRng,
+    SiteName, Timestamp, UserName, named,
 };
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateRequest, CertificateVersion,
-    CertificationAuthority, KeyPool, NameAttribute, RsaPublicKey, build_name, private_key_der,
+    CertificationAuthority, KeyPool, NameAttribute, RsaPublicKey, TemplatePermission, build_name,
+    private_key_der,
 };
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
@@ -34,7 +36,7 @@ pub enum ServicePack {
     Sp4,
 }
 
-model::named!(ServicePack { None => "none", Sp1 => "sp1", Sp2 => "sp2", Sp3 => "sp3", Sp4 => "sp4" });
+named!(ServicePack { None => "none", Sp1 => "sp1", Sp2 => "sp2", Sp3 => "sp3", Sp4 => "sp4" });
 
 /// Which KM server product this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +46,42 @@ pub enum Product {
     /// Exchange 2000 Key Management Service.
     Ex2000,
 }
+
+impl Product {
+    /// `ex55 sp3` or `ex2000`, for transcripts.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Ex55(sp) => format!("ex55 {}", sp.name()),
+            Self::Ex2000 => "ex2000".to_owned(),
+        }
+    }
+}
+
+/// Which certificate versions the KM server hands out (KM-06).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnrollmentMode {
+    /// V1 certificates for V1 clients and V3 certificates for V3 clients (the default).
+    V1AndV3,
+    /// V3 only: legacy clients lose advanced security.
+    V3Only,
+    /// V1 only.
+    V1Only,
+}
+
+named!(EnrollmentMode { V1AndV3 => "v1-and-v3", V3Only => "v3-only", V1Only => "v1-only" });
+
+impl EnrollmentMode {
+    fn allows(self, version: CertificateVersion) -> bool {
+        match self {
+            Self::V1AndV3 => true,
+            Self::V3Only => version == CertificateVersion::V3,
+            Self::V1Only => version == CertificateVersion::V1,
+        }
+    }
+}
+
+/// The password every KM server's administrator starts with (KM-16).
+pub const DEFAULT_ADMIN_PASSWORD: &str = "password";
 
 /// What a scenario says about a KM server.
 #[derive(Debug, Clone)]
@@ -58,6 +96,10 @@ pub struct KmSetup {
     pub organization: String,
     /// The startup password that unlocks the escrow key.
     pub startup_password: String,
+    /// The CA it is attached to when installed.
+    pub ca: CaName,
+    /// The longest mailbox DN that may receive a V3 certificate (KM-18).
+    pub max_dn_length: usize,
 }
 
 /// The environment a KM operation runs in: the attached CA, the key pool, the clock, the
@@ -74,6 +116,8 @@ pub struct KmContext<'a> {
     pub directory: &'a mut Directory,
     /// The root of the CA's hierarchy, which enrolling clients are asked to trust.
     pub root: Option<CertificateDer>,
+    /// Template permissions the CA lacks (Exchange 2000 on an enterprise CA, KM-17).
+    pub missing_templates: Vec<TemplatePermission>,
 }
 
 /// Errors that stop the KM server itself (as opposed to refusals, which are outcomes).
@@ -94,32 +138,125 @@ pub enum KmError {
     /// A key could not be unwrapped with the startup password.
     #[error("escrowed key generation {0} does not unwrap with this startup password")]
     Unwrap(u32),
+    /// Copying database files failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
-/// Why an enrollment was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EnrollmentRefusal {
+/// Why the KM server refused an enrollment or an administrative operation. Each is an
+/// outcome the transcript shows, never a failure of kmlab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The KM server is not installed (its installation failed).
+    NotInstalled,
+    /// The KM service is stopped.
+    ServiceStopped,
     /// Advanced security has not been enabled on this KM server.
     V3NotEnabled,
     /// The administrator never enabled this mailbox.
     NotEnabled,
+    /// The mailbox is already enrolled; recovery, not enabling, gives it a new token.
+    AlreadyEnrolled,
+    /// The mailbox never enrolled, so there is nothing to recover.
+    NeverEnrolled,
     /// The token does not match any issued to this mailbox.
     WrongToken,
     /// The token was already used.
     TokenUsed,
+    /// The enrollment mode excludes every certificate version the client can use (KM-06).
+    ModeExcludesClient(EnrollmentMode),
+    /// The mailbox DN is too long for a V3 certificate (KM-18).
+    DnTooLong {
+        /// The DN's length.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A certificate template permission is missing on the enterprise CA (KM-17).
+    TemplatePermission(TemplatePermission),
     /// The CA refused to issue; the reason word says why.
     CaRefused(&'static str),
+    /// The KM administrators lack manage permission on the CA (KM-14, c1031d92).
+    NoManagePermission,
+    /// A 5.5 KM database can be backed up only with the service stopped (OPS-01).
+    ServiceRunning,
+    /// Online operations need the service running.
+    NotRunning,
+    /// The startup password is wrong.
+    WrongStartupPassword,
+    /// The file offered for a restore is not a KM database.
+    NotAKmDatabase(String),
+    /// The forklift target's host name differs (OPS-02).
+    HostNameDiffers {
+        /// The original host.
+        expected: String,
+        /// The new one.
+        given: String,
+    },
+    /// The forklift target was started with another startup password (OPS-02).
+    StartupPasswordDiffers,
+    /// Bulk export and import are Exchange 2000 features.
+    NotSupportedByProduct,
+    /// The target KM server's certificate thumbprint is not the one the administrator gave.
+    ThumbprintMismatch,
+    /// The KM server lost its CA (an upgrade without Web Enrollment Support, OPS-03).
+    CaLost,
 }
 
-impl EnrollmentRefusal {
+impl Refusal {
     /// A stable reason word for transcripts.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(&self) -> &'static str {
         match self {
+            Self::NotInstalled => "km-not-installed",
+            Self::ServiceStopped => "service-stopped",
             Self::V3NotEnabled => "v3-not-enabled",
             Self::NotEnabled => "not-enabled",
+            Self::AlreadyEnrolled => "already-enrolled",
+            Self::NeverEnrolled => "never-enrolled",
             Self::WrongToken => "token-wrong",
             Self::TokenUsed => "token-used",
+            Self::ModeExcludesClient(EnrollmentMode::V3Only) => "mode-v3-only",
+            Self::ModeExcludesClient(EnrollmentMode::V1Only) => "mode-v1-only",
+            Self::ModeExcludesClient(EnrollmentMode::V1AndV3) => "client-unsupported",
+            Self::DnTooLong { .. } => "dn-too-long",
+            Self::TemplatePermission(_) => "template-permission",
             Self::CaRefused(reason) => reason,
+            Self::NoManagePermission => "no-manage-permission",
+            Self::ServiceRunning => "service-running",
+            Self::NotRunning => "service-stopped",
+            Self::WrongStartupPassword => "wrong-startup-password",
+            Self::NotAKmDatabase(_) => "not-a-km-database",
+            Self::HostNameDiffers { .. } => "host-name-differs",
+            Self::StartupPasswordDiffers => "startup-password-differs",
+            Self::NotSupportedByProduct => "not-supported-by-product",
+            Self::ThumbprintMismatch => "thumbprint-mismatch",
+            Self::CaLost => "ca-lost",
+        }
+    }
+
+    /// The product's error identifier, where the refusal has one.
+    pub fn error_id(&self) -> Option<&'static str> {
+        match self {
+            Self::NoManagePermission => Some("c1031d92"),
+            Self::CaLost => Some(crate::preconditions::CA_NOT_FOUND),
+            _ => None,
+        }
+    }
+
+    /// What the administrator is told.
+    pub fn message(&self) -> String {
+        match self {
+            Self::DnTooLong { length, limit } => {
+                format!("the mailbox DN has {length} characters; V3 certificates allow at most {limit}")
+            }
+            Self::TemplatePermission(permission) => format!("missing template permission {}", permission.name()),
+            Self::NotAKmDatabase(detail) => detail.clone(),
+            Self::HostNameDiffers { expected, given } => {
+                format!("the new host is named {given}; a forklift needs the same host name, {expected}")
+            }
+            Self::StartupPasswordDiffers => "the new host's KM service was given another startup password".to_owned(),
+            Self::NoManagePermission => "the operation could not be completed: the KM administrators lack manage permission on the CA".to_owned(),
+            other => other.reason().replace('-', " "),
         }
     }
 }
@@ -137,15 +274,60 @@ fn issue_error(error: pki::IssueError) -> KmError {
     KmError::Issue(error.to_string())
 }
 
-/// What a client receives when it enrolls.
+/// What a client receives when it enrolls (or recovers).
 #[derive(Debug, Clone)]
 pub struct Enrollment {
     /// The new encryption key pair (escrowed).
     pub encryption: CertifiedKey,
     /// The certificate for the client's own signing key.
     pub signing_certificate: CertificateDer,
+    /// The certificate version issued.
+    pub version: CertificateVersion,
     /// The root of the KM server's hierarchy, which the client is asked to trust.
     pub root: Option<CertificateDer>,
+    /// On recovery: every earlier encryption key of the current hierarchy (KM-10).
+    pub history: Vec<CertifiedKey>,
+    /// Whether this was a recovery.
+    pub recovered: bool,
+}
+
+/// What the KM server revoked for a user, and what it could not.
+#[derive(Debug, Clone, Default)]
+pub struct Revocation {
+    /// Serials revoked now, in the CA and the KM database.
+    pub revoked: Vec<String>,
+    /// Serials the KM database lists as revoked but the CA does not: after restoring KM and
+    /// CA backups taken apart, the KM server can no longer revoke them (OPS-01).
+    pub diverged: Vec<String>,
+}
+
+/// One user's keys in an export.
+#[derive(Debug, Clone)]
+pub struct ExportedUser {
+    /// The user.
+    pub user: UserName,
+    /// The mailbox DN the exporting KM server knew.
+    pub mailbox_dn: String,
+    /// The SMTP address.
+    pub email: String,
+    /// Every escrowed key, with the version of its certificate.
+    pub keys: Vec<(CertifiedKey, CertificateVersion)>,
+}
+
+/// Keys exported for another KM server (KM-12, Exchange 2000).
+#[derive(Debug, Clone)]
+pub struct ExportBundle {
+    /// The users and their keys.
+    pub users: Vec<ExportedUser>,
+}
+
+/// A user's escrowed generations, as a forklift finds them.
+#[derive(Debug, Clone)]
+pub struct UserHistory {
+    /// The user.
+    pub user: UserName,
+    /// Every generation that unwrapped.
+    pub generations: Vec<KeyGeneration>,
 }
 
 /// A KM server with its database.
@@ -155,17 +337,27 @@ pub struct KmServer {
     database: Database,
     certificate: Option<CertificateDer>,
     rng: SeededRng,
+    mode: EnrollmentMode,
+    running: bool,
+    admin_password: String,
+    hierarchy: CaName,
 }
 
 impl KmServer {
     /// Installs a KM server with a new database file at `database_path`.
     pub fn install(setup: KmSetup, database_path: &Path, rng: SeededRng) -> Result<Self, KmError> {
         let database = Database::create(database_path, setup.name.as_str())?;
+        database.set_setting("startup_verifier", &verifier(&setup.startup_password))?;
+        database.set_setting("hierarchy", setup.ca.as_str())?;
         Ok(Self {
+            hierarchy: setup.ca.clone(),
             setup,
             database,
             certificate: None,
             rng,
+            mode: EnrollmentMode::V1AndV3,
+            running: true,
+            admin_password: DEFAULT_ADMIN_PASSWORD.to_owned(),
         })
     }
 
@@ -184,10 +376,70 @@ impl KmServer {
         self.certificate.as_ref()
     }
 
+    /// The enrollment mode in force.
+    pub fn mode(&self) -> EnrollmentMode {
+        self.mode
+    }
+
+    /// Whether the service runs.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The CA the KM server is attached to now.
+    pub fn hierarchy(&self) -> &CaName {
+        &self.hierarchy
+    }
+
+    /// Whether the administrator still uses the default password (KM-16).
+    pub fn has_default_admin_password(&self) -> bool {
+        self.admin_password == DEFAULT_ADMIN_PASSWORD
+    }
+
+    /// Changes the administrator password.
+    pub fn set_admin_password(&mut self, password: &str) {
+        self.admin_password = password.to_owned();
+    }
+
+    /// Stops the service.
+    pub fn stop(&mut self) {
+        self.running = false;
+    }
+
+    /// Starts the service; the startup password must unlock the escrow key (KM-16).
+    pub fn start(&mut self, startup_password: &str) -> Result<Result<(), Refusal>, KmError> {
+        let expected = self.database.setting("startup_verifier")?;
+        if expected.as_deref() != Some(verifier(startup_password).as_str()) {
+            return Ok(Err(Refusal::WrongStartupPassword));
+        }
+        self.running = true;
+        Ok(Ok(()))
+    }
+
+    /// Sets the enrollment mode; switching to `v3-only` warns that legacy clients lose
+    /// advanced security (KM-06). Returns the warning, if any.
+    pub fn set_mode(&mut self, mode: EnrollmentMode) -> Option<String> {
+        let warn = mode == EnrollmentMode::V3Only && self.mode != EnrollmentMode::V3Only;
+        self.mode = mode;
+        warn.then(|| "users of V1-only clients lose advanced security: they can no longer enroll or read mail encrypted to them earlier".to_owned())
+    }
+
     /// Enables advanced security: the CA issues the KM server its own certificate. With an
     /// Exchange policy module the CA revokes that certificate at once, which is normal
     /// (CA-11): user certificates are still issued.
-    pub fn enable_v3(&mut self, context: &mut KmContext<'_>) -> Result<EnabledV3, KmError> {
+    pub fn enable_v3(
+        &mut self,
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<EnabledV3, Refusal>, KmError> {
+        if let Some(missing) = context.missing_templates.iter().find(|permission| {
+            matches!(
+                permission,
+                TemplatePermission::AuthenticatedUsersReadMachineEnrollmentAgent
+                    | TemplatePermission::KmEnrollMachineEnrollmentAgent
+            )
+        }) {
+            return Ok(Err(Refusal::TemplatePermission(*missing)));
+        }
         let (key, _) = context.keys.key(&format!("km:{}", self.setup.name), 2048)?;
         let request = CertificateRequest {
             subject: build_name(&[
@@ -211,61 +463,219 @@ impl KmServer {
             let _ = context.ca.revoke(&issued.serial, context.now);
         }
         self.certificate = Some(issued.der);
-        Ok(EnabledV3 { info, revoked })
+        Ok(Ok(EnabledV3 { info, revoked }))
     }
 
-    /// Enables a mailbox and returns its one-time token.
+    /// Enables a mailbox and returns its one-time token (KM-07).
     pub fn enable_user(
         &mut self,
         user: &UserName,
         context: &mut KmContext<'_>,
-    ) -> Result<Token, KmError> {
-        let Some(entry) = context.directory.entry(user) else {
-            return Err(KmError::Database(DatabaseError::Foreign {
-                path: self.database.path().to_path_buf(),
-                detail: format!("no directory entry for {user}"),
-            }));
+    ) -> Result<Result<Token, Refusal>, KmError> {
+        if !self.running {
+            return Ok(Err(Refusal::ServiceStopped));
+        }
+        let Some(entry) = self.entry(user, context.directory)? else {
+            return Ok(Err(Refusal::NotEnabled));
         };
-        self.database.enable_user(
-            &entry.mailbox_dn,
-            user.as_str(),
-            entry.email.as_str(),
-            context.now,
-        )?;
-        let token = Token::generate(&mut self.rng);
+        match self.database.user_state(&entry.mailbox_dn)?.as_deref() {
+            Some("enrolled" | "recovering") => return Ok(Err(Refusal::AlreadyEnrolled)),
+            Some(_) => self.database.set_user_state(&entry.mailbox_dn, "enabled")?,
+            None => self.database.enable_user(
+                &entry.mailbox_dn,
+                user.as_str(),
+                entry.email.as_str(),
+                context.now,
+            )?,
+        }
+        Ok(Ok(self.new_token(&entry.mailbox_dn, context.now)?))
+    }
+
+    /// Starts recovery for a user who lost keys or forgot the password: a new token, with
+    /// which the client gets back the whole encryption history (KM-10).
+    pub fn recover(
+        &mut self,
+        user: &UserName,
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<Token, Refusal>, KmError> {
+        if !self.running {
+            return Ok(Err(Refusal::ServiceStopped));
+        }
+        let Some(entry) = self.entry(user, context.directory)? else {
+            return Ok(Err(Refusal::NeverEnrolled));
+        };
+        let has_keys = !self.current_history(&entry.mailbox_dn)?.is_empty();
+        match self.database.user_state(&entry.mailbox_dn)?.as_deref() {
+            Some("enrolled" | "recovering") => {}
+            Some("enabled") if has_keys => {}
+            _ => return Ok(Err(Refusal::NeverEnrolled)),
+        }
         self.database
-            .add_token(&entry.mailbox_dn, &token.digest(), context.now)?;
+            .set_user_state(&entry.mailbox_dn, "recovering")?;
+        Ok(Ok(self.new_token(&entry.mailbox_dn, context.now)?))
+    }
+
+    /// A user's directory entry, with the mailbox DN this KM database knows the user by: a
+    /// user who moved keeps the DN the KM server first recorded.
+    fn entry(
+        &self,
+        user: &UserName,
+        directory: &Directory,
+    ) -> Result<Option<crate::DirectoryEntry>, KmError> {
+        let Some(mut entry) = directory.entry(user).cloned() else {
+            return Ok(None);
+        };
+        if let Some(known) = self.database.mailbox_of(user.as_str())? {
+            entry.mailbox_dn = known;
+        }
+        Ok(Some(entry))
+    }
+
+    fn new_token(&mut self, mailbox_dn: &str, now: Timestamp) -> Result<Token, KmError> {
+        let token = Token::generate(&mut self.rng);
+        self.database.add_token(mailbox_dn, &token.digest(), now)?;
         Ok(token)
     }
 
-    /// A client enrolls with a token: the KM server generates and escrows the encryption key
-    /// pair and has the CA certify it and the client's own signing key.
+    /// A client enrolls (or, after `recover`, recovers) with a token: the KM server generates
+    /// and escrows a new encryption key pair and has the CA certify it and the client's own
+    /// signing key, in the newest certificate version both the mode and the client allow.
     pub fn enroll(
         &mut self,
         user: &UserName,
         token: &Token,
         signing_key: &RsaPublicKey,
+        versions: &[CertificateVersion],
         context: &mut KmContext<'_>,
-    ) -> Result<Result<Enrollment, EnrollmentRefusal>, KmError> {
-        if self.certificate.is_none() {
-            return Ok(Err(EnrollmentRefusal::V3NotEnabled));
+    ) -> Result<Result<Enrollment, Refusal>, KmError> {
+        if !self.running {
+            return Ok(Err(Refusal::ServiceStopped));
         }
-        let Some(entry) = context.directory.entry(user).cloned() else {
-            return Ok(Err(EnrollmentRefusal::NotEnabled));
+        if self.certificate.is_none() {
+            return Ok(Err(Refusal::V3NotEnabled));
+        }
+        let Some(entry) = self.entry(user, context.directory)? else {
+            return Ok(Err(Refusal::NotEnabled));
         };
-        if !self.database.is_enabled(&entry.mailbox_dn)? {
-            return Ok(Err(EnrollmentRefusal::NotEnabled));
+        let state = self.database.user_state(&entry.mailbox_dn)?;
+        if !matches!(state.as_deref(), Some("enabled" | "recovering")) {
+            return Ok(Err(if state.is_some() {
+                Refusal::TokenUsed
+            } else {
+                Refusal::NotEnabled
+            }));
         }
         match self
             .database
             .token_state(&entry.mailbox_dn, &token.digest())?
         {
             TokenCheck::Accepted => {}
-            TokenCheck::Wrong => return Ok(Err(EnrollmentRefusal::WrongToken)),
-            TokenCheck::AlreadyUsed => return Ok(Err(EnrollmentRefusal::TokenUsed)),
+            TokenCheck::Wrong => return Ok(Err(Refusal::WrongToken)),
+            TokenCheck::AlreadyUsed => return Ok(Err(Refusal::TokenUsed)),
         }
-        let history = self.database.escrowed_keys(&entry.mailbox_dn)?;
-        let generation = KeyGeneration::new(history.len() as u32 + 1);
+        let issued = match self.issue_pair(
+            user,
+            &entry.mailbox_dn,
+            entry.email.as_str(),
+            signing_key,
+            versions,
+            context,
+        )? {
+            Ok(issued) => issued,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        self.database
+            .use_token(&entry.mailbox_dn, &token.digest(), context.now)?;
+        let recovered = state.as_deref() == Some("recovering");
+        let history = if recovered {
+            let mut history = self.current_history(&entry.mailbox_dn)?;
+            history.retain(|key| key.generation != issued.encryption.generation);
+            history
+        } else {
+            Vec::new()
+        };
+        self.database
+            .set_user_state(&entry.mailbox_dn, "enrolled")?;
+        Ok(Ok(Enrollment {
+            history,
+            recovered,
+            ..issued
+        }))
+    }
+
+    /// Re-issues an enrolled user's certificates under the current mode, with a new escrowed
+    /// encryption key; `renew-all` does this for everyone (KM-06).
+    pub fn renew(
+        &mut self,
+        user: &UserName,
+        signing_key: &RsaPublicKey,
+        versions: &[CertificateVersion],
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<Enrollment, Refusal>, KmError> {
+        if !self.running {
+            return Ok(Err(Refusal::ServiceStopped));
+        }
+        let Some(entry) = self.entry(user, context.directory)? else {
+            return Ok(Err(Refusal::NeverEnrolled));
+        };
+        if self.database.user_state(&entry.mailbox_dn)?.as_deref() != Some("enrolled") {
+            return Ok(Err(Refusal::NeverEnrolled));
+        }
+        self.issue_pair(
+            user,
+            &entry.mailbox_dn,
+            entry.email.as_str(),
+            signing_key,
+            versions,
+            context,
+        )
+    }
+
+    /// Every user this KM server has enrolled, in mailbox order.
+    pub fn enrolled_users(&self) -> Result<Vec<UserName>, KmError> {
+        Ok(self
+            .database
+            .users()?
+            .into_iter()
+            .filter(|(_, _, state)| state == "enrolled")
+            .map(|(_, user, _)| UserName::new(user))
+            .collect())
+    }
+
+    fn issue_pair(
+        &mut self,
+        user: &UserName,
+        mailbox_dn: &str,
+        email: &str,
+        signing_key: &RsaPublicKey,
+        versions: &[CertificateVersion],
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<Enrollment, Refusal>, KmError> {
+        let version = [CertificateVersion::V3, CertificateVersion::V1]
+            .into_iter()
+            .find(|version| versions.contains(version) && self.mode.allows(*version));
+        let Some(version) = version else {
+            return Ok(Err(Refusal::ModeExcludesClient(self.mode)));
+        };
+        if version == CertificateVersion::V3
+            && mailbox_dn.chars().count() > self.setup.max_dn_length
+        {
+            return Ok(Err(Refusal::DnTooLong {
+                length: mailbox_dn.chars().count(),
+                limit: self.setup.max_dn_length,
+            }));
+        }
+        if let Some(missing) = context.missing_templates.iter().find(|permission| {
+            matches!(
+                permission,
+                TemplatePermission::KmEnrollExchangeUser
+                    | TemplatePermission::KmEnrollExchangeUserSignature
+            )
+        }) {
+            return Ok(Err(Refusal::TemplatePermission(*missing)));
+        }
+        let generation =
+            KeyGeneration::new(self.database.escrowed_keys(mailbox_dn)?.len() as u32 + 1);
         let (encryption_key, _) = context
             .keys
             .key(&format!("user:{user}:enc:{generation}"), 2048)?;
@@ -274,23 +684,23 @@ impl KmServer {
             NameAttribute::OrganizationalUnit(self.setup.site.as_str()),
             NameAttribute::CommonName("Recipients"),
             NameAttribute::CommonName(user.as_str()),
-            NameAttribute::Email(entry.email.as_str()),
+            NameAttribute::Email(email),
         ])?;
         let request = |public_key: RsaPublicKey, purpose| CertificateRequest {
             subject: subject.clone(),
-            email: Some(entry.email.as_str().to_owned()),
+            email: Some(email.to_owned()),
             public_key,
             purpose,
-            version: CertificateVersion::V3,
+            version,
         };
-        // Both requests go to the CA before the token is spent: a CA that cannot issue leaves
-        // the user's temporary key usable.
+        // Both requests go to the CA before anything is recorded: a CA that cannot issue
+        // leaves the user's temporary key usable.
         let now = context.now;
         let ca = &mut *context.ca;
         let mut issue = |request: &CertificateRequest| match ca.issue(request, now) {
             Ok(issued) => Ok(Ok(issued)),
             Err(pki::IssueError::Pki(error)) => Err(KmError::Pki(error)),
-            Err(refused) => Ok(Err(EnrollmentRefusal::CaRefused(refused.reason()))),
+            Err(refused) => Ok(Err(Refusal::CaRefused(refused.reason()))),
         };
         let encryption = match issue(&request(
             encryption_key.to_public_key(),
@@ -306,20 +716,20 @@ impl KmServer {
             Ok(issued) => issued,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        self.database
-            .use_token(&entry.mailbox_dn, &token.digest(), context.now)?;
         let private = private_key_der(&encryption_key)?;
-        let mut iv = [0u8; 16];
-        self.rng.fill_bytes(&mut iv);
-        let escrowed = EscrowedKey {
-            generation: generation.get(),
-            serial: encryption.serial.to_string(),
-            certificate: encryption.der.as_bytes().to_vec(),
-            wrapped_key: wrap(&self.setup.startup_password, &iv, private.as_bytes()),
-            wrap_iv: iv.to_vec(),
-        };
-        self.database
-            .escrow(&entry.mailbox_dn, &escrowed, context.now)?;
+        self.escrow(
+            mailbox_dn,
+            generation,
+            &encryption.serial.to_string(),
+            &encryption.der,
+            &private,
+            version,
+            now,
+        )?;
+        self.database.set_setting(
+            &format!("signing:{mailbox_dn}:{}", signing.serial),
+            "issued",
+        )?;
         context
             .directory
             .publish_encryption_certificate(user, encryption.der.clone());
@@ -330,22 +740,57 @@ impl KmServer {
                 key: private,
             },
             signing_certificate: signing.der,
+            version,
             root: context.root.clone(),
+            history: Vec::new(),
+            recovered: false,
         }))
     }
 
-    /// Every escrowed encryption key of `user`, unwrapped with the startup password.
-    pub fn key_history(
-        &self,
-        user: &UserName,
-        directory: &Directory,
-    ) -> Result<Vec<CertifiedKey>, KmError> {
-        let Some(entry) = directory.entry(user) else {
-            return Ok(Vec::new());
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "an escrow record has this many fields"
+    )]
+    fn escrow(
+        &mut self,
+        mailbox_dn: &str,
+        generation: KeyGeneration,
+        serial: &str,
+        certificate: &CertificateDer,
+        key: &PrivateKeyDer,
+        version: CertificateVersion,
+        now: Timestamp,
+    ) -> Result<(), KmError> {
+        let mut iv = [0u8; 16];
+        self.rng.fill_bytes(&mut iv);
+        let escrowed = EscrowedKey {
+            generation: generation.get(),
+            version: version.name().to_owned(),
+            hierarchy: self.hierarchy.to_string(),
+            serial: serial.to_owned(),
+            certificate: certificate.as_bytes().to_vec(),
+            wrapped_key: wrap(&self.setup.startup_password, &iv, key.as_bytes()),
+            wrap_iv: iv.to_vec(),
         };
+        self.database.escrow(mailbox_dn, &escrowed, now)?;
+        Ok(())
+    }
+
+    /// Every escrowed key of a mailbox certified under the current hierarchy, unwrapped.
+    fn current_history(&self, mailbox_dn: &str) -> Result<Vec<CertifiedKey>, KmError> {
+        self.unwrapped(mailbox_dn, Some(self.hierarchy.as_str()))
+            .map(|keys| keys.into_iter().map(|(key, _)| key).collect())
+    }
+
+    fn unwrapped(
+        &self,
+        mailbox_dn: &str,
+        hierarchy: Option<&str>,
+    ) -> Result<Vec<(CertifiedKey, CertificateVersion)>, KmError> {
         self.database
-            .escrowed_keys(&entry.mailbox_dn)?
+            .escrowed_keys(mailbox_dn)?
             .into_iter()
+            .filter(|escrowed| hierarchy.is_none_or(|h| escrowed.hierarchy == h))
             .map(|escrowed| {
                 let key = unwrap(
                     &self.setup.startup_password,
@@ -353,14 +798,323 @@ impl KmServer {
                     &escrowed.wrapped_key,
                 )
                 .ok_or(KmError::Unwrap(escrowed.generation))?;
-                Ok(CertifiedKey {
-                    generation: KeyGeneration::new(escrowed.generation),
-                    certificate: CertificateDer::new(escrowed.certificate),
-                    key: PrivateKeyDer::new(key),
-                })
+                let version = CertificateVersion::from_name(&escrowed.version)
+                    .unwrap_or(CertificateVersion::V3);
+                Ok((
+                    CertifiedKey {
+                        generation: KeyGeneration::new(escrowed.generation),
+                        certificate: CertificateDer::new(escrowed.certificate),
+                        key: PrivateKeyDer::new(key),
+                    },
+                    version,
+                ))
             })
             .collect()
     }
+
+    /// Every escrowed encryption key of `user` (all hierarchies), unwrapped with the
+    /// startup password.
+    pub fn key_history(
+        &self,
+        user: &UserName,
+        directory: &Directory,
+    ) -> Result<Vec<CertifiedKey>, KmError> {
+        let Some(entry) = self.entry(user, directory)? else {
+            return Ok(Vec::new());
+        };
+        self.unwrapped(&entry.mailbox_dn, None)
+            .map(|keys| keys.into_iter().map(|(key, _)| key).collect())
+    }
+
+    /// The keys a recovery of `user` would hand back: those certified under the current
+    /// hierarchy.
+    pub fn recoverable_history(
+        &self,
+        user: &UserName,
+        directory: &Directory,
+    ) -> Result<Vec<CertifiedKey>, KmError> {
+        let Some(entry) = self.entry(user, directory)? else {
+            return Ok(Vec::new());
+        };
+        self.current_history(&entry.mailbox_dn)
+    }
+
+    /// Removes advanced security from a mailbox: every certificate of the user is revoked in
+    /// the CA and the KM database. Needs manage permission on the CA (KM-14).
+    pub fn revoke_user(
+        &mut self,
+        user: &UserName,
+        manage_permission: bool,
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<Revocation, Refusal>, KmError> {
+        if !self.running {
+            return Ok(Err(Refusal::ServiceStopped));
+        }
+        if !manage_permission {
+            return Ok(Err(Refusal::NoManagePermission));
+        }
+        let Some(entry) = self.entry(user, context.directory)? else {
+            return Ok(Err(Refusal::NeverEnrolled));
+        };
+        let mut serials: Vec<String> = self
+            .database
+            .escrowed_keys(&entry.mailbox_dn)?
+            .into_iter()
+            .map(|key| key.serial)
+            .collect();
+        serials.extend(self.signing_serials(&format!("signing:{}:", entry.mailbox_dn))?);
+        if serials.is_empty() {
+            return Ok(Err(Refusal::NeverEnrolled));
+        }
+        let already = self.database.revocations()?;
+        let mut revocation = Revocation::default();
+        for serial in serials {
+            let parsed = parse_serial(&serial);
+            if already.contains(&serial) {
+                // The KM database says it is revoked; if the CA does not, the two diverged and
+                // the KM server will not ask again.
+                if !context.ca.is_revoked(&parsed) {
+                    revocation.diverged.push(serial);
+                }
+                continue;
+            }
+            let _ = context.ca.revoke(&parsed, context.now);
+            self.database
+                .record_revocation(&serial, &entry.mailbox_dn, context.now)?;
+            revocation.revoked.push(serial);
+        }
+        self.database.set_user_state(&entry.mailbox_dn, "revoked")?;
+        Ok(Ok(revocation))
+    }
+
+    fn signing_serials(&self, prefix: &str) -> Result<Vec<String>, KmError> {
+        // Signing certificate serials are kept as settings named `signing:<dn>:<serial>`.
+        Ok(self
+            .database
+            .settings_with_prefix(prefix)?
+            .into_iter()
+            .filter_map(|key| key.strip_prefix(prefix).map(str::to_owned))
+            .collect())
+    }
+
+    /// Serials the KM database lists as revoked while the CA database does not.
+    pub fn divergence(&self, ca: &CertificationAuthority) -> Result<Vec<String>, KmError> {
+        Ok(self
+            .database
+            .revocations()?
+            .into_iter()
+            .filter(|serial| !ca.is_revoked(&parse_serial(serial)))
+            .collect())
+    }
+
+    /// Attaches the KM server to another CA. The old hierarchy's keys stay in the database
+    /// but are never handed out again: mail encrypted under it is lost (KM-13).
+    pub fn reattach(&mut self, ca: &CaName) -> Result<(), KmError> {
+        self.hierarchy = ca.clone();
+        self.database.set_setting("hierarchy", ca.as_str())?;
+        self.certificate = None;
+        Ok(())
+    }
+
+    /// Exports users' key histories for another KM server (Exchange 2000 bulk export); the
+    /// exported certificates are revoked. The target's certificate thumbprint must be the one
+    /// the administrator was given.
+    pub fn export(
+        &mut self,
+        users: &[UserName],
+        target_certificate: Option<&CertificateDer>,
+        expected_thumbprint: Option<&[u8]>,
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<ExportBundle, Refusal>, KmError> {
+        if !matches!(self.setup.product, Product::Ex2000) {
+            return Ok(Err(Refusal::NotSupportedByProduct));
+        }
+        let Some(target) = target_certificate else {
+            return Ok(Err(Refusal::V3NotEnabled));
+        };
+        if let Some(expected) = expected_thumbprint {
+            if pki::thumbprint(target) != expected {
+                return Ok(Err(Refusal::ThumbprintMismatch));
+            }
+        }
+        let mut bundle = ExportBundle { users: Vec::new() };
+        for user in users {
+            // The user may have moved since: the KM database still knows the old mailbox DN.
+            let Some(mailbox_dn) = self.database.mailbox_of(user.as_str())? else {
+                continue;
+            };
+            let email = context
+                .directory
+                .entry(user)
+                .map(|entry| entry.email.to_string())
+                .unwrap_or_default();
+            let keys = self.unwrapped(&mailbox_dn, Some(self.hierarchy.as_str()))?;
+            for (key, _) in &keys {
+                let serial = CertificateInfo::parse(&key.certificate)?.serial;
+                let _ = context.ca.revoke(&serial, context.now);
+                self.database
+                    .record_revocation(&serial.to_string(), &mailbox_dn, context.now)?;
+            }
+            self.database.set_user_state(&mailbox_dn, "revoked")?;
+            bundle.users.push(ExportedUser {
+                user: user.clone(),
+                mailbox_dn,
+                email,
+                keys,
+            });
+        }
+        Ok(Ok(bundle))
+    }
+
+    /// Imports another KM server's export: the keys are escrowed here, re-wrapped under this
+    /// server's startup password, and each user can recover them.
+    pub fn import(
+        &mut self,
+        bundle: &ExportBundle,
+        context: &mut KmContext<'_>,
+    ) -> Result<Result<usize, Refusal>, KmError> {
+        if !matches!(self.setup.product, Product::Ex2000) {
+            return Ok(Err(Refusal::NotSupportedByProduct));
+        }
+        let mut imported = 0;
+        for ExportedUser {
+            user, email, keys, ..
+        } in &bundle.users
+        {
+            let Some(entry) = self.entry(user, context.directory)? else {
+                continue;
+            };
+            if self.database.user_state(&entry.mailbox_dn)?.is_none() {
+                self.database
+                    .enable_user(&entry.mailbox_dn, user.as_str(), email, context.now)?;
+            }
+            let existing = self.database.escrowed_keys(&entry.mailbox_dn)?.len() as u32;
+            for (index, (key, version)) in keys.iter().enumerate() {
+                let generation = KeyGeneration::new(existing + index as u32 + 1);
+                let serial = CertificateInfo::parse(&key.certificate)?.serial.to_string();
+                self.escrow(
+                    &entry.mailbox_dn,
+                    generation,
+                    &serial,
+                    &key.certificate,
+                    &key.key,
+                    *version,
+                    context.now,
+                )?;
+                imported += 1;
+            }
+            self.database.set_user_state(&entry.mailbox_dn, "enabled")?;
+        }
+        Ok(Ok(imported))
+    }
+
+    /// Backs the database up to `target`: Exchange 5.5 only with the service stopped (a
+    /// file copy), Exchange 2000 online with SQLite's backup API (OPS-01).
+    pub fn backup(&self, target: &Path) -> Result<Result<(), Refusal>, KmError> {
+        match self.setup.product {
+            Product::Ex55(_) if self.running => Ok(Err(Refusal::ServiceRunning)),
+            Product::Ex55(_) => {
+                std::fs::copy(self.database.path(), target)?;
+                Ok(Ok(()))
+            }
+            Product::Ex2000 => {
+                self.database.backup_to(target)?;
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    /// Restores the database from `source`, with the service stopped; a file that is not a
+    /// KM database is refused and the current database kept.
+    pub fn restore(&mut self, source: &Path) -> Result<Result<(), Refusal>, KmError> {
+        if self.running {
+            return Ok(Err(Refusal::ServiceRunning));
+        }
+        let candidate = match Database::open(source) {
+            Ok(candidate) => candidate,
+            // The reason without the path, which says where the file was, not what it is.
+            Err(DatabaseError::Sqlite { source, .. }) => {
+                return Ok(Err(Refusal::NotAKmDatabase(source.to_string())));
+            }
+            Err(DatabaseError::Foreign { detail, .. }) => {
+                return Ok(Err(Refusal::NotAKmDatabase(detail)));
+            }
+        };
+        let path = self.database.path().to_path_buf();
+        drop(std::mem::replace(&mut self.database, candidate));
+        std::fs::copy(source, &path)?;
+        self.database = Database::open(&path)?;
+        if let Some(hierarchy) = self.database.setting("hierarchy")? {
+            self.hierarchy = CaName::new(hierarchy);
+        }
+        Ok(Ok(()))
+    }
+
+    /// Moves the KM server to a new machine: the database and logs are copied to
+    /// `new_database`, the new machine must carry the same host name and be started with
+    /// the same startup password (OPS-02). Returns every user's unwrapped history.
+    pub fn forklift(
+        &mut self,
+        current_host: &str,
+        new_host: &str,
+        startup_password: &str,
+        new_database: PathBuf,
+    ) -> Result<Result<Vec<UserHistory>, Refusal>, KmError> {
+        if !current_host.eq_ignore_ascii_case(new_host) {
+            return Ok(Err(Refusal::HostNameDiffers {
+                expected: current_host.to_owned(),
+                given: new_host.to_owned(),
+            }));
+        }
+        if self.database.setting("startup_verifier")?.as_deref()
+            != Some(verifier(startup_password).as_str())
+        {
+            return Ok(Err(Refusal::StartupPasswordDiffers));
+        }
+        std::fs::copy(self.database.path(), &new_database)?;
+        self.database = Database::open(&new_database)?;
+        let mut histories = Vec::new();
+        for (dn, user, _) in self.database.users()? {
+            let generations = self
+                .unwrapped(&dn, None)?
+                .into_iter()
+                .map(|(key, _)| key.generation)
+                .collect();
+            histories.push(UserHistory {
+                user: UserName::new(user),
+                generations,
+            });
+        }
+        Ok(Ok(histories))
+    }
+}
+
+/// Unwraps an escrowed key with the startup password, as the KM server does when it hands a
+/// history back; `None` if the password is not the one it was wrapped under.
+pub fn unwrap_escrowed(startup_password: &str, escrowed: &EscrowedKey) -> Option<PrivateKeyDer> {
+    unwrap(startup_password, &escrowed.wrap_iv, &escrowed.wrapped_key).map(PrivateKeyDer::new)
+}
+
+/// The verifier kept for the startup password: SHA-256 over a label and the password.
+fn verifier(startup_password: &str) -> String {
+    Sha256::new()
+        .chain_update(b"kmlab km startup verifier v1\0")
+        .chain_update(startup_password.as_bytes())
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_serial(hex: &str) -> model::Serial {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect();
+    model::Serial::from_be_bytes(&bytes)
 }
 
 /// The escrow wrapping key: SHA-256 over a label and the startup password, first 16 bytes.

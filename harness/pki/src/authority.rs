@@ -200,6 +200,27 @@ impl KeyOrigin {
     }
 }
 
+/// A certificate-template permission an Exchange 2000 KM server needs on an enterprise CA
+/// (KM-17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemplatePermission {
+    /// Authenticated Users may read the MachineEnrollmentAgent template.
+    AuthenticatedUsersReadMachineEnrollmentAgent,
+    /// The KM servers group may enroll on MachineEnrollmentAgent.
+    KmEnrollMachineEnrollmentAgent,
+    /// The KM servers group may enroll on ExchangeUser.
+    KmEnrollExchangeUser,
+    /// The KM servers group may enroll on ExchangeUserSignature.
+    KmEnrollExchangeUserSignature,
+}
+
+named!(TemplatePermission {
+    AuthenticatedUsersReadMachineEnrollmentAgent => "authenticated-users-read:MachineEnrollmentAgent",
+    KmEnrollMachineEnrollmentAgent => "km-enroll:MachineEnrollmentAgent",
+    KmEnrollExchangeUser => "km-enroll:ExchangeUser",
+    KmEnrollExchangeUserSignature => "km-enroll:ExchangeUserSignature",
+});
+
 /// What a scenario says about a CA when it is installed.
 #[derive(Debug, Clone)]
 pub struct CaSetup {
@@ -449,6 +470,12 @@ impl CertificationAuthority {
         let info = CertificateInfo::parse(&der)?;
         self.certificate = Some((der, info));
         Ok(())
+    }
+
+    /// Upgrades Certificate Server 1.0 in place to Windows 2000 certificate services; the
+    /// database is converted and the CA becomes a stand-alone CA (OPS-03).
+    pub fn upgrade_to_w2k(&mut self) {
+        self.setup.kind = CaKind::Standalone;
     }
 
     /// The CA's name.

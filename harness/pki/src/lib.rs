@@ -15,8 +15,8 @@ mod name;
 
 pub use authority::{
     CaFault, CaKind, CaSetup, CertificateRequest, CertificationAuthority, Csp, IssueError,
-    IssuedCertificate, KeyOrigin, PolicyModule, RevokeError, SubordinateRequest, ValidityPeriod,
-    ValiditySetting,
+    IssuedCertificate, KeyOrigin, PolicyModule, RevokeError, SubordinateRequest,
+    TemplatePermission, ValidityPeriod, ValiditySetting,
 };
 pub use certificate::{
     CertificateInfo, CertificatePurpose, CertificateTemplate, CertificateVersion, Issuer,

@@ -39,10 +39,13 @@ impl Detail {
         }
     }
 
-    /// Whether `expected` matches: equal to the text, or to one item of a list.
+    /// Whether `expected` matches: equal to the text, or to one item of a list (`(none)` for
+    /// an empty list).
     pub fn matches(&self, expected: &str) -> bool {
         match &self.value {
             DetailValue::Text(text) => text == expected,
+            // An empty list is shown as "(none)" and matched as such.
+            DetailValue::List(items) if items.is_empty() => expected == "(none)",
             DetailValue::List(items) => items.iter().any(|item| item == expected),
         }
     }

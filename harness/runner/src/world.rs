@@ -1,18 +1,18 @@
 //! The World: everything a scenario run holds, built fresh for each run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clients::VirtualUser;
-use km::{Directory, KmServer, KmSetup, Token};
+use km::{Directory, KmServer, KmSetup, Product, ServicePack, Token};
 use model::{
-    CaName, CertificateDer, CtlDer, Duration, HostName, KmName, Named, Os, Outcome, SeededRng,
-    Timestamp, UserName, VirtualClock,
+    CaName, CertificateDer, CtlDer, Duration, Host, HostName, KmName, Named, Os, Outcome,
+    SeededRng, SiteName, Timestamp, UserName, VirtualClock,
 };
 use pki::{CaKind, CaSetup, CertificationAuthority, KeyPool, TrustList};
 use report::{Detail, Record};
-use scenario::{CaInstall, CaRole, CaSpec, Scenario};
+use scenario::{CaInstall, CaRole, CaSpec, KmSpec, Scenario};
 use sink::{EmbeddedSink, Limits};
 use smime::Engine;
 
@@ -58,6 +58,44 @@ pub struct World {
     pub(crate) sent: Vec<SentMessage>,
     /// Keys handed out for certificates requested straight from a CA, counted per owner.
     pub(crate) direct_requests: u32,
+    /// Hosts as they are now (parts get installed, an NT 4.0 CA host gets upgraded).
+    pub(crate) hosts: BTreeMap<HostName, Host>,
+    /// Each user's current site (users move, KM-12).
+    pub(crate) user_sites: BTreeMap<UserName, SiteName>,
+    /// Backups taken so far, by name.
+    pub(crate) backups: BTreeMap<String, Backup>,
+    /// Messages a user's mailbox holds in another form than the sink stored (after sectool).
+    pub(crate) mailbox_overrides: BTreeMap<(UserName, sink::MessageId), Vec<u8>>,
+    /// KM servers that lost their CA (an upgrade without Web Enrollment Support, OPS-03).
+    pub(crate) lost_ca: Vec<KmName>,
+    /// Where the run may create files (KM databases, backups).
+    pub(crate) work_dir: PathBuf,
+    /// Users of V1-only clients whose advanced security ended with `v3-only` (KM-06).
+    pub(crate) v1_disabled: BTreeSet<UserName>,
+    /// ConfigurationDirectory settings changed by steps (KM-02).
+    pub(crate) configuration_directories: BTreeMap<KmName, String>,
+    /// How many signing keys each user's clients have generated, and how many encryption
+    /// keys came straight from a CA: generations keep counting after a client loses its keys.
+    pub(crate) generations: BTreeMap<(UserName, &'static str), u32>,
+}
+
+/// A backup taken by a step.
+#[derive(Debug, Clone)]
+pub(crate) enum Backup {
+    /// A KM database file.
+    Km {
+        /// Whose.
+        km: KmName,
+        /// The copy.
+        path: PathBuf,
+    },
+    /// A CA database (its whole state).
+    Ca {
+        /// Whose.
+        ca: CaName,
+        /// The copy.
+        state: Box<CertificationAuthority>,
+    },
 }
 
 impl World {
@@ -76,7 +114,7 @@ impl World {
         for spec in &topology.users {
             let mailbox_dn = format!(
                 "/o={}/ou={}/cn=Recipients/cn={}",
-                topology.organisation, spec.site, spec.name
+                topology.organisation, spec.site, spec.display_name
             );
             directory.add_mailbox(spec.name.clone(), mailbox_dn, spec.email.clone());
             users.insert(
@@ -86,23 +124,7 @@ impl World {
         }
         let km_dir = options.work_dir.join("km");
         std::fs::create_dir_all(&km_dir)?;
-        let mut kms = BTreeMap::new();
-        for spec in &topology.km_servers {
-            let setup = KmSetup {
-                name: spec.name.clone(),
-                product: spec.product,
-                site: spec.site.clone(),
-                organization: topology.organisation.clone(),
-                startup_password: spec.startup_password.clone(),
-            };
-            let path = database_path(&km_dir, spec.name.as_str());
-            let rng = SeededRng::new(seed, &format!("km:{}", spec.name));
-            let server = KmServer::install(setup, &path, rng).map_err(|source| RunError::Km {
-                km: spec.name.to_string(),
-                source: Box::new(source),
-            })?;
-            kms.insert(spec.name.clone(), server);
-        }
+        let kms = BTreeMap::new();
 
         let mut world = Self {
             scenario: scenario.clone(),
@@ -128,12 +150,194 @@ impl World {
             book: CertificateBook::default(),
             sent: Vec::new(),
             direct_requests: 0,
+            hosts: topology
+                .hosts
+                .iter()
+                .map(|host| (host.name.clone(), host.clone()))
+                .collect(),
+            user_sites: topology
+                .users
+                .iter()
+                .map(|user| (user.name.clone(), user.site.clone()))
+                .collect(),
+            backups: BTreeMap::new(),
+            mailbox_overrides: BTreeMap::new(),
+            lost_ca: Vec::new(),
+            work_dir: options.work_dir.clone(),
+            v1_disabled: BTreeSet::new(),
+            configuration_directories: BTreeMap::new(),
+            generations: BTreeMap::new(),
         };
         let mut records = Vec::new();
         for spec in &topology.cas {
             records.push(world.install_ca(spec)?);
         }
+        for spec in &topology.km_servers {
+            records.push(world.install_km(spec, &km_dir)?);
+        }
         Ok((world, records))
+    }
+
+    /// Installs a KM server, applying the product's placement rules (KM-01) and noting the
+    /// default administrator password (KM-16).
+    fn install_km(&mut self, spec: &KmSpec, km_dir: &Path) -> Result<Record, RunError> {
+        let mut record = self.setup_record(format!("admin@{}", spec.host), "install-km");
+        record.details.push(Detail::text(
+            "km-server",
+            format!(
+                "{} ({} on {}, site {}, CA {})",
+                spec.name,
+                spec.product.describe(),
+                spec.host,
+                spec.site,
+                spec.ca
+            ),
+        ));
+        let earlier: Vec<&KmSpec> = self
+            .scenario
+            .topology
+            .km_servers
+            .iter()
+            .take_while(|other| other.name != spec.name)
+            .filter(|other| self.kms.contains_key(&other.name))
+            .collect();
+        let host_os = self.hosts.get(&spec.host).map(|host| host.os);
+        let failure = match spec.product {
+            Product::Ex55(ServicePack::None) if !earlier.is_empty() => Some((
+                "one-km-per-organisation",
+                format!(
+                    "Exchange 5.5 before SP1 allows one KM server per organisation; {} is already installed",
+                    earlier[0].name
+                ),
+            )),
+            Product::Ex55(_) if earlier.iter().any(|other| other.site == spec.site) => Some((
+                "one-km-per-site",
+                format!("site {} already has a KM server", spec.site),
+            )),
+            Product::Ex55(sp) if host_os == Some(Os::W2k) && sp < ServicePack::Sp3 => Some((
+                "needs-sp3",
+                format!(
+                    "an Exchange 5.5 KM server on Windows 2000 needs SP3; this is {}",
+                    sp.name()
+                ),
+            )),
+            _ => None,
+        };
+        if let Some((reason, message)) = failure {
+            record.outcome = Outcome::Error(None);
+            record.reason = Some(reason.to_owned());
+            record.details.push(Detail::text("problem", message));
+            return Ok(record);
+        }
+        let setup = KmSetup {
+            name: spec.name.clone(),
+            product: spec.product,
+            site: spec.site.clone(),
+            organization: self.scenario.topology.organisation.clone(),
+            startup_password: spec.startup_password.clone(),
+            ca: spec.ca.clone(),
+            max_dn_length: spec.max_dn_length,
+        };
+        let path = database_path(km_dir, spec.name.as_str());
+        let rng = SeededRng::new(self.seed, &format!("km:{}", spec.name));
+        let server = KmServer::install(setup, &path, rng).map_err(|source| RunError::Km {
+            km: spec.name.to_string(),
+            source: Box::new(source),
+        })?;
+        record
+            .details
+            .push(Detail::text("database", format!("km/{}.sqlite", spec.name)));
+        if spec.product == Product::Ex2000 && earlier.iter().any(|other| other.site == spec.site) {
+            record.outcome = Outcome::Warning;
+            record.reason = Some("second-km-in-group".into());
+            record.details.push(Detail::text(
+                "placement",
+                format!(
+                    "administrative group {} already has a KM server; one per group is recommended",
+                    spec.site
+                ),
+            ));
+        }
+        if server.has_default_admin_password() {
+            if record.outcome == Outcome::Ok {
+                record.outcome = Outcome::Warning;
+                record.reason = Some("default-admin-password".into());
+            }
+            record.details.push(Detail::text(
+                "admin-password",
+                "still the default \"password\"; change it",
+            ));
+        }
+        self.kms.insert(spec.name.clone(), server);
+        Ok(record)
+    }
+
+    /// The next generation of a user's `kind` of key (`sign`, `enc`), counted over the whole
+    /// run so that a client which lost its keys never reuses a number. Nothing is counted
+    /// until [`Self::use_generation`] says the key was really issued.
+    pub(crate) fn next_generation(
+        &self,
+        user: &UserName,
+        kind: &'static str,
+    ) -> model::KeyGeneration {
+        let held = self.users.get(user).map_or(0, |client| {
+            let keys = if kind == "sign" {
+                &client.signing_keys
+            } else {
+                &client.encryption_keys
+            };
+            keys.iter()
+                .map(|key| key.generation.get())
+                .max()
+                .unwrap_or(0)
+        });
+        let counted = self
+            .generations
+            .get(&(user.clone(), kind))
+            .copied()
+            .unwrap_or(0);
+        model::KeyGeneration::new(counted.max(held) + 1)
+    }
+
+    /// Records that generation `generation` of a user's `kind` of key was issued.
+    pub(crate) fn use_generation(
+        &mut self,
+        user: &UserName,
+        kind: &'static str,
+        generation: model::KeyGeneration,
+    ) {
+        let counter = self.generations.entry((user.clone(), kind)).or_insert(0);
+        *counter = (*counter).max(generation.get());
+    }
+
+    /// The KM server serving `user`'s current site, if one is installed there.
+    pub(crate) fn km_for(&self, user: &UserName) -> Option<KmName> {
+        let site = self.user_sites.get(user)?;
+        self.kms
+            .iter()
+            .find(|(_, server)| &server.setup().site == site)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// A user's inbox as their client sees it: what the sink delivered, with any message the
+    /// security tool rewrote in its rewritten form.
+    pub(crate) fn inbox(&self, user: &UserName) -> Vec<(sink::MessageId, Vec<u8>)> {
+        let Some(client) = self.users.get(user) else {
+            return Vec::new();
+        };
+        self.sink
+            .store()
+            .mailbox(client.email.as_str())
+            .into_iter()
+            .map(|stored| {
+                let data = self
+                    .mailbox_overrides
+                    .get(&(user.clone(), stored.id))
+                    .cloned()
+                    .unwrap_or_else(|| stored.envelope.data.clone());
+                (stored.id, data)
+            })
+            .collect()
     }
 
     /// Installs one CA and records how it went (CA-05, CA-08, CA-10).

@@ -230,6 +230,20 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["sequence", "trusted", "signed-by"],
     },
     ActionSpec {
+        name: "set-configuration-directory",
+        summary: "point the KM host's ConfigurationDirectory setting at a folder",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field(
+                "path",
+                FieldKind::Text,
+                true,
+                "a UNC path such as \"\\\\\\\\CA1\\\\CertConfig\"",
+            ),
+        ],
+        details: &["configuration-directory"],
+    },
+    ActionSpec {
         name: "drop-drive-mapping",
         summary: "the KM host loses its mapped drive to the CA's shared configuration folder",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
@@ -237,9 +251,20 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
     ActionSpec {
         name: "enable-user",
-        summary: "the administrator enables a mailbox for advanced security and receives its token",
+        summary: "the administrator enables mailboxes for advanced security and receives their tokens",
         fields: &[
-            field("user", FieldKind::Text, true, "the mailbox"),
+            field(
+                "user",
+                FieldKind::Names,
+                true,
+                "the mailbox, or a list for bulk enrollment",
+            ),
+            field(
+                "mail_token",
+                FieldKind::Flag,
+                false,
+                "also mail each token to its user through the SMTP sink (less secure; default false)",
+            ),
             field(
                 "km_server",
                 FieldKind::Text,
@@ -247,7 +272,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "the KM server (default: the one serving the user's site)",
             ),
         ],
-        details: &["token", "mailbox"],
+        details: &["token", "tokens", "mailbox", "welcome-mail"],
     },
     ActionSpec {
         name: "enroll",
@@ -269,10 +294,236 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
         details: &[
             "generation",
+            "version",
+            "recovered-history",
+            "directory",
             "encryption-certificate",
             "signing-certificate",
             "trusted-root",
         ],
+    },
+    ActionSpec {
+        name: "recover",
+        summary: "the administrator starts key recovery for a user and receives a new token",
+        fields: &[
+            field("user", FieldKind::Text, true, "whose keys"),
+            field(
+                "km_server",
+                FieldKind::Text,
+                false,
+                "the KM server (default: the one serving the user's site)",
+            ),
+        ],
+        details: &["token", "history"],
+    },
+    ActionSpec {
+        name: "lose-keys",
+        summary: "a user's client loses every key it held (a deleted security file, a new machine)",
+        fields: &[field("user", FieldKind::Text, true, "whose client")],
+        details: &["lost"],
+    },
+    ActionSpec {
+        name: "set-enrollment-mode",
+        summary: "the administrator chooses which certificate versions the KM server issues",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field(
+                "mode",
+                FieldKind::Text,
+                true,
+                "\"v1-and-v3\", \"v3-only\" or \"v1-only\"",
+            ),
+        ],
+        details: &["mode", "warning", "lost-advanced-security"],
+    },
+    ActionSpec {
+        name: "renew-all",
+        summary: "re-issue every enrolled user's certificates under the current mode",
+        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        details: &["renewed", "refused"],
+    },
+    ActionSpec {
+        name: "revoke-user",
+        summary: "the KM administrator removes advanced security from a mailbox (revokes its certificates)",
+        fields: &[
+            field("user", FieldKind::Text, true, "the mailbox"),
+            field(
+                "km_server",
+                FieldKind::Text,
+                false,
+                "the KM server (default: the one serving the user's site)",
+            ),
+        ],
+        details: &["revoked", "diverged"],
+    },
+    ActionSpec {
+        name: "move-user",
+        summary: "a mailbox moves to another site (and so to that site's KM server)",
+        fields: &[
+            field("user", FieldKind::Text, true, "who moves"),
+            field("site", FieldKind::Text, true, "the new site"),
+        ],
+        details: &["from", "to", "lost", "unreadable"],
+    },
+    ActionSpec {
+        name: "sectool",
+        summary: "the security tool run over a user's mailbox: decrypt every message, or encrypt them again",
+        fields: &[
+            field("user", FieldKind::Text, true, "whose mailbox"),
+            field(
+                "operation",
+                FieldKind::Text,
+                true,
+                "\"decrypt\" or \"encrypt\"",
+            ),
+        ],
+        details: &["processed", "skipped"],
+    },
+    ActionSpec {
+        name: "export-keys",
+        summary: "bulk key export from one KM server and import into another (Exchange 2000)",
+        fields: &[
+            field(
+                "km_server",
+                FieldKind::Text,
+                true,
+                "the exporting KM server",
+            ),
+            field("to", FieldKind::Text, true, "the importing KM server"),
+            field("users", FieldKind::Names, true, "whose keys"),
+            field(
+                "thumbprint",
+                FieldKind::Text,
+                false,
+                "the target's certificate thumbprint as the administrator typed it (default: the right one)",
+            ),
+        ],
+        details: &["exported", "imported", "revoked"],
+    },
+    ActionSpec {
+        name: "reattach-ca",
+        summary: "attach a KM server to another CA (it is meant to keep one CA for life)",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field("ca", FieldKind::Text, true, "the new CA"),
+        ],
+        details: &["unreadable", "lost"],
+    },
+    ActionSpec {
+        name: "stop-km",
+        summary: "stop the KM service",
+        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        details: &[],
+    },
+    ActionSpec {
+        name: "start-km",
+        summary: "start the KM service with its startup password",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field(
+                "startup_password",
+                FieldKind::Text,
+                false,
+                "the password typed (default: the right one)",
+            ),
+        ],
+        details: &[],
+    },
+    ActionSpec {
+        name: "change-admin-password",
+        summary: "change the KM administrator password (it starts as \"password\")",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field("password", FieldKind::Text, true, "the new password"),
+        ],
+        details: &[],
+    },
+    ActionSpec {
+        name: "backup-km",
+        summary: "back up a KM database (5.5: only with the service stopped; 2000: online)",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field("name", FieldKind::Text, true, "what to call the backup"),
+        ],
+        details: &["backup"],
+    },
+    ActionSpec {
+        name: "backup-ca",
+        summary: "back up a CA's database",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the CA"),
+            field("name", FieldKind::Text, true, "what to call the backup"),
+        ],
+        details: &["backup"],
+    },
+    ActionSpec {
+        name: "restore-km",
+        summary: "restore a KM database from a backup (service stopped)",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field(
+                "from",
+                FieldKind::Text,
+                false,
+                "the name of an earlier backup-km",
+            ),
+            field(
+                "file",
+                FieldKind::Text,
+                false,
+                "or a file, relative to the scenario file's folder",
+            ),
+        ],
+        details: &["restored", "divergence"],
+    },
+    ActionSpec {
+        name: "restore-ca",
+        summary: "restore a CA's database from a backup",
+        fields: &[
+            field("ca", FieldKind::Text, true, "the CA"),
+            field(
+                "from",
+                FieldKind::Text,
+                true,
+                "the name of an earlier backup-ca",
+            ),
+        ],
+        details: &["restored", "divergence"],
+    },
+    ActionSpec {
+        name: "forklift",
+        summary: "move a KM server's database and logs to a new machine",
+        fields: &[
+            field("km_server", FieldKind::Text, true, "the KM server"),
+            field(
+                "new_host",
+                FieldKind::Text,
+                true,
+                "the new machine's host name",
+            ),
+            field(
+                "startup_password",
+                FieldKind::Text,
+                false,
+                "the startup password given on the new machine (default: the right one)",
+            ),
+        ],
+        details: &["histories"],
+    },
+    ActionSpec {
+        name: "upgrade-ca",
+        summary: "upgrade an NT 4.0 Certificate Server in place to Windows 2000 certificate services",
+        fields: &[field("ca", FieldKind::Text, true, "the CA")],
+        details: &["converted", "km-servers"],
+    },
+    ActionSpec {
+        name: "install-part",
+        summary: "install something on a host: web-enrollment-support, certificate-services or a fix such as Q262288",
+        fields: &[
+            field("host", FieldKind::Text, true, "the host"),
+            field("part", FieldKind::Text, true, "what to install"),
+        ],
+        details: &["installed"],
     },
     ActionSpec {
         name: "send",
@@ -368,6 +619,9 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["replies", "stored", "stored-messages"],
     },
 ];
+
+/// Details any step may record: `problem` says in words why a step was refused.
+pub const COMMON_DETAILS: &[&str] = &["problem"];
 
 /// The action named `name`.
 pub fn find(name: &str) -> Option<&'static ActionSpec> {

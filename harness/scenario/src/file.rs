@@ -368,6 +368,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "deliberate defects of a third-party root: \"issuer-differs\", \"not-well-formed\"",
             ),
+            key(
+                "missing_template_permissions",
+                FieldKind::Names,
+                false,
+                "template permissions an enterprise CA lacks (KM-17)",
+            ),
         ],
     ),
     (
@@ -396,6 +402,18 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "the KM host's ConfigurationDirectory (default: the CA's shared folder when the CA is on the same host)",
             ),
+            key(
+                "max_dn_length",
+                FieldKind::Integer,
+                false,
+                "the longest mailbox DN given a V3 certificate (default 256)",
+            ),
+            key(
+                "ca_manage_permission",
+                FieldKind::Flag,
+                false,
+                "the KM administrators hold manage permission on the CA (default true)",
+            ),
         ],
     ),
     (
@@ -409,6 +427,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 FieldKind::Text,
                 false,
                 "the SMTP address (default alias@mail_domain)",
+            ),
+            key(
+                "display_name",
+                FieldKind::Text,
+                false,
+                "the display name in the mailbox DN (default: the alias)",
             ),
         ],
     ),
@@ -739,7 +763,10 @@ fn read_expect(
                     "outcome" => expect.outcome = Some(spanned),
                     "reason" => expect.reason = Some(spanned),
                     detail => match action {
-                        Some(spec) if spec.details.contains(&detail) => {
+                        Some(spec)
+                            if spec.details.contains(&detail)
+                                || actions::COMMON_DETAILS.contains(&detail) =>
+                        {
                             expect.details.push((
                                 Spanned {
                                     value: detail.to_owned(),

@@ -21,7 +21,8 @@ pub use resolve::LANGUAGE_VERSION;
 pub use skeleton::skeleton;
 pub use types::{
     Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
-    RevokeTarget, RootStore, Scenario, SendStep, Step, TokenChoice, Topology, UserSpec,
+    RestoreSource, RevokeTarget, RootStore, Scenario, SectoolOperation, SendStep, Step,
+    TokenChoice, Topology, UserSpec,
 };
 
 /// Parses and resolves scenario `source`, read from `path`, giving it identifier `id`.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clients::{Persona, SignForm};
 use km::{Product, ServicePack};
@@ -12,7 +12,7 @@ use model::{
 };
 use pki::{
     CaFault, CaKind, CertificateVersion, Csp, KeyOrigin, PolicyModule, SignatureHash,
-    ValidityPeriod, ValiditySetting,
+    TemplatePermission, ValidityPeriod, ValiditySetting,
 };
 use smime::{Cipher, Digest};
 
@@ -20,7 +20,8 @@ use crate::diagnostics::{Diagnostic, locate};
 use crate::file::{RawScenario, RawStep, RawTable, Spanned};
 use crate::types::{
     Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
-    RevokeTarget, RootStore, Scenario, SendStep, Step, TokenChoice, Topology, UserSpec,
+    RestoreSource, RevokeTarget, RootStore, Scenario, SendStep, Step, TokenChoice, Topology,
+    UserSpec,
 };
 
 /// `type` of a CA in the file.
@@ -247,8 +248,20 @@ pub(crate) fn resolve(
         .filter_map(|table| resolve_user(&mut r, table, &site_names, &mail_domain))
         .collect();
 
+    let moving_users: Vec<String> = raw
+        .steps
+        .iter()
+        .filter(|step| {
+            step.action
+                .as_ref()
+                .is_some_and(|action| action.value.name == "move-user")
+        })
+        .filter_map(|step| step.table.text("user").map(|user| user.value.to_owned()))
+        .collect();
     let context = StepContext {
         km_names: &km_names,
+        site_names: &site_names,
+        moving_users: &moving_users,
         user_names: &user_names,
         ca_names: &ca_names,
         host_names: &host_names,
@@ -496,6 +509,17 @@ fn resolve_cas(
                 "faults reproduce broken third-party roots (CA-09)",
             );
         }
+        let mut templates = Vec::new();
+        for permission in table.names("missing_template_permissions") {
+            let value = Spanned {
+                value: permission.value.as_str(),
+                span: permission.span.clone(),
+            };
+            if let Some(permission) = r.choose::<TemplatePermission>(&value, "template permission")
+            {
+                templates.push(permission);
+            }
+        }
         let shared_folder = table.text("shared_folder").map_or_else(
             || {
                 format!(
@@ -551,6 +575,7 @@ fn resolve_cas(
                     .flag("installer_writes_directory")
                     .unwrap_or(true),
                 faults,
+                missing_template_permissions: templates,
             });
         }
     }
@@ -685,6 +710,17 @@ fn resolve_km(
             .text("startup_password")
             .map_or("startup".to_owned(), |p| p.value.to_owned()),
         configuration_directory,
+        max_dn_length: match table.integer("max_dn_length") {
+            None => 256,
+            Some(length) => usize::try_from(length.value)
+                .ok()
+                .filter(|l| *l > 0)
+                .unwrap_or_else(|| {
+                    r.problem(length.span, "max_dn_length must be a positive whole number");
+                    256
+                }),
+        },
+        ca_manage_permission: table.flag("ca_manage_permission").unwrap_or(true),
     })
 }
 
@@ -717,7 +753,57 @@ fn resolve_user(
         site: SiteName::new(site.value),
         persona,
         email: MailAddress::new(email),
+        display_name: table
+            .text("display_name")
+            .map_or_else(|| name.value.to_owned(), |display| display.value.to_owned()),
     })
+}
+
+fn installed_part(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<InstalledPart> {
+    let known = match value.value {
+        "certificate-services" => Some(InstalledPart::CertificateServices),
+        "web-enrollment-support" => Some(InstalledPart::WebEnrollmentSupport),
+        fix if fix.len() > 1
+            && fix.starts_with('Q')
+            && fix[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(InstalledPart::Fix(fix.to_owned()))
+        }
+        _ => None,
+    };
+    if known.is_none() {
+        r.problem_with_help(
+            value.span.clone(),
+            format!("unknown installed part `{}`", value.value),
+            "expected certificate-services, web-enrollment-support or a fix such as Q262288",
+        );
+    }
+    known
+}
+
+/// A relative path inside the scenario file's folder: absolute paths and `..` could reach
+/// files the scenario has no business with.
+fn scenario_relative(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<PathBuf> {
+    let path = Path::new(value.value);
+    let escapes = path.is_absolute()
+        || path.components().any(|part| {
+            !matches!(
+                part,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    if escapes || value.value.is_empty() {
+        r.problem_with_help(
+            value.span.clone(),
+            format!(
+                "`{}` is not a path inside the scenario's folder",
+                value.value
+            ),
+            "give a relative path without `..`, e.g. \"fixtures/backup.sqlite\"",
+        );
+        return None;
+    }
+    Some(path.to_path_buf())
 }
 
 /// `enc#1`, `sign#2`: which of a user's certificates.
@@ -746,6 +832,8 @@ fn certificate_ref(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<Certif
 
 struct StepContext<'a> {
     km_names: &'a [String],
+    site_names: &'a [String],
+    moving_users: &'a [String],
     user_names: &'a [String],
     ca_names: &'a [String],
     host_names: &'a [String],
@@ -774,25 +862,50 @@ fn resolve_step(
             .then(|| CaName::new(value.value))
     };
     // The KM server a step names, or the one serving the user's site.
-    let km_for = |r: &mut Resolver<'_>, user: Option<&UserName>| -> Option<KmName> {
+    // The KM server a step names; without one, the runner asks the user's current site's,
+    // which must exist at least for the home site of a user who never moves.
+    let km_for = |r: &mut Resolver<'_>, user: &UserName| -> Option<Option<KmName>> {
         if let Some(value) = table.text("km_server") {
             return r
                 .reference(&value, "KM server", context.km_names)
-                .then(|| KmName::new(value.value));
+                .then(|| Some(KmName::new(value.value)));
         }
-        let user = user?;
         let site = &context.users.iter().find(|spec| &spec.name == user)?.site;
-        match context.km_servers.iter().find(|km| &km.site == site) {
-            Some(km) => Some(km.name.clone()),
-            None => {
-                r.problem_with_help(
-                    raw.span.clone(),
-                    format!("no KM server serves site `{site}` of user `{user}`"),
-                    "name one with km_server = \"…\"",
-                );
-                None
+        if !context.km_servers.iter().any(|km| &km.site == site)
+            && !context
+                .moving_users
+                .iter()
+                .any(|moving| moving == user.as_str())
+        {
+            r.problem_with_help(
+                raw.span.clone(),
+                format!("no KM server serves site `{site}` of user `{user}`"),
+                "name one with km_server = \"…\"",
+            );
+            return None;
+        }
+        Some(None)
+    };
+    let km = |r: &mut Resolver<'_>, key: &str| -> Option<KmName> {
+        let value = table.text(key)?;
+        r.reference(&value, "KM server", context.km_names)
+            .then(|| KmName::new(value.value))
+    };
+    let users = |r: &mut Resolver<'_>, key: &str| -> Option<Vec<UserName>> {
+        let mut found = Vec::new();
+        let mut ok = true;
+        for name in table.names(key) {
+            let value = Spanned {
+                value: name.value.as_str(),
+                span: name.span.clone(),
+            };
+            if r.reference(&value, "user", context.user_names) {
+                found.push(UserName::new(name.value.as_str()));
+            } else {
+                ok = false;
             }
         }
+        (ok && !found.is_empty()).then_some(found)
     };
     let action = match spec.value.name {
         "clock" => Action::Clock {
@@ -807,19 +920,153 @@ fn resolve_step(
             }
         }
         "enable-user" => {
-            let user = user(r, "user")?;
+            let users = users(r, "user")?;
+            let mut km_choice = None;
+            for user in &users {
+                km_choice = Some(km_for(r, user)?);
+            }
             Action::EnableUser {
-                km: km_for(r, Some(&user))?,
-                user,
+                km: km_choice.flatten(),
+                users,
+                mail_token: table.flag("mail_token").unwrap_or(false),
             }
         }
         "enroll" => {
             let user = user(r, "user")?;
             let token = r.optional_or(table, "token", "token choice", TokenChoice::Issued)?;
             Action::Enroll {
-                km: km_for(r, Some(&user))?,
+                km: km_for(r, &user)?,
                 user,
                 token,
+            }
+        }
+        "recover" => {
+            let user = user(r, "user")?;
+            Action::Recover {
+                km: km_for(r, &user)?,
+                user,
+            }
+        }
+        "revoke-user" => {
+            let user = user(r, "user")?;
+            Action::RevokeUser {
+                km: km_for(r, &user)?,
+                user,
+            }
+        }
+        "lose-keys" => Action::LoseKeys {
+            user: user(r, "user")?,
+        },
+        "set-enrollment-mode" => {
+            let km = km(r, "km_server")?;
+            let mode = r.choose(&table.text("mode")?, "enrollment mode")?;
+            Action::SetEnrollmentMode { km, mode }
+        }
+        "renew-all" => Action::RenewAll {
+            km: km(r, "km_server")?,
+        },
+        "move-user" => {
+            let user = user(r, "user")?;
+            let site = table.text("site")?;
+            r.reference(&site, "site", context.site_names)
+                .then_some(())?;
+            Action::MoveUser {
+                user,
+                site: SiteName::new(site.value),
+            }
+        }
+        "sectool" => {
+            let user = user(r, "user")?;
+            let operation = r.choose(&table.text("operation")?, "sectool operation")?;
+            Action::Sectool { user, operation }
+        }
+        "export-keys" => {
+            let from = km(r, "km_server")?;
+            let to = km(r, "to")?;
+            let users = users(r, "users")?;
+            Action::ExportKeys {
+                from,
+                to,
+                users,
+                thumbprint: table.text("thumbprint").map(|t| t.value.to_owned()),
+            }
+        }
+        "reattach-ca" => Action::ReattachCa {
+            km: km(r, "km_server")?,
+            ca: ca(r, "ca")?,
+        },
+        "stop-km" => Action::StopKm {
+            km: km(r, "km_server")?,
+        },
+        "set-configuration-directory" => Action::SetConfigurationDirectory {
+            km: km(r, "km_server")?,
+            path: table.text("path")?.value.to_owned(),
+        },
+        "start-km" => Action::StartKm {
+            km: km(r, "km_server")?,
+            startup_password: table.text("startup_password").map(|p| p.value.to_owned()),
+        },
+        "change-admin-password" => Action::ChangeAdminPassword {
+            km: km(r, "km_server")?,
+            password: table.text("password")?.value.to_owned(),
+        },
+        "backup-km" => Action::BackupKm {
+            km: km(r, "km_server")?,
+            name: table.text("name")?.value.to_owned(),
+        },
+        "backup-ca" => Action::BackupCa {
+            ca: ca(r, "ca")?,
+            name: table.text("name")?.value.to_owned(),
+        },
+        "restore-km" => {
+            let km = km(r, "km_server")?;
+            let source = match (table.text("from"), table.text("file")) {
+                (Some(from), None) => RestoreSource::Backup(from.value.to_owned()),
+                (None, Some(file)) => RestoreSource::File(scenario_relative(r, &file)?),
+                _ => {
+                    r.problem(
+                        raw.span.clone(),
+                        "restore-km needs either `from` (a backup name) or `file`",
+                    );
+                    return None;
+                }
+            };
+            Action::RestoreKm { km, source }
+        }
+        "restore-ca" => Action::RestoreCa {
+            ca: ca(r, "ca")?,
+            from: table.text("from")?.value.to_owned(),
+        },
+        "forklift" => Action::Forklift {
+            km: km(r, "km_server")?,
+            new_host: table.text("new_host")?.value.to_owned(),
+            startup_password: table.text("startup_password").map(|p| p.value.to_owned()),
+        },
+        "upgrade-ca" => {
+            let name = table.text("ca")?;
+            let ca = ca(r, "ca")?;
+            if context
+                .cas
+                .iter()
+                .any(|spec| spec.name == ca && spec.kind != CaKind::Nt4CertificateServer)
+            {
+                r.problem_with_help(
+                    name.span,
+                    format!("`{ca}` is not an NT 4.0 Certificate Server"),
+                    "only class = \"nt4-certificate-server\" is upgraded in place",
+                );
+                return None;
+            }
+            Action::UpgradeCa { ca }
+        }
+        "install-part" => {
+            let host = table.text("host")?;
+            r.reference(&host, "host", context.host_names)
+                .then_some(())?;
+            let part = table.text("part")?;
+            Action::InstallPart {
+                host: HostName::new(host.value),
+                part: installed_part(r, &part)?,
             }
         }
         "send" => {

@@ -3,15 +3,17 @@
 use std::path::PathBuf;
 
 use clients::{Persona, SignForm};
+use km::EnrollmentMode;
 use km::Product;
+use model::InstalledPart;
 use model::rules::Rule;
 use model::{
     CaName, Domain, DomainKind, Duration, Host, HostName, KeyGeneration, KmName, MailAddress,
     Outcome, SiteName, Timestamp, UserName, named,
 };
 use pki::{
-    CaFault, CaKind, CertificateVersion, KeyOrigin, PolicyModule, SignatureHash, ValidityPeriod,
-    ValiditySetting,
+    CaFault, CaKind, CertificateVersion, KeyOrigin, PolicyModule, SignatureHash,
+    TemplatePermission, ValidityPeriod, ValiditySetting,
 };
 use smime::{Cipher, Digest};
 
@@ -167,6 +169,8 @@ pub struct CaSpec {
     pub installer_writes_directory: bool,
     /// Deliberate defects (third-party roots, CA-09).
     pub faults: Vec<CaFault>,
+    /// Template permissions an enterprise CA lacks (KM-17).
+    pub missing_template_permissions: Vec<TemplatePermission>,
 }
 
 /// A KM server as the scenario describes it.
@@ -186,6 +190,10 @@ pub struct KmSpec {
     pub startup_password: String,
     /// The KM host's `ConfigurationDirectory` setting, if set (KM-02).
     pub configuration_directory: Option<String>,
+    /// The longest mailbox DN that may get a V3 certificate (KM-18).
+    pub max_dn_length: usize,
+    /// Whether the KM administrators hold manage permission on the CA (KM-14).
+    pub ca_manage_permission: bool,
 }
 
 /// A user as the scenario describes them.
@@ -199,6 +207,8 @@ pub struct UserSpec {
     pub persona: Persona,
     /// The SMTP address.
     pub email: MailAddress,
+    /// The display name used in the mailbox DN.
+    pub display_name: String,
 }
 
 /// One step.
@@ -330,17 +340,19 @@ pub enum Action {
         /// The KM server.
         km: KmName,
     },
-    /// Enable a mailbox.
+    /// Enable mailboxes (several at once is bulk enrollment).
     EnableUser {
-        /// The KM server.
-        km: KmName,
-        /// The mailbox.
-        user: UserName,
+        /// The KM server, if named; otherwise each user's site's.
+        km: Option<KmName>,
+        /// The mailboxes.
+        users: Vec<UserName>,
+        /// Whether the tokens are also mailed.
+        mail_token: bool,
     },
     /// Enroll a client.
     Enroll {
-        /// The KM server.
-        km: KmName,
+        /// The KM server, if named; otherwise the user's site's.
+        km: Option<KmName>,
         /// The user.
         user: UserName,
         /// Which token the client types.
@@ -441,6 +453,164 @@ pub enum Action {
         /// The KM server.
         km: KmName,
     },
+    /// Set the KM host's ConfigurationDirectory.
+    SetConfigurationDirectory {
+        /// The KM server.
+        km: KmName,
+        /// The folder.
+        path: String,
+    },
+    /// Start key recovery.
+    Recover {
+        /// The KM server, if named.
+        km: Option<KmName>,
+        /// The user.
+        user: UserName,
+    },
+    /// A client loses every key.
+    LoseKeys {
+        /// The user.
+        user: UserName,
+    },
+    /// Choose the enrollment mode.
+    SetEnrollmentMode {
+        /// The KM server.
+        km: KmName,
+        /// The mode.
+        mode: EnrollmentMode,
+    },
+    /// Re-issue every enrolled user's certificates.
+    RenewAll {
+        /// The KM server.
+        km: KmName,
+    },
+    /// Remove advanced security from a mailbox.
+    RevokeUser {
+        /// The KM server, if named.
+        km: Option<KmName>,
+        /// The user.
+        user: UserName,
+    },
+    /// Move a mailbox to another site.
+    MoveUser {
+        /// The user.
+        user: UserName,
+        /// The new site.
+        site: SiteName,
+    },
+    /// Run the security tool over a mailbox.
+    Sectool {
+        /// The user.
+        user: UserName,
+        /// Decrypt or encrypt.
+        operation: SectoolOperation,
+    },
+    /// Bulk key export and import.
+    ExportKeys {
+        /// The exporting KM server.
+        from: KmName,
+        /// The importing KM server.
+        to: KmName,
+        /// Whose keys.
+        users: Vec<UserName>,
+        /// The thumbprint the administrator typed, if not the right one.
+        thumbprint: Option<String>,
+    },
+    /// Attach a KM server to another CA.
+    ReattachCa {
+        /// The KM server.
+        km: KmName,
+        /// The new CA.
+        ca: CaName,
+    },
+    /// Stop the KM service.
+    StopKm {
+        /// The KM server.
+        km: KmName,
+    },
+    /// Start the KM service.
+    StartKm {
+        /// The KM server.
+        km: KmName,
+        /// The password typed, if not the right one.
+        startup_password: Option<String>,
+    },
+    /// Change the KM administrator password.
+    ChangeAdminPassword {
+        /// The KM server.
+        km: KmName,
+        /// The new password.
+        password: String,
+    },
+    /// Back up a KM database.
+    BackupKm {
+        /// The KM server.
+        km: KmName,
+        /// The backup's name.
+        name: String,
+    },
+    /// Back up a CA database.
+    BackupCa {
+        /// The CA.
+        ca: CaName,
+        /// The backup's name.
+        name: String,
+    },
+    /// Restore a KM database.
+    RestoreKm {
+        /// The KM server.
+        km: KmName,
+        /// From where.
+        source: RestoreSource,
+    },
+    /// Restore a CA database.
+    RestoreCa {
+        /// The CA.
+        ca: CaName,
+        /// The backup's name.
+        from: String,
+    },
+    /// Move a KM server to a new machine.
+    Forklift {
+        /// The KM server.
+        km: KmName,
+        /// The new machine's host name.
+        new_host: String,
+        /// The startup password given there, if not the right one.
+        startup_password: Option<String>,
+    },
+    /// Upgrade an NT 4.0 Certificate Server to Windows 2000.
+    UpgradeCa {
+        /// The CA.
+        ca: CaName,
+    },
+    /// Install something on a host.
+    InstallPart {
+        /// The host.
+        host: HostName,
+        /// What.
+        part: InstalledPart,
+    },
+}
+
+/// What `sectool` does to a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectoolOperation {
+    /// Decrypt every encrypted message in place.
+    Decrypt,
+    /// Encrypt every message again with the user's current key.
+    Encrypt,
+}
+
+named!(SectoolOperation { Decrypt => "decrypt", Encrypt => "encrypt" });
+
+/// Where a restore reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreSource {
+    /// A backup an earlier step made.
+    Backup(String),
+    /// A file given by the scenario, resolved against the scenario's folder.
+    File(PathBuf),
 }
 
 impl Action {
@@ -465,6 +635,26 @@ impl Action {
             Self::CtlAdd { .. } => "ctl-add",
             Self::CtlRemove { .. } => "ctl-remove",
             Self::DropDriveMapping { .. } => "drop-drive-mapping",
+            Self::SetConfigurationDirectory { .. } => "set-configuration-directory",
+            Self::Recover { .. } => "recover",
+            Self::LoseKeys { .. } => "lose-keys",
+            Self::SetEnrollmentMode { .. } => "set-enrollment-mode",
+            Self::RenewAll { .. } => "renew-all",
+            Self::RevokeUser { .. } => "revoke-user",
+            Self::MoveUser { .. } => "move-user",
+            Self::Sectool { .. } => "sectool",
+            Self::ExportKeys { .. } => "export-keys",
+            Self::ReattachCa { .. } => "reattach-ca",
+            Self::StopKm { .. } => "stop-km",
+            Self::StartKm { .. } => "start-km",
+            Self::ChangeAdminPassword { .. } => "change-admin-password",
+            Self::BackupKm { .. } => "backup-km",
+            Self::BackupCa { .. } => "backup-ca",
+            Self::RestoreKm { .. } => "restore-km",
+            Self::RestoreCa { .. } => "restore-ca",
+            Self::Forklift { .. } => "forklift",
+            Self::UpgradeCa { .. } => "upgrade-ca",
+            Self::InstallPart { .. } => "install-part",
         }
     }
 }

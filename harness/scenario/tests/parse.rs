@@ -17,11 +17,12 @@ fn the_skeleton_parses_and_resolves() {
         "bob@contoso.example"
     );
     assert_eq!(scenario.covers.len(), 2);
-    // `enable-user` finds the KM server through the user's site.
-    let scenario::Action::EnableUser { km, .. } = &scenario.steps[1].action else {
+    // `enable-user` leaves the KM server to the user's site, which has one.
+    let scenario::Action::EnableUser { km, users, .. } = &scenario.steps[1].action else {
         panic!()
     };
-    assert_eq!(km.as_str(), "KM1");
+    assert!(km.is_none());
+    assert_eq!(users[0].as_str(), "alice");
 }
 
 #[test]
@@ -211,4 +212,34 @@ fn ca_steps_are_resolved_against_the_topology() {
     assert!(messages[1].contains("CA `R` is not installed through a request file"));
     assert!(messages[2].contains("configure-ca changes nothing"));
     assert!(messages[3].contains("no CA named `Nope`"));
+}
+
+#[test]
+fn km_steps_naming_what_does_not_exist_are_located() {
+    let source = format!(
+        "{HIERARCHY}[[ca]]\nname = \"R\"\nhost = \"H\"\n[[km_server]]\nname = \"KM\"\nhost = \"H\"\nproduct = \"ex2000\"\nsite = \"S\"\nca = \"R\"\n\
+[[user]]\nname = \"u\"\nsite = \"S\"\nclient = \"modern\"\n\
+[[step]]\naction = \"export-keys\"\nkm_server = \"KM\"\nto = \"KM9\"\nusers = [\"u\"]\n\
+[[step]]\naction = \"restore-km\"\nkm_server = \"KM\"\nfile = \"../../etc/passwd\"\n\
+[[step]]\naction = \"move-user\"\nuser = \"u\"\nsite = \"Mars\"\n\
+[[step]]\naction = \"set-enrollment-mode\"\nkm_server = \"KM\"\nmode = \"v2-only\"\n"
+    );
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 4, "{messages:#?}");
+    assert!(
+        messages[0].contains("no KM server named `KM9`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("`../../etc/passwd` is not a path inside the scenario's folder"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[2].contains("no site named `Mars`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[3].contains("unknown enrollment mode `v2-only`"),
+        "{messages:#?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Certification authority administration: settings and restarts, subordinate installation,
 //! direct requests, revocation and CRLs, trusted roots and trust lists.
 
-use model::{CertifiedKey, KeyGeneration, Named, Outcome, Serial};
+use model::{CertifiedKey, Named, Outcome, Serial};
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateRequest, CertificateVersion, CrlInfo,
     NameAttribute, ValiditySetting, build_name, private_key_der,
@@ -376,13 +376,19 @@ fn request_certificate(
     }
     if let Some(user) = user {
         // Taken straight from the CA: the client holds the only copy of the key (KM-11).
+        let kind = if purpose == RequestPurpose::SmimeSigning {
+            "sign"
+        } else {
+            "enc"
+        };
+        let generation = world.next_generation(user, kind);
+        world.use_generation(user, kind, generation);
         let client = world
             .users
             .get_mut(user)
             .ok_or_else(|| format!("no user {user}"))?;
         let private = private_key_der(&key).map_err(|e| e.to_string())?;
         let (label, certified) = if purpose == RequestPurpose::SmimeSigning {
-            let generation = KeyGeneration::new(client.signing_keys.len() as u32 + 1);
             client.signing_keys.push(CertifiedKey {
                 generation,
                 certificate: issued.der.clone(),
@@ -390,7 +396,6 @@ fn request_certificate(
             });
             (format!("{user} sign#{generation}"), None)
         } else {
-            let generation = KeyGeneration::new(client.encryption_keys.len() as u32 + 1);
             let certified = CertifiedKey {
                 generation,
                 certificate: issued.der.clone(),

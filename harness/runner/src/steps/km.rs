@@ -1,27 +1,68 @@
-//! KM server administration and enrollment steps.
+//! KM server administration, enrollment, recovery, modes, moves, export and import, backups,
+//! restores and forklifts.
 
-use km::{KmContext, Token, V3Facts, check_enable_v3};
-use model::{CertifiedKey, KeyGeneration, KmName, Named, Outcome, UserName};
-use pki::{CaKind, CertificateInfo, private_key_der};
+use km::{KmContext, KmServer, Refusal, Token, V3Facts, check_enable_v3};
+use model::{CertifiedKey, KmName, Named, Outcome, UserName};
+use pki::{CaKind, CertificateInfo, TemplatePermission, private_key_der};
 use report::{Detail, Record};
-use scenario::TokenChoice;
+use scenario::{RestoreSource, SectoolOperation, TokenChoice};
+use smime::mime::{Entity, SmimeType, classify, pkcs7_mime_entity};
+use smime::structure::{CmsSummary, summarize};
+use smime::{Decryption, EnvelopeRequest, Recipient};
 
 use super::{new_record, refuse};
 use crate::book::certificate_line;
-use crate::world::World;
+use crate::world::{Backup, World, database_path};
+
+/// Records a KM refusal: `refused`, or `error <id>` when the product has an identifier for it.
+fn refused(mut record: Record, refusal: &Refusal) -> Record {
+    record.outcome = match refusal.error_id() {
+        Some(id) => Outcome::Error(Some(id.to_owned())),
+        None => Outcome::Refused,
+    };
+    record.reason = Some(refusal.reason().to_owned());
+    let message = refusal.message();
+    if message != refusal.reason().replace('-', " ") {
+        record.details.push(Detail::text("problem", message));
+    }
+    record
+}
+
+/// The KM server a step acts on: the one named, else the one serving the user's site.
+fn resolve_km(world: &World, km: Option<&KmName>, user: &UserName) -> Option<KmName> {
+    km.cloned().or_else(|| world.km_for(user))
+}
+
+/// Why a KM server cannot act at all right now, if it cannot.
+fn unavailable(world: &World, km: &KmName) -> Option<Refusal> {
+    if !world.kms.contains_key(km) {
+        return Some(Refusal::NotInstalled);
+    }
+    world.lost_ca.contains(km).then_some(Refusal::CaLost)
+}
 
 fn km_context_parts<'w>(
     world: &'w mut World,
     km: &KmName,
-) -> Result<(&'w mut km::KmServer, KmContext<'w>), String> {
-    let spec = world
-        .scenario
-        .topology
-        .km_server(km)
-        .ok_or_else(|| format!("no KM server {km}"))?;
-    let ca_name = spec.ca.clone();
+) -> Result<(&'w mut KmServer, KmContext<'w>), String> {
+    let ca_name = world
+        .kms
+        .get(km)
+        .map(|server| server.hierarchy().clone())
+        .ok_or_else(|| format!("KM server {km} is not installed"))?;
     let root = world.root_certificate(&ca_name);
     let now = world.clock.now();
+    let product = world.kms.get(km).map(|server| server.setup().product);
+    let missing_templates: Vec<TemplatePermission> =
+        match (product, world.cas.get(&ca_name).map(|ca| ca.setup().kind)) {
+            (Some(km::Product::Ex2000), Some(CaKind::Enterprise)) => world
+                .scenario
+                .topology
+                .ca(&ca_name)
+                .map(|spec| spec.missing_template_permissions.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
     let server = world
         .kms
         .get_mut(km)
@@ -36,6 +77,7 @@ fn km_context_parts<'w>(
         now,
         directory: &mut world.directory,
         root,
+        missing_templates,
     };
     Ok((server, context))
 }
@@ -46,30 +88,37 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
     let spec = topology
         .km_server(km)
         .ok_or_else(|| format!("no KM server {km}"))?;
+    let server = world
+        .kms
+        .get(km)
+        .ok_or_else(|| format!("KM server {km} is not installed"))?;
+    let ca_name = server.hierarchy();
     let ca_spec = topology
-        .ca(&spec.ca)
-        .ok_or_else(|| format!("no CA {}", spec.ca))?;
-    let km_host = topology
-        .host(&spec.host)
+        .ca(ca_name)
+        .ok_or_else(|| format!("no CA {ca_name}"))?;
+    let km_host = world
+        .hosts
+        .get(&spec.host)
         .ok_or_else(|| format!("no host {}", spec.host))?;
     let ca_host_name = ca_spec
         .host
         .as_ref()
         .ok_or_else(|| format!("CA {} has no host", ca_spec.name))?;
-    let ca_host = topology
-        .host(ca_host_name)
+    let ca_host = world
+        .hosts
+        .get(ca_host_name)
         .ok_or_else(|| format!("no host {ca_host_name}"))?;
     let ca = world
         .cas
-        .get(&spec.ca)
-        .ok_or_else(|| format!("CA {} is not installed", spec.ca))?;
-    let chain_names = world.chain_names(&spec.ca);
+        .get(ca_name)
+        .ok_or_else(|| format!("CA {ca_name} is not installed"))?;
+    let chain_names = world.chain_names(ca_name);
     let chain: Vec<CertificateInfo> = chain_names
         .iter()
         .map_while(|name| world.cas.get(name).and_then(|ca| ca.info()).cloned())
         .collect();
     let complete = chain.len() == chain_names.len();
-    let root = world.root_certificate(&spec.ca);
+    let root = world.root_certificate(ca_name);
     let root_trusted = root.as_ref().is_some_and(|root| {
         world
             .host_roots
@@ -78,8 +127,8 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
     });
     let third_party_root = chain_names
         .last()
-        .and_then(|root| topology.ca(root))
-        .is_some_and(|root| root.kind == CaKind::ThirdParty);
+        .and_then(|root| world.cas.get(root))
+        .is_some_and(|root| root.setup().kind == CaKind::ThirdParty);
     Ok(V3Facts {
         product: spec.product,
         km_host,
@@ -88,13 +137,17 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
         ca_domain: topology.domain(&ca_host.domain),
         two_way_trust: topology.two_way_trust(&km_host.domain, &ca_host.domain),
         ca_name: ca_spec.name.as_str(),
-        ca_kind: ca_spec.kind,
+        ca_kind: ca.setup().kind,
         ca_pending: ca.is_pending() || !complete,
         policy: ca.policy(),
         key_origin: ca_spec.key_origin,
         hash: ca_spec.hash,
         shared_folder: &ca_spec.shared_folder,
-        configuration_directory: spec.configuration_directory.as_deref(),
+        configuration_directory: world
+            .configuration_directories
+            .get(km)
+            .map(String::as_str)
+            .or(spec.configuration_directory.as_deref()),
         mapped_drive: !world.dropped_mappings.contains(km),
         installer_writes_directory: ca_spec.installer_writes_directory,
         chain: if complete { chain } else { Vec::new() },
@@ -109,6 +162,9 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
 
 pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String> {
     let mut record = new_record(world, format!("admin@{km}"), "enable-v3");
+    if let Some(refusal) = unavailable(world, km) {
+        return Ok(refused(record, &refusal));
+    }
     let facts = v3_facts(world, km)?;
     let check = check_enable_v3(&facts);
     let chain: Vec<String> = facts
@@ -116,13 +172,15 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
         .iter()
         .map(|info| format!("{} (issuer {})", info.subject, info.issuer))
         .collect();
-    let ca_line = format!(
-        "{} ({}, {} policy module)",
-        facts.ca_name,
-        facts.ca_kind.name(),
-        facts.policy.name()
-    );
-    record.details.push(Detail::text("ca", ca_line));
+    record.details.push(Detail::text(
+        "ca",
+        format!(
+            "{} ({}, {} policy module)",
+            facts.ca_name,
+            facts.ca_kind.name(),
+            facts.policy.name()
+        ),
+    ));
     if !chain.is_empty() {
         record.details.push(Detail::list("chain", chain));
     }
@@ -150,7 +208,10 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
         return Ok(record);
     }
     let (server, mut context) = km_context_parts(world, km)?;
-    let enabled = server.enable_v3(&mut context).map_err(|e| e.to_string())?;
+    let enabled = match server.enable_v3(&mut context).map_err(|e| e.to_string())? {
+        Ok(enabled) => enabled,
+        Err(refusal) => return Ok(refused(record, &refusal)),
+    };
     let certificate = server
         .certificate()
         .cloned()
@@ -180,6 +241,18 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
     Ok(record)
 }
 
+pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: &str) -> Record {
+    let mut record = new_record(world, format!("admin@{km}"), "set-configuration-directory");
+    world
+        .configuration_directories
+        .insert(km.clone(), path.to_owned());
+    world.dropped_mappings.retain(|dropped| dropped != km);
+    record
+        .details
+        .push(Detail::text("configuration-directory", path));
+    record
+}
+
 pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
     let mut record = new_record(world, format!("admin@{km}"), "drop-drive-mapping");
     if !world.dropped_mappings.contains(km) {
@@ -198,33 +271,102 @@ pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
     record
 }
 
-pub(super) fn enable_user(
+pub(super) fn enable_users(
+    world: &mut World,
+    km: Option<&KmName>,
+    users: &[UserName],
+    mail_token: bool,
+) -> Result<Record, String> {
+    let first = users.first().ok_or("no users")?;
+    let Some(km) = resolve_km(world, km, first) else {
+        return Ok(refuse(
+            new_record(world, "admin", "enable-user"),
+            "no-km-server-for-site",
+        ));
+    };
+    let mut record = new_record(world, format!("admin@{km}"), "enable-user");
+    if let Some(refusal) = unavailable(world, &km) {
+        return Ok(refused(record, &refusal));
+    }
+    let mut tokens = Vec::new();
+    for user in users {
+        let mailbox = world
+            .directory
+            .entry(user)
+            .map(|entry| entry.mailbox_dn.clone())
+            .unwrap_or_default();
+        let (server, mut context) = km_context_parts(world, &km)?;
+        match server
+            .enable_user(user, &mut context)
+            .map_err(|e| e.to_string())?
+        {
+            Ok(token) => {
+                if users.len() == 1 {
+                    record.details.push(Detail::text("user", user.to_string()));
+                    record.details.push(Detail::text("mailbox", mailbox));
+                    record
+                        .details
+                        .push(Detail::text("token", token.to_string()));
+                }
+                tokens.push(format!("{user}: {token}"));
+                if mail_token {
+                    mail_welcome(world, &km, user, &token)?;
+                }
+                world.tokens.insert(user.clone(), token);
+            }
+            Err(refusal) if users.len() == 1 => return Ok(refused(record, &refusal)),
+            Err(refusal) => tokens.push(format!("{user}: refused ({})", refusal.reason())),
+        }
+    }
+    if users.len() > 1 {
+        record.details.push(Detail::list("tokens", tokens));
+    }
+    if mail_token {
+        // KM-07: a token sent by mail is less secure than one handed over in person.
+        record.outcome = Outcome::Warning;
+        record.reason = Some("token-mailed".into());
+        record.details.push(Detail::text("welcome-mail", "sent through the SMTP sink, which is less secure than handing the token over in person"));
+    }
+    Ok(record)
+}
+
+/// The KM server's welcome message carrying the token, delivered through the sink.
+fn mail_welcome(
     world: &mut World,
     km: &KmName,
     user: &UserName,
-) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{km}"), "enable-user");
-    let mailbox = world
-        .directory
-        .entry(user)
-        .map(|entry| entry.mailbox_dn.clone())
-        .unwrap_or_default();
-    let (server, mut context) = km_context_parts(world, km)?;
-    let token = server
-        .enable_user(user, &mut context)
+    token: &Token,
+) -> Result<(), String> {
+    let client = world
+        .users
+        .get(user)
+        .ok_or_else(|| format!("no user {user}"))?;
+    let from = format!("km-admin@{}", world.scenario.topology.mail_domain);
+    let headers = smime::mime::MessageHeaders {
+        from: from.clone(),
+        to: vec![client.email.to_string()],
+        subject: "Welcome to Advanced Security".to_owned(),
+        date: world.now().to_rfc5322(),
+        message_id: format!(
+            "welcome.{user}.{}@{}",
+            world.sent.len() + 1,
+            world.scenario.topology.mail_domain
+        ),
+    };
+    let body = format!(
+        "Your administrator on {km} has enabled advanced security for your mailbox.\n\nTemporary key: {token}\n\nIn Outlook, choose Tools > Options > Security > Get a Digital ID and enter the key.\n"
+    );
+    let message = smime::mime::message(&headers, &smime::mime::text_entity(&body));
+    let to = [client.email.to_string()];
+    let to: Vec<&str> = to.iter().map(String::as_str).collect();
+    clients::submit::submit(world.sink.address(), "km.kmlab.test", &from, &to, &message)
         .map_err(|e| e.to_string())?;
-    record.details.push(Detail::text("user", user.to_string()));
-    record.details.push(Detail::text("mailbox", mailbox));
-    record
-        .details
-        .push(Detail::text("token", token.to_string()));
-    world.tokens.insert(user.clone(), token);
-    Ok(record)
+    Ok(())
 }
 
 pub(super) fn enroll(
     world: &mut World,
-    km: &KmName,
+    km: Option<&KmName>,
     user: &UserName,
     choice: TokenChoice,
 ) -> Result<Record, String> {
@@ -236,6 +378,12 @@ pub(super) fn enroll(
     if !client.profile().enrolls_with_km {
         return Ok(refuse(record, "client-cannot-enroll"));
     }
+    let Some(km) = resolve_km(world, km, user) else {
+        return Ok(refuse(record, "no-km-server-for-site"));
+    };
+    if let Some(refusal) = unavailable(world, &km) {
+        return Ok(refused(record, &refusal));
+    }
     let token = match choice {
         TokenChoice::Issued => match world.tokens.get(user) {
             Some(token) => token.clone(),
@@ -243,38 +391,64 @@ pub(super) fn enroll(
         },
         TokenChoice::Wrong => Token::typed("WRNG-TKEN-0000"),
     };
+    let versions = client.profile().certificate_versions;
     // The client generates its own signing key pair; the KM server only sees the public half.
-    let signing_generation = KeyGeneration::new(client.signing_keys.len() as u32 + 1);
+    let signing_generation = world.next_generation(user, "sign");
     let (signing_key, _) = world
         .keys
         .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
         .map_err(|e| e.to_string())?;
-    let (server, mut context) = km_context_parts(world, km)?;
-    let enrollment = match server.enroll(user, &token, &signing_key.to_public_key(), &mut context) {
+    let (server, mut context) = km_context_parts(world, &km)?;
+    let enrollment = match server.enroll(
+        user,
+        &token,
+        &signing_key.to_public_key(),
+        versions,
+        &mut context,
+    ) {
         Ok(Ok(enrollment)) => enrollment,
-        Ok(Err(refusal)) => return Ok(refuse(record, refusal.reason())),
+        Ok(Err(refusal)) => return Ok(refused(record, &refusal)),
         Err(error) => return Err(error.to_string()),
     };
+    let signing = CertifiedKey {
+        generation: signing_generation,
+        certificate: enrollment.signing_certificate.clone(),
+        key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
+    };
+    Ok(deliver_enrollment(world, user, record, enrollment, signing))
+}
+
+/// Puts what the KM server returned into the client and describes it.
+fn deliver_enrollment(
+    world: &mut World,
+    user: &UserName,
+    mut record: Record,
+    enrollment: km::Enrollment,
+    signing: CertifiedKey,
+) -> Record {
+    world.use_generation(user, "sign", signing.generation);
     let generation = enrollment.encryption.generation;
     world.book.add(
         &enrollment.encryption.certificate,
         format!("{user} enc#{generation}"),
     );
     world.book.add(
-        &enrollment.signing_certificate,
-        format!("{user} sign#{signing_generation}"),
+        &signing.certificate,
+        format!("{user} sign#{}", signing.generation),
     );
-    let mut record = record;
     record
         .details
         .push(Detail::text("generation", generation.to_string()));
+    record
+        .details
+        .push(Detail::text("version", enrollment.version.name()));
     record.details.push(Detail::text(
         "encryption-certificate",
         certificate_line(&enrollment.encryption.certificate),
     ));
     record.details.push(Detail::text(
         "signing-certificate",
-        certificate_line(&enrollment.signing_certificate),
+        certificate_line(&signing.certificate),
     ));
     let root_label = enrollment
         .root
@@ -285,18 +459,970 @@ pub(super) fn enroll(
     record
         .details
         .push(Detail::text("trusted-root", root_label));
+    // KM-09: the directory entry keeps every encryption certificate the user has had.
+    if let Some(entry) = world.directory.entry(user) {
+        let published = entry
+            .encryption_certificates
+            .iter()
+            .map(|c| world.book.label(c).unwrap_or("unknown").to_owned())
+            .collect();
+        record.details.push(Detail::list("directory", published));
+    }
+    if enrollment.recovered {
+        let mut recovered: Vec<String> = enrollment
+            .history
+            .iter()
+            .map(|key| format!("enc#{}", key.generation))
+            .collect();
+        recovered.push(format!("enc#{generation} (new)"));
+        record
+            .details
+            .push(Detail::list("recovered-history", recovered));
+    }
+    if let Some(client) = world.users.get_mut(user) {
+        for key in enrollment.history {
+            client.add_encryption_key(key);
+        }
+        client.add_encryption_key(enrollment.encryption);
+        client.encryption_keys.sort_by_key(|key| key.generation);
+        client.signing_keys.push(signing);
+        if let Some(root) = enrollment.root {
+            client.trust_root(root);
+        }
+    }
+    world.v1_disabled.remove(user);
+    record
+}
+
+pub(super) fn recover(
+    world: &mut World,
+    km: Option<&KmName>,
+    user: &UserName,
+) -> Result<Record, String> {
+    let Some(km) = resolve_km(world, km, user) else {
+        return Ok(refuse(
+            new_record(world, "admin", "recover"),
+            "no-km-server-for-site",
+        ));
+    };
+    let mut record = new_record(world, format!("admin@{km}"), "recover");
+    if let Some(refusal) = unavailable(world, &km) {
+        return Ok(refused(record, &refusal));
+    }
+    let directory = world.directory.clone();
+    let (server, mut context) = km_context_parts(world, &km)?;
+    let history = server
+        .recoverable_history(user, &directory)
+        .map_err(|e| e.to_string())?;
+    match server
+        .recover(user, &mut context)
+        .map_err(|e| e.to_string())?
+    {
+        Ok(token) => {
+            record.details.push(Detail::text("user", user.to_string()));
+            record
+                .details
+                .push(Detail::text("token", token.to_string()));
+            record.details.push(Detail::list(
+                "history",
+                history
+                    .iter()
+                    .map(|key| format!("enc#{}", key.generation))
+                    .collect(),
+            ));
+            world.tokens.insert(user.clone(), token);
+            Ok(record)
+        }
+        Err(refusal) => Ok(refused(record, &refusal)),
+    }
+}
+
+pub(super) fn lose_keys(world: &mut World, user: &UserName) -> Result<Record, String> {
+    let mut record = new_record(world, user.to_string(), "lose-keys");
     let client = world
         .users
         .get_mut(user)
         .ok_or_else(|| format!("no user {user}"))?;
-    client.add_encryption_key(enrollment.encryption);
-    client.signing_keys.push(CertifiedKey {
-        generation: signing_generation,
-        certificate: enrollment.signing_certificate,
-        key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
-    });
-    if let Some(root) = enrollment.root {
-        client.trust_root(root);
+    let mut lost: Vec<String> = client
+        .encryption_keys
+        .iter()
+        .map(|key| format!("enc#{}", key.generation))
+        .collect();
+    lost.extend(
+        client
+            .signing_keys
+            .iter()
+            .map(|key| format!("sign#{}", key.generation)),
+    );
+    client.encryption_keys.clear();
+    client.signing_keys.clear();
+    record.details.push(Detail::list("lost", lost));
+    Ok(record)
+}
+
+pub(super) fn set_mode(
+    world: &mut World,
+    km: &KmName,
+    mode: km::EnrollmentMode,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "set-enrollment-mode");
+    let Some(server) = world.kms.get_mut(km) else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    let warning = server.set_mode(mode);
+    let enrolled = server.enrolled_users().map_err(|e| e.to_string())?;
+    record.details.push(Detail::text("mode", mode.name()));
+    if let Some(warning) = warning {
+        record.outcome = Outcome::Warning;
+        record.reason = Some("legacy-clients-lose-security".into());
+        record.details.push(Detail::text("warning", warning));
+    }
+    if mode == km::EnrollmentMode::V3Only {
+        // KM-06: V1-only clients lose advanced security, including mail encrypted to them.
+        let mut lost = Vec::new();
+        for user in enrolled {
+            let v1_only = world.users.get(&user).is_some_and(|client| {
+                !client
+                    .profile()
+                    .certificate_versions
+                    .contains(&pki::CertificateVersion::V3)
+            });
+            if v1_only {
+                lost.push(user.to_string());
+                world.v1_disabled.insert(user);
+            }
+        }
+        record
+            .details
+            .push(Detail::list("lost-advanced-security", lost));
     }
     Ok(record)
+}
+
+pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "renew-all");
+    if let Some(refusal) = unavailable(world, km) {
+        return Ok(refused(record, &refusal));
+    }
+    let users = world
+        .kms
+        .get(km)
+        .map(KmServer::enrolled_users)
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let mut renewed = Vec::new();
+    let mut refused_users = Vec::new();
+    for user in users {
+        let Some(client) = world.users.get(&user) else {
+            continue;
+        };
+        let versions = client.profile().certificate_versions;
+        let signing_generation = world.next_generation(&user, "sign");
+        let (signing_key, _) = world
+            .keys
+            .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
+            .map_err(|e| e.to_string())?;
+        let (server, mut context) = km_context_parts(world, km)?;
+        match server
+            .renew(&user, &signing_key.to_public_key(), versions, &mut context)
+            .map_err(|e| e.to_string())?
+        {
+            Ok(enrollment) => {
+                renewed.push(format!(
+                    "{user}: enc#{} {}",
+                    enrollment.encryption.generation,
+                    enrollment.version.name()
+                ));
+                let signing = CertifiedKey {
+                    generation: signing_generation,
+                    certificate: enrollment.signing_certificate.clone(),
+                    key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
+                };
+                let scratch = new_record(world, user.to_string(), "renew");
+                let _ = deliver_enrollment(world, &user, scratch, enrollment, signing);
+            }
+            Err(refusal) => refused_users.push(format!("{user}: {}", refusal.reason())),
+        }
+    }
+    record.details.push(Detail::list("renewed", renewed));
+    if !refused_users.is_empty() {
+        record.outcome = Outcome::Warning;
+        record.reason = Some("some-users-not-renewed".into());
+        record.details.push(Detail::list("refused", refused_users));
+    }
+    Ok(record)
+}
+
+pub(super) fn revoke_user(
+    world: &mut World,
+    km: Option<&KmName>,
+    user: &UserName,
+) -> Result<Record, String> {
+    let Some(km) = resolve_km(world, km, user) else {
+        return Ok(refuse(
+            new_record(world, "admin", "revoke-user"),
+            "no-km-server-for-site",
+        ));
+    };
+    let mut record = new_record(world, format!("admin@{km}"), "revoke-user");
+    if let Some(refusal) = unavailable(world, &km) {
+        return Ok(refused(record, &refusal));
+    }
+    let permission = world
+        .scenario
+        .topology
+        .km_server(&km)
+        .is_none_or(|spec| spec.ca_manage_permission);
+    let (server, mut context) = km_context_parts(world, &km)?;
+    let revocation = match server
+        .revoke_user(user, permission, &mut context)
+        .map_err(|e| e.to_string())?
+    {
+        Ok(revocation) => revocation,
+        Err(refusal) => return Ok(refused(record, &refusal)),
+    };
+    let revoked = revocation
+        .revoked
+        .iter()
+        .map(|serial| serial_label(world, &km, serial))
+        .collect();
+    record.details.push(Detail::list("revoked", revoked));
+    if !revocation.diverged.is_empty() {
+        // OPS-01: the KM database says these are revoked, the CA does not; the KM server will
+        // not revoke them again, so they stay valid.
+        record.outcome = Outcome::Warning;
+        record.reason = Some("km-ca-divergence".into());
+        let labels = revocation
+            .diverged
+            .iter()
+            .map(|serial| serial_label(world, &km, serial))
+            .collect();
+        record.details.push(Detail::list("diverged", labels));
+    }
+    Ok(record)
+}
+
+/// `alice enc#1 (serial …)` for a serial the KM server's CA issued.
+fn serial_label(world: &World, km: &KmName, serial: &str) -> String {
+    let label = world
+        .kms
+        .get(km)
+        .and_then(|server| world.cas.get(server.hierarchy()))
+        .and_then(|ca| {
+            ca.issued()
+                .iter()
+                .find(|issued| issued.serial.to_string() == serial)
+        })
+        .and_then(|issued| world.book.label(&issued.der))
+        .unwrap_or("unknown");
+    format!("{label} (serial {serial})")
+}
+
+/// Encrypted messages in a user's inbox that none of the client's keys opens.
+fn unreadable_messages(world: &World, user: &UserName) -> Vec<String> {
+    let Some(client) = world.users.get(user) else {
+        return Vec::new();
+    };
+    world
+        .inbox(user)
+        .into_iter()
+        .filter(|(_, data)| {
+            let Ok(Entity::Pkcs7 { der, .. }) = classify(data) else {
+                return false;
+            };
+            matches!(summarize(&der), Ok(CmsSummary::Enveloped(_)))
+                && !client.encryption_keys.iter().any(|key| {
+                    matches!(
+                        world.engine.decrypt(&der, &key.certificate, &key.key),
+                        Decryption::Opened { .. }
+                    )
+                })
+        })
+        .map(|(id, data)| format!("#{id} \"{}\"", subject_of(&data)))
+        .collect()
+}
+
+fn subject_of(data: &[u8]) -> String {
+    mail_parser::MessageParser::new()
+        .parse_headers(data)
+        .and_then(|m| m.subject().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub(super) fn move_user(
+    world: &mut World,
+    user: &UserName,
+    site: &model::SiteName,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{site}"), "move-user");
+    let old_site = world
+        .user_sites
+        .get(user)
+        .cloned()
+        .ok_or_else(|| format!("no user {user}"))?;
+    let old_km = world.km_for(user);
+    world.user_sites.insert(user.clone(), site.clone());
+    let new_km = world.km_for(user);
+    let dn = format!(
+        "/o={}/ou={site}/cn=Recipients/cn={}",
+        world.scenario.topology.organisation,
+        world
+            .scenario
+            .topology
+            .user(user)
+            .map_or(user.as_str(), |spec| spec.display_name.as_str())
+    );
+    world.directory.rename_mailbox(user, dn);
+    record.details.push(Detail::text(
+        "from",
+        format!(
+            "site {old_site} (KM server {})",
+            old_km.as_ref().map_or("none", KmName::as_str)
+        ),
+    ));
+    record.details.push(Detail::text(
+        "to",
+        format!(
+            "site {site} (KM server {})",
+            new_km.as_ref().map_or("none", KmName::as_str)
+        ),
+    ));
+    if old_km != new_km {
+        // KM-12: the client's security belonged to the old KM server; pointing the mailbox at
+        // another one loses the key history the client held.
+        let client = world
+            .users
+            .get_mut(user)
+            .ok_or_else(|| format!("no user {user}"))?;
+        let lost: Vec<String> = client
+            .encryption_keys
+            .iter()
+            .map(|key| format!("enc#{}", key.generation))
+            .collect();
+        client.encryption_keys.clear();
+        client.signing_keys.clear();
+        record.details.push(Detail::list("lost", lost));
+        let unreadable = unreadable_messages(world, user);
+        if !unreadable.is_empty() {
+            record.outcome = Outcome::Warning;
+            record.reason = Some("key-history-lost".into());
+        }
+        record.details.push(Detail::list("unreadable", unreadable));
+    }
+    Ok(record)
+}
+
+pub(super) fn sectool(
+    world: &mut World,
+    user: &UserName,
+    operation: SectoolOperation,
+) -> Result<Record, String> {
+    let mut record = new_record(world, user.to_string(), "sectool");
+    let client = world
+        .users
+        .get(user)
+        .cloned()
+        .ok_or_else(|| format!("no user {user}"))?;
+    let mut processed = Vec::new();
+    let mut skipped = Vec::new();
+    for (id, data) in world.inbox(user) {
+        let label = format!("#{id} \"{}\"", subject_of(&data));
+        let (headers, entity) = split_message(&data);
+        match operation {
+            SectoolOperation::Decrypt => {
+                let Ok(Entity::Pkcs7 { der, .. }) = classify(&data) else {
+                    continue;
+                };
+                if !matches!(summarize(&der), Ok(CmsSummary::Enveloped(_))) {
+                    continue;
+                }
+                let opened = client.encryption_keys.iter().rev().find_map(|key| {
+                    match world.engine.decrypt(&der, &key.certificate, &key.key) {
+                        Decryption::Opened { content } => Some(content),
+                        _ => None,
+                    }
+                });
+                match opened {
+                    Some(content) => {
+                        world
+                            .mailbox_overrides
+                            .insert((user.clone(), id), rebuild(&headers, &content));
+                        processed.push(format!("{label}: decrypted"));
+                    }
+                    None => skipped.push(format!("{label}: no key opens it")),
+                }
+            }
+            SectoolOperation::Encrypt => {
+                if !world.mailbox_overrides.contains_key(&(user.clone(), id)) {
+                    continue;
+                }
+                let Some(key) = client.current_encryption_key() else {
+                    skipped.push(format!("{label}: no encryption certificate"));
+                    continue;
+                };
+                let recipients = [Recipient {
+                    certificate: key.certificate.clone(),
+                    identifier: client.profile().identifier,
+                }];
+                let cipher = client
+                    .profile()
+                    .ciphers
+                    .first()
+                    .copied()
+                    .unwrap_or(smime::Cipher::DesEde3Cbc);
+                let request = EnvelopeRequest {
+                    content: entity,
+                    recipients: &recipients,
+                    cipher,
+                };
+                let enveloped = world
+                    .engine
+                    .envelope(&request, &mut world.rng)
+                    .map_err(|e| e.to_string())?;
+                let entity = pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
+                world
+                    .mailbox_overrides
+                    .insert((user.clone(), id), rebuild(&headers, &entity));
+                processed.push(format!("{label}: encrypted to enc#{}", key.generation));
+            }
+        }
+    }
+    record.details.push(Detail::list("processed", processed));
+    if !skipped.is_empty() {
+        record.details.push(Detail::list("skipped", skipped));
+    }
+    Ok(record)
+}
+
+/// Splits a message into its non-MIME header fields and its MIME entity (the MIME header
+/// fields and the body).
+fn split_message(data: &[u8]) -> (Vec<u8>, &[u8]) {
+    let end = data
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map_or(data.len(), |i| i + 2);
+    let mut headers = Vec::new();
+    let mut entity_start = 0;
+    let mut keep = false;
+    let mut line_start = 0;
+    while line_start < end {
+        let line_end = data[line_start..end]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(end, |i| line_start + i + 2);
+        let line = &data[line_start..line_end];
+        if !line.starts_with(b" ") && !line.starts_with(b"\t") {
+            let name = line
+                .split(|b| *b == b':')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            keep = !(name.starts_with(b"content-") || name == b"mime-version");
+            if !keep && entity_start == 0 {
+                entity_start = line_start;
+            }
+        }
+        if keep {
+            headers.extend_from_slice(line);
+        }
+        line_start = line_end;
+    }
+    (headers, &data[entity_start..])
+}
+
+fn rebuild(headers: &[u8], entity: &[u8]) -> Vec<u8> {
+    let mut out = headers.to_vec();
+    out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    out.extend_from_slice(entity);
+    out
+}
+
+pub(super) fn export_keys(
+    world: &mut World,
+    from: &KmName,
+    to: &KmName,
+    users: &[UserName],
+    thumbprint: Option<&str>,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{from}"), "export-keys");
+    for km in [from, to] {
+        if let Some(refusal) = unavailable(world, km) {
+            return Ok(refused(record, &refusal));
+        }
+    }
+    let target_certificate = world
+        .kms
+        .get(to)
+        .and_then(|server| server.certificate())
+        .cloned();
+    let expected: Option<Vec<u8>> = thumbprint.map(|hex| {
+        (0..hex.len())
+            .step_by(2)
+            .filter_map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
+            .collect()
+    });
+    let (server, mut context) = km_context_parts(world, from)?;
+    let bundle = match server
+        .export(
+            users,
+            target_certificate.as_ref(),
+            expected.as_deref(),
+            &mut context,
+        )
+        .map_err(|e| e.to_string())?
+    {
+        Ok(bundle) => bundle,
+        Err(refusal) => return Ok(refused(record, &refusal)),
+    };
+    let exported: Vec<String> = bundle
+        .users
+        .iter()
+        .map(|exported| {
+            format!(
+                "{}: {}",
+                exported.user,
+                exported
+                    .keys
+                    .iter()
+                    .map(|(key, _)| format!("enc#{}", key.generation))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let (target, mut context) = km_context_parts(world, to)?;
+    let imported = match target
+        .import(&bundle, &mut context)
+        .map_err(|e| e.to_string())?
+    {
+        Ok(count) => count,
+        Err(refusal) => return Ok(refused(record, &refusal)),
+    };
+    record.details.push(Detail::list("exported", exported));
+    record.details.push(Detail::text(
+        "imported",
+        format!("{imported} keys into {to}"),
+    ));
+    record.details.push(Detail::text(
+        "revoked",
+        format!("the exported certificates were revoked at {from}'s CA"),
+    ));
+    Ok(record)
+}
+
+pub(super) fn reattach_ca(
+    world: &mut World,
+    km: &KmName,
+    ca: &model::CaName,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "reattach-ca");
+    let Some(server) = world.kms.get_mut(km) else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    let old = server.hierarchy().clone();
+    let users = server.enrolled_users().map_err(|e| e.to_string())?;
+    server.reattach(ca).map_err(|e| e.to_string())?;
+    // KM-13: the root of trust changed; every key certified under the old hierarchy is out of
+    // reach, and so is every message encrypted to one.
+    let mut lost = Vec::new();
+    for user in &users {
+        if let Some(client) = world.users.get_mut(user) {
+            lost.extend(
+                client
+                    .encryption_keys
+                    .iter()
+                    .map(|key| format!("{user} enc#{}", key.generation)),
+            );
+            client.encryption_keys.clear();
+            client.signing_keys.clear();
+        }
+    }
+    let mut unreadable = Vec::new();
+    for user in &users {
+        unreadable.extend(
+            unreadable_messages(world, user)
+                .into_iter()
+                .map(|message| format!("{user}: {message}")),
+        );
+    }
+    record.outcome = Outcome::Warning;
+    record.reason = Some("root-of-trust-changed".into());
+    record.details.push(Detail::text(
+        "hierarchy",
+        format!("{old} -> {ca}; advanced security must be enabled again"),
+    ));
+    record.details.push(Detail::list("lost", lost));
+    record.details.push(Detail::list("unreadable", unreadable));
+    Ok(record)
+}
+
+pub(super) fn stop_km(world: &mut World, km: &KmName) -> Record {
+    let record = new_record(world, format!("admin@{km}"), "stop-km");
+    match world.kms.get_mut(km) {
+        Some(server) => {
+            server.stop();
+            record
+        }
+        None => refused(record, &Refusal::NotInstalled),
+    }
+}
+
+pub(super) fn start_km(
+    world: &mut World,
+    km: &KmName,
+    password: Option<&str>,
+) -> Result<Record, String> {
+    let record = new_record(world, format!("admin@{km}"), "start-km");
+    let right = world
+        .scenario
+        .topology
+        .km_server(km)
+        .map(|spec| spec.startup_password.clone())
+        .unwrap_or_default();
+    let Some(server) = world.kms.get_mut(km) else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    match server
+        .start(password.unwrap_or(&right))
+        .map_err(|e| e.to_string())?
+    {
+        Ok(()) => Ok(record),
+        Err(refusal) => Ok(refused(record, &refusal)),
+    }
+}
+
+pub(super) fn change_admin_password(world: &mut World, km: &KmName, password: &str) -> Record {
+    let mut record = new_record(world, format!("admin@{km}"), "change-admin-password");
+    match world.kms.get_mut(km) {
+        Some(server) => {
+            server.set_admin_password(password);
+            if server.has_default_admin_password() {
+                record.outcome = Outcome::Warning;
+                record.reason = Some("default-admin-password".into());
+            }
+            record
+        }
+        None => refused(record, &Refusal::NotInstalled),
+    }
+}
+
+pub(super) fn backup_km(world: &mut World, km: &KmName, name: &str) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "backup-km");
+    let dir = world.work_dir.join("backups");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{}.sqlite", backup_file_name(name)));
+    let _ = std::fs::remove_file(&path);
+    let Some(server) = world.kms.get(km) else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    let online = server.is_running();
+    match server.backup(&path).map_err(|e| e.to_string())? {
+        Ok(()) => {
+            record.details.push(Detail::text(
+                "backup",
+                format!(
+                    "{name} ({})",
+                    if online { "online" } else { "service stopped" }
+                ),
+            ));
+            world.backups.insert(
+                name.to_owned(),
+                Backup::Km {
+                    km: km.clone(),
+                    path,
+                },
+            );
+            Ok(record)
+        }
+        Err(refusal) => Ok(refused(record, &refusal)),
+    }
+}
+
+fn backup_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub(super) fn backup_ca(
+    world: &mut World,
+    ca: &model::CaName,
+    name: &str,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{ca}"), "backup-ca");
+    let state = world
+        .cas
+        .get(ca)
+        .cloned()
+        .ok_or_else(|| format!("no CA {ca}"))?;
+    record.details.push(Detail::text("backup", name));
+    world.backups.insert(
+        name.to_owned(),
+        Backup::Ca {
+            ca: ca.clone(),
+            state: Box::new(state),
+        },
+    );
+    Ok(record)
+}
+
+/// OPS-01: serials the KM database says are revoked while the CA does not.
+fn divergence(world: &World, km: &KmName) -> Result<Vec<String>, String> {
+    let Some(server) = world.kms.get(km) else {
+        return Ok(Vec::new());
+    };
+    let Some(ca) = world.cas.get(server.hierarchy()) else {
+        return Ok(Vec::new());
+    };
+    let serials = server.divergence(ca).map_err(|e| e.to_string())?;
+    Ok(serials
+        .into_iter()
+        .map(|serial| {
+            let label = ca
+                .issued()
+                .iter()
+                .find(|issued| issued.serial.to_string() == serial)
+                .and_then(|issued| world.book.label(&issued.der))
+                .unwrap_or("unknown");
+            format!("{label} (serial {serial}) is revoked in the KM database but not in the CA's")
+        })
+        .collect())
+}
+
+fn note_divergence(world: &World, record: &mut Record, kms: &[KmName]) -> Result<(), String> {
+    let mut all = Vec::new();
+    for km in kms {
+        all.extend(divergence(world, km)?);
+    }
+    if !all.is_empty() {
+        record.outcome = Outcome::Warning;
+        record.reason = Some("km-ca-divergence".into());
+        record.details.push(Detail::list("divergence", all));
+    }
+    Ok(())
+}
+
+pub(super) fn restore_km(
+    world: &mut World,
+    km: &KmName,
+    source: &RestoreSource,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "restore-km");
+    let path = match source {
+        RestoreSource::Backup(name) => match world.backups.get(name) {
+            Some(Backup::Km { km: owner, .. }) if owner != km => {
+                return Ok(refuse(record, "backup-of-another-km-server"));
+            }
+            Some(Backup::Km { path, .. }) => path.clone(),
+            Some(Backup::Ca { .. }) => return Ok(refuse(record, "not-a-km-backup")),
+            None => return Ok(refuse(record, "no-such-backup")),
+        },
+        RestoreSource::File(relative) => world
+            .scenario
+            .path
+            .parent()
+            .map_or_else(|| relative.clone(), |dir| dir.join(relative)),
+    };
+    let Some(server) = world.kms.get_mut(km) else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    match server.restore(&path).map_err(|e| e.to_string())? {
+        Ok(()) => {
+            let shown = match source {
+                RestoreSource::Backup(name) => name.clone(),
+                RestoreSource::File(relative) => relative.display().to_string(),
+            };
+            record.details.push(Detail::text("restored", shown));
+            note_divergence(world, &mut record, std::slice::from_ref(km))?;
+            Ok(record)
+        }
+        Err(refusal) => Ok(refused(record, &refusal)),
+    }
+}
+
+pub(super) fn restore_ca(
+    world: &mut World,
+    ca: &model::CaName,
+    from: &str,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{ca}"), "restore-ca");
+    let state = match world.backups.get(from) {
+        Some(Backup::Ca { ca: owner, state }) if owner == ca => state.clone(),
+        Some(_) => return Ok(refuse(record, "not-a-backup-of-this-ca")),
+        None => return Ok(refuse(record, "no-such-backup")),
+    };
+    world.cas.insert(ca.clone(), *state);
+    record.details.push(Detail::text("restored", from));
+    let attached: Vec<KmName> = world
+        .kms
+        .iter()
+        .filter(|(_, server)| server.hierarchy() == ca)
+        .map(|(name, _)| name.clone())
+        .collect();
+    note_divergence(world, &mut record, &attached)?;
+    Ok(record)
+}
+
+pub(super) fn forklift(
+    world: &mut World,
+    km: &KmName,
+    new_host: &str,
+    password: Option<&str>,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{km}"), "forklift");
+    let Some(spec) = world.scenario.topology.km_server(km).cloned() else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    let target = database_path(
+        &world.work_dir.join("km"),
+        &format!("{km}-{}", backup_file_name(new_host)),
+    );
+    let _ = std::fs::remove_file(&target);
+    let Some(server) = world.kms.get_mut(km) else {
+        return Ok(refused(record, &Refusal::NotInstalled));
+    };
+    let histories = match server
+        .forklift(
+            spec.host.as_str(),
+            new_host,
+            password.unwrap_or(&spec.startup_password),
+            target,
+        )
+        .map_err(|e| e.to_string())?
+    {
+        Ok(histories) => histories,
+        Err(refusal) => return Ok(refused(record, &refusal)),
+    };
+    record.details.push(Detail::list(
+        "histories",
+        histories
+            .iter()
+            .map(|history| {
+                format!(
+                    "{}: {} intact",
+                    history.user,
+                    history
+                        .generations
+                        .iter()
+                        .map(|g| format!("enc#{g}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect(),
+    ));
+    Ok(record)
+}
+
+pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{ca}"), "upgrade-ca");
+    let spec = world
+        .scenario
+        .topology
+        .ca(ca)
+        .cloned()
+        .ok_or_else(|| format!("no CA {ca}"))?;
+    let host_name = spec
+        .host
+        .clone()
+        .ok_or_else(|| format!("CA {ca} has no host"))?;
+    let in_hierarchy = world.scenario.topology.cas.iter().any(
+        |other| matches!(&other.role, scenario::CaRole::Subordinate { parent } if parent == ca),
+    ) || spec.role != scenario::CaRole::Root;
+    let attached: Vec<KmName> = world
+        .kms
+        .iter()
+        .filter(|(_, server)| server.hierarchy() == ca)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let on_km_host = attached.iter().any(|km| {
+        world
+            .scenario
+            .topology
+            .km_server(km)
+            .is_some_and(|spec| spec.host == host_name)
+    });
+    if in_hierarchy || !on_km_host {
+        // OPS-03: only a CA outside any hierarchy, on the KM host, is converted in place.
+        record.outcome = Outcome::Error(None);
+        record.reason = Some("cannot-convert".into());
+        record.details.push(Detail::text(
+            "converted",
+            if in_hierarchy {
+                "no: the CA is part of a hierarchy"
+            } else {
+                "no: the CA is not on the KM server's host"
+            },
+        ));
+        return Ok(record);
+    }
+    let web_enrollment = world
+        .hosts
+        .get(&host_name)
+        .is_some_and(model::Host::has_web_enrollment_support);
+    if let Some(host) = world.hosts.get_mut(&host_name) {
+        host.os = model::Os::W2k;
+    }
+    world
+        .cas
+        .get_mut(ca)
+        .ok_or_else(|| format!("no CA {ca}"))?
+        .upgrade_to_w2k();
+    record.details.push(Detail::text(
+        "converted",
+        format!("{ca} is now a Windows 2000 stand-alone CA on {host_name}; its database was kept"),
+    ));
+    if !web_enrollment {
+        record.outcome = Outcome::Warning;
+        record.reason = Some("km-lost-ca".into());
+        record.details.push(Detail::list("km-servers", attached.iter().map(|km| format!("{km} lost its CA: Web Enrollment Support was not installed before the upgrade")).collect()));
+        world.lost_ca.extend(attached);
+    } else {
+        record.details.push(Detail::list(
+            "km-servers",
+            attached
+                .iter()
+                .map(|km| format!("{km} keeps its CA"))
+                .collect(),
+        ));
+    }
+    Ok(record)
+}
+
+pub(super) fn install_part(
+    world: &mut World,
+    host: &model::HostName,
+    part: &model::InstalledPart,
+) -> Result<Record, String> {
+    let mut record = new_record(world, format!("admin@{host}"), "install-part");
+    let entry = world
+        .hosts
+        .get_mut(host)
+        .ok_or_else(|| format!("no host {host}"))?;
+    if !entry.installed.contains(part) {
+        entry.installed.push(part.clone());
+    }
+    let name = match part {
+        model::InstalledPart::CertificateServices => "certificate-services".to_owned(),
+        model::InstalledPart::WebEnrollmentSupport => "web-enrollment-support".to_owned(),
+        model::InstalledPart::Fix(fix) => fix.clone(),
+    };
+    record.details.push(Detail::text("installed", name));
+    Ok(record)
+}
+
+/// Whether a user's V1 client lost advanced security (KM-06): its reading of encrypted mail
+/// fails whatever keys it holds.
+pub(super) fn v1_security_lost(world: &World, user: &UserName) -> bool {
+    world.v1_disabled.contains(user)
 }

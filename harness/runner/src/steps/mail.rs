@@ -221,18 +221,11 @@ pub(super) fn read(
     };
     let found = match folder {
         Folder::Inbox => world
-            .sink
-            .store()
-            .mailbox(client.email.as_str())
+            .inbox(user)
             .into_iter()
             .rev()
-            .find(|stored| has_subject(&stored.envelope.data))
-            .map(|stored| {
-                (
-                    format!("inbox #{} \"{subject}\"", stored.id),
-                    stored.envelope.data.clone(),
-                )
-            }),
+            .find(|(_, data)| has_subject(data))
+            .map(|(id, data)| (format!("inbox #{id} \"{subject}\""), data)),
         Folder::Sent => client
             .sent
             .iter()
@@ -246,15 +239,24 @@ pub(super) fn read(
         return Ok(record);
     };
     record.details.push(Detail::text("message", label));
+    // KM-06: after v3-only a V1-only client's security is gone, keys and all.
+    let security_lost = super::km::v1_security_lost(world, user);
     let reader = Reader {
         engine: world.engine.as_ref(),
         profile: client.profile(),
-        keys: &client.encryption_keys,
+        keys: if security_lost {
+            &[]
+        } else {
+            &client.encryption_keys
+        },
         roots: &client.trusted_roots,
         now: world.clock.now(),
     };
     let reading = clients::read::read(&data, &reader);
     describe_reading(world, &reading, &mut record);
+    if security_lost && record.outcome != Outcome::Ok {
+        record.reason = Some("advanced-security-lost".into());
+    }
     Ok(record)
 }
 

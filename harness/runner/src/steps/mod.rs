@@ -22,9 +22,54 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
     let mut record = match &step.action {
         Action::Clock { advance } => clock(world, *advance),
         Action::EnableV3 { km } => km::enable_v3(world, km).map_err(harness)?,
-        Action::EnableUser { km, user } => km::enable_user(world, km, user).map_err(harness)?,
+        Action::EnableUser {
+            km,
+            users,
+            mail_token,
+        } => km::enable_users(world, km.as_ref(), users, *mail_token).map_err(harness)?,
         Action::Enroll { km, user, token } => {
-            km::enroll(world, km, user, *token).map_err(harness)?
+            km::enroll(world, km.as_ref(), user, *token).map_err(harness)?
+        }
+        Action::Recover { km, user } => km::recover(world, km.as_ref(), user).map_err(harness)?,
+        Action::LoseKeys { user } => km::lose_keys(world, user).map_err(harness)?,
+        Action::SetEnrollmentMode { km, mode } => {
+            km::set_mode(world, km, *mode).map_err(harness)?
+        }
+        Action::RenewAll { km } => km::renew_all(world, km).map_err(harness)?,
+        Action::RevokeUser { km, user } => {
+            km::revoke_user(world, km.as_ref(), user).map_err(harness)?
+        }
+        Action::MoveUser { user, site } => km::move_user(world, user, site).map_err(harness)?,
+        Action::Sectool { user, operation } => {
+            km::sectool(world, user, *operation).map_err(harness)?
+        }
+        Action::ExportKeys {
+            from,
+            to,
+            users,
+            thumbprint,
+        } => km::export_keys(world, from, to, users, thumbprint.as_deref()).map_err(harness)?,
+        Action::ReattachCa { km, ca } => km::reattach_ca(world, km, ca).map_err(harness)?,
+        Action::StopKm { km } => km::stop_km(world, km),
+        Action::StartKm {
+            km,
+            startup_password,
+        } => km::start_km(world, km, startup_password.as_deref()).map_err(harness)?,
+        Action::ChangeAdminPassword { km, password } => {
+            km::change_admin_password(world, km, password)
+        }
+        Action::BackupKm { km, name } => km::backup_km(world, km, name).map_err(harness)?,
+        Action::BackupCa { ca, name } => km::backup_ca(world, ca, name).map_err(harness)?,
+        Action::RestoreKm { km, source } => km::restore_km(world, km, source).map_err(harness)?,
+        Action::RestoreCa { ca, from } => km::restore_ca(world, ca, from).map_err(harness)?,
+        Action::Forklift {
+            km,
+            new_host,
+            startup_password,
+        } => km::forklift(world, km, new_host, startup_password.as_deref()).map_err(harness)?,
+        Action::UpgradeCa { ca } => km::upgrade_ca(world, ca).map_err(harness)?,
+        Action::InstallPart { host, part } => {
+            km::install_part(world, host, part).map_err(harness)?
         }
         Action::Send(send_step) => mail::send(world, send_step).map_err(harness)?,
         Action::Read {
@@ -34,8 +79,12 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
         } => mail::read(world, user, subject, *folder).map_err(harness)?,
         Action::SmtpSession { input } => smtp::smtp_session(world, input).map_err(harness)?,
         Action::DropDriveMapping { km } => km::drop_drive_mapping(world, km),
+        Action::SetConfigurationDirectory { km, path } => {
+            km::set_configuration_directory(world, km, path)
+        }
         ca_action => ca::execute(world, ca_action).map_err(harness)?,
     };
+
     record.step = step.number;
     record.line = step.line;
     Ok(record)
