@@ -148,6 +148,17 @@ impl Database {
             });
         }
         let database = Self::connect(path)?;
+        // A torn copy can still carry a readable first page; the quick check reads them all.
+        let check: String = database
+            .connection
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(|source| database.sqlite(source))?;
+        if check != "ok" {
+            return Err(DatabaseError::Foreign {
+                path: path.to_path_buf(),
+                detail: format!("the database file is damaged: {check}"),
+            });
+        }
         let has_meta: bool = database
             .connection
             .query_row(
@@ -544,6 +555,33 @@ mod tests {
             Err(DatabaseError::Foreign { .. })
         ));
         assert!(Database::open(&dir.path().join("missing.sqlite")).is_err());
+    }
+
+    #[test]
+    fn a_torn_file_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("km.sqlite");
+        {
+            let db = Database::create(&path, "KM1").unwrap();
+            for n in 0..200 {
+                db.enable_user(
+                    &format!("/o=O/cn=user{n}"),
+                    "u",
+                    "u@o.test",
+                    Timestamp::DEFAULT_START,
+                )
+                .unwrap();
+            }
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.len() > 8192,
+            "the test needs a database of several pages"
+        );
+        let torn = dir.path().join("torn.sqlite");
+        std::fs::write(&torn, &bytes[..bytes.len() / 2]).unwrap();
+        let opened = Database::open(&torn);
+        assert!(opened.is_err(), "a half-copied database was accepted");
     }
 
     #[test]
