@@ -105,6 +105,7 @@ fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         key_cache: Some(key_cache()),
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+        cross_check: None,
     };
     let run = runner::run(&scenario, &options).unwrap();
     let written = run.write_artifacts(dir, true).unwrap();

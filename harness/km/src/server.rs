@@ -209,11 +209,15 @@ impl KmServer {
 
     /// A client enrolls with a token: the KM server generates and escrows the encryption key
     /// pair and has the CA certify it and the client's own signing key.
+    ///
+    /// `version` is the certificate version the client asks for: a V1-only client (Outlook
+    /// 97) gets V1 certificates, everything else V3.
     pub fn enroll(
         &mut self,
         user: &UserName,
         token: &Token,
         signing_key: &RsaPublicKey,
+        version: CertificateVersion,
         context: &mut KmContext<'_>,
     ) -> Result<Result<Enrollment, EnrollmentRefusal>, KmError> {
         if self.certificate.is_none() {
@@ -250,7 +254,7 @@ impl KmServer {
             email: Some(entry.email.as_str().to_owned()),
             public_key,
             purpose,
-            version: CertificateVersion::V3,
+            version,
         };
         let encryption = context.ca.issue(
             &request(

@@ -36,6 +36,8 @@ pub struct World {
     pub(crate) rng: SeededRng,
     pub(crate) keys: KeyPool,
     pub(crate) engine: Arc<dyn Engine>,
+    /// The engine every reader also judges each message with, when cross-checking.
+    pub(crate) cross_check: Option<Arc<dyn Engine>>,
     pub(crate) cas: BTreeMap<CaName, CertificationAuthority>,
     pub(crate) kms: BTreeMap<KmName, KmServer>,
     pub(crate) directory: Directory,
@@ -45,6 +47,9 @@ pub struct World {
     pub(crate) tokens: BTreeMap<UserName, Token>,
     pub(crate) book: CertificateBook,
     pub(crate) sent: Vec<SentMessage>,
+    /// Delivered messages changed in transit, by mailbox owner and sink identifier; the
+    /// sink's own copy stays as it was received.
+    pub(crate) altered: BTreeMap<(UserName, sink::MessageId), Vec<u8>>,
 }
 
 impl World {
@@ -106,7 +111,12 @@ impl World {
             directory.add_mailbox(spec.name.clone(), mailbox_dn, spec.email.clone());
             users.insert(
                 spec.name.clone(),
-                VirtualUser::new(spec.name.clone(), spec.email.clone(), spec.persona),
+                VirtualUser::new(
+                    spec.name.clone(),
+                    spec.email.clone(),
+                    spec.persona,
+                    spec.strength,
+                ),
             );
         }
 
@@ -138,6 +148,7 @@ impl World {
             rng: SeededRng::new(seed, "messages"),
             keys,
             engine: Arc::clone(&options.engine),
+            cross_check: options.cross_check.clone(),
             cas,
             kms,
             directory,
@@ -146,6 +157,7 @@ impl World {
             tokens: BTreeMap::new(),
             book,
             sent: Vec::new(),
+            altered: BTreeMap::new(),
         })
     }
 

@@ -316,6 +316,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "the SMTP address (default alias@mail_domain)",
             ),
+            key(
+                "strength",
+                FieldKind::Text,
+                false,
+                "the client build: \"128-bit\" (default) or \"40-bit\" (export)",
+            ),
         ],
     ),
 ];

@@ -2,14 +2,16 @@
 
 use std::path::PathBuf;
 
-use clients::{Persona, SignForm};
+use clients::compose::Order;
+use clients::faults::{SendFault, TransitChange};
+use clients::{Persona, SignForm, Strength};
 use km::Product;
 use model::rules::Rule;
 use model::{
     CaName, Duration, HostName, KmName, MailAddress, Outcome, SiteName, Timestamp, UserName, named,
 };
 use pki::{CaClass, PolicyModule, SignatureHash, ValiditySetting};
-use smime::{Cipher, Digest};
+use smime::{Cipher, Digest, IdentifierKind};
 
 /// A scenario, ready to run.
 #[derive(Debug, Clone)]
@@ -169,6 +171,8 @@ pub struct UserSpec {
     pub site: SiteName,
     /// The client persona.
     pub persona: Persona,
+    /// The client build's encryption strength.
+    pub strength: Strength,
     /// The SMTP address.
     pub email: MailAddress,
 }
@@ -216,6 +220,12 @@ pub struct SendStep {
     pub cipher: Option<Cipher>,
     /// The digest, if given.
     pub digest: Option<Digest>,
+    /// Which layer is inside the other.
+    pub order: Order,
+    /// How certificates are named, if given.
+    pub identifier: Option<IdentifierKind>,
+    /// A client defect to switch on.
+    pub fault: Option<SendFault>,
 }
 
 /// A mailbox folder a client reads from.
@@ -269,6 +279,22 @@ pub enum Action {
         /// Which folder it is in.
         folder: Folder,
     },
+    /// Change a delivered message in a mailbox.
+    AlterMessage {
+        /// Whose mailbox.
+        user: UserName,
+        /// Which message.
+        subject: String,
+        /// The change.
+        change: TransitChange,
+    },
+    /// Arm a scripted fault on the SMTP sink.
+    SmtpFault(sink::Fault),
+    /// Every participant sends to every participant in every form; the record is the matrix.
+    InteropMatrix {
+        /// The participants, in file order.
+        users: Vec<UserName>,
+    },
     /// A raw SMTP conversation with the sink.
     SmtpSession {
         /// The bytes the client sends.
@@ -286,6 +312,9 @@ impl Action {
             Self::Enroll { .. } => "enroll",
             Self::Send(_) => "send",
             Self::Read { .. } => "read",
+            Self::AlterMessage { .. } => "alter-message",
+            Self::SmtpFault(_) => "smtp-fault",
+            Self::InteropMatrix { .. } => "interop-matrix",
             Self::SmtpSession { .. } => "smtp-session",
         }
     }

@@ -118,8 +118,21 @@ pub(super) fn enroll(
         .keys
         .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
         .map_err(|e| e.to_string())?;
+    // The client asks for the certificate version it can use (CL-02: Outlook 97 holds V1).
+    let version = client
+        .profile()
+        .certificate_versions
+        .first()
+        .copied()
+        .unwrap_or(pki::CertificateVersion::V3);
     let (server, mut context) = km_context_parts(world, km)?;
-    let enrollment = match server.enroll(user, &token, &signing_key.to_public_key(), &mut context) {
+    let enrollment = match server.enroll(
+        user,
+        &token,
+        &signing_key.to_public_key(),
+        version,
+        &mut context,
+    ) {
         Ok(Ok(enrollment)) => enrollment,
         Ok(Err(refusal)) => return Ok(refuse(record, refusal.reason())),
         Err(error) => return Err(error.to_string()),
