@@ -102,9 +102,21 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
 
     if let Some(signing) = &draft.signing {
         let signer = world.book.describe(&signing.signer.certificate);
+        let named = if signing.identifier == identifier {
+            String::new()
+        } else {
+            format!(
+                ", named by {} (it has no subject key identifier)",
+                signing.identifier.name()
+            )
+        };
         record.details.push(Detail::text(
             "signed",
-            format!("{}, {} by {signer}", signing.form.name(), signing.digest),
+            format!(
+                "{}, {} by {signer}{named}",
+                signing.form.name(),
+                signing.digest
+            ),
         ));
         if draft.encryption.is_some() {
             record
