@@ -14,11 +14,11 @@ model::named!(SendFault { DowngradeCipher => "downgrade-cipher" });
 /// A change made to a delivered message before its recipient reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransitChange {
-    /// A relay re-wraps the first body line longer than 40 characters at a space.
+    /// A relay re-wraps the first text line longer than 60 characters at a space.
     Rewrap,
     /// A mail store keeps bare LF line ends instead of CRLF.
     LfOnly,
-    /// Someone edits the text: the first body letter `a` becomes `o`.
+    /// Someone edits the text: the first `a` of the first text part becomes `o`.
     EditBody,
     /// A relay strips white space at the end of lines.
     StripTrailingSpace,
@@ -45,21 +45,22 @@ impl TransitChange {
                 .map(|(_, byte)| *byte)
                 .collect(),
             Self::EditBody => {
-                let offset = message[body_start..]
+                let text_start = text_start(message, body_start);
+                let offset = message[text_start..]
                     .iter()
                     .position(|byte| *byte == b'a')?;
                 let mut changed = message.to_vec();
-                changed[body_start + offset] = b'o';
+                changed[text_start + offset] = b'o';
                 changed
             }
             Self::Rewrap => {
-                let mut line_start = body_start;
+                let mut line_start = text_start(message, body_start);
                 loop {
                     let line_end = find(&message[line_start..], b"\r\n")
                         .map_or(message.len(), |at| line_start + at);
                     let line = &message[line_start..line_end];
-                    if line.len() > 40 {
-                        let space = line[..40].iter().rposition(|byte| *byte == b' ')?;
+                    if line.len() > WRAP {
+                        let space = line[..WRAP].iter().rposition(|byte| *byte == b' ')?;
                         let mut changed = message[..line_start + space].to_vec();
                         changed.extend_from_slice(b"\r\n");
                         changed.extend_from_slice(&message[line_start + space + 1..]);
@@ -90,6 +91,17 @@ impl TransitChange {
         };
         (changed != message).then_some(changed)
     }
+}
+
+/// The width a re-wrapping relay breaks text lines at.
+const WRAP: usize = 60;
+
+/// Where the text itself starts: after the header section of the first text/plain part, or
+/// after the message's own header section.
+fn text_start(message: &[u8], body_start: usize) -> usize {
+    find(message, b"Content-Type: text/plain")
+        .and_then(|at| find(&message[at..], b"\r\n\r\n").map(|end| at + end + 4))
+        .unwrap_or(body_start)
 }
 
 /// Where two messages first differ: the 1-based line and column in `original`, and that
@@ -178,8 +190,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    const MESSAGE: &[u8] =
-        b"Subject: x\r\n\r\nThe quarterly figures are final and must stay private.  \r\nbye\r\n";
+    const MESSAGE: &[u8] = b"Subject: x\r\n\r\nThe quarterly figures are final, checked twice, and must stay private.  \r\nbye\r\n";
 
     #[test]
     fn each_change_changes_the_body_and_says_where() {
@@ -191,7 +202,7 @@ mod tests {
         );
         let wrapped = TransitChange::Rewrap.apply(MESSAGE).unwrap();
         assert!(
-            wrapped.starts_with(b"Subject: x\r\n\r\nThe quarterly figures are final and\r\nmust")
+            wrapped.starts_with(b"Subject: x\r\n\r\nThe quarterly figures are final, checked twice, and must\r\nstay")
         );
         assert_eq!(first_difference(MESSAGE, &wrapped).unwrap().line, 3);
         let edited = TransitChange::EditBody.apply(MESSAGE).unwrap();

@@ -94,9 +94,10 @@ pub struct Profile {
     /// Content ciphers it can decrypt, strongest first; its SMIMECapabilities and, cut to
     /// its strength, the ciphers it may send with.
     pub ciphers: &'static [Cipher],
-    /// The cipher it assumes a correspondent reads when it has seen no SMIMECapabilities
-    /// from them (RFC 2633 §2.7.1 says Triple DES, RFC 2311 RC2/40, RFC 5751 AES-128).
-    pub unknown_capabilities: Option<Cipher>,
+    /// The ciphers it assumes a correspondent reads when it has seen no SMIMECapabilities
+    /// from them (RFC 2633 §2.7.1: Triple DES, else RC2/40; RFC 2311: RC2/40; RFC 5751:
+    /// AES-128).
+    pub unknown_capabilities: &'static [Cipher],
     /// Digests it can verify.
     pub digests: &'static [Digest],
     /// The digest it signs with.
@@ -151,7 +152,7 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: false,
         smime_encryption: false,
         ciphers: &[],
-        unknown_capabilities: None,
+        unknown_capabilities: &[],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         sign_forms: &[SignForm::None, SignForm::Clear],
@@ -169,7 +170,7 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: true,
         smime_encryption: true,
         ciphers: LEGACY_CIPHERS,
-        unknown_capabilities: Some(Cipher::DesEde3Cbc),
+        unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         sign_forms: EVERY_FORM,
@@ -187,7 +188,7 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: true,
         smime_encryption: true,
         ciphers: LEGACY_CIPHERS,
-        unknown_capabilities: Some(Cipher::DesEde3Cbc),
+        unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         sign_forms: EVERY_FORM,
@@ -205,7 +206,7 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: true,
         smime_encryption: true,
         ciphers: LEGACY_CIPHERS,
-        unknown_capabilities: Some(Cipher::Rc2Cbc40),
+        unknown_capabilities: &[Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         sign_forms: EVERY_FORM,
@@ -223,7 +224,7 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: true,
         smime_encryption: true,
         ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
-        unknown_capabilities: Some(Cipher::Aes128Cbc),
+        unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
         sign_forms: EVERY_FORM,
@@ -303,7 +304,7 @@ mod tests {
             assert!(profile.sign_forms.contains(&profile.default_signing));
             assert_eq!(
                 profile.smime_encryption,
-                profile.unknown_capabilities.is_some(),
+                !profile.unknown_capabilities.is_empty(),
                 "{}",
                 profile.name
             );

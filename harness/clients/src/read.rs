@@ -68,6 +68,9 @@ pub enum Layer {
         form: SignForm,
         /// The engine's verdict.
         check: SignatureCheck,
+        /// Whether the client itself knows the digest; one that does not (Outlook 2000 and
+        /// SHA-256) cannot vouch for the signature whatever the engine found.
+        digest_known: bool,
         /// The client's verdict, when the message named a signer certificate.
         policy: Option<SignaturePolicy>,
     },
@@ -108,6 +111,7 @@ impl Reading {
             Layer::Signed {
                 check,
                 policy: Some(policy),
+                digest_known: true,
                 ..
             } if check.status == SignatureStatus::Verified
                 && policy.address_matches == Some(true)
@@ -166,6 +170,7 @@ fn layer_verdict(layer: &Layer) -> String {
             form,
             check,
             policy,
+            digest_known,
         } => {
             let signer = check
                 .signer
@@ -173,9 +178,10 @@ fn layer_verdict(layer: &Layer) -> String {
                 .and_then(|der| CertificateInfo::parse(der).ok())
                 .map_or("none".to_owned(), |info| info.serial.to_string());
             format!(
-                "{}-signed by {signer}, {}: signature {}, policy {}",
+                "{}-signed by {signer}, {}{}: signature {}, policy {}",
                 form.name(),
                 check.digest.map_or("unknown digest", |d| d.name()),
+                if *digest_known { "" } else { " (unknown to the client)" },
                 check.status.reason(),
                 policy.as_ref().map_or("none", SignaturePolicy::reason)
             )
@@ -225,6 +231,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 let policy = policy_of(&check, from.as_deref(), reader);
                 layers.push(Layer::Signed {
                     form: SignForm::Clear,
+                    digest_known: digest_known(&check, reader),
                     check,
                     policy,
                 });
@@ -273,6 +280,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     let inner = check.content.clone();
                     layers.push(Layer::Signed {
                         form: SignForm::Opaque,
+                        digest_known: digest_known(&check, reader),
                         check,
                         policy,
                     });
@@ -315,6 +323,12 @@ fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, V
         }
     }
     (None, attempts)
+}
+
+fn digest_known(check: &SignatureCheck, reader: &Reader<'_>) -> bool {
+    check
+        .digest
+        .is_none_or(|digest| reader.profile.digests.contains(&digest))
 }
 
 /// The client's trust policy on a signature whose cryptography was checked.

@@ -197,11 +197,12 @@ fn signing(
         }
     }
     let identifier = usable_identifier(identifier, &signer.certificate);
+    // The build announces what it can open: an export build only its 40-bit cipher.
     let capabilities = sender
         .profile()
-        .ciphers
-        .iter()
-        .map(|cipher| Capability::Cipher(*cipher))
+        .readable_ciphers(sender.strength)
+        .into_iter()
+        .map(Capability::Cipher)
         .collect();
     Ok(Signing {
         form,
@@ -360,7 +361,7 @@ fn choose_cipher(
                     readable.push(ciphers.to_vec());
                 }
                 None => {
-                    let assumed: Vec<Cipher> = profile.unknown_capabilities.into_iter().collect();
+                    let assumed = profile.unknown_capabilities.to_vec();
                     explanation.push(format!(
                         "{} announced nothing; assumed {}",
                         recipient.name,
@@ -827,6 +828,7 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                 form,
                 check,
                 policy,
+                digest_known,
             } => {
                 let signer = check.signer.as_ref().map_or_else(
                     || "an unknown signer".to_owned(),
@@ -856,6 +858,10 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                         note(Outcome::Error(None), "tampered");
                     }
                     _ => note(Outcome::Error(None), check.status.reason()),
+                }
+                if !digest_known {
+                    line.push_str("; the client does not know this digest and cannot vouch for it");
+                    note(Outcome::Warning, "digest-not-supported");
                 }
                 if let Some(policy) = policy {
                     record
