@@ -183,9 +183,21 @@ fn signing(
     identifier: IdentifierKind,
     now: Timestamp,
 ) -> Result<Signing, &'static str> {
-    let signer = sender
-        .signer(Vec::new())
-        .ok_or("no-signing-certificate")?;
+    // Clients of the era sent their chain with the signature: here, the root that issued
+    // the signing certificate, so a reader without that root sees whose it is.
+    let issuer = sender
+        .signing_key()
+        .and_then(|key| CertificateInfo::parse(&key.certificate).ok())
+        .map(|info| info.issuer);
+    let chain = sender
+        .trusted_roots
+        .iter()
+        .filter(|root| {
+            CertificateInfo::parse(root).is_ok_and(|root| Some(&root.subject) == issuer.as_ref())
+        })
+        .cloned()
+        .collect();
+    let signer = sender.signer(chain).ok_or("no-signing-certificate")?;
     // MSG-07 at the signing end: a client does not sign with a certificate that is out of
     // date at the moment of signing.
     if let Ok(info) = CertificateInfo::parse(&signer.certificate) {
@@ -795,7 +807,16 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                         record
                             .details
                             .push(Detail::text("decrypted-with", label.clone()));
-                        format!("opened with {label}")
+                        let before: Vec<String> = attempts
+                            .iter()
+                            .filter(|a| a.generation != *generation)
+                            .map(|a| format!("enc#{}: {}", a.generation, a.result))
+                            .collect();
+                        if before.is_empty() {
+                            format!("opened with {label}")
+                        } else {
+                            format!("opened with {label} (tried first {})", before.join(", "))
+                        }
                     }
                     None if attempts.is_empty() => "not opened".to_owned(),
                     None => format!(
