@@ -217,6 +217,7 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
         ],
         details: &[
+            "message",
             "layers",
             "decrypted-with",
             "cipher",
