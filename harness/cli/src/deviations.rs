@@ -52,12 +52,18 @@ impl KnownDeviations {
         if let Some((_, mut list)) = top.remove_entry("deviation") {
             let list_span = list.span;
             let ValueInner::Array(items) = list.take() else {
-                bail!("{}: `deviation` must be an array of tables", at(list_span.start));
+                bail!(
+                    "{}: `deviation` must be an array of tables",
+                    at(list_span.start)
+                );
             };
             for mut item in items {
                 let item_span = item.span;
                 let ValueInner::Table(mut table) = item.take() else {
-                    bail!("{}: each [[deviation]] must be a table", at(item_span.start));
+                    bail!(
+                        "{}: each [[deviation]] must be a table",
+                        at(item_span.start)
+                    );
                 };
                 let mut text = |key: &str| -> anyhow::Result<String> {
                     match table.remove_entry(key).map(|(_, mut v)| (v.span, v.take())) {
@@ -98,13 +104,11 @@ impl KnownDeviations {
         let file = self
             .path
             .as_ref()
-            .map_or("the known-deviations file".to_owned(), |p| p.display().to_string());
+            .map_or("the known-deviations file".to_owned(), |p| {
+                p.display().to_string()
+            });
         let step_of = |line: &str| -> Option<usize> {
-            line.strip_prefix("step ")?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
+            line.strip_prefix("step ")?.split(' ').next()?.parse().ok()
         };
         let listed = |step: usize| {
             self.entries
@@ -116,7 +120,11 @@ impl KnownDeviations {
             .filter(|line| step_of(line).and_then(listed).is_none())
             .map(|line| format!("cross-check: {line}"))
             .collect();
-        for entry in self.entries.iter().filter(|entry| entry.scenario == scenario) {
+        for entry in self
+            .entries
+            .iter()
+            .filter(|entry| entry.scenario == scenario)
+        {
             let happened = disagreements
                 .iter()
                 .any(|line| step_of(line) == Some(entry.step));
@@ -159,8 +167,15 @@ mod tests {
     fn a_bad_file_is_reported_at_its_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("known.toml");
-        std::fs::write(&path, "[[deviation]]\nscenario = \"a\"\nstep = 1\nreason = \"r\"\ncolour = 1\n").unwrap();
+        std::fs::write(
+            &path,
+            "[[deviation]]\nscenario = \"a\"\nstep = 1\nreason = \"r\"\ncolour = 1\n",
+        )
+        .unwrap();
         let error = KnownDeviations::load(&path).unwrap_err().to_string();
-        assert!(error.ends_with("known.toml:5:1: unknown key `colour`"), "{error}");
+        assert!(
+            error.ends_with("known.toml:5:1: unknown key `colour`"),
+            "{error}"
+        );
     }
 }

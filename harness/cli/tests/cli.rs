@@ -2,28 +2,11 @@
 //! real tools accept.
 #![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use std::process::Command;
 
-fn kmlab(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmlab"))
-        .args(args)
-        .current_dir(dir)
-        .env("KMLAB_KEY_CACHE", workspace().join("target/kmlab-keys"))
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{kmlab, text, workspace};
 
 const FIRST: &str = "scenarios/basic/signed-encrypted-message.toml";
 

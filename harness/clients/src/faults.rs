@@ -201,9 +201,9 @@ mod tests {
             "line 1, column 11: was \"Subject: x\\r\\n\", now \"Subject: x\\n\""
         );
         let wrapped = TransitChange::Rewrap.apply(MESSAGE).unwrap();
-        assert!(
-            wrapped.starts_with(b"Subject: x\r\n\r\nThe quarterly figures are final, checked twice, and must\r\nstay")
-        );
+        assert!(wrapped.starts_with(
+            b"Subject: x\r\n\r\nThe quarterly figures are final, checked twice, and must\r\nstay"
+        ));
         assert_eq!(first_difference(MESSAGE, &wrapped).unwrap().line, 3);
         let edited = TransitChange::EditBody.apply(MESSAGE).unwrap();
         assert_eq!(first_difference(MESSAGE, &edited).unwrap().column, 7);

@@ -181,7 +181,11 @@ fn layer_verdict(layer: &Layer) -> String {
                 "{}-signed by {signer}, {}{}: signature {}, policy {}",
                 form.name(),
                 check.digest.map_or("unknown digest", |d| d.name()),
-                if *digest_known { "" } else { " (unknown to the client)" },
+                if *digest_known {
+                    ""
+                } else {
+                    " (unknown to the client)"
+                },
                 check.status.reason(),
                 policy.as_ref().map_or("none", SignaturePolicy::reason)
             )

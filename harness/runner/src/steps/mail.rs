@@ -41,7 +41,10 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
     let digest = step.digest.unwrap_or(profile.signing_digest);
     let identifier = step.identifier.unwrap_or(profile.identifier);
     if !profile.sign_forms.contains(&form) {
-        return Ok(refuse(record, &format!("client-cannot-sign-{}", form.name())));
+        return Ok(refuse(
+            record,
+            &format!("client-cannot-sign-{}", form.name()),
+        ));
     }
     if form != SignForm::None && !profile.digests.contains(&digest) {
         return Ok(refuse(record, "digest-not-supported"));
@@ -132,7 +135,9 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
     if let Some(encryption) = &draft.encryption {
         // What the bytes say, not what was asked for: a downgrade shows here (CL-03).
         for envelope in envelopes_in(&message) {
-            record.details.push(Detail::text("cipher", cipher_text(&envelope)));
+            record
+                .details
+                .push(Detail::text("cipher", cipher_text(&envelope)));
             record
                 .details
                 .push(Detail::text("algorithm", algorithm_text(&envelope)));
@@ -365,11 +370,7 @@ fn choose_cipher(
         for recipient in recipients.iter().filter(|r| r.name != sender.name) {
             match sender.known_capabilities(recipient.email.as_str()) {
                 Some(ciphers) => {
-                    explanation.push(format!(
-                        "{} announced {}",
-                        recipient.name,
-                        names(ciphers)
-                    ));
+                    explanation.push(format!("{} announced {}", recipient.name, names(ciphers)));
                     readable.push(ciphers.to_vec());
                 }
                 None => {
@@ -492,7 +493,9 @@ fn submit(
                 ),
             ),
         );
-        record.details.push(Detail::text("sink", last.outcome.clone()));
+        record
+            .details
+            .push(Detail::text("sink", last.outcome.clone()));
         world.sent.push(SentMessage {
             from: step.from.clone(),
             subject: step.subject.clone(),
@@ -507,7 +510,9 @@ fn submit(
         }
         record.outcome = Outcome::Error(None);
         record.reason = Some("submission-failed".into());
-        record.details.push(Detail::text("sink", last.outcome.clone()));
+        record
+            .details
+            .push(Detail::text("sink", last.outcome.clone()));
     }
     Ok(record)
 }
@@ -683,7 +688,10 @@ pub(super) fn read(
         .users
         .get(user)
         .ok_or_else(|| format!("no user {user}"))?;
-    let reading = clients::read::read(&found.data, &client.reader(world.engine.as_ref(), world.now()));
+    let reading = clients::read::read(
+        &found.data,
+        &client.reader(world.engine.as_ref(), world.now()),
+    );
     describe_reading(world, client, &reading, &mut record);
     if let Some(delivered) = &found.delivered {
         record.details.push(Detail::text(
@@ -699,7 +707,11 @@ pub(super) fn read(
                 .iter()
                 .map(|line| format!("{}: {line}", world.engine.name()))
                 .collect();
-            lines.extend(theirs.iter().map(|line| format!("{}: {line}", cross.name())));
+            lines.extend(
+                theirs
+                    .iter()
+                    .map(|line| format!("{}: {line}", cross.name())),
+            );
             record.details.push(Detail::list("cross-check", lines));
         }
     }
@@ -723,8 +735,10 @@ pub(super) fn read(
 /// Where a changed message first differs from what was delivered, in the signed part when
 /// both are clear-signed (MSG-02: those are the bytes the signature covers).
 fn transit_difference(delivered: &[u8], received: &[u8]) -> String {
-    if let (Ok(Entity::ClearSigned { signed: was, .. }), Ok(Entity::ClearSigned { signed: now, .. })) =
-        (classify(delivered), classify(received))
+    if let (
+        Ok(Entity::ClearSigned { signed: was, .. }),
+        Ok(Entity::ClearSigned { signed: now, .. }),
+    ) = (classify(delivered), classify(received))
     {
         if let Some(difference) = first_difference(&was, &now) {
             return format!("the signed part differs at {difference}");
@@ -885,9 +899,7 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                     note(Outcome::Warning, "digest-not-supported");
                 }
                 if let Some(policy) = policy {
-                    record
-                        .details
-                        .push(Detail::text("policy", policy.reason()));
+                    record.details.push(Detail::text("policy", policy.reason()));
                     record
                         .details
                         .push(Detail::text("chain", policy.at_reading.reason()));
@@ -908,13 +920,11 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                     if policy.anchor == Some(clients::policy::Anchor::TrustList) {
                         line.push_str("; trusted through the certificate trust list");
                     }
-                    line.push_str(&format!(
-                        "; judged at {} time",
-                        policy.judged_at.name()
+                    line.push_str(&format!("; judged at {} time", policy.judged_at.name()));
+                    record.details.push(Detail::text(
+                        "revocation",
+                        revocation_text(&policy.revocation),
                     ));
-                    record
-                        .details
-                        .push(Detail::text("revocation", revocation_text(&policy.revocation)));
                     if policy.address_matches == Some(false) {
                         line.push_str("; signer address differs from From");
                     }

@@ -105,7 +105,12 @@ pub(super) fn interop_matrix(world: &mut World, users: &[UserName]) -> Result<Re
 }
 
 /// Sends one message in `form` and has its recipient read it; the cell's text.
-fn exchange(world: &mut World, form: Form, from: &UserName, to: &UserName) -> Result<String, String> {
+fn exchange(
+    world: &mut World,
+    form: Form,
+    from: &UserName,
+    to: &UserName,
+) -> Result<String, String> {
     let subject = format!("matrix {} {from} to {to}", form.name);
     let step = SendStep {
         from: from.clone(),
@@ -142,17 +147,15 @@ fn exchange(world: &mut World, form: Form, from: &UserName, to: &UserName) -> Re
 }
 
 fn reason(record: &Record) -> String {
-    record.reason.clone().unwrap_or_else(|| record.outcome.to_string())
+    record
+        .reason
+        .clone()
+        .unwrap_or_else(|| record.outcome.to_string())
 }
 
 fn text(record: &Record, key: &str) -> Option<String> {
     match &record.detail(key)?.value {
-        DetailValue::Text(text) => Some(
-            text.split(' ')
-                .next()
-                .unwrap_or(text.as_str())
-                .to_owned(),
-        ),
+        DetailValue::Text(text) => Some(text.split(' ').next().unwrap_or(text.as_str()).to_owned()),
         DetailValue::List(_) => None,
     }
 }

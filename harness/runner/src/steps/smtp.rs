@@ -67,9 +67,10 @@ pub(super) fn smtp_fault(world: &mut World, fault: &sink::Fault) -> Record {
         1 => "once".to_owned(),
         n => format!("{n} times"),
     };
-    record
-        .details
-        .push(Detail::text("fault", format!("{effect} for {trigger}, {times}")));
+    record.details.push(Detail::text(
+        "fault",
+        format!("{effect} for {trigger}, {times}"),
+    ));
     world.sink.faults().arm(fault.clone());
     record
 }

@@ -1,0 +1,413 @@
+//! The OpenSSL command line as a real peer: every message the built-in scenarios exported is
+//! taken apart with `openssl cms`, and OpenSSL must agree with kmlab's verdict on which key
+//! decrypts it, the content cipher, the digest and whether the signature holds.
+#![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{kmlab, text, workspace};
+use serde_json::Value;
+
+/// What kmlab's transcript says a reader made of a message.
+#[derive(Debug)]
+struct Verdict {
+    scenario: PathBuf,
+    message: PathBuf,
+    reader: String,
+    reason: Option<String>,
+    decrypted_with: Option<String>,
+    cipher: Option<String>,
+    signature: Option<String>,
+    digest: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    messages: usize,
+    sent_copies: usize,
+    decryptions: usize,
+    refusals: usize,
+    ciphers: usize,
+    signatures: usize,
+    digests: usize,
+}
+
+fn detail(record: &Value, key: &str) -> Option<String> {
+    record["details"]
+        .as_array()?
+        .iter()
+        .find(|d| d["key"] == key)
+        .and_then(|d| d["value"].as_str())
+        .map(str::to_owned)
+}
+
+fn transcripts(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            transcripts(&path, found);
+        } else if path.file_name().is_some_and(|n| n == "transcript.json") {
+            found.push(path);
+        }
+    }
+}
+
+/// Every inbox reading of a message as the sink stored it (not changed in transit).
+fn verdicts(out: &Path) -> Vec<Verdict> {
+    let mut files = Vec::new();
+    transcripts(out, &mut files);
+    let mut verdicts = Vec::new();
+    for file in files {
+        let scenario = file.parent().unwrap().to_path_buf();
+        let transcript: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for record in transcript["transcript"]["records"].as_array().unwrap() {
+            if record["action"] != "read" || detail(record, "changed-in-transit").is_some() {
+                continue;
+            }
+            let Some(label) = detail(record, "message") else {
+                continue;
+            };
+            let Some(number) = label
+                .strip_prefix("inbox #")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let prefix = format!("{number:03}-");
+            let message = std::fs::read_dir(scenario.join("mail"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&prefix)
+                })
+                .unwrap();
+            verdicts.push(Verdict {
+                scenario: scenario.clone(),
+                message,
+                reader: record["actor"].as_str().unwrap().to_owned(),
+                reason: record["reason"].as_str().map(str::to_owned),
+                decrypted_with: detail(record, "decrypted-with"),
+                cipher: detail(record, "cipher"),
+                signature: detail(record, "signature"),
+                digest: detail(record, "digest"),
+            });
+        }
+    }
+    verdicts
+}
+
+fn openssl(args: &[&str], paths: &[&Path]) -> std::process::Output {
+    let mut command = Command::new("openssl");
+    command.args(args);
+    for path in paths {
+        command.arg(path);
+    }
+    command.output().unwrap()
+}
+
+/// The content cipher OpenSSL reads from an envelope's printout, in kmlab's names.
+fn cipher_in(print: &str) -> String {
+    let after = &print[print.find("contentEncryptionAlgorithm").unwrap()..];
+    let algorithm = after
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("algorithm: "))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    match algorithm.as_str() {
+        "aes-128-cbc" => "AES-128-CBC".into(),
+        "aes-256-cbc" => "AES-256-CBC".into(),
+        "des-ede3-cbc" => "DES-EDE3-CBC".into(),
+        "rc2-cbc" => {
+            // RFC 2268's parameter version: 160 is 40 bits, 120 is 64, 58 is 128.
+            let version = after
+                .lines()
+                .find_map(|l| l.split("INTEGER").nth(1))
+                .unwrap()
+                .trim()
+                .trim_start_matches(':')
+                .to_owned();
+            match version.as_str() {
+                "A0" => "RC2-40-CBC".into(),
+                "78" => "RC2-64-CBC".into(),
+                "3A" => "RC2-128-CBC".into(),
+                other => format!("RC2 version {other}"),
+            }
+        }
+        other => other.to_owned(),
+    }
+}
+
+fn digest_in(print: &str) -> String {
+    let after = &print[print.find("digestAlgorithms").unwrap()..];
+    match after
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("algorithm: "))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+    {
+        "sha1" => "SHA-1".into(),
+        "sha256" => "SHA-256".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// The key files of a label such as `bob enc#2`.
+fn key_files(scenario: &Path, label: &str) -> (PathBuf, PathBuf) {
+    let (user, generation) = label.rsplit_once(" enc#").unwrap();
+    let folder = scenario.join("users").join(user);
+    (
+        folder.join(format!("enc-{generation}.crt.pem")),
+        folder.join(format!("enc-{generation}.key.pem")),
+    )
+}
+
+fn check(verdict: &Verdict, work: &Path, tally: &mut Tally) {
+    let context = format!("{} read by {}", verdict.message.display(), verdict.reader);
+    let mut current = verdict.message.clone();
+    for depth in 0..4 {
+        let print = openssl(&["cms", "-cmsout", "-print", "-in"], &[&current]);
+        if !print.status.success() {
+            return;
+        }
+        let print = text(&print.stdout);
+        let next = work.join(format!("layer-{depth}.eml"));
+        if print.contains("envelopedData") {
+            if let Some(expected) = &verdict.cipher {
+                assert!(
+                    expected.starts_with(&cipher_in(&print)),
+                    "{context}: cipher {expected}"
+                );
+                tally.ciphers += 1;
+            }
+            match &verdict.decrypted_with {
+                Some(label) => {
+                    let (certificate, key) = key_files(&verdict.scenario, label);
+                    let opened = Command::new("openssl")
+                        .args([
+                            "cms",
+                            "-decrypt",
+                            "-provider",
+                            "legacy",
+                            "-provider",
+                            "default",
+                        ])
+                        .arg("-in")
+                        .arg(&current)
+                        .arg("-recip")
+                        .arg(&certificate)
+                        .arg("-inkey")
+                        .arg(&key)
+                        .arg("-out")
+                        .arg(&next)
+                        .output()
+                        .unwrap();
+                    assert!(
+                        opened.status.success(),
+                        "{context}: {label} must open it: {}",
+                        text(&opened.stderr)
+                    );
+                    tally.decryptions += 1;
+                }
+                None => {
+                    if verdict.reason.as_deref() == Some("no-key-opens") {
+                        // Every key the reader holds must fail with OpenSSL too.
+                        let folder = verdict.scenario.join("users").join(&verdict.reader);
+                        for entry in std::fs::read_dir(&folder).unwrap() {
+                            let key = entry.unwrap().path();
+                            let name = key.file_name().unwrap().to_string_lossy().into_owned();
+                            if !(name.starts_with("enc-") && name.ends_with(".key.pem")) {
+                                continue;
+                            }
+                            let opened = Command::new("openssl")
+                                .args([
+                                    "cms",
+                                    "-decrypt",
+                                    "-provider",
+                                    "legacy",
+                                    "-provider",
+                                    "default",
+                                ])
+                                .arg("-in")
+                                .arg(&current)
+                                .arg("-inkey")
+                                .arg(&key)
+                                .output()
+                                .unwrap();
+                            assert!(
+                                !opened.status.success(),
+                                "{context}: {name} must not open it"
+                            );
+                        }
+                        tally.refusals += 1;
+                    }
+                    return;
+                }
+            }
+        } else if print.contains("signedData") {
+            if let Some(expected) = &verdict.digest {
+                assert_eq!(&digest_in(&print), expected, "{context}: digest");
+                tally.digests += 1;
+            }
+            let verify = Command::new("openssl")
+                .args(["cms", "-verify", "-noverify", "-in"])
+                .arg(&current)
+                .arg("-out")
+                .arg(&next)
+                .output()
+                .unwrap();
+            let Some(status) = &verdict.signature else {
+                return;
+            };
+            if status.starts_with("not-checked") {
+                return;
+            }
+            assert_eq!(
+                verify.status.success(),
+                status == "verified",
+                "{context}: kmlab says {status}, openssl says {}",
+                text(&verify.stderr)
+            );
+            tally.signatures += 1;
+            if !verify.status.success() {
+                return;
+            }
+        } else {
+            return;
+        }
+        current = next;
+    }
+}
+
+/// MSG-04 for every exported message, the matrix's included: the sender's newest encryption
+/// key opens every envelope and every signature holds, as kmlab's sender reads its sent copy.
+fn check_sent_copy(scenario: &Path, message: &Path, work: &Path) -> bool {
+    let name = message.file_name().unwrap().to_string_lossy().into_owned();
+    let users = scenario.join("users");
+    let sender = std::fs::read_dir(&users)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|user| name[4..].starts_with(&format!("{user}-")))
+                .max_by_key(String::len)
+        })
+        .ok()
+        .flatten();
+    let mut current = message.to_path_buf();
+    let mut checked = false;
+    for depth in 0..4 {
+        let print = openssl(&["cms", "-cmsout", "-print", "-in"], &[&current]);
+        if !print.status.success() {
+            break;
+        }
+        let print = text(&print.stdout);
+        let next = work.join(format!("sent-{depth}.eml"));
+        let ok = if print.contains("envelopedData") {
+            let Some(sender) = &sender else { break };
+            let newest = (1..10)
+                .rev()
+                .map(|g| users.join(sender).join(format!("enc-{g}.key.pem")))
+                .find(|key| key.is_file())
+                .unwrap();
+            Command::new("openssl")
+                .args([
+                    "cms",
+                    "-decrypt",
+                    "-provider",
+                    "legacy",
+                    "-provider",
+                    "default",
+                    "-in",
+                ])
+                .arg(&current)
+                .arg("-inkey")
+                .arg(&newest)
+                .arg("-out")
+                .arg(&next)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        } else if print.contains("signedData") {
+            Command::new("openssl")
+                .args(["cms", "-verify", "-noverify", "-in"])
+                .arg(&current)
+                .arg("-out")
+                .arg(&next)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        } else {
+            break;
+        };
+        assert!(
+            ok,
+            "{}: the sender's copy does not open or verify",
+            message.display()
+        );
+        checked = true;
+        current = next;
+    }
+    checked
+}
+
+#[test]
+fn openssl_agrees_with_every_verdict_on_every_exported_message() {
+    let out = tempfile::tempdir().unwrap();
+    let run = kmlab(
+        &[
+            "run",
+            "scenarios",
+            "--artifacts",
+            out.path().to_str().unwrap(),
+            "--export-keys",
+        ],
+        &workspace(),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    let verdicts = verdicts(out.path());
+    let mut tally = Tally::default();
+    for (index, verdict) in verdicts.iter().enumerate() {
+        let work = out.path().join(format!("work-{index}"));
+        std::fs::create_dir_all(&work).unwrap();
+        check(verdict, &work, &mut tally);
+        tally.messages += 1;
+    }
+    let mut files = Vec::new();
+    transcripts(out.path(), &mut files);
+    for file in &files {
+        let scenario = file.parent().unwrap();
+        let Ok(mail) = std::fs::read_dir(scenario.join("mail")) else {
+            continue;
+        };
+        for message in mail {
+            let message = message.unwrap().path();
+            let work = out.path().join("sent-work");
+            std::fs::create_dir_all(&work).unwrap();
+            if check_sent_copy(scenario, &message, &work) {
+                tally.sent_copies += 1;
+            }
+        }
+    }
+    eprintln!("openssl agreed on {tally:?}");
+    // Every form and verdict the scenarios produce is among them; these floors keep the test
+    // from passing by checking nothing.
+    assert!(tally.messages >= 30, "{tally:?}");
+    assert!(tally.decryptions >= 10 && tally.ciphers >= 10, "{tally:?}");
+    assert!(tally.signatures >= 20 && tally.digests >= 20, "{tally:?}");
+    assert!(tally.refusals >= 1, "{tally:?}");
+    assert!(tally.sent_copies >= 80, "{tally:?}");
+}
