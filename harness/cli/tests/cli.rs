@@ -288,3 +288,37 @@ fn json_and_junit_reports_are_produced() {
     );
     assert!(junit.contains("<testcase classname=\"kmlab.scenarios\" name=\"sink/smtp-framing\""));
 }
+
+#[test]
+fn openssl_builds_the_same_transcript_and_a_stale_known_deviation_fails() {
+    let built = kmlab(
+        &["run", "--engine", "openssl", "--cross-check", FIRST],
+        &workspace(),
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", text(&built.stdout));
+    assert!(text(&built.stdout).contains("snapshot matches"));
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.toml");
+    std::fs::write(
+        &known,
+        "[[deviation]]\nscenario = \"basic/signed-encrypted-message\"\nstep = 10\nreason = \"once disagreed\"\n",
+    )
+    .unwrap();
+    let stale = kmlab(
+        &[
+            "run",
+            "--cross-check",
+            "--known-deviations",
+            known.to_str().unwrap(),
+            FIRST,
+        ],
+        &workspace(),
+    );
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale.stdout));
+    assert!(
+        text(&stale.stdout).contains("step 10 was listed")
+            && text(&stale.stdout).contains("but the engines agree"),
+        "{}",
+        text(&stale.stdout)
+    );
+}
