@@ -267,3 +267,50 @@ fn the_same_signing_inputs_give_the_same_bytes_from_both_engines() {
     assert!(engines()[0].is_deterministic());
     assert!(!engines()[1].is_deterministic());
 }
+
+#[test]
+fn a_v1_certificate_cannot_be_named_by_key_identifier() {
+    let old = party("legacy", CertificateVersion::V1);
+    let recipients = [Recipient {
+        certificate: old.certificate,
+        identifier: IdentifierKind::SubjectKeyIdentifier,
+    }];
+    let request = EnvelopeRequest {
+        content: b"x",
+        recipients: &recipients,
+        cipher: Cipher::Rc2Cbc40,
+    };
+    for engine in engines() {
+        assert!(
+            matches!(
+                engine.envelope(&request, &mut SeededRng::new(1, "m")),
+                Err(smime::EngineError::Unusable { .. })
+            ),
+            "{}",
+            engine.name()
+        );
+    }
+}
+
+#[test]
+fn a_deterministic_engine_gives_the_same_envelope_for_the_same_generator() {
+    let bob = party("bob", CertificateVersion::V3);
+    let recipients = [Recipient {
+        certificate: bob.certificate,
+        identifier: IdentifierKind::IssuerAndSerial,
+    }];
+    let request = EnvelopeRequest {
+        content: b"x",
+        recipients: &recipients,
+        cipher: Cipher::Aes128Cbc,
+    };
+    for engine in engines().iter().filter(|engine| engine.is_deterministic()) {
+        let a = engine
+            .envelope(&request, &mut SeededRng::new(3, "m"))
+            .unwrap();
+        let b = engine
+            .envelope(&request, &mut SeededRng::new(3, "m"))
+            .unwrap();
+        assert_eq!(a, b, "{}", engine.name());
+    }
+}

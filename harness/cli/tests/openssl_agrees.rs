@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,13 +105,47 @@ fn verdicts(out: &Path) -> Vec<Verdict> {
     verdicts
 }
 
-fn openssl(args: &[&str], paths: &[&Path]) -> std::process::Output {
-    let mut command = Command::new("openssl");
-    command.args(args);
-    for path in paths {
-        command.arg(path);
+/// `openssl cms` with these arguments, words and paths alike.
+fn cms(args: &[&dyn AsRef<OsStr>]) -> std::process::Output {
+    Command::new("openssl")
+        .arg("cms")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// OpenSSL's printout of a message's CMS structure, if it has one.
+fn structure(message: &Path) -> Option<String> {
+    let print = cms(&[&"-cmsout", &"-print", &"-in", &message]);
+    print.status.success().then(|| text(&print.stdout))
+}
+
+/// Whether `key` (with `certificate`, if given) decrypts `message` into `out`.
+fn decrypts(message: &Path, key: &Path, certificate: Option<&Path>, out: &Path) -> bool {
+    // The legacy provider brings RC2.
+    let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+        &"-decrypt",
+        &"-provider",
+        &"legacy",
+        &"-provider",
+        &"default",
+        &"-in",
+        &message,
+        &"-inkey",
+        &key,
+        &"-out",
+        &out,
+    ];
+    if let Some(certificate) = &certificate {
+        args.extend([&"-recip" as &dyn AsRef<OsStr>, certificate]);
     }
-    command.output().unwrap()
+    cms(&args).status.success()
+}
+
+/// `openssl cms -verify` of the signature's mathematics only (the chain is the client's
+/// policy, judged apart), writing the signed content to `out`.
+fn verifies(message: &Path, out: &Path) -> std::process::Output {
+    cms(&[&"-verify", &"-noverify", &"-in", &message, &"-out", &out])
 }
 
 /// The content cipher OpenSSL reads from an envelope's printout, in kmlab's names.
@@ -178,11 +213,9 @@ fn check(verdict: &Verdict, work: &Path, tally: &mut Tally) {
     let context = format!("{} read by {}", verdict.message.display(), verdict.reader);
     let mut current = verdict.message.clone();
     for depth in 0..4 {
-        let print = openssl(&["cms", "-cmsout", "-print", "-in"], &[&current]);
-        if !print.status.success() {
+        let Some(print) = structure(&current) else {
             return;
-        }
-        let print = text(&print.stdout);
+        };
         let next = work.join(format!("layer-{depth}.eml"));
         if print.contains("envelopedData") {
             if let Some(expected) = &verdict.cipher {
@@ -195,30 +228,8 @@ fn check(verdict: &Verdict, work: &Path, tally: &mut Tally) {
             match &verdict.decrypted_with {
                 Some(label) => {
                     let (certificate, key) = key_files(&verdict.scenario, label);
-                    let opened = Command::new("openssl")
-                        .args([
-                            "cms",
-                            "-decrypt",
-                            "-provider",
-                            "legacy",
-                            "-provider",
-                            "default",
-                        ])
-                        .arg("-in")
-                        .arg(&current)
-                        .arg("-recip")
-                        .arg(&certificate)
-                        .arg("-inkey")
-                        .arg(&key)
-                        .arg("-out")
-                        .arg(&next)
-                        .output()
-                        .unwrap();
-                    assert!(
-                        opened.status.success(),
-                        "{context}: {label} must open it: {}",
-                        text(&opened.stderr)
-                    );
+                    let opened = decrypts(&current, &key, Some(&certificate), &next);
+                    assert!(opened, "{context}: {label} must open it");
                     tally.decryptions += 1;
                 }
                 None => {
@@ -231,25 +242,8 @@ fn check(verdict: &Verdict, work: &Path, tally: &mut Tally) {
                             if !(name.starts_with("enc-") && name.ends_with(".key.pem")) {
                                 continue;
                             }
-                            let opened = Command::new("openssl")
-                                .args([
-                                    "cms",
-                                    "-decrypt",
-                                    "-provider",
-                                    "legacy",
-                                    "-provider",
-                                    "default",
-                                ])
-                                .arg("-in")
-                                .arg(&current)
-                                .arg("-inkey")
-                                .arg(&key)
-                                .output()
-                                .unwrap();
-                            assert!(
-                                !opened.status.success(),
-                                "{context}: {name} must not open it"
-                            );
+                            let opened = decrypts(&current, &key, None, &work.join("refused.eml"));
+                            assert!(!opened, "{context}: {name} must not open it");
                         }
                         tally.refusals += 1;
                     }
@@ -261,13 +255,7 @@ fn check(verdict: &Verdict, work: &Path, tally: &mut Tally) {
                 assert_eq!(&digest_in(&print), expected, "{context}: digest");
                 tally.digests += 1;
             }
-            let verify = Command::new("openssl")
-                .args(["cms", "-verify", "-noverify", "-in"])
-                .arg(&current)
-                .arg("-out")
-                .arg(&next)
-                .output()
-                .unwrap();
+            let verify = verifies(&current, &next);
             let Some(status) = &verdict.signature else {
                 return;
             };
@@ -308,11 +296,9 @@ fn check_sent_copy(scenario: &Path, message: &Path, work: &Path) -> bool {
     let mut current = message.to_path_buf();
     let mut checked = false;
     for depth in 0..4 {
-        let print = openssl(&["cms", "-cmsout", "-print", "-in"], &[&current]);
-        if !print.status.success() {
+        let Some(print) = structure(&current) else {
             break;
-        }
-        let print = text(&print.stdout);
+        };
         let next = work.join(format!("sent-{depth}.eml"));
         let ok = if print.contains("envelopedData") {
             let Some(sender) = &sender else { break };
@@ -321,35 +307,9 @@ fn check_sent_copy(scenario: &Path, message: &Path, work: &Path) -> bool {
                 .map(|g| users.join(sender).join(format!("enc-{g}.key.pem")))
                 .find(|key| key.is_file())
                 .unwrap();
-            Command::new("openssl")
-                .args([
-                    "cms",
-                    "-decrypt",
-                    "-provider",
-                    "legacy",
-                    "-provider",
-                    "default",
-                    "-in",
-                ])
-                .arg(&current)
-                .arg("-inkey")
-                .arg(&newest)
-                .arg("-out")
-                .arg(&next)
-                .output()
-                .unwrap()
-                .status
-                .success()
+            decrypts(&current, &newest, None, &next)
         } else if print.contains("signedData") {
-            Command::new("openssl")
-                .args(["cms", "-verify", "-noverify", "-in"])
-                .arg(&current)
-                .arg("-out")
-                .arg(&next)
-                .output()
-                .unwrap()
-                .status
-                .success()
+            verifies(&current, &next).status.success()
         } else {
             break;
         };

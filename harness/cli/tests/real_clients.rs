@@ -117,7 +117,7 @@ fn smtplib_and_swaks_deliver_byte_for_byte_and_bare_line_ends_are_refused() {
         replies.contains("550 5.6.11 message refused: bare LF before '.'"),
         "{replies}"
     );
-    assert_eq!(stored(&maildir, "dots@x.test"), [dots.clone()]);
+    assert_eq!(stored(&maildir, "dots@x.test"), std::slice::from_ref(&dots));
     let big_stored = stored(&maildir, "big@x.test");
     assert_eq!(big_stored.len(), 1);
     assert!(big_stored[0] == big, "the 5 MiB message changed");

@@ -7,14 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap()
 }
 
-pub fn kmlab(args: &[&str], dir: &Path) -> Output {
+pub(crate) fn kmlab(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kmlab"))
         .args(args)
         .current_dir(dir)
@@ -23,6 +23,6 @@ pub fn kmlab(args: &[&str], dir: &Path) -> Output {
         .unwrap()
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -347,6 +347,9 @@ fn usable_certificate(
     Ok(certificate.clone())
 }
 
+/// A chosen cipher, or a refusal reason; either way with the reasoning, one line each.
+type CipherChoice = Result<(Cipher, Vec<String>), (&'static str, Vec<String>)>;
+
 /// MSG-06: the strongest cipher the sender may use that every recipient reads, judged from
 /// the SMIMECapabilities each announced (or the profile's assumption for strangers), never
 /// below the sender's minimum. Returns the cipher with the reasoning, or a refusal reason.
@@ -354,7 +357,7 @@ fn choose_cipher(
     sender: &VirtualUser,
     recipients: &[VirtualUser],
     explicit: Option<Cipher>,
-) -> Result<(Cipher, Vec<String>), (&'static str, Vec<String>)> {
+) -> CipherChoice {
     let profile = sender.profile();
     let offered = profile.sending_ciphers(sender.strength);
     let minimum = sender.strength.minimum_bits();
