@@ -148,18 +148,21 @@ fn verifies(message: &Path, out: &Path) -> std::process::Output {
     cms(&[&"-verify", &"-noverify", &"-in", &message, &"-out", &out])
 }
 
-/// The content cipher OpenSSL reads from an envelope's printout, in kmlab's names.
-fn cipher_in(print: &str) -> String {
-    let after = &print[print.find("contentEncryptionAlgorithm").unwrap()..];
+/// The printout from `marker` on, and the name of the first algorithm in it.
+fn algorithm_after<'a>(print: &'a str, marker: &str) -> (&'a str, &'a str) {
+    let after = &print[print.find(marker).unwrap()..];
     let algorithm = after
         .lines()
         .find_map(|l| l.trim().strip_prefix("algorithm: "))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    match algorithm.as_str() {
+        .and_then(|a| a.split(' ').next())
+        .unwrap();
+    (after, algorithm)
+}
+
+/// The content cipher OpenSSL reads from an envelope's printout, in kmlab's names.
+fn cipher_in(print: &str) -> String {
+    let (after, algorithm) = algorithm_after(print, "contentEncryptionAlgorithm");
+    match algorithm {
         "aes-128-cbc" => "AES-128-CBC".into(),
         "aes-256-cbc" => "AES-256-CBC".into(),
         "des-ede3-cbc" => "DES-EDE3-CBC".into(),
@@ -184,15 +187,7 @@ fn cipher_in(print: &str) -> String {
 }
 
 fn digest_in(print: &str) -> String {
-    let after = &print[print.find("digestAlgorithms").unwrap()..];
-    match after
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("algorithm: "))
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-    {
+    match algorithm_after(print, "digestAlgorithms").1 {
         "sha1" => "SHA-1".into(),
         "sha256" => "SHA-256".into(),
         other => other.to_owned(),

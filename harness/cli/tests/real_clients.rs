@@ -59,6 +59,27 @@ fn stored(maildir: &Path, recipient: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// swaks delivers `data` to `to`, pipelined or not, and must succeed.
+fn swaks(port: &str, to: &str, data: &Path, pipelining: bool) {
+    let mut command = Command::new("swaks");
+    command
+        .args(["--server", "127.0.0.1", "--port", port])
+        .args([
+            "--from",
+            "a@x.test",
+            "--to",
+            to,
+            "--suppress-data",
+            "--data",
+        ])
+        .arg(data);
+    if pipelining {
+        command.arg("--pipeline");
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "swaks: {}", text(&output.stdout));
+}
+
 const SMTPLIB: &str = r#"
 import smtplib, sys
 port, dots, big = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -129,24 +150,7 @@ fn smtplib_and_swaks_deliver_byte_for_byte_and_bare_line_ends_are_refused() {
     let swaks_file = dir.path().join("swaks.eml");
     std::fs::write(&swaks_file, swaks_message).unwrap();
     for (recipient, pipelining) in [("piped@x.test", true), ("plain@x.test", false)] {
-        let mut command = Command::new("swaks");
-        command.args([
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--from",
-            "a@x.test",
-            "--to",
-            recipient,
-            "--data",
-        ]);
-        command.arg(&swaks_file);
-        if pipelining {
-            command.arg("--pipeline");
-        }
-        let swaks = command.output().unwrap();
-        assert!(swaks.status.success(), "swaks: {}", text(&swaks.stdout));
+        swaks(&port, recipient, &swaks_file, pipelining);
         let mut expected = swaks_message.to_vec();
         expected.extend_from_slice(b"\r\n");
         assert_eq!(stored(&maildir, recipient), [expected], "{recipient}");
@@ -155,26 +159,7 @@ fn smtplib_and_swaks_deliver_byte_for_byte_and_bare_line_ends_are_refused() {
     big_swaks.truncate(big.len() - 2);
     let big_swaks_file = dir.path().join("big-swaks.eml");
     std::fs::write(&big_swaks_file, &big_swaks).unwrap();
-    let swaks = Command::new("swaks")
-        .args([
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--from",
-            "a@x.test",
-        ])
-        .args([
-            "--to",
-            "big-swaks@x.test",
-            "--pipeline",
-            "--suppress-data",
-            "--data",
-        ])
-        .arg(&big_swaks_file)
-        .output()
-        .unwrap();
-    assert!(swaks.status.success(), "swaks: {}", text(&swaks.stdout));
+    swaks(&port, "big-swaks@x.test", &big_swaks_file, true);
     assert!(
         stored(&maildir, "big-swaks@x.test") == [big],
         "the 5 MiB message changed"
