@@ -15,5 +15,10 @@ else
     cargo test --workspace --locked --no-fail-fast
 fi
 
-# The main job as a user runs it: every built-in scenario, snapshots compared.
+# The main job as a user runs it: every built-in scenario, snapshots compared; then with every
+# reader also judging each message with OpenSSL (any disagreement not in
+# known-deviations.toml fails); then with OpenSSL building, which must give the same
+# transcripts.
 cargo run --locked -q -p cli -- run scenarios
+cargo run --locked -q -p cli -- run --cross-check scenarios
+cargo run --locked -q -p cli -- run --engine openssl --cross-check scenarios

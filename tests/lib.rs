@@ -55,6 +55,7 @@ pub fn check_scenario(path: &Path) {
         key_cache: Some(key_cache()),
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+        cross_check: None,
     };
     let run = runner::run(&scenario, &options)
         .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));

@@ -105,6 +105,7 @@ fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         key_cache: Some(key_cache()),
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+        cross_check: None,
     };
     let run = runner::run(&scenario, &options).unwrap();
     let written = run.write_artifacts(dir, true).unwrap();
@@ -161,6 +162,85 @@ fn the_same_scenario_twice_gives_byte_identical_artifacts() {
     }
 }
 
+/// An engine that builds and decrypts like the default one but finds every signature invalid:
+/// a stand-in for an engine that disagrees.
+#[derive(Debug)]
+struct Contrary;
+
+impl smime::Engine for Contrary {
+    fn name(&self) -> &'static str {
+        "contrary"
+    }
+
+    fn is_deterministic(&self) -> bool {
+        true
+    }
+
+    fn sign(
+        &self,
+        request: &smime::SignRequest<'_>,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<smime::CmsDer, smime::EngineError> {
+        smime_rustcrypto::RustCryptoEngine.sign(request, rng)
+    }
+
+    fn envelope(
+        &self,
+        request: &smime::EnvelopeRequest<'_>,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<smime::CmsDer, smime::EngineError> {
+        smime_rustcrypto::RustCryptoEngine.envelope(request, rng)
+    }
+
+    fn decrypt(
+        &self,
+        message: &[u8],
+        certificate: &model::CertificateDer,
+        key: &model::PrivateKeyDer,
+    ) -> smime::Decryption {
+        smime_rustcrypto::RustCryptoEngine.decrypt(message, certificate, key)
+    }
+
+    fn verify(&self, message: &[u8], detached: Option<&[u8]>) -> smime::SignatureCheck {
+        let mut check = smime_rustcrypto::RustCryptoEngine.verify(message, detached);
+        check.status = smime::SignatureStatus::SignatureInvalid;
+        check
+    }
+}
+
+#[test]
+fn a_cross_check_disagreement_is_listed_with_both_verdicts_and_leaves_the_snapshot_alone() {
+    let path = workspace_root().join("scenarios/basic/signed-encrypted-message.toml");
+    let scenario = scenario::load("basic/signed-encrypted-message", &path).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let options = runner::RunOptions {
+        work_dir: work.path().to_path_buf(),
+        key_cache: Some(key_cache()),
+        seed: None,
+        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+        cross_check: Some(Arc::new(Contrary)),
+    };
+    let run = runner::run(&scenario, &options).unwrap();
+    // Both reads of the signed message disagree.
+    assert_eq!(
+        run.transcript.disagreements.len(),
+        2,
+        "{:?}",
+        run.transcript.disagreements
+    );
+    let first = &run.transcript.disagreements[0];
+    assert!(
+        first.starts_with("step 10 (line ") && first.contains(") read: the engines disagree"),
+        "{first}"
+    );
+    assert!(first.contains("rustcrypto: clear-signed"), "{first}");
+    assert!(first.contains("signature verified"), "{first}");
+    assert!(first.contains("contrary: clear-signed"), "{first}");
+    assert!(first.contains("signature signature-invalid"), "{first}");
+    let snapshot = report::render_snapshot(&run.transcript);
+    assert!(!snapshot.contains("contrary"));
+}
+
 /// KM-08: the KM database holds every encryption key, wrapped, and no signing key at all.
 #[test]
 fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
@@ -173,6 +253,7 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
         key_cache: Some(key_cache()),
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+        cross_check: None,
     };
     let run = runner::run(&scenario, &options).unwrap();
     let root = run.write_artifacts(out.path(), true).unwrap();

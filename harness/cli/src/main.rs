@@ -9,6 +9,7 @@
     reason = "a command line prints its results"
 )]
 
+mod deviations;
 mod discover;
 mod rules_cmd;
 mod run_cmd;

@@ -9,8 +9,37 @@ use report::{ScenarioResult, ScenarioStatus, SnapshotFile, SnapshotState, render
 use runner::RunOptions;
 use smime::Engine;
 
+use crate::deviations::KnownDeviations;
 use crate::discover::{ScenarioFile, scenario_files};
 use crate::{Exit, Format};
+
+/// The S/MIME engines a run can build with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum EngineChoice {
+    /// The pure-Rust engine: deterministic from the seed (the default).
+    Rustcrypto,
+    /// OpenSSL: its own random bytes, so its messages are compared by structure.
+    Openssl,
+}
+
+impl EngineChoice {
+    fn engine(self) -> anyhow::Result<Arc<dyn Engine>> {
+        Ok(match self {
+            Self::Rustcrypto => Arc::new(smime_rustcrypto::RustCryptoEngine),
+            Self::Openssl => Arc::new(smime_openssl::OpensslEngine::new()?),
+        })
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Self::Rustcrypto => Self::Openssl,
+            Self::Openssl => Self::Rustcrypto,
+        }
+    }
+}
+
+/// The file of known engine deviations `--cross-check` reads unless told otherwise.
+const KNOWN_DEVIATIONS: &str = "known-deviations.toml";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -41,6 +70,17 @@ pub(crate) struct RunArgs {
     /// Generate every key afresh.
     #[arg(long)]
     no_key_cache: bool,
+    /// The engine that builds (and reads) messages.
+    #[arg(long, value_enum, default_value_t = EngineChoice::Rustcrypto)]
+    engine: EngineChoice,
+    /// Have every reader also judge each message with the other engine; any disagreement
+    /// fails the scenario unless the known-deviations file lists it.
+    #[arg(long)]
+    cross_check: bool,
+    /// The known-deviations file (default: known-deviations.toml in the current folder, if
+    /// there is one).
+    #[arg(long, value_name = "FILE", requires = "cross_check")]
+    known_deviations: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
@@ -50,7 +90,25 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     } else {
         args.key_cache.clone().or_else(default_key_cache)
     };
-    let engine: Arc<dyn Engine> = Arc::new(smime_rustcrypto::RustCryptoEngine);
+    let engine = args.engine.engine()?;
+    let cross_check = if args.cross_check {
+        Some(args.engine.other().engine()?)
+    } else {
+        None
+    };
+    let known = match &args.known_deviations {
+        Some(path) => KnownDeviations::load(path)?,
+        None if args.cross_check && Path::new(KNOWN_DEVIATIONS).is_file() => {
+            KnownDeviations::load(Path::new(KNOWN_DEVIATIONS))?
+        }
+        None => KnownDeviations::default(),
+    };
+    let setup = Setup {
+        key_cache,
+        engine,
+        cross_check,
+        known,
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
@@ -65,7 +123,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(index) else { break };
-                    let result = run_one(file, args, key_cache.clone(), Arc::clone(&engine));
+                    let result = run_one(file, args, &setup);
                     if let Some(progress) = &progress {
                         progress.set_message(file.id.clone());
                         progress.inc(1);
@@ -127,12 +185,15 @@ fn progress_bar(total: usize, format: Format) -> Option<ProgressBar> {
     Some(bar)
 }
 
-fn run_one(
-    file: &ScenarioFile,
-    args: &RunArgs,
+/// What every scenario of a run shares.
+struct Setup {
     key_cache: Option<PathBuf>,
     engine: Arc<dyn Engine>,
-) -> ScenarioResult {
+    cross_check: Option<Arc<dyn Engine>>,
+    known: KnownDeviations,
+}
+
+fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult {
     let mut result = ScenarioResult {
         scenario: file.id.clone(),
         path: file.path.display().to_string(),
@@ -168,9 +229,10 @@ fn run_one(
     };
     let options = RunOptions {
         work_dir: work.path().to_path_buf(),
-        key_cache,
+        key_cache: setup.key_cache.clone(),
         seed: args.seed,
-        engine,
+        engine: Arc::clone(&setup.engine),
+        cross_check: setup.cross_check.clone(),
     };
     let run = match runner::run(&scenario, &options) {
         Ok(run) => run,
@@ -190,10 +252,25 @@ fn run_one(
         }
     }
     let mut reasons = run.transcript.unmet_expectations();
+    if setup.cross_check.is_some() {
+        reasons.extend(
+            setup
+                .known
+                .judge(&run.transcript.scenario, &run.transcript.disagreements),
+        );
+    }
     let snapshot = if args.seed.is_some() {
         // A different seed gives different serials and tokens; the snapshot is for the
         // scenario's own seed.
         Ok(SnapshotState::NotApplicable)
+    } else if !setup.engine.is_deterministic() {
+        // Snapshots record what the default engine builds. Another engine's messages must
+        // give the same transcript, engine line aside: the records hold structure and
+        // verdicts, never the random bytes that differ between engines.
+        let default_engine = smime_rustcrypto::RustCryptoEngine.name();
+        let mut as_default = run.transcript.clone();
+        as_default.engine = default_engine.to_owned();
+        compare_snapshot(&file.path, &render_snapshot(&as_default), false)
     } else {
         compare_snapshot(
             &file.path,

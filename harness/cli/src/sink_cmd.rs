@@ -41,7 +41,14 @@ pub(crate) fn sink(args: &SinkArgs) -> anyhow::Result<Exit> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        sink::serve(listener, store, limits, shutdown).await?;
+        sink::serve(
+            listener,
+            store,
+            limits,
+            sink::FaultPlan::default(),
+            shutdown,
+        )
+        .await?;
         anyhow::Ok(Exit::Passed)
     })
 }

@@ -2,32 +2,15 @@
 //! real tools accept.
 #![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use std::process::Command;
 
-fn kmlab(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmlab"))
-        .args(args)
-        .current_dir(dir)
-        .env("KMLAB_KEY_CACHE", workspace().join("target/kmlab-keys"))
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{kmlab, text, workspace};
 
 /// The 1-based line of the `[[step]]` header above the first line of `path` containing
 /// `needle`.
-fn step_line_of(path: &Path, needle: &str) -> usize {
+fn step_line_of(path: &std::path::Path, needle: &str) -> usize {
     let text = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let found = lines.iter().position(|line| line.contains(needle)).unwrap();
@@ -50,12 +33,10 @@ fn the_built_in_scenarios_pass() {
         text(&output.stdout),
         text(&output.stderr)
     );
-    let stdout = text(&output.stdout);
     assert!(
-        stdout.contains("PASS     basic/signed-encrypted-message ("),
-        "{stdout}"
+        text(&output.stdout).contains("PASS     basic/signed-encrypted-message (")
+            && text(&output.stdout).contains(" steps, snapshot matches)")
     );
-    assert!(stdout.contains(" steps, snapshot matches)"), "{stdout}");
 }
 
 #[test]
@@ -320,6 +301,40 @@ fn json_and_junit_reports_are_produced() {
         .stdout,
     );
     assert!(junit.contains("<testcase classname=\"kmlab.scenarios\" name=\"sink/smtp-framing\""));
+}
+
+#[test]
+fn openssl_builds_the_same_transcript_and_a_stale_known_deviation_fails() {
+    let built = kmlab(
+        &["run", "--engine", "openssl", "--cross-check", FIRST],
+        &workspace(),
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", text(&built.stdout));
+    assert!(text(&built.stdout).contains("snapshot matches"));
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.toml");
+    std::fs::write(
+        &known,
+        "[[deviation]]\nscenario = \"basic/signed-encrypted-message\"\nstep = 10\nreason = \"once disagreed\"\n",
+    )
+    .unwrap();
+    let stale = kmlab(
+        &[
+            "run",
+            "--cross-check",
+            "--known-deviations",
+            known.to_str().unwrap(),
+            FIRST,
+        ],
+        &workspace(),
+    );
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale.stdout));
+    assert!(
+        text(&stale.stdout).contains("step 10 was listed")
+            && text(&stale.stdout).contains("but the engines agree"),
+        "{}",
+        text(&stale.stdout)
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Building an outgoing message: text, then the signature layer, then the envelope.
+//! Building an outgoing message: text, then the signature layer and the envelope in the order
+//! the draft asks for.
 
-use model::{CertificateDer, Timestamp};
+use model::Timestamp;
 use rand_core::CryptoRngCore;
 use smime::mime::{self, MessageHeaders, SmimeType};
 use smime::{
@@ -10,13 +11,28 @@ use smime::{
 
 use crate::persona::SignForm;
 
+/// Which layer goes inside the other (MSG-03).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Order {
+    /// The signed message is enveloped: the usual form, whose signature only recipients see.
+    #[default]
+    SignThenEncrypt,
+    /// The envelope is signed: anyone can check who sent it without opening it.
+    EncryptThenSign,
+}
+
+model::named!(Order {
+    SignThenEncrypt => "sign-then-encrypt",
+    EncryptThenSign => "encrypt-then-sign",
+});
+
 /// How to envelope a message.
 #[derive(Debug, Clone)]
 pub struct Encryption {
     /// The content cipher.
     pub cipher: Cipher,
-    /// Every recipient certificate, the sender's own included.
-    pub recipients: Vec<CertificateDer>,
+    /// Every recipient, the sender's own certificate included, each with how it is named.
+    pub recipients: Vec<Recipient>,
 }
 
 /// How to sign a message.
@@ -28,6 +44,8 @@ pub struct Signing {
     pub digest: Digest,
     /// The signer.
     pub signer: SignerCredentials,
+    /// How the signer is named in the signer info.
+    pub identifier: IdentifierKind,
     /// The sender's SMIMECapabilities.
     pub capabilities: Vec<Capability>,
 }
@@ -41,65 +59,93 @@ pub struct Draft {
     pub body: String,
     /// The signing time (the virtual clock).
     pub date: Timestamp,
-    /// How certificates are named in the CMS structures.
-    pub identifier: IdentifierKind,
     /// The signature, if any.
     pub signing: Option<Signing>,
     /// The envelope, if any.
     pub encryption: Option<Encryption>,
+    /// Which layer is inside the other when there are both.
+    pub order: Order,
 }
 
-/// Composes the message bytes; signing happens inside the envelope (sign-then-encrypt).
+/// Composes the message bytes.
 pub fn compose(
     draft: &Draft,
     engine: &dyn Engine,
     rng: &mut dyn CryptoRngCore,
 ) -> Result<Vec<u8>, EngineError> {
     let mut entity = mime::text_entity(&draft.body);
-    if let Some(signing) = &draft.signing {
-        if signing.form != SignForm::None {
-            let detached = signing.form == SignForm::Clear;
-            let request = SignRequest {
-                content: &entity,
-                signer: &signing.signer,
-                digest: signing.digest,
-                identifier: draft.identifier,
-                signing_time: draft.date,
-                detached,
-                capabilities: &signing.capabilities,
-            };
-            let signature = engine.sign(&request, rng)?;
-            entity = if detached {
-                let mut random = [0u8; 12];
-                rng.fill_bytes(&mut random);
-                let boundary: String = random.iter().map(|b| format!("{b:02x}")).collect();
-                mime::clear_signed_entity(
-                    &entity,
-                    &signature,
-                    signing.digest,
-                    &format!("----=_kmlab_{boundary}"),
-                )
-            } else {
-                mime::pkcs7_mime_entity(&signature, SmimeType::SignedData)
-            };
+    let signing = draft
+        .signing
+        .as_ref()
+        .filter(|signing| signing.form != SignForm::None);
+    match draft.order {
+        Order::SignThenEncrypt => {
+            if let Some(signing) = signing {
+                entity = sign(&entity, signing, draft.date, engine, rng)?;
+            }
+            if let Some(encryption) = &draft.encryption {
+                entity = envelope(&entity, encryption, engine, rng)?;
+            }
+        }
+        Order::EncryptThenSign => {
+            if let Some(encryption) = &draft.encryption {
+                entity = envelope(&entity, encryption, engine, rng)?;
+            }
+            if let Some(signing) = signing {
+                entity = sign(&entity, signing, draft.date, engine, rng)?;
+            }
         }
     }
-    if let Some(encryption) = &draft.encryption {
-        let recipients: Vec<Recipient> = encryption
-            .recipients
-            .iter()
-            .map(|certificate| Recipient {
-                certificate: certificate.clone(),
-                identifier: draft.identifier,
-            })
-            .collect();
-        let request = EnvelopeRequest {
-            content: &entity,
-            recipients: &recipients,
-            cipher: encryption.cipher,
-        };
-        let enveloped = engine.envelope(&request, rng)?;
-        entity = mime::pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
-    }
     Ok(mime::message(&draft.headers, &entity))
+}
+
+fn sign(
+    entity: &[u8],
+    signing: &Signing,
+    date: Timestamp,
+    engine: &dyn Engine,
+    rng: &mut dyn CryptoRngCore,
+) -> Result<Vec<u8>, EngineError> {
+    let detached = signing.form == SignForm::Clear;
+    let request = SignRequest {
+        content: entity,
+        signer: &signing.signer,
+        digest: signing.digest,
+        identifier: signing.identifier,
+        signing_time: date,
+        detached,
+        capabilities: &signing.capabilities,
+    };
+    let signature = engine.sign(&request, rng)?;
+    Ok(if detached {
+        let mut random = [0u8; 12];
+        rng.fill_bytes(&mut random);
+        let boundary: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        mime::clear_signed_entity(
+            entity,
+            &signature,
+            signing.digest,
+            &format!("----=_kmlab_{boundary}"),
+        )
+    } else {
+        mime::pkcs7_mime_entity(&signature, SmimeType::SignedData)
+    })
+}
+
+fn envelope(
+    entity: &[u8],
+    encryption: &Encryption,
+    engine: &dyn Engine,
+    rng: &mut dyn CryptoRngCore,
+) -> Result<Vec<u8>, EngineError> {
+    let request = EnvelopeRequest {
+        content: entity,
+        recipients: &encryption.recipients,
+        cipher: encryption.cipher,
+    };
+    let enveloped = engine.envelope(&request, rng)?;
+    Ok(mime::pkcs7_mime_entity(
+        &enveloped,
+        SmimeType::EnvelopedData,
+    ))
 }

@@ -7,10 +7,12 @@
 //! what the cryptography says and what the client's trust policy says.
 
 pub mod compose;
+pub mod faults;
 mod persona;
+pub mod policy;
 pub mod read;
 pub mod submit;
 mod user;
 
-pub use persona::{PROFILES, Persona, Profile, SignForm};
+pub use persona::{Fallback, PROFILES, Persona, Profile, SignForm, Strength, ValidityTime};
 pub use user::{SigningKey, VirtualUser};

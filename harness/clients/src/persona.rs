@@ -32,6 +32,49 @@ pub enum SignForm {
 
 model::named!(SignForm { None => "none", Clear => "clear", Opaque => "opaque" });
 
+/// What a client does when a recipient has no usable encryption certificate (MSG-04).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fallback {
+    /// The message is not sent; the user is told why.
+    Refuse,
+    /// The message goes out unencrypted, and the user is warned.
+    SendInClear,
+}
+
+model::named!(Fallback { Refuse => "refuse", SendInClear => "send-in-clear" });
+
+/// The moment at which a client judges a signer certificate's validity (MSG-07).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValidityTime {
+    /// When the message is read: a certificate that expired since signing fails.
+    Reading,
+    /// When the message says it was signed: an old message stays valid.
+    Signing,
+}
+
+model::named!(ValidityTime { Reading => "reading", Signing => "signing" });
+
+/// A client build's encryption strength (CL-03): the domestic build or the export one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Strength {
+    /// 128-bit ("high") encryption: every cipher the client has; never sends below 128 bits.
+    High,
+    /// 40-bit ("low", export) encryption: RC2 with 40 effective bits only.
+    Export,
+}
+
+model::named!(Strength { High => "128-bit", Export => "40-bit" });
+
+impl Strength {
+    /// The weakest content cipher, in effective key bits, this build sends with.
+    pub fn minimum_bits(self) -> u32 {
+        match self {
+            Self::High => 128,
+            Self::Export => 40,
+        }
+    }
+}
+
 /// What one persona can do. Every limit kmlab applies to a client is a column here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Profile {
@@ -39,22 +82,55 @@ pub struct Profile {
     pub persona: Persona,
     /// The name used in scenario files.
     pub name: &'static str,
-    /// Certificate versions the client can hold and use.
+    /// Certificate versions the client can hold and use; it enrolls for the first.
     pub certificate_versions: &'static [CertificateVersion],
     /// Whether the client enrolls through the KM server.
     pub enrolls_with_km: bool,
+    /// Whether the client processes S/MIME it receives (verifies signatures, opens
+    /// application/pkcs7-mime); one that does not still shows a clear-signed body (MSG-01).
+    pub processes_smime: bool,
     /// Whether the client can encrypt and decrypt S/MIME (CL-02).
     pub smime_encryption: bool,
-    /// Content ciphers it offers, most preferred first (its SMIMECapabilities).
+    /// Content ciphers it can decrypt, strongest first; its SMIMECapabilities and, cut to
+    /// its strength, the ciphers it may send with.
     pub ciphers: &'static [Cipher],
+    /// The ciphers it assumes a correspondent reads when it has seen no SMIMECapabilities
+    /// from them (RFC 2633 §2.7.1: Triple DES, else RC2/40; RFC 2311: RC2/40; RFC 5751:
+    /// AES-128).
+    pub unknown_capabilities: &'static [Cipher],
     /// Digests it can verify.
     pub digests: &'static [Digest],
     /// The digest it signs with.
     pub signing_digest: Digest,
+    /// The signing forms it can produce.
+    pub sign_forms: &'static [SignForm],
     /// How it signs unless told otherwise.
     pub default_signing: SignForm,
     /// How it names certificates in messages it builds.
     pub identifier: IdentifierKind,
+    /// What it does when a recipient has no usable encryption certificate.
+    pub no_usable_certificate: Fallback,
+    /// When it judges a signer certificate's validity.
+    pub judges_validity_at: ValidityTime,
+    /// How many times it resubmits a message the server refused with a transient (4xx) reply
+    /// or a dropped connection.
+    pub smtp_retries: u32,
+}
+
+impl Profile {
+    /// The ciphers a build of this client at `strength` may send with, strongest first.
+    pub fn sending_ciphers(&self, strength: Strength) -> Vec<Cipher> {
+        self.ciphers
+            .iter()
+            .copied()
+            .filter(|cipher| strength == Strength::High || cipher.key_bits() <= 40)
+            .collect()
+    }
+
+    /// The ciphers a build at `strength` can open, strongest first.
+    pub fn readable_ciphers(&self, strength: Strength) -> Vec<Cipher> {
+        self.sending_ciphers(strength)
+    }
 }
 
 const LEGACY_CIPHERS: &[Cipher] = &[
@@ -64,6 +140,7 @@ const LEGACY_CIPHERS: &[Cipher] = &[
     Cipher::Rc2Cbc40,
 ];
 const V3_ONLY: &[CertificateVersion] = &[CertificateVersion::V3];
+const EVERY_FORM: &[SignForm] = &[SignForm::None, SignForm::Clear, SignForm::Opaque];
 
 /// Every persona's limits, side by side.
 pub const PROFILES: &[Profile] = &[
@@ -72,60 +149,90 @@ pub const PROFILES: &[Profile] = &[
         name: "outlook97",
         certificate_versions: &[CertificateVersion::V1],
         enrolls_with_km: true,
+        processes_smime: false,
         smime_encryption: false,
         ciphers: &[],
+        unknown_capabilities: &[],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        sign_forms: &[SignForm::None, SignForm::Clear],
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
+        no_usable_certificate: Fallback::Refuse,
+        judges_validity_at: ValidityTime::Reading,
+        smtp_retries: 2,
     },
     Profile {
         persona: Persona::Outlook98,
         name: "outlook98",
         certificate_versions: V3_ONLY,
         enrolls_with_km: true,
+        processes_smime: true,
         smime_encryption: true,
         ciphers: LEGACY_CIPHERS,
+        unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
+        no_usable_certificate: Fallback::SendInClear,
+        judges_validity_at: ValidityTime::Reading,
+        smtp_retries: 2,
     },
     Profile {
         persona: Persona::Outlook2000,
         name: "outlook2000",
         certificate_versions: V3_ONLY,
         enrolls_with_km: true,
+        processes_smime: true,
         smime_encryption: true,
         ciphers: LEGACY_CIPHERS,
+        unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
+        no_usable_certificate: Fallback::Refuse,
+        judges_validity_at: ValidityTime::Reading,
+        smtp_retries: 2,
     },
     Profile {
         persona: Persona::OutlookExpress5,
         name: "outlook-express5",
         certificate_versions: V3_ONLY,
         enrolls_with_km: false,
+        processes_smime: true,
         smime_encryption: true,
         ciphers: LEGACY_CIPHERS,
+        unknown_capabilities: &[Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
+        no_usable_certificate: Fallback::SendInClear,
+        judges_validity_at: ValidityTime::Reading,
+        smtp_retries: 3,
     },
     Profile {
         persona: Persona::Modern,
         name: "modern",
         certificate_versions: V3_ONLY,
         enrolls_with_km: true,
+        processes_smime: true,
         smime_encryption: true,
         ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
+        unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
+        sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
-        identifier: IdentifierKind::IssuerAndSerial,
+        identifier: IdentifierKind::SubjectKeyIdentifier,
+        no_usable_certificate: Fallback::Refuse,
+        judges_validity_at: ValidityTime::Signing,
+        smtp_retries: 1,
     },
 ];
 
@@ -165,6 +272,22 @@ mod tests {
     }
 
     #[test]
+    fn the_export_build_sends_only_40_bit_rc2() {
+        let outlook = Persona::Outlook2000.profile();
+        assert_eq!(
+            outlook.sending_ciphers(Strength::Export),
+            [Cipher::Rc2Cbc40]
+        );
+        assert_eq!(outlook.sending_ciphers(Strength::High), LEGACY_CIPHERS);
+        assert!(
+            Persona::Modern
+                .profile()
+                .sending_ciphers(Strength::Export)
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn only_s_mime_clients_list_ciphers() {
         for profile in PROFILES {
             assert_eq!(
@@ -178,6 +301,15 @@ mod tests {
                 "{}",
                 profile.name
             );
+            assert!(profile.sign_forms.contains(&profile.default_signing));
+            assert_eq!(
+                profile.smime_encryption,
+                !profile.unknown_capabilities.is_empty(),
+                "{}",
+                profile.name
+            );
+            // A client that does not process S/MIME cannot decrypt it either.
+            assert!(profile.processes_smime || !profile.smime_encryption);
         }
     }
 }

@@ -1,18 +1,21 @@
 //! Reading a received message: peeling S/MIME layers and judging each one.
 //!
 //! Every layer gets two verdicts: the cryptographic one from the engine (did the key open it,
-//! do the signature and digest check out) and the policy one from the client (is the signer's
-//! chain trusted, valid at signing and at reading time, does the address match). Neither is
-//! an error: an unreadable message is a reading like any other.
+//! do the signature and digest check out) and the policy one from the client ([`policy`]: is
+//! the signer's chain trusted, valid, unrevoked, fit to sign, does the address match).
+//! Neither is an error: an unreadable message is a reading like any other.
+//!
+//! [`policy`]: crate::policy
 
 use mail_parser::MessageParser;
-use model::{CertificateDer, CertifiedKey, KeyGeneration, Timestamp};
-use pki::{CertificateInfo, ChainVerdict, verify_chain};
+use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Named, Timestamp};
+use pki::CertificateInfo;
 use smime::mime::{Entity, classify};
 use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
-use smime::{Decryption, Engine, SignatureCheck};
+use smime::{Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
 
-use crate::persona::{Profile, SignForm};
+use crate::persona::{Profile, SignForm, Strength};
+use crate::policy::{SignaturePolicy, TrustInput, judge};
 
 /// Nested S/MIME deeper than this is treated as unreadable rather than followed.
 const MAX_LAYERS: usize = 16;
@@ -24,10 +27,16 @@ pub struct Reader<'a> {
     pub engine: &'a dyn Engine,
     /// The client's profile.
     pub profile: &'static Profile,
+    /// The client build's strength: which ciphers it can open.
+    pub strength: Strength,
     /// Every encryption key the client holds.
     pub keys: &'a [CertifiedKey],
     /// The client's trusted roots.
     pub roots: &'a [CertificateDer],
+    /// CA certificates on the certificate trust lists the client holds.
+    pub trust_list: &'a [CertificateDer],
+    /// The CRLs the client has fetched.
+    pub crls: &'a [CrlDer],
     /// The moment of reading (virtual time).
     pub now: Timestamp,
 }
@@ -39,17 +48,6 @@ pub struct KeyAttempt {
     pub generation: KeyGeneration,
     /// What happened.
     pub result: &'static str,
-}
-
-/// The policy verdict on a signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignaturePolicy {
-    /// The signer's chain judged at the moment of reading.
-    pub at_reading: ChainVerdict,
-    /// The signer's chain judged at the signing time the message claims.
-    pub at_signing: Option<ChainVerdict>,
-    /// Whether the signer certificate's address equals the From address.
-    pub address_matches: Option<bool>,
 }
 
 /// One S/MIME layer, outermost first.
@@ -64,15 +62,21 @@ pub enum Layer {
         /// Every key tried, in order.
         attempts: Vec<KeyAttempt>,
     },
-    /// A signed layer.
+    /// A signed layer the client checked.
     Signed {
         /// Clear (multipart/signed) or opaque (signed-data).
         form: SignForm,
         /// The engine's verdict.
         check: SignatureCheck,
-        /// The client's verdict.
+        /// Whether the client itself knows the digest; one that does not (Outlook 2000 and
+        /// SHA-256) cannot vouch for the signature whatever the engine found.
+        digest_known: bool,
+        /// The client's verdict, when the message named a signer certificate.
         policy: Option<SignaturePolicy>,
     },
+    /// A clear-signed layer whose signature the client cannot check (it does not process
+    /// S/MIME); the signed part is shown as it is (MSG-01).
+    Unchecked,
 }
 
 /// Where reading stopped.
@@ -97,6 +101,97 @@ pub struct Reading {
     pub layers: Vec<Layer>,
     /// The innermost content.
     pub content: Content,
+}
+
+impl Reading {
+    /// The ciphers the sender announced in a signature the client trusts cryptographically
+    /// and whose certificate carries the From address: what a client remembers (MSG-06).
+    pub fn announced_ciphers(&self) -> Option<Vec<Cipher>> {
+        self.layers.iter().find_map(|layer| match layer {
+            Layer::Signed {
+                check,
+                policy: Some(policy),
+                digest_known: true,
+                ..
+            } if check.status == SignatureStatus::Verified
+                && policy.address_matches == Some(true)
+                && !check.capabilities.is_empty() =>
+            {
+                Some(
+                    check
+                        .capabilities
+                        .iter()
+                        .map(|Capability::Cipher(cipher)| *cipher)
+                        .collect(),
+                )
+            }
+            _ => None,
+        })
+    }
+
+    /// The verdicts in a form two engines' readings can be compared by: one line per layer
+    /// and one for the content, free of engine-specific wording.
+    pub fn verdicts(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.layers.iter().map(layer_verdict).collect();
+        lines.push(match &self.content {
+            Content::Text(text) => format!("text ({} bytes)", text.len()),
+            Content::Other(content_type) => format!("content {content_type}"),
+            Content::Unreadable(reason) => format!("unreadable: {reason}"),
+        });
+        lines
+    }
+}
+
+fn layer_verdict(layer: &Layer) -> String {
+    match layer {
+        Layer::Enveloped {
+            summary,
+            opened_with,
+            attempts,
+        } => {
+            let cipher = match summary {
+                Ok(summary) => summary
+                    .cipher
+                    .as_ref()
+                    .map_or_else(|unknown| unknown.clone(), |c| c.name().to_owned()),
+                Err(_) => "malformed".to_owned(),
+            };
+            let tried: Vec<String> = attempts
+                .iter()
+                .map(|a| format!("enc#{} {}", a.generation, a.result))
+                .collect();
+            format!(
+                "enveloped {cipher}: opened with {}; tried {}",
+                opened_with.map_or("none".to_owned(), |g| format!("enc#{g}")),
+                tried.join(", ")
+            )
+        }
+        Layer::Signed {
+            form,
+            check,
+            policy,
+            digest_known,
+        } => {
+            let signer = check
+                .signer
+                .as_ref()
+                .and_then(|der| CertificateInfo::parse(der).ok())
+                .map_or("none".to_owned(), |info| info.serial.to_string());
+            format!(
+                "{}-signed by {signer}, {}{}: signature {}, policy {}",
+                form.name(),
+                check.digest.map_or("unknown digest", |d| d.name()),
+                if *digest_known {
+                    ""
+                } else {
+                    " (unknown to the client)"
+                },
+                check.status.reason(),
+                policy.as_ref().map_or("none", SignaturePolicy::reason)
+            )
+        }
+        Layer::Unchecked => "clear-signed, not checked".to_owned(),
+    }
 }
 
 /// Reads a message as `reader`'s client would.
@@ -129,27 +224,47 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     _ => Content::Other(content_type),
                 };
             }
+            Entity::ClearSigned { signed, .. } if !reader.profile.processes_smime => {
+                layers.push(Layer::Unchecked);
+                entity = signed;
+            }
             Entity::ClearSigned {
                 signed, signature, ..
             } => {
                 let check = reader.engine.verify(&signature, Some(&signed));
-                let policy = judge(&check, from.as_deref(), reader);
+                let policy = policy_of(&check, from.as_deref(), reader);
                 layers.push(Layer::Signed {
                     form: SignForm::Clear,
+                    digest_known: digest_known(&check, reader),
                     check,
                     policy,
                 });
                 entity = signed;
             }
+            Entity::Pkcs7 { .. } if !reader.profile.processes_smime => {
+                break Content::Unreadable("client-does-not-process-smime");
+            }
             Entity::Pkcs7 { der, .. } => match summarize(&der) {
                 Ok(CmsSummary::Enveloped(summary)) => {
-                    if !reader.profile.smime_encryption {
+                    let refusal = if !reader.profile.smime_encryption {
+                        Some("client-cannot-decrypt-smime")
+                    } else if summary.cipher.as_ref().is_ok_and(|cipher| {
+                        !reader
+                            .profile
+                            .readable_ciphers(reader.strength)
+                            .contains(cipher)
+                    }) {
+                        Some("cipher-not-supported")
+                    } else {
+                        None
+                    };
+                    if let Some(refusal) = refusal {
                         layers.push(Layer::Enveloped {
                             summary: Ok(summary),
                             opened_with: None,
                             attempts: Vec::new(),
                         });
-                        break Content::Unreadable("client-cannot-decrypt-smime");
+                        break Content::Unreadable(refusal);
                     }
                     let (opened, attempts) = open(&der, reader);
                     let opened_with = opened.as_ref().map(|(generation, _)| *generation);
@@ -165,10 +280,11 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 }
                 Ok(CmsSummary::Signed(_)) => {
                     let check = reader.engine.verify(&der, None);
-                    let policy = judge(&check, from.as_deref(), reader);
+                    let policy = policy_of(&check, from.as_deref(), reader);
                     let inner = check.content.clone();
                     layers.push(Layer::Signed {
                         form: SignForm::Opaque,
+                        digest_known: digest_known(&check, reader),
                         check,
                         policy,
                     });
@@ -213,27 +329,31 @@ fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, V
     (None, attempts)
 }
 
+fn digest_known(check: &SignatureCheck, reader: &Reader<'_>) -> bool {
+    check
+        .digest
+        .is_none_or(|digest| reader.profile.digests.contains(&digest))
+}
+
 /// The client's trust policy on a signature whose cryptography was checked.
-fn judge(
+fn policy_of(
     check: &SignatureCheck,
     from: Option<&str>,
     reader: &Reader<'_>,
 ) -> Option<SignaturePolicy> {
     let signer = check.signer.as_ref()?;
-    let at_reading = verify_chain(signer, &check.certificates, reader.roots, reader.now);
-    let at_signing = check
-        .signing_time
-        .map(|time| verify_chain(signer, &check.certificates, reader.roots, time));
-    let address_matches = match (CertificateInfo::parse(signer), from) {
-        (Ok(info), Some(from)) => Some(
-            info.email
-                .is_some_and(|email| email.eq_ignore_ascii_case(from)),
-        ),
-        _ => None,
+    let trust = TrustInput {
+        roots: reader.roots,
+        trust_list: reader.trust_list,
+        crls: reader.crls,
+        now: reader.now,
+        judged_at: reader.profile.judges_validity_at,
     };
-    Some(SignaturePolicy {
-        at_reading,
-        at_signing,
-        address_matches,
-    })
+    Some(judge(
+        signer,
+        &check.certificates,
+        check.signing_time,
+        from,
+        &trust,
+    ))
 }

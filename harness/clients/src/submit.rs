@@ -1,5 +1,6 @@
 //! Submitting a message over SMTP with lettre, the way a real client hands it to its server.
 
+use std::error::Error as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -63,6 +64,67 @@ pub fn submit(
     let body = message.strip_suffix(b"\r\n").unwrap_or(message);
     let response = transport
         .send_raw(&envelope, body)
-        .map_err(|e| SubmitError::Smtp(e.to_string()))?;
+        .map_err(|e| SubmitError::Smtp(describe(&e)))?;
     Ok(response.message().collect::<Vec<_>>().join(" "))
+}
+
+/// One try at submitting a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The server's final reply (`250 …`), or what went wrong.
+    pub outcome: String,
+    /// Whether it was delivered.
+    pub delivered: bool,
+    /// Whether the failure was transient (a 4xx reply or a lost connection), so a client
+    /// may try again.
+    pub transient: bool,
+}
+
+/// Submits `message` like [`submit`], trying again up to `retries` more times after a
+/// transient failure, as a client's outbox does (SMTP-03). Every try is returned, in order.
+pub fn submit_with_retries(
+    server: SocketAddr,
+    hello: &str,
+    from: &str,
+    to: &[&str],
+    message: &[u8],
+    retries: u32,
+) -> Vec<Attempt> {
+    let mut attempts = Vec::new();
+    loop {
+        let attempt = match submit(server, hello, from, to, message) {
+            Ok(reply) => Attempt {
+                outcome: format!("250 {reply}"),
+                delivered: true,
+                transient: false,
+            },
+            Err(error) => {
+                let transient = match &error {
+                    SubmitError::Smtp(_) => error.code().is_none_or(|code| code < 500),
+                    SubmitError::Address(_) => false,
+                };
+                Attempt {
+                    outcome: error.to_string(),
+                    delivered: false,
+                    transient,
+                }
+            }
+        };
+        let again = attempt.transient && attempts.len() < retries as usize;
+        attempts.push(attempt);
+        if !again {
+            return attempts;
+        }
+    }
+}
+
+/// A lettre error in words that do not depend on timing: the server's reply when there was
+/// one, else that the connection was lost.
+fn describe(error: &lettre::transport::smtp::Error) -> String {
+    match (error.status(), error.source()) {
+        (Some(code), Some(text)) => format!("{code} {text}"),
+        (Some(code), None) => code.to_string(),
+        (None, _) if error.is_client() => format!("the client failed: {error}"),
+        (None, _) => "connection lost".to_owned(),
+    }
 }

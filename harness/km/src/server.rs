@@ -676,9 +676,10 @@ impl KmServer {
         }
         let generation =
             KeyGeneration::new(self.database.escrowed_keys(mailbox_dn)?.len() as u32 + 1);
-        let (encryption_key, _) = context
-            .keys
-            .key(&format!("user:{user}:enc:{generation}"), 2048)?;
+        let (encryption_key, _) = context.keys.key(
+            &format!("user:{user}:enc:{}:{generation}", self.setup.name),
+            2048,
+        )?;
         let subject = build_name(&[
             NameAttribute::Organization(&self.setup.organization),
             NameAttribute::OrganizationalUnit(self.setup.site.as_str()),

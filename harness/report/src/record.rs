@@ -115,6 +115,10 @@ pub struct Transcript {
     pub covers: Vec<String>,
     /// One record per step.
     pub records: Vec<Record>,
+    /// Steps whose cross-checking engine judged a message differently (empty when the run
+    /// did not cross-check or the engines agreed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disagreements: Vec<String>,
 }
 
 impl Transcript {

@@ -45,7 +45,9 @@ pub fn render_snapshot(transcript: &Transcript) -> String {
             let _ = write!(out, " ({reason})");
         }
         out.push('\n');
-        for detail in &record.details {
+        // A cross-check's verdicts belong to the run that asked for them, not to the
+        // scenario's expected behaviour; disagreements fail the run on their own.
+        for detail in record.details.iter().filter(|d| d.key != "cross-check") {
             match &detail.value {
                 DetailValue::Text(text) => {
                     let _ = writeln!(out, "    {}: {}", detail.key, text.trim_end());

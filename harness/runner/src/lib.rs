@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// The engine that builds and reads messages.
     pub engine: Arc<dyn Engine>,
+    /// Another engine every reader also judges each message with; a difference in verdicts
+    /// is recorded on the read step and listed in the transcript's disagreements.
+    pub cross_check: Option<Arc<dyn Engine>>,
 }
 
 /// A harness failure: something kmlab itself could not do (not a step outcome).
@@ -91,6 +94,21 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
         }
         records.push(record);
     }
+    let disagreements = records
+        .iter()
+        .filter_map(|record| {
+            let report::DetailValue::List(verdicts) = &record.detail("cross-check")?.value else {
+                return None;
+            };
+            Some(format!(
+                "step {} (line {}) {}: the engines disagree: {}",
+                record.step,
+                record.line,
+                record.action,
+                verdicts.join(" | ")
+            ))
+        })
+        .collect();
     let transcript = Transcript {
         scenario: scenario.id.clone(),
         title: scenario.title.clone(),
@@ -102,6 +120,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
             .map(|rule| rule.id.to_owned())
             .collect(),
         records,
+        disagreements,
     };
     Ok(Run { transcript, world })
 }

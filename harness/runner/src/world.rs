@@ -40,6 +40,8 @@ pub struct World {
     pub(crate) rng: SeededRng,
     pub(crate) keys: KeyPool,
     pub(crate) engine: Arc<dyn Engine>,
+    /// The engine every reader also judges each message with, when cross-checking.
+    pub(crate) cross_check: Option<Arc<dyn Engine>>,
     pub(crate) cas: BTreeMap<CaName, CertificationAuthority>,
     pub(crate) kms: BTreeMap<KmName, KmServer>,
     pub(crate) directory: Directory,
@@ -77,6 +79,9 @@ pub struct World {
     /// How many signing keys each user's clients have generated, and how many encryption
     /// keys came straight from a CA: generations keep counting after a client loses its keys.
     pub(crate) generations: BTreeMap<(UserName, &'static str), u32>,
+    /// Delivered messages changed in transit, by mailbox owner and sink identifier; the
+    /// sink's own copy stays as it was received.
+    pub(crate) altered: BTreeMap<(UserName, sink::MessageId), Vec<u8>>,
 }
 
 /// A backup taken by a step.
@@ -119,7 +124,12 @@ impl World {
             directory.add_mailbox(spec.name.clone(), mailbox_dn, spec.email.clone());
             users.insert(
                 spec.name.clone(),
-                VirtualUser::new(spec.name.clone(), spec.email.clone(), spec.persona),
+                VirtualUser::new(
+                    spec.name.clone(),
+                    spec.email.clone(),
+                    spec.persona,
+                    spec.strength,
+                ),
             );
         }
         let km_dir = options.work_dir.join("km");
@@ -133,6 +143,7 @@ impl World {
             rng: SeededRng::new(seed, "messages"),
             keys,
             engine: Arc::clone(&options.engine),
+            cross_check: options.cross_check.clone(),
             cas: BTreeMap::new(),
             kms,
             directory,
@@ -167,6 +178,7 @@ impl World {
             v1_disabled: BTreeSet::new(),
             configuration_directories: BTreeMap::new(),
             generations: BTreeMap::new(),
+            altered: BTreeMap::new(),
         };
         let mut records = Vec::new();
         for spec in &topology.cas {

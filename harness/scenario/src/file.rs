@@ -434,6 +434,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "the display name in the mailbox DN (default: the alias)",
             ),
+            key(
+                "strength",
+                FieldKind::Text,
+                false,
+                "the client build: \"128-bit\" (default) or \"40-bit\" (export)",
+            ),
         ],
     ),
 ];

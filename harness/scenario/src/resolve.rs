@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use clients::{Persona, SignForm};
+use clients::compose::Order;
+use clients::faults::{SendFault, TransitChange};
+use clients::{Persona, SignForm, Strength};
 use km::{Product, ServicePack};
 use model::{
     CaName, Domain, DomainKind, Duration, Host, HostName, InstalledPart, KeyGeneration, KmName,
@@ -14,7 +16,8 @@ use pki::{
     CaFault, CaKind, CertificateVersion, Csp, KeyOrigin, PolicyModule, SignatureHash,
     TemplatePermission, ValidityPeriod, ValiditySetting,
 };
-use smime::{Cipher, Digest};
+
+use smime::{Cipher, Digest, IdentifierKind};
 
 use crate::diagnostics::{Diagnostic, locate};
 use crate::file::{RawScenario, RawStep, RawTable, Spanned};
@@ -735,6 +738,18 @@ fn resolve_user(
     let site_ok = r.reference(&site, "site", sites);
     let client = table.text("client")?;
     let persona: Persona = r.choose(&client, "client")?;
+    let strength = r.optional_or(table, "strength", "strength", Strength::High)?;
+    let profile = persona.profile();
+    if profile.smime_encryption && profile.sending_ciphers(strength).is_empty() {
+        if let Some(value) = table.text("strength") {
+            r.problem_with_help(
+                value.span,
+                format!("{} has no {} build", profile.name, value.value),
+                "its ciphers are all stronger than 40 bits; remove `strength`",
+            );
+        }
+        return None;
+    }
     let email = match table.text("email") {
         Some(email) if email.value.contains('@') && !email.value.contains(char::is_whitespace) => {
             email.value.to_owned()
@@ -752,6 +767,7 @@ fn resolve_user(
         name: UserName::new(name.value),
         site: SiteName::new(site.value),
         persona,
+        strength,
         email: MailAddress::new(email),
         display_name: table
             .text("display_name")
@@ -1094,6 +1110,10 @@ fn resolve_step(
             let sign: Option<Option<SignForm>> = r.optional(table, "sign", "signing form");
             let cipher: Option<Option<Cipher>> = r.optional(table, "cipher", "cipher");
             let digest: Option<Option<Digest>> = r.optional(table, "digest", "digest");
+            let order = r.optional_or(table, "order", "layer order", Order::SignThenEncrypt);
+            let identifier: Option<Option<IdentifierKind>> =
+                r.optional(table, "identifier", "identifier kind");
+            let fault: Option<Option<SendFault>> = r.optional(table, "fault", "client fault");
             let encrypt = table.flag("encrypt").unwrap_or(false);
             if let (Some(Some(_)), false) = (&cipher, encrypt) {
                 if let Some(value) = table.text("cipher") {
@@ -1104,8 +1124,27 @@ fn resolve_step(
                     );
                 }
             }
-            let (Some(from), true, Some(sign), Some(cipher), Some(digest), Some(subject)) =
-                (from, to_ok, sign, cipher, digest, table.text("subject"))
+            let (
+                Some(from),
+                true,
+                Some(sign),
+                Some(cipher),
+                Some(digest),
+                Some(subject),
+                Some(order),
+                Some(identifier),
+                Some(fault),
+            ) = (
+                from,
+                to_ok,
+                sign,
+                cipher,
+                digest,
+                table.text("subject"),
+                order,
+                identifier,
+                fault,
+            )
             else {
                 return None;
             };
@@ -1118,6 +1157,9 @@ fn resolve_step(
                 encrypt,
                 cipher,
                 digest,
+                order,
+                identifier,
+                fault,
             })
         }
         "read" => {
@@ -1128,6 +1170,32 @@ fn resolve_step(
                 subject: table.text("subject")?.value.to_owned(),
                 folder,
             }
+        }
+        "alter-message" => {
+            let user = user(r, "user");
+            let change = r.choose::<TransitChange>(&table.text("change")?, "transit change");
+            Action::AlterMessage {
+                user: user?,
+                subject: table.text("subject")?.value.to_owned(),
+                change: change?,
+            }
+        }
+        "smtp-fault" => Action::SmtpFault(resolve_fault(r, table, context)?),
+        "interop-matrix" => {
+            let mut users = Vec::new();
+            for name in table.names("users") {
+                let value = Spanned {
+                    value: name.value.as_str(),
+                    span: name.span.clone(),
+                };
+                if r.reference(&value, "user", context.user_names) {
+                    users.push(UserName::new(name.value.as_str()));
+                }
+            }
+            if table.names("users").is_empty() {
+                users = context.users.iter().map(|user| user.name.clone()).collect();
+            }
+            Action::InteropMatrix { users }
         }
         "smtp-session" => Action::SmtpSession {
             input: table.text("input")?.value.as_bytes().to_vec(),
@@ -1321,5 +1389,98 @@ fn resolve_step(
         line,
         action,
         expect,
+    })
+}
+
+/// An `smtp-fault` step: exactly one trigger, and a code or a drop.
+fn resolve_fault(
+    r: &mut Resolver<'_>,
+    table: &RawTable,
+    context: &StepContext<'_>,
+) -> Option<sink::Fault> {
+    let message = table.integer("message");
+    let recipient = table.text("recipient");
+    let command = table.text("command");
+    let given = [message.is_some(), recipient.is_some(), command.is_some()]
+        .iter()
+        .filter(|given| **given)
+        .count();
+    if given != 1 {
+        r.problem_with_help(
+            table.span.clone(),
+            "an smtp-fault needs exactly one of `message`, `recipient` and `command`",
+            "e.g. message = 1 for the next message",
+        );
+        return None;
+    }
+    let drop = table.flag("drop").unwrap_or(false);
+    let code = table.integer("code");
+    let effect = match (drop, &code) {
+        (true, None) if message.is_some() => sink::Effect::Drop,
+        (true, _) => {
+            r.problem_with_help(
+                table.span.clone(),
+                "`drop` goes with `message` alone, without `code`",
+                "a connection is dropped in the middle of a message's data",
+            );
+            return None;
+        }
+        (false, Some(code)) => match u16::try_from(code.value) {
+            Ok(value) if sink::faults::FAULT_CODES.contains(&value) => sink::Effect::Reply(value),
+            _ => {
+                r.problem_with_help(
+                    code.span.clone(),
+                    format!("{} is not a scriptable reply code", code.value),
+                    "use 421, 451, 452, 550 or 552",
+                );
+                return None;
+            }
+        },
+        (false, None) => {
+            r.problem_with_help(
+                table.span.clone(),
+                "an smtp-fault needs a `code` or `drop = true`",
+                "e.g. code = 451",
+            );
+            return None;
+        }
+    };
+    let trigger = if let Some(message) = message {
+        match u32::try_from(message.value) {
+            Ok(n) if n > 0 => sink::Trigger::Message(n),
+            _ => {
+                r.problem(message.span, "`message` counts from 1");
+                return None;
+            }
+        }
+    } else if let Some(recipient) = recipient {
+        if !r.reference(&recipient, "user", context.user_names) {
+            return None;
+        }
+        let email = context
+            .users
+            .iter()
+            .find(|user| user.name.as_str() == recipient.value)?
+            .email
+            .to_string();
+        sink::Trigger::Recipient(email)
+    } else {
+        let command = command?;
+        sink::Trigger::Command(command.value.to_ascii_uppercase())
+    };
+    let times = match table.integer("times") {
+        None => 1,
+        Some(times) => match u32::try_from(times.value) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                r.problem(times.span, "`times` must be a positive whole number");
+                return None;
+            }
+        },
+    };
+    Some(sink::Fault {
+        trigger,
+        effect,
+        times,
     })
 }

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use clients::{Persona, SignForm};
-use km::EnrollmentMode;
-use km::Product;
+use clients::compose::Order;
+use clients::faults::{SendFault, TransitChange};
+use clients::{Persona, SignForm, Strength};
+use km::{EnrollmentMode, Product};
 use model::InstalledPart;
 use model::rules::Rule;
 use model::{
@@ -15,7 +16,7 @@ use pki::{
     CaFault, CaKind, CertificateVersion, KeyOrigin, PolicyModule, SignatureHash,
     TemplatePermission, ValidityPeriod, ValiditySetting,
 };
-use smime::{Cipher, Digest};
+use smime::{Cipher, Digest, IdentifierKind};
 
 /// A scenario, ready to run.
 #[derive(Debug, Clone)]
@@ -205,6 +206,8 @@ pub struct UserSpec {
     pub site: SiteName,
     /// The client persona.
     pub persona: Persona,
+    /// The client build's encryption strength.
+    pub strength: Strength,
     /// The SMTP address.
     pub email: MailAddress,
     /// The display name used in the mailbox DN.
@@ -254,6 +257,12 @@ pub struct SendStep {
     pub cipher: Option<Cipher>,
     /// The digest, if given.
     pub digest: Option<Digest>,
+    /// Which layer is inside the other.
+    pub order: Order,
+    /// How certificates are named, if given.
+    pub identifier: Option<IdentifierKind>,
+    /// A client defect to switch on.
+    pub fault: Option<SendFault>,
 }
 
 /// A mailbox folder a client reads from.
@@ -368,6 +377,22 @@ pub enum Action {
         subject: String,
         /// Which folder it is in.
         folder: Folder,
+    },
+    /// Change a delivered message in a mailbox.
+    AlterMessage {
+        /// Whose mailbox.
+        user: UserName,
+        /// Which message.
+        subject: String,
+        /// The change.
+        change: TransitChange,
+    },
+    /// Arm a scripted fault on the SMTP sink.
+    SmtpFault(sink::Fault),
+    /// Every participant sends to every participant in every form; the record is the matrix.
+    InteropMatrix {
+        /// The participants, in file order.
+        users: Vec<UserName>,
     },
     /// A raw SMTP conversation with the sink.
     SmtpSession {
@@ -623,6 +648,9 @@ impl Action {
             Self::Enroll { .. } => "enroll",
             Self::Send(_) => "send",
             Self::Read { .. } => "read",
+            Self::AlterMessage { .. } => "alter-message",
+            Self::SmtpFault(_) => "smtp-fault",
+            Self::InteropMatrix { .. } => "interop-matrix",
             Self::SmtpSession { .. } => "smtp-session",
             Self::ConfigureCa { .. } => "configure-ca",
             Self::RestartCa { .. } => "restart-ca",

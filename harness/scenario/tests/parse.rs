@@ -243,3 +243,47 @@ fn km_steps_naming_what_does_not_exist_are_located() {
         "{messages:#?}"
     );
 }
+
+#[test]
+fn messaging_keys_are_checked_and_every_mistake_located() {
+    let source = scenario::skeleton("t").replace(
+        "client = \"outlook2000\"     #",
+        "strength = \"40-bit\"\nclient = \"modern\"     #",
+    ) + r#"
+[[step]]
+action = "smtp-fault"
+message = 1
+recipient = "bob"
+code = 451
+
+[[step]]
+action = "smtp-fault"
+command = "MAIL"
+code = 250
+
+[[step]]
+action = "send"
+from = "alice"
+to = "bob"
+subject = "s"
+order = "sideways"
+
+[[step]]
+action = "alter-message"
+user = "bob"
+subject = "s"
+change = "rot13"
+"#;
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 5, "{messages:#?}");
+    assert!(
+        messages[0].contains("modern has no 40-bit build"),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].contains("exactly one of `message`, `recipient` and `command`"));
+    assert!(messages[2].contains("250 is not a scriptable reply code"));
+    assert!(messages[3].contains("unknown layer order `sideways`"));
+    assert!(messages[4].contains("unknown transit change `rot13`"));
+    assert!(messages.iter().all(|m| m.starts_with("test.toml:")));
+}

@@ -32,6 +32,25 @@ pub enum Command {
     NotImplemented(String),
 }
 
+impl Command {
+    /// The command's verb, upper case.
+    pub fn verb(&self) -> &str {
+        match self {
+            Self::Helo(_) => "HELO",
+            Self::Ehlo(_) => "EHLO",
+            Self::Mail { .. } => "MAIL",
+            Self::Rcpt(_) => "RCPT",
+            Self::Data => "DATA",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Quit => "QUIT",
+            Self::Vrfy => "VRFY",
+            Self::Help => "HELP",
+            Self::NotImplemented(verb) => verb,
+        }
+    }
+}
+
 /// Why a command line was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandError {

@@ -6,12 +6,14 @@
 //! is the only part that touches sockets; [`store`] keeps what was delivered.
 
 pub mod command;
+pub mod faults;
 pub mod framing;
 pub mod reply;
 pub mod server;
 pub mod session;
 pub mod store;
 
+pub use faults::{Effect, Fault, FaultPlan, Trigger};
 pub use reply::Reply;
 pub use server::{EmbeddedSink, SinkError, serve};
 pub use session::{Connection, Limits};

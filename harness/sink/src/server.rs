@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use crate::faults::FaultPlan;
 use crate::session::{Connection, Limits};
 use crate::store::{Envelope, MessageId, Store};
 
@@ -25,11 +26,12 @@ pub enum SinkError {
 }
 
 /// Accepts connections on `listener` until `shutdown` completes, serving each one on its own
-/// task.
+/// task; every connection consults `faults`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
     limits: Limits,
+    faults: FaultPlan,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SinkError> {
     tokio::pin!(shutdown);
@@ -45,9 +47,10 @@ pub async fn serve(
                 };
                 let store = store.clone();
                 let limits = limits.clone();
+                let faults = faults.clone();
                 tokio::spawn(async move {
                     // A broken client connection ends that session only.
-                    let _ = handle(socket, store, limits).await;
+                    let _ = handle(socket, store, limits, faults).await;
                 });
             }
         }
@@ -63,8 +66,13 @@ fn is_transient(err: &std::io::Error) -> bool {
     )
 }
 
-async fn handle(mut socket: TcpStream, store: Store, limits: Limits) -> std::io::Result<()> {
-    let (mut connection, greeting) = Connection::new(limits);
+async fn handle(
+    mut socket: TcpStream,
+    store: Store,
+    limits: Limits,
+    faults: FaultPlan,
+) -> std::io::Result<()> {
+    let (mut connection, greeting) = Connection::with_faults(limits, faults);
     socket.write_all(greeting.to_wire().as_bytes()).await?;
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -100,6 +108,7 @@ async fn handle(mut socket: TcpStream, store: Store, limits: Limits) -> std::io:
 pub struct EmbeddedSink {
     address: SocketAddr,
     store: Store,
+    faults: FaultPlan,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -116,6 +125,8 @@ impl EmbeddedSink {
             .enable_all()
             .build()?;
         let served = store.clone();
+        let faults = FaultPlan::default();
+        let plan = faults.clone();
         let thread = std::thread::Builder::new()
             .name(format!("sink-{}", address.port()))
             .spawn(move || {
@@ -126,12 +137,13 @@ impl EmbeddedSink {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    let _ = serve(listener, served, limits, shutdown).await;
+                    let _ = serve(listener, served, limits, plan, shutdown).await;
                 });
             })?;
         Ok(Self {
             address,
             store,
+            faults,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -140,6 +152,11 @@ impl EmbeddedSink {
     /// The address to send to.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The faults armed on the sink.
+    pub fn faults(&self) -> &FaultPlan {
+        &self.faults
     }
 
     /// What the sink has stored.

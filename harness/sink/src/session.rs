@@ -5,6 +5,7 @@
 //! socket; tests and fuzzers drive it directly.
 
 use crate::command::{self, Command, CommandError};
+use crate::faults::{self, Effect, FaultPlan};
 use crate::framing::{CommandLine, DataEnd, DataProblem, DataReader, Inbound};
 use crate::reply::Reply;
 use crate::store::{Envelope, MessageId};
@@ -56,6 +57,8 @@ enum State {
         from: String,
         recipients: Vec<String>,
         reader: DataReader,
+        /// A scripted fault this message sets off.
+        fault: Option<Effect>,
     },
     /// QUIT or a fatal error: nothing more is read.
     Closed,
@@ -80,11 +83,17 @@ pub struct Connection {
     state: State,
     inbound: Inbound,
     errors: u32,
+    faults: FaultPlan,
 }
 
 impl Connection {
     /// A new connection and the greeting to send first.
     pub fn new(limits: Limits) -> (Self, Reply) {
+        Self::with_faults(limits, FaultPlan::default())
+    }
+
+    /// A new connection that consults `faults` (SMTP-03), and the greeting to send first.
+    pub fn with_faults(limits: Limits, faults: FaultPlan) -> (Self, Reply) {
         let greeting = Reply::plain(220, format!("{} ESMTP kmlab sink ready", limits.hostname));
         (
             Self {
@@ -92,6 +101,7 @@ impl Connection {
                 state: State::ExpectHelo,
                 inbound: Inbound::default(),
                 errors: 0,
+                faults,
             },
             greeting,
         )
@@ -115,6 +125,18 @@ impl Connection {
         loop {
             if self.is_closed() {
                 output.close = true;
+                break;
+            }
+            if let State::Data {
+                fault: Some(Effect::Drop),
+                ..
+            } = &self.state
+            {
+                // A scripted drop: the connection goes away once message data arrives.
+                if !self.inbound.is_empty() {
+                    self.state = State::Closed;
+                    output.close = true;
+                }
                 break;
             }
             let reply = if let State::Data { reader, .. } = &mut self.state {
@@ -156,7 +178,10 @@ impl Connection {
             }
         };
         match command::parse(&line) {
-            Ok(command) => self.command(command),
+            Ok(command) => match self.faults.on_command(command.verb()) {
+                Some(Effect::Reply(code)) => self.fault_reply(code),
+                _ => self.command(command),
+            },
             Err(CommandError::Unrecognized) => Reply::new(500, "5.5.1", "command not recognized"),
             Err(CommandError::Syntax(text)) => Reply::new(501, "5.5.4", text),
             Err(CommandError::BadAddress) => Reply::new(501, "5.1.3", "bad address syntax"),
@@ -164,6 +189,14 @@ impl Connection {
                 Reply::new(555, "5.5.4", format!("parameter {param} not supported"))
             }
         }
+    }
+
+    /// The reply of a scripted fault; 421 also ends the session.
+    fn fault_reply(&mut self, code: u16) -> Reply {
+        if code == 421 {
+            self.state = State::Closed;
+        }
+        faults::reply(code)
     }
 
     fn command(&mut self, command: Command) -> Reply {
@@ -239,7 +272,14 @@ impl Connection {
                 },
                 Command::Rcpt(to),
             ) => {
-                if recipients.len() >= self.limits.max_recipients {
+                if let Some(Effect::Reply(code)) = self.faults.on_recipient(&to) {
+                    let next = if code == 421 {
+                        State::Closed
+                    } else {
+                        ExpectRcpt { from, recipients }
+                    };
+                    (next, faults::reply(code))
+                } else if recipients.len() >= self.limits.max_recipients {
                     (
                         ExpectRcpt { from, recipients },
                         Reply::new(452, "4.5.3", "too many recipients"),
@@ -264,6 +304,7 @@ impl Connection {
                         from,
                         recipients,
                         reader,
+                        fault: self.faults.on_message(),
                     },
                     Reply::plain(354, "end data with <CR><LF>.<CR><LF>"),
                 )
@@ -291,11 +332,19 @@ impl Connection {
 
     fn finish_data(&mut self, end: DataEnd, deliver: &mut Deliver<'_>) -> Reply {
         let State::Data {
-            from, recipients, ..
+            from,
+            recipients,
+            fault,
+            ..
         } = std::mem::replace(&mut self.state, State::ExpectMail)
         else {
             return Reply::new(503, "5.5.1", "bad sequence of commands");
         };
+        if let (Some(Effect::Reply(code)), DataEnd::Complete(_)) = (fault, &end) {
+            // The message arrived whole, but the script says the server fails it: nothing is
+            // stored, and the client hears the scripted code.
+            return self.fault_reply(code);
+        }
         match end {
             DataEnd::Complete(data) => match deliver(Envelope {
                 from,
@@ -346,8 +395,12 @@ mod tests {
 
     impl Harness {
         fn new(limits: Limits) -> Self {
+            Self::with_faults(limits, FaultPlan::default())
+        }
+
+        fn with_faults(limits: Limits, faults: FaultPlan) -> Self {
             Self {
-                connection: Connection::new(limits).0,
+                connection: Connection::with_faults(limits, faults).0,
                 delivered: Vec::new(),
             }
         }
@@ -453,6 +506,69 @@ mod tests {
         assert!(
             reply.ends_with("421 4.7.0 too many errors, closing the connection\r\n"),
             "{reply}"
+        );
+        assert!(h.connection.is_closed());
+    }
+
+    const TRANSACTION: &[u8] = b"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nhi\r\n.\r\n";
+
+    fn faulty(trigger: crate::faults::Trigger, effect: Effect, times: u32) -> Harness {
+        let plan = FaultPlan::default();
+        plan.arm(crate::faults::Fault {
+            trigger,
+            effect,
+            times,
+        });
+        Harness::with_faults(Limits::default(), plan)
+    }
+
+    #[test]
+    fn a_faulted_message_is_answered_with_its_code_and_not_stored() {
+        let mut h = faulty(crate::faults::Trigger::Message(1), Effect::Reply(451), 1);
+        assert_eq!(h.codes(b"HELO c\r\n"), [250]);
+        assert_eq!(h.codes(TRANSACTION), [250, 250, 354, 451]);
+        assert!(h.delivered.is_empty());
+        // The retry gets through, once.
+        assert_eq!(h.codes(TRANSACTION), [250, 250, 354, 250]);
+        assert_eq!(h.delivered.len(), 1);
+    }
+
+    #[test]
+    fn a_scripted_drop_closes_mid_data_without_a_reply() {
+        let mut h = faulty(crate::faults::Trigger::Message(1), Effect::Drop, 1);
+        let mut deliver = |_: Envelope| Ok(MessageId(1));
+        let output = h.connection.receive(
+            b"HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nhalf",
+            &mut deliver,
+        );
+        let replies = String::from_utf8(output.reply_bytes).unwrap();
+        assert!(
+            replies.ends_with("354 end data with <CR><LF>.<CR><LF>\r\n"),
+            "{replies}"
+        );
+        assert!(output.close);
+        assert!(h.connection.is_closed());
+    }
+
+    #[test]
+    fn recipient_and_command_faults_answer_where_they_are_set() {
+        let mut h = faulty(
+            crate::faults::Trigger::Recipient("b@x.test".into()),
+            Effect::Reply(550),
+            1,
+        );
+        assert_eq!(
+            h.codes(b"HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"),
+            [250, 250, 550, 503]
+        );
+        let mut h = faulty(
+            crate::faults::Trigger::Command("MAIL".into()),
+            Effect::Reply(421),
+            1,
+        );
+        assert_eq!(
+            h.codes(b"HELO c\r\nMAIL FROM:<a@x.test>\r\nNOOP\r\n"),
+            [250, 421]
         );
         assert!(h.connection.is_closed());
     }

@@ -3,11 +3,7 @@
 
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
-use der::Any;
-use der::asn1::OctetString;
 use smime::Cipher;
-use smime::structure::{Rc2Parameter, rc2_version_for_bits};
-use spki::AlgorithmIdentifierOwned;
 
 /// Encrypts `plaintext`; key and IV lengths are the caller's to get right.
 pub(crate) fn encrypt(cipher: Cipher, key: &[u8], iv: &[u8], plaintext: &[u8]) -> Vec<u8> {
@@ -51,28 +47,6 @@ pub(crate) fn decrypt(cipher: Cipher, key: &[u8], iv: &[u8], ciphertext: &[u8]) 
                 .ok()
         }
     }
-}
-
-/// The content-encryption algorithm identifier with its parameters.
-pub(crate) fn algorithm_identifier(
-    cipher: Cipher,
-    iv: &[u8],
-) -> der::Result<AlgorithmIdentifierOwned> {
-    let parameters = match cipher {
-        Cipher::Rc2Cbc40 | Cipher::Rc2Cbc64 | Cipher::Rc2Cbc128 => {
-            let version = rc2_version_for_bits(cipher.key_bits());
-            let parameter = Rc2Parameter {
-                version,
-                iv: OctetString::new(iv)?,
-            };
-            Any::encode_from(&parameter)?
-        }
-        _ => Any::encode_from(&OctetString::new(iv)?)?,
-    };
-    Ok(AlgorithmIdentifierOwned {
-        oid: cipher.oid(),
-        parameters: Some(parameters),
-    })
 }
 
 /// DES keys carry odd parity in the low bit of each byte; OpenSSL checks it.

@@ -4,30 +4,22 @@
 
 mod ciphers;
 
-use cms::cert::IssuerAndSerialNumber;
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{
-    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo,
-    RecipientInfos,
-};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
-use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use cms::enveloped_data::RecipientInfo;
+use cms::signed_data::{SignedData, SignerInfo};
+use der::asn1::OctetString;
+use der::{Decode, Encode};
 use model::{CertificateDer, Named, PrivateKeyDer};
 use pkcs8::DecodePrivateKey;
 use rand_core::CryptoRngCore;
 use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
 use smime::structure::{CertificateId, attribute_values, carried_certificates, content_cipher};
 use smime::{
-    Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, IdentifierKind,
-    SignRequest, SignatureCheck, SignatureStatus, oids,
+    Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
+    SignatureCheck, SignatureStatus, oids,
 };
-use spki::{AlgorithmIdentifierOwned, DecodePublicKey};
+use spki::DecodePublicKey;
 use x509_cert::Certificate;
-use x509_cert::attr::Attribute;
-use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
 const NAME: &str = "rustcrypto";
 
@@ -49,90 +41,16 @@ impl Engine for RustCryptoEngine {
         request: &SignRequest<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        let certificate = parse_certificate(&request.signer.certificate)?;
         let key = RsaPrivateKey::from_pkcs8_der(request.signer.key.as_bytes())
             .map_err(|e| unusable("signing key", e))?;
-        let digest = hash(request.digest, request.content);
-
-        let mut attributes = vec![
-            attribute(
-                oids::CONTENT_TYPE,
-                Any::encode_from(&oids::DATA).map_err(encoding)?,
-            )?,
-            attribute(
-                oids::SIGNING_TIME,
-                Any::encode_from(
-                    &pki_time(request.signing_time).map_err(|e| unusable("signing time", e))?,
-                )
-                .map_err(encoding)?,
-            )?,
-            attribute(
-                oids::MESSAGE_DIGEST,
-                Any::encode_from(&OctetString::new(digest).map_err(encoding)?).map_err(encoding)?,
-            )?,
-        ];
-        if !request.capabilities.is_empty() {
-            let value =
-                smime::structure::capabilities_value(request.capabilities).map_err(encoding)?;
-            attributes.push(attribute(oids::SMIME_CAPABILITIES, value)?);
-        }
-        let signed_attributes = SetOfVec::try_from(attributes).map_err(encoding)?;
-        let to_sign = signed_attributes.to_der().map_err(encoding)?;
+        let attributes = SignedAttributes::new(request, &hash(request.digest, request.content))?;
         let signature = key
-            .sign(padding(request.digest), &hash(request.digest, &to_sign))
-            .map_err(|e| unusable("signing key", e))?;
-
-        let (version, sid) = match request.identifier {
-            IdentifierKind::IssuerAndSerial => (
-                CmsVersion::V1,
-                SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(&certificate)),
-            ),
-            IdentifierKind::SubjectKeyIdentifier => (
-                CmsVersion::V3,
-                SignerIdentifier::SubjectKeyIdentifier(key_identifier(&certificate)?),
-            ),
-        };
-        let signer_info = SignerInfo {
-            version,
-            sid,
-            digest_alg: digest_algorithm(request.digest),
-            signed_attrs: Some(signed_attributes),
-            signature_algorithm: AlgorithmIdentifierOwned {
-                oid: oids::RSA_ENCRYPTION,
-                parameters: Some(Any::null()),
-            },
-            signature: OctetString::new(signature).map_err(encoding)?,
-            unsigned_attrs: None,
-        };
-        let mut certificates = vec![cms::cert::CertificateChoices::Certificate(certificate)];
-        for extra in &request.signer.chain {
-            certificates.push(cms::cert::CertificateChoices::Certificate(
-                parse_certificate(extra)?,
-            ));
-        }
-        let econtent = if request.detached {
-            None
-        } else {
-            Some(
-                Any::encode_from(&OctetString::new(request.content).map_err(encoding)?)
-                    .map_err(encoding)?,
+            .sign(
+                padding(request.digest),
+                &hash(request.digest, attributes.to_be_signed()),
             )
-        };
-        let signed = SignedData {
-            version,
-            digest_algorithms: SetOfVec::try_from(vec![digest_algorithm(request.digest)])
-                .map_err(encoding)?,
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: oids::DATA,
-                econtent,
-            },
-            certificates: Some(CertificateSet(
-                SetOfVec::try_from(certificates).map_err(encoding)?,
-            )),
-            crls: None,
-            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(encoding)?),
-        };
-        content_info(oids::SIGNED_DATA, &signed)
+            .map_err(|e| unusable("signing key", e))?;
+        assemble::signed_data(request, attributes, signature)
     }
 
     fn envelope(
@@ -150,49 +68,27 @@ impl Engine for RustCryptoEngine {
         rng.fill_bytes(&mut iv);
         let encrypted = ciphers::encrypt(cipher, &content_key, &iv, request.content);
 
-        let mut infos = Vec::with_capacity(request.recipients.len());
-        let mut version = CmsVersion::V0;
+        let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
         for recipient in request.recipients {
-            let certificate = parse_certificate(&recipient.certificate)?;
-            let public_key = rsa_public_key(&certificate)?;
+            let public_key = RsaPublicKey::from_public_key_der(&assemble::public_key_info(
+                &recipient.certificate,
+            )?)
+            .map_err(|e| unusable("public key", e))?;
             let wrapped = public_key
                 .encrypt(&mut RngAdapter(rng), Pkcs1v15Encrypt, &content_key)
                 .map_err(|e| unusable("recipient key", e))?;
-            let (ktri_version, rid) = match recipient.identifier {
-                IdentifierKind::IssuerAndSerial => (
-                    CmsVersion::V0,
-                    RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(&certificate)),
-                ),
-                IdentifierKind::SubjectKeyIdentifier => {
-                    version = CmsVersion::V2;
-                    (
-                        CmsVersion::V2,
-                        RecipientIdentifier::SubjectKeyIdentifier(key_identifier(&certificate)?),
-                    )
-                }
-            };
-            infos.push(RecipientInfo::Ktri(KeyTransRecipientInfo {
-                version: ktri_version,
-                rid,
-                key_enc_alg: AlgorithmIdentifierOwned {
-                    oid: oids::RSA_ENCRYPTION,
-                    parameters: Some(Any::null()),
-                },
-                enc_key: OctetString::new(wrapped).map_err(encoding)?,
-            }));
+            wrapped_keys.push(wrapped);
         }
-        let enveloped = EnvelopedData {
-            version,
-            originator_info: None,
-            recip_infos: RecipientInfos(SetOfVec::try_from(infos).map_err(encoding)?),
-            encrypted_content: EncryptedContentInfo {
-                content_type: oids::DATA,
-                content_enc_alg: ciphers::algorithm_identifier(cipher, &iv).map_err(encoding)?,
-                encrypted_content: Some(OctetString::new(encrypted).map_err(encoding)?),
-            },
-            unprotected_attrs: None,
-        };
-        content_info(oids::ENVELOPED_DATA, &enveloped)
+        let recipients: Vec<WrappedKey<'_>> = request
+            .recipients
+            .iter()
+            .zip(&wrapped_keys)
+            .map(|(recipient, encrypted_key)| WrappedKey {
+                recipient,
+                encrypted_key,
+            })
+            .collect();
+        assemble::enveloped_data(cipher, &iv, encrypted, &recipients)
     }
 
     fn decrypt(
@@ -402,36 +298,6 @@ fn padding(digest: Digest) -> Pkcs1v15Sign {
     }
 }
 
-fn digest_algorithm(digest: Digest) -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned {
-        oid: digest.oid(),
-        parameters: None,
-    }
-}
-
-fn attribute(oid: der::asn1::ObjectIdentifier, value: Any) -> Result<Attribute, EngineError> {
-    Ok(Attribute {
-        oid,
-        values: SetOfVec::try_from(vec![value]).map_err(encoding)?,
-    })
-}
-
-fn content_info<T: Encode>(
-    content_type: der::asn1::ObjectIdentifier,
-    content: &T,
-) -> Result<CmsDer, EngineError> {
-    let content = Any::from_der(&content.to_der().map_err(encoding)?).map_err(encoding)?;
-    let info = ContentInfo {
-        content_type,
-        content,
-    };
-    Ok(CmsDer::new(info.to_der().map_err(encoding)?))
-}
-
-fn parse_certificate(der: &CertificateDer) -> Result<Certificate, EngineError> {
-    Certificate::from_der(der.as_bytes()).map_err(|e| unusable("certificate", e))
-}
-
 fn rsa_public_key(certificate: &Certificate) -> Result<RsaPublicKey, EngineError> {
     let spki = certificate
         .tbs_certificate
@@ -439,46 +305,6 @@ fn rsa_public_key(certificate: &Certificate) -> Result<RsaPublicKey, EngineError
         .to_der()
         .map_err(encoding)?;
     RsaPublicKey::from_public_key_der(&spki).map_err(|e| unusable("public key", e))
-}
-
-fn issuer_and_serial(certificate: &Certificate) -> IssuerAndSerialNumber {
-    IssuerAndSerialNumber {
-        issuer: certificate.tbs_certificate.issuer.clone(),
-        serial_number: certificate.tbs_certificate.serial_number.clone(),
-    }
-}
-
-fn key_identifier(certificate: &Certificate) -> Result<SubjectKeyIdentifier, EngineError> {
-    match certificate.tbs_certificate.get::<SubjectKeyIdentifier>() {
-        Ok(Some((_, ski))) => Ok(ski),
-        _ => Err(unusable(
-            "certificate",
-            "it has no subject key identifier (a v1 certificate can only be named by issuer and serial)",
-        )),
-    }
-}
-
-fn pki_time(at: model::Timestamp) -> Result<x509_cert::time::Time, String> {
-    let seconds = u64::try_from(at.unix()).map_err(|_| format!("{at} is before 1970"))?;
-    let duration = std::time::Duration::from_secs(seconds);
-    let time = if at.year() < 2050 {
-        der::asn1::UtcTime::from_unix_duration(duration).map(x509_cert::time::Time::UtcTime)
-    } else {
-        der::asn1::GeneralizedTime::from_unix_duration(duration)
-            .map(x509_cert::time::Time::GeneralTime)
-    };
-    time.map_err(|e| e.to_string())
-}
-
-fn unusable(what: &'static str, detail: impl std::fmt::Display) -> EngineError {
-    EngineError::Unusable {
-        what,
-        detail: detail.to_string(),
-    }
-}
-
-fn encoding(error: impl std::fmt::Display) -> EngineError {
-    EngineError::Encoding(error.to_string())
 }
 
 /// Lets a `dyn CryptoRngCore` be passed where `rsa` wants a sized `CryptoRngCore`.
@@ -500,179 +326,3 @@ impl rand_core::RngCore for RngAdapter<'_> {
 }
 
 impl rand_core::CryptoRng for RngAdapter<'_> {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use model::{SeededRng, Serial, Timestamp};
-    use pki::{
-        CertificatePurpose, CertificateTemplate, CertificateVersion, Issuer, KeyPool,
-        NameAttribute, SignatureHash, build_name, issue_certificate, private_key_der,
-    };
-    use smime::{Recipient, SignerCredentials};
-
-    struct Party {
-        certificate: CertificateDer,
-        key: PrivateKeyDer,
-    }
-
-    fn party(name: &str, version: CertificateVersion) -> Party {
-        let pool = KeyPool::new(11, None);
-        let (ca_key, _) = pool.key("ca", 1024).unwrap();
-        let (key, _) = pool.key(name, 1024).unwrap();
-        let ca_name = build_name(&[NameAttribute::CommonName("Test Root")]).unwrap();
-        let template = CertificateTemplate {
-            version,
-            purpose: CertificatePurpose::SmimeEncryption,
-            serial: Serial::from_be_bytes(name.as_bytes()),
-            subject: build_name(&[NameAttribute::CommonName(name)]).unwrap(),
-            email: Some(format!("{name}@example.test")),
-            not_before: Timestamp::DEFAULT_START,
-            not_after: Timestamp::DEFAULT_START.plus(model::Duration::years(2)),
-            crl_distribution_point: None,
-            hash: SignatureHash::Sha256,
-        };
-        let issuer = Issuer {
-            name: &ca_name,
-            key: &ca_key,
-            key_identifier: None,
-        };
-        let certificate = issue_certificate(&template, &key.to_public_key(), issuer).unwrap();
-        Party {
-            certificate,
-            key: private_key_der(&key).unwrap(),
-        }
-    }
-
-    #[test]
-    fn every_cipher_round_trips_for_every_recipient() {
-        let alice = party("alice", CertificateVersion::V3);
-        let bob = party("bob", CertificateVersion::V3);
-        let carol = party("carol", CertificateVersion::V3);
-        let recipients = [
-            Recipient {
-                certificate: alice.certificate.clone(),
-                identifier: IdentifierKind::IssuerAndSerial,
-            },
-            Recipient {
-                certificate: bob.certificate.clone(),
-                identifier: IdentifierKind::SubjectKeyIdentifier,
-            },
-        ];
-        let mut rng = SeededRng::new(1, "test");
-        for &cipher in Cipher::ALL {
-            let request = EnvelopeRequest {
-                content: b"secret\r\n",
-                recipients: &recipients,
-                cipher,
-            };
-            let der = RustCryptoEngine.envelope(&request, &mut rng).unwrap();
-            let summary = smime::structure::summarize(der.as_bytes()).unwrap();
-            let smime::structure::CmsSummary::Enveloped(summary) = summary else {
-                panic!()
-            };
-            assert_eq!(summary.cipher, Ok(cipher));
-            for party in [&alice, &bob] {
-                assert_eq!(
-                    RustCryptoEngine.decrypt(der.as_bytes(), &party.certificate, &party.key),
-                    Decryption::Opened {
-                        content: b"secret\r\n".to_vec()
-                    },
-                    "{cipher:?}"
-                );
-            }
-            assert_eq!(
-                RustCryptoEngine.decrypt(der.as_bytes(), &carol.certificate, &carol.key),
-                Decryption::NotARecipient
-            );
-        }
-    }
-
-    #[test]
-    fn same_generator_state_gives_the_same_bytes() {
-        let bob = party("bob", CertificateVersion::V3);
-        let recipients = [Recipient {
-            certificate: bob.certificate,
-            identifier: IdentifierKind::IssuerAndSerial,
-        }];
-        let request = EnvelopeRequest {
-            content: b"x",
-            recipients: &recipients,
-            cipher: Cipher::Aes128Cbc,
-        };
-        let a = RustCryptoEngine
-            .envelope(&request, &mut SeededRng::new(3, "m"))
-            .unwrap();
-        let b = RustCryptoEngine
-            .envelope(&request, &mut SeededRng::new(3, "m"))
-            .unwrap();
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn detached_and_opaque_signatures_verify_and_detect_tampering() {
-        let alice = party("alice", CertificateVersion::V3);
-        let signer = SignerCredentials {
-            certificate: alice.certificate.clone(),
-            key: alice.key.clone(),
-            chain: Vec::new(),
-        };
-        for (digest, identifier, detached) in [
-            (Digest::Sha1, IdentifierKind::IssuerAndSerial, true),
-            (Digest::Sha256, IdentifierKind::SubjectKeyIdentifier, false),
-        ] {
-            let request = SignRequest {
-                content: b"Content-Type: text/plain\r\n\r\nhello\r\n",
-                signer: &signer,
-                digest,
-                identifier,
-                signing_time: Timestamp::DEFAULT_START,
-                detached,
-                capabilities: &[smime::Capability::Cipher(Cipher::Aes128Cbc)],
-            };
-            let der = RustCryptoEngine
-                .sign(&request, &mut SeededRng::new(1, "s"))
-                .unwrap();
-            let content = detached.then_some(request.content);
-            let check = RustCryptoEngine.verify(der.as_bytes(), content);
-            assert_eq!(check.status, SignatureStatus::Verified);
-            assert_eq!(check.signer.as_ref(), Some(&alice.certificate));
-            assert_eq!(check.signing_time, Some(Timestamp::DEFAULT_START));
-            assert_eq!(check.digest, Some(digest));
-            assert_eq!(
-                check.capabilities,
-                [smime::Capability::Cipher(Cipher::Aes128Cbc)]
-            );
-            if detached {
-                let tampered = RustCryptoEngine.verify(
-                    der.as_bytes(),
-                    Some(b"Content-Type: text/plain\r\n\r\nhellO\r\n"),
-                );
-                assert_eq!(tampered.status, SignatureStatus::DigestMismatch);
-            } else {
-                assert_eq!(check.content.as_deref(), Some(request.content));
-            }
-        }
-    }
-
-    #[test]
-    fn v1_certificates_cannot_be_named_by_key_identifier() {
-        let old = party("legacy", CertificateVersion::V1);
-        let recipients = [Recipient {
-            certificate: old.certificate,
-            identifier: IdentifierKind::SubjectKeyIdentifier,
-        }];
-        let request = EnvelopeRequest {
-            content: b"x",
-            recipients: &recipients,
-            cipher: Cipher::Rc2Cbc40,
-        };
-        assert!(matches!(
-            RustCryptoEngine.envelope(&request, &mut SeededRng::new(1, "m")),
-            Err(EngineError::Unusable {
-                what: "certificate",
-                ..
-            })
-        ));
-    }
-}

@@ -7,6 +7,7 @@
 //! message ([`structure`]) that reports show instead of raw random bytes.
 
 pub mod algorithms;
+pub mod assemble;
 pub mod mime;
 pub mod oids;
 pub mod structure;

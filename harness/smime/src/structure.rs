@@ -160,6 +160,24 @@ pub fn content_cipher(algorithm: &AlgorithmIdentifierOwned) -> Result<(Cipher, V
     Ok((cipher, iv))
 }
 
+/// The content-encryption algorithm identifier for `cipher` with its IV (RC2 carries its
+/// effective key length in the parameters too): the inverse of [`content_cipher`].
+pub fn cipher_algorithm(cipher: Cipher, iv: &[u8]) -> der::Result<AlgorithmIdentifierOwned> {
+    let parameters = match cipher {
+        Cipher::Rc2Cbc40 | Cipher::Rc2Cbc64 | Cipher::Rc2Cbc128 => {
+            der::Any::encode_from(&Rc2Parameter {
+                version: rc2_version_for_bits(cipher.key_bits()),
+                iv: OctetString::new(iv)?,
+            })?
+        }
+        _ => der::Any::encode_from(&OctetString::new(iv)?)?,
+    };
+    Ok(AlgorithmIdentifierOwned {
+        oid: cipher.oid(),
+        parameters: Some(parameters),
+    })
+}
+
 /// What an enveloped-data message says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvelopeSummary {

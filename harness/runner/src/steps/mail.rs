@@ -1,97 +1,73 @@
-//! Composing, sending and reading messages.
+//! Composing, sending and reading messages, and changing them in transit.
 
 use clients::compose::{Draft, Encryption, Signing};
-use clients::read::{Content, Layer, Reader, Reading};
-use clients::submit::submit;
-use clients::{SignForm, VirtualUser};
-use model::{CertificateDer, CertifiedKey, KeyGeneration, Named, Outcome, UserName};
-use pki::ChainVerdict;
+use clients::faults::{SendFault, TransitChange, first_difference};
+use clients::read::{Content, Layer, Reading};
+use clients::submit::submit_with_retries;
+use clients::{Fallback, SignForm, VirtualUser};
+use model::{CertificateDer, CertifiedKey, KeyGeneration, Named, Outcome, Timestamp, UserName};
+use pki::{CertificateInfo, CertificateVersion, ChainVerdict};
 use rand_core::RngCore;
 use report::{Detail, Record};
 use scenario::{Folder, SendStep};
-use smime::mime::MessageHeaders;
-use smime::structure::{CmsSummary, summarize};
-use smime::{Capability, SignatureStatus};
+use smime::mime::{Entity, MessageHeaders, classify};
+use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
+use smime::{Capability, Cipher, IdentifierKind, Recipient, SignatureStatus};
 
 use super::{new_record, refuse};
 use crate::world::{SentMessage, World};
 
 pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
-    let mut record = new_record(world, step.from.to_string(), "send");
+    let record = new_record(world, step.from.to_string(), "send");
     let sender = world
         .users
         .get(&step.from)
         .ok_or_else(|| format!("no user {}", step.from))?
         .clone();
     let profile = sender.profile();
-    let recipients: Vec<&VirtualUser> = step
+    let recipients: Vec<VirtualUser> = step
         .to
         .iter()
         .map(|name| {
             world
                 .users
                 .get(name)
+                .cloned()
                 .ok_or_else(|| format!("no user {name}"))
         })
         .collect::<Result<_, _>>()?;
-    let sign = step.sign.unwrap_or(profile.default_signing);
+    let now = world.now();
+    let form = step.sign.unwrap_or(profile.default_signing);
     let digest = step.digest.unwrap_or(profile.signing_digest);
+    let identifier = step.identifier.unwrap_or(profile.identifier);
+    if !profile.sign_forms.contains(&form) {
+        return Ok(refuse(
+            record,
+            &format!("client-cannot-sign-{}", form.name()),
+        ));
+    }
+    if form != SignForm::None && !profile.digests.contains(&digest) {
+        return Ok(refuse(record, "digest-not-supported"));
+    }
+    let mut notes = Notes { record, now };
 
-    let signing_certificate = sender
-        .signing_key()
-        .map(|key| key.certificate.clone())
-        .unwrap_or_else(|| CertificateDer::new(Vec::new()));
-    let signing = match sign {
+    let signing = match form {
         SignForm::None => None,
-        form => {
-            let Some(signer) = sender.signer(world.issuer_chain(&signing_certificate)) else {
-                return Ok(refuse(record, "no-signing-certificate"));
-            };
-            let capabilities = profile
-                .ciphers
-                .iter()
-                .map(|cipher| Capability::Cipher(*cipher))
-                .collect();
-            Some(Signing {
-                form,
-                digest,
-                signer,
-                capabilities,
-            })
-        }
+        form => match signing(&sender, world, form, digest, identifier, now) {
+            Ok(signing) => Some(signing),
+            Err(reason) => return Ok(refuse(notes.record, reason)),
+        },
     };
-    let encryption = if step.encrypt {
-        let Some(cipher) = step.cipher.or_else(|| profile.ciphers.first().copied()) else {
-            return Ok(refuse(record, "client-cannot-encrypt-smime"));
-        };
-        let mut certificates = Vec::new();
-        let mut missing = Vec::new();
-        for recipient in &recipients {
-            match world
-                .directory
-                .current_encryption_certificate(&recipient.name)
-            {
-                Some(certificate) => certificates.push(certificate.clone()),
-                None => missing.push(recipient.name.to_string()),
-            }
+    let (encryption, cipher_choice) = if step.encrypt {
+        match encryption(world, &sender, &recipients, step, identifier, &mut notes)? {
+            Planned::Envelope(encryption, choice) => (Some(encryption), choice),
+            Planned::InClear => (None, Vec::new()),
+            Planned::Refused(record) => return Ok(*record),
         }
-        if !missing.is_empty() {
-            let mut refused = refuse(record, "no-encryption-certificate");
-            refused.details.push(Detail::list("missing", missing));
-            return Ok(refused);
-        }
-        // The sender encrypts to itself too, so the sent copy stays readable (MSG-04).
-        let Some(own) = sender.current_encryption_key() else {
-            return Ok(refuse(record, "sender-has-no-encryption-certificate"));
-        };
-        certificates.push(own.certificate.clone());
-        Some(Encryption {
-            cipher,
-            recipients: certificates,
-        })
     } else {
-        None
+        (None, Vec::new())
     };
+    let mut record = notes.record;
 
     let sequence = world.sent.len() + 1;
     let mut tag = [0u8; 4];
@@ -101,7 +77,7 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
         from: sender.email.to_string(),
         to: recipients.iter().map(|r| r.email.to_string()).collect(),
         subject: step.subject.clone(),
-        date: world.now().to_rfc5322(),
+        date: now.to_rfc5322(),
         message_id: format!("{sequence}.{tag}@{}", world.scenario.topology.mail_domain),
     };
     let body = step.body.clone().unwrap_or_else(|| {
@@ -119,88 +95,579 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
     let draft = Draft {
         headers,
         body,
-        date: world.now(),
-        identifier: profile.identifier,
+        date: now,
         signing,
         encryption,
+        order: step.order,
     };
     let message = clients::compose::compose(&draft, world.engine.as_ref(), &mut world.rng)
         .map_err(|e| e.to_string())?;
 
     if let Some(signing) = &draft.signing {
         let signer = world.book.describe(&signing.signer.certificate);
+        let named = if signing.identifier == identifier {
+            String::new()
+        } else {
+            format!(
+                ", named by {} (it has no subject key identifier)",
+                signing.identifier.name()
+            )
+        };
         record.details.push(Detail::text(
             "signed",
-            format!("{}, {} by {signer}", signing.form.name(), signing.digest),
+            format!(
+                "{}, {} by {signer}{named}",
+                signing.form.name(),
+                signing.digest
+            ),
         ));
+        if draft.encryption.is_some() {
+            record
+                .details
+                .push(Detail::text("layers", draft.order.name()));
+        }
+    }
+    if draft.signing.is_some() || draft.encryption.is_some() {
+        record
+            .details
+            .push(Detail::text("identifier", identifier.name()));
     }
     if let Some(encryption) = &draft.encryption {
-        record.details.push(Detail::text(
-            "cipher",
-            envelope_cipher(&message).unwrap_or_else(|| encryption.cipher.to_string()),
-        ));
+        // What the bytes say, not what was asked for: a downgrade shows here (CL-03).
+        for envelope in envelopes_in(&message) {
+            record
+                .details
+                .push(Detail::text("cipher", cipher_text(&envelope)));
+            record
+                .details
+                .push(Detail::text("algorithm", algorithm_text(&envelope)));
+            let weak = envelope
+                .cipher
+                .as_ref()
+                .is_ok_and(|cipher| cipher.key_bits() < sender.strength.minimum_bits());
+            if weak {
+                record.outcome = Outcome::Error(None);
+                record.reason = Some("silent-downgrade".into());
+            }
+        }
+        record
+            .details
+            .push(Detail::list("cipher-choice", cipher_choice));
         record.details.push(Detail::list(
             "recipients",
             encryption
                 .recipients
                 .iter()
-                .map(|c| world.book.describe(c))
+                .map(|recipient| recipient_text(world, recipient, identifier))
                 .collect(),
         ));
     }
+    submit(world, step, &sender, &recipients, message, record)
+}
+
+/// A record being built, with the moment it is built at.
+struct Notes {
+    record: Record,
+    now: Timestamp,
+}
+
+/// What the envelope planning decided.
+enum Planned {
+    /// The envelope, and how its cipher was chosen.
+    Envelope(Encryption, Vec<String>),
+    /// A recipient had no usable certificate and the client sends in clear (with a warning
+    /// already on the record).
+    InClear,
+    Refused(Box<Record>),
+}
+
+fn signing(
+    sender: &VirtualUser,
+    world: &World,
+    form: SignForm,
+    digest: smime::Digest,
+    identifier: IdentifierKind,
+    now: Timestamp,
+) -> Result<Signing, &'static str> {
+    // Clients of the era sent their chain with the signature, up to and including the root,
+    // so a reader without that root still sees whose it is.
+    let chain = sender
+        .signing_key()
+        .map(|key| world.issuer_chain(&key.certificate))
+        .unwrap_or_default();
+    let signer = sender.signer(chain).ok_or("no-signing-certificate")?;
+    // MSG-07 at the signing end: a client does not sign with a certificate that is out of
+    // date at the moment of signing.
+    if let Ok(info) = CertificateInfo::parse(&signer.certificate) {
+        if now > info.not_after {
+            return Err("signing-certificate-expired");
+        }
+        if now < info.not_before {
+            return Err("signing-certificate-not-yet-valid");
+        }
+    }
+    let identifier = usable_identifier(identifier, &signer.certificate);
+    // The build announces what it can open: an export build only its 40-bit cipher.
+    let capabilities = sender
+        .profile()
+        .readable_ciphers(sender.strength)
+        .into_iter()
+        .map(Capability::Cipher)
+        .collect();
+    Ok(Signing {
+        form,
+        digest,
+        signer,
+        identifier,
+        capabilities,
+    })
+}
+
+/// A subject key identifier where the certificate has one; issuer and serial otherwise (a v1
+/// certificate has no extensions, MSG-05).
+fn usable_identifier(wanted: IdentifierKind, certificate: &CertificateDer) -> IdentifierKind {
+    if wanted == IdentifierKind::SubjectKeyIdentifier
+        && !smime::assemble::has_key_identifier(certificate)
+    {
+        IdentifierKind::IssuerAndSerial
+    } else {
+        wanted
+    }
+}
+
+fn encryption(
+    world: &World,
+    sender: &VirtualUser,
+    recipients: &[VirtualUser],
+    step: &SendStep,
+    identifier: IdentifierKind,
+    notes: &mut Notes,
+) -> Result<Planned, String> {
+    let profile = sender.profile();
+    // Takes the record out of `notes` as a refusal; the send stops there.
+    let refused = |notes: &mut Notes, reason: &str| {
+        refuse(
+            std::mem::replace(&mut notes.record, new_record(world, "", "")),
+            reason,
+        )
+    };
+    let stop = |record: Record| Ok(Planned::Refused(Box::new(record)));
+    if !profile.smime_encryption {
+        return stop(refused(notes, "client-cannot-encrypt-smime"));
+    }
+    let Some(own) = sender.current_encryption_key() else {
+        return stop(refused(notes, "sender-has-no-encryption-certificate"));
+    };
+    let mut certificates = Vec::new();
+    let mut unusable = Vec::new();
+    for recipient in recipients {
+        if recipient.name == sender.name {
+            continue;
+        }
+        match usable_certificate(world, &recipient.name, notes.now) {
+            Ok(certificate) => certificates.push(certificate),
+            Err(why) => unusable.push(format!("{} ({why})", recipient.name)),
+        }
+    }
+    if !unusable.is_empty() {
+        // MSG-04: never silently dropped; the profile says refuse or send in clear.
+        return match profile.no_usable_certificate {
+            Fallback::Refuse => {
+                let mut record = refused(notes, "no-usable-encryption-certificate");
+                record.details.push(Detail::list("missing", unusable));
+                stop(record)
+            }
+            Fallback::SendInClear => {
+                notes.record.outcome = Outcome::Warning;
+                notes.record.reason = Some("sent-unencrypted".into());
+                notes
+                    .record
+                    .details
+                    .push(Detail::list("unencrypted-for", unusable));
+                Ok(Planned::InClear)
+            }
+        };
+    }
+    let (chosen, explanation) = match choose_cipher(sender, recipients, step.cipher) {
+        Ok(chosen) => chosen,
+        Err((reason, explanation)) => {
+            let mut record = refused(notes, reason);
+            record
+                .details
+                .push(Detail::list("cipher-choice", explanation));
+            return stop(record);
+        }
+    };
+    let cipher = match step.fault {
+        Some(SendFault::DowngradeCipher) => Cipher::Rc2Cbc40,
+        None => chosen,
+    };
+    // The sender encrypts to itself too, so the sent copy stays readable (MSG-04).
+    certificates.push(own.certificate.clone());
+    Ok(Planned::Envelope(
+        Encryption {
+            cipher,
+            recipients: certificates
+                .into_iter()
+                .map(|certificate| Recipient {
+                    identifier: usable_identifier(identifier, &certificate),
+                    certificate,
+                })
+                .collect(),
+        },
+        explanation,
+    ))
+}
+
+/// The recipient's current encryption certificate from the directory, if S/MIME can use it:
+/// present, v3 (CL-02: V1 certificates are not for S/MIME encryption) and valid now.
+fn usable_certificate(
+    world: &World,
+    user: &UserName,
+    now: Timestamp,
+) -> Result<CertificateDer, &'static str> {
+    let certificate = world
+        .directory
+        .current_encryption_certificate(user)
+        .ok_or("no certificate")?;
+    let info = CertificateInfo::parse(certificate).map_err(|_| "unreadable certificate")?;
+    if info.version == CertificateVersion::V1 {
+        return Err("only a v1 certificate");
+    }
+    if now > info.not_after {
+        return Err("certificate expired");
+    }
+    Ok(certificate.clone())
+}
+
+/// A chosen cipher, or a refusal reason; either way with the reasoning, one line each.
+type CipherChoice = Result<(Cipher, Vec<String>), (&'static str, Vec<String>)>;
+
+/// MSG-06: the strongest cipher the sender may use that every recipient reads, judged from
+/// the SMIMECapabilities each announced (or the profile's assumption for strangers), never
+/// below the sender's minimum. Returns the cipher with the reasoning, or a refusal reason.
+fn choose_cipher(
+    sender: &VirtualUser,
+    recipients: &[VirtualUser],
+    explicit: Option<Cipher>,
+) -> CipherChoice {
+    let profile = sender.profile();
+    let offered = profile.sending_ciphers(sender.strength);
+    let minimum = sender.strength.minimum_bits();
+    let mut explanation = Vec::new();
+    let chosen = if let Some(cipher) = explicit {
+        explanation.push(format!("{} chosen by the sender", cipher.name()));
+        if !offered.contains(&cipher) {
+            return Err(("cipher-not-offered", explanation));
+        }
+        cipher
+    } else {
+        let mut readable: Vec<Vec<Cipher>> = Vec::new();
+        for recipient in recipients.iter().filter(|r| r.name != sender.name) {
+            match sender.known_capabilities(recipient.email.as_str()) {
+                Some(ciphers) => {
+                    explanation.push(format!("{} announced {}", recipient.name, names(ciphers)));
+                    readable.push(ciphers.to_vec());
+                }
+                None => {
+                    let assumed = profile.unknown_capabilities.to_vec();
+                    explanation.push(format!(
+                        "{} announced nothing; assumed {}",
+                        recipient.name,
+                        names(&assumed)
+                    ));
+                    readable.push(assumed);
+                }
+            }
+        }
+        let Some(cipher) = offered
+            .iter()
+            .copied()
+            .find(|cipher| readable.iter().all(|ciphers| ciphers.contains(cipher)))
+        else {
+            explanation.push(format!("the sender offers {}", names(&offered)));
+            return Err(("no-common-cipher", explanation));
+        };
+        explanation.push(format!("strongest in common: {}", cipher.name()));
+        cipher
+    };
+    if chosen.key_bits() < minimum {
+        explanation.push(format!(
+            "{} has {} bits, below the sender's {minimum}-bit minimum",
+            chosen.name(),
+            chosen.key_bits()
+        ));
+        return Err(("below-minimum-strength", explanation));
+    }
+    Ok((chosen, explanation))
+}
+
+fn names(ciphers: &[Cipher]) -> String {
+    if ciphers.is_empty() {
+        return "nothing".to_owned();
+    }
+    ciphers
+        .iter()
+        .map(|cipher| cipher.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn recipient_text(world: &World, recipient: &Recipient, wanted: IdentifierKind) -> String {
+    let text = world.book.describe(&recipient.certificate);
+    if recipient.identifier == wanted {
+        text
+    } else {
+        format!(
+            "{text} named by {} (it has no subject key identifier)",
+            recipient.identifier.name()
+        )
+    }
+}
+
+/// Submits the message with the client's retries and finishes the record.
+fn submit(
+    world: &mut World,
+    step: &SendStep,
+    sender: &VirtualUser,
+    recipients: &[VirtualUser],
+    message: Vec<u8>,
+    mut record: Record,
+) -> Result<Record, String> {
     let to: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
-    match submit(
+    let stored_before = world.sink.store().all().len();
+    let attempts = submit_with_retries(
         world.sink.address(),
         "client.kmlab.test",
         sender.email.as_str(),
         &to,
         &message,
-    ) {
-        Ok(reply) => {
-            let id = world
-                .sink
-                .store()
-                .all()
-                .last()
-                .map(|stored| stored.id)
-                .ok_or("the sink accepted a message it did not store")?;
-            record.details.insert(
-                0,
-                Detail::text(
-                    "message",
-                    format!("#{} \"{}\", {} bytes", id, step.subject, message.len()),
+        sender.profile().smtp_retries,
+    );
+    let stored = world.sink.store().all();
+    if stored.len() > stored_before + 1 {
+        return Err(format!(
+            "the sink stored {} copies of one submission",
+            stored.len() - stored_before
+        ));
+    }
+    if attempts.len() > 1 || attempts.iter().all(|attempt| !attempt.delivered) {
+        record.details.push(Detail::list(
+            "attempts",
+            attempts
+                .iter()
+                .enumerate()
+                .map(|(index, attempt)| {
+                    let next = if attempt.delivered {
+                        ""
+                    } else if attempt.transient && index + 1 < attempts.len() {
+                        " (transient: the client tries again)"
+                    } else if attempt.transient {
+                        " (transient: the client gives up)"
+                    } else {
+                        " (permanent: the client gives up)"
+                    };
+                    format!("{}: {}{next}", index + 1, attempt.outcome)
+                })
+                .collect(),
+        ));
+    }
+    let last = attempts.last().ok_or("no submission attempt was made")?;
+    if last.delivered {
+        let delivered = stored
+            .get(stored_before)
+            .ok_or("the sink accepted a message it did not store")?;
+        record.details.insert(
+            0,
+            Detail::text(
+                "message",
+                format!(
+                    "#{} \"{}\", {} bytes",
+                    delivered.id,
+                    step.subject,
+                    message.len()
                 ),
-            );
-            record
-                .details
-                .push(Detail::text("sink", format!("250 {reply}")));
-            world.sent.push(SentMessage {
-                from: step.from.clone(),
-                subject: step.subject.clone(),
-                id,
-            });
-            if let Some(sender) = world.users.get_mut(&step.from) {
-                sender.sent.push(message);
-            }
+            ),
+        );
+        record
+            .details
+            .push(Detail::text("sink", last.outcome.clone()));
+        world.sent.push(SentMessage {
+            from: step.from.clone(),
+            subject: step.subject.clone(),
+            id: delivered.id,
+        });
+        if let Some(sender) = world.users.get_mut(&step.from) {
+            sender.sent.push(message);
         }
-        Err(error) => {
-            record.outcome = Outcome::Error(None);
-            record.reason = Some("submission-failed".into());
-            record.details.push(Detail::text("sink", error.to_string()));
+    } else {
+        if stored.len() != stored_before {
+            return Err("the sink stored a message the client was told failed".into());
         }
+        record.outcome = Outcome::Error(None);
+        record.reason = Some("submission-failed".into());
+        record
+            .details
+            .push(Detail::text("sink", last.outcome.clone()));
     }
     Ok(record)
 }
 
-/// The cipher of the outermost envelope of a composed message, read back from its bytes.
-fn envelope_cipher(message: &[u8]) -> Option<String> {
-    let smime::mime::Entity::Pkcs7 { der, .. } = smime::mime::classify(message).ok()? else {
-        return None;
-    };
-    match summarize(&der).ok()? {
-        CmsSummary::Enveloped(summary) => summary.cipher.ok().map(|cipher| cipher.to_string()),
-        _ => None,
+/// Every envelope in a message, outermost first, found by peeling signatures without keys.
+fn envelopes_in(message: &[u8]) -> Vec<EnvelopeSummary> {
+    let mut found = Vec::new();
+    let mut entity = message.to_vec();
+    for _ in 0..8 {
+        match classify(&entity) {
+            Ok(Entity::ClearSigned { signed, .. }) => entity = signed,
+            Ok(Entity::Pkcs7 { der, .. }) => match summarize(&der) {
+                Ok(CmsSummary::Enveloped(summary)) => {
+                    found.push(summary);
+                    break;
+                }
+                Ok(CmsSummary::Signed(_)) => {
+                    match smime::structure::decode_signed(&der)
+                        .ok()
+                        .and_then(|signed| signed.encap_content_info.econtent)
+                        .and_then(|any| any.decode_as::<der::asn1::OctetString>().ok())
+                    {
+                        Some(content) => entity = content.as_bytes().to_vec(),
+                        None => break,
+                    }
+                }
+                _ => break,
+            },
+            _ => break,
+        }
     }
+    found
+}
+
+fn cipher_text(summary: &EnvelopeSummary) -> String {
+    summary.cipher.as_ref().map_or_else(
+        |unknown| format!("unknown cipher ({unknown})"),
+        ToString::to_string,
+    )
+}
+
+/// CL-03: the algorithm as the message names it, and the key length that takes effect.
+fn algorithm_text(summary: &EnvelopeSummary) -> String {
+    match &summary.cipher {
+        Ok(cipher) => format!(
+            "{} ({}), {} effective key bits",
+            summary.cipher_oid,
+            match cipher {
+                Cipher::Rc2Cbc40 | Cipher::Rc2Cbc64 | Cipher::Rc2Cbc128 => "rc2-cbc",
+                Cipher::DesEde3Cbc => "des-ede3-cbc",
+                Cipher::Aes128Cbc => "aes128-cbc",
+                Cipher::Aes256Cbc => "aes256-cbc",
+            },
+            cipher.key_bits()
+        ),
+        Err(_) => format!("{} (unknown)", summary.cipher_oid),
+    }
+}
+
+/// A message in a user's folder: its label, the bytes the client sees, and (for a message
+/// changed in transit) the bytes as they were delivered.
+struct Found {
+    label: String,
+    data: Vec<u8>,
+    delivered: Option<Vec<u8>>,
+}
+
+fn find_message(world: &World, user: &UserName, subject: &str, folder: Folder) -> Option<Found> {
+    let client = world.users.get(user)?;
+    let has_subject = |data: &[u8]| {
+        mail_parser::MessageParser::new()
+            .parse_headers(data)
+            .is_some_and(|message| message.subject() == Some(subject))
+    };
+    match folder {
+        Folder::Inbox => world
+            .inbox(user)
+            .into_iter()
+            .rev()
+            .find(|(_, data)| has_subject(data))
+            .map(|(id, data)| {
+                let altered = world.altered.get(&(user.clone(), id));
+                let rewritten = world.mailbox_overrides.contains_key(&(user.clone(), id));
+                Found {
+                    label: if rewritten {
+                        format!("inbox #{id} \"{subject}\" (the copy sectool rewrote)")
+                    } else {
+                        format!("inbox #{id} \"{subject}\"")
+                    },
+                    delivered: altered.map(|_| data.clone()),
+                    data: altered.map_or(data, Clone::clone),
+                }
+            }),
+        Folder::Sent => client
+            .sent
+            .iter()
+            .rev()
+            .find(|data| has_subject(data))
+            .map(|data| Found {
+                label: format!("sent copy \"{subject}\""),
+                data: data.clone(),
+                delivered: None,
+            }),
+    }
+}
+
+pub(super) fn alter_message(
+    world: &mut World,
+    user: &UserName,
+    subject: &str,
+    change: TransitChange,
+) -> Result<Record, String> {
+    let mut record = new_record(world, "transit", "alter-message");
+    let client = world
+        .users
+        .get(user)
+        .ok_or_else(|| format!("no user {user}"))?;
+    let stored = world
+        .sink
+        .store()
+        .mailbox(client.email.as_str())
+        .into_iter()
+        .rev()
+        .find(|stored| {
+            mail_parser::MessageParser::new()
+                .parse_headers(&stored.envelope.data)
+                .is_some_and(|message| message.subject() == Some(subject))
+        });
+    let Some(stored) = stored else {
+        record.outcome = Outcome::Error(None);
+        record.reason = Some("no-such-message".into());
+        return Ok(record);
+    };
+    record.details.push(Detail::text(
+        "message",
+        format!("{user}'s inbox #{} \"{subject}\"", stored.id),
+    ));
+    record.details.push(Detail::text("change", change.name()));
+    let key = (user.clone(), stored.id);
+    let current = world
+        .altered
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| stored.envelope.data.clone());
+    match change.apply(&current) {
+        Some(changed) => {
+            if let Some(difference) = first_difference(&current, &changed) {
+                record
+                    .details
+                    .push(Detail::text("difference", difference.to_string()));
+            }
+            world.altered.insert(key, changed);
+        }
+        None => {
+            record.outcome = Outcome::Refused;
+            record.reason = Some("nothing-to-change".into());
+        }
+    }
+    Ok(record)
 }
 
 pub(super) fn read(
@@ -210,54 +677,86 @@ pub(super) fn read(
     folder: Folder,
 ) -> Result<Record, String> {
     let mut record = new_record(world, user.to_string(), "read");
-    let client = world
-        .users
-        .get(user)
-        .ok_or_else(|| format!("no user {user}"))?;
-    let has_subject = |data: &[u8]| {
-        mail_parser::MessageParser::new()
-            .parse_headers(data)
-            .is_some_and(|message| message.subject() == Some(subject))
-    };
-    let found = match folder {
-        Folder::Inbox => world
-            .inbox(user)
-            .into_iter()
-            .rev()
-            .find(|(_, data)| has_subject(data))
-            .map(|(id, data)| (format!("inbox #{id} \"{subject}\""), data)),
-        Folder::Sent => client
-            .sent
-            .iter()
-            .rev()
-            .find(|data| has_subject(data))
-            .map(|data| (format!("sent copy \"{subject}\""), data.clone())),
-    };
-    let Some((label, data)) = found else {
+    let Some(found) = find_message(world, user, subject, folder) else {
         record.outcome = Outcome::Error(None);
         record.reason = Some("no-such-message".into());
         return Ok(record);
     };
-    record.details.push(Detail::text("message", label));
+    record.details.push(Detail::text("message", found.label));
+    let mut client = world
+        .users
+        .get(user)
+        .cloned()
+        .ok_or_else(|| format!("no user {user}"))?;
     // KM-06: after v3-only a V1-only client's security is gone, keys and all.
     let security_lost = super::km::v1_security_lost(world, user);
-    let reader = Reader {
-        engine: world.engine.as_ref(),
-        profile: client.profile(),
-        keys: if security_lost {
-            &[]
-        } else {
-            &client.encryption_keys
-        },
-        roots: &client.trusted_roots,
-        now: world.clock.now(),
-    };
-    let reading = clients::read::read(&data, &reader);
-    describe_reading(world, &reading, &mut record);
+    if security_lost {
+        client.encryption_keys.clear();
+    }
+    let client = &client;
+    let reading = clients::read::read(
+        &found.data,
+        &client.reader(world.engine.as_ref(), world.now()),
+    );
+    describe_reading(world, client, &reading, &mut record);
     if security_lost && record.outcome != Outcome::Ok {
         record.reason = Some("advanced-security-lost".into());
     }
+    if let Some(delivered) = &found.delivered {
+        record.details.push(Detail::text(
+            "changed-in-transit",
+            transit_difference(delivered, &found.data),
+        ));
+    }
+    if let Some(cross) = &world.cross_check {
+        let other = clients::read::read(&found.data, &client.reader(cross.as_ref(), world.now()));
+        let (ours, theirs) = (reading.verdicts(), other.verdicts());
+        if ours != theirs {
+            let mut lines: Vec<String> = ours
+                .iter()
+                .map(|line| format!("{}: {line}", world.engine.name()))
+                .collect();
+            lines.extend(
+                theirs
+                    .iter()
+                    .map(|line| format!("{}: {line}", cross.name())),
+            );
+            record.details.push(Detail::list("cross-check", lines));
+        }
+    }
+    if folder == Folder::Inbox {
+        if let (Some(ciphers), Some(from)) = (reading.announced_ciphers(), &reading.from) {
+            let reader = world
+                .users
+                .get_mut(user)
+                .ok_or_else(|| format!("no user {user}"))?;
+            if reader.remember_capabilities(from, ciphers.clone()) {
+                record.details.push(Detail::text(
+                    "capabilities",
+                    format!("remembered for {from}: {}", names(&ciphers)),
+                ));
+            }
+        }
+    }
     Ok(record)
+}
+
+/// Where a changed message first differs from what was delivered, in the signed part when
+/// both are clear-signed (MSG-02: those are the bytes the signature covers).
+fn transit_difference(delivered: &[u8], received: &[u8]) -> String {
+    if let (
+        Ok(Entity::ClearSigned { signed: was, .. }),
+        Ok(Entity::ClearSigned { signed: now, .. }),
+    ) = (classify(delivered), classify(received))
+    {
+        if let Some(difference) = first_difference(&was, &now) {
+            return format!("the signed part differs at {difference}");
+        }
+    }
+    first_difference(delivered, received).map_or_else(
+        || "no difference".to_owned(),
+        |difference| format!("the message differs at {difference}"),
+    )
 }
 
 fn generation_label(world: &World, keys: &[CertifiedKey], generation: KeyGeneration) -> String {
@@ -288,12 +787,8 @@ fn chain_text(verdict: &ChainVerdict) -> String {
 /// Turns a reading into details and sets the record's outcome: `error` when the message could
 /// not be read or a signature failed its cryptography, `warning` when the cryptography held
 /// but the client's trust policy did not, `ok` otherwise.
-fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
-    let keys = world
-        .users
-        .get(&UserName::new(record.actor.as_str()))
-        .map(|u| u.encryption_keys.clone())
-        .unwrap_or_default();
+fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, record: &mut Record) {
+    let keys = &client.encryption_keys;
     let mut layers = Vec::new();
     let mut problem: Option<(Outcome, String)> = None;
     let mut note = |outcome: Outcome, reason: &str| {
@@ -317,27 +812,34 @@ fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
                 attempts,
             } => {
                 let (cipher, recipients) = match summary {
-                    Ok(summary) => (
-                        summary.cipher.as_ref().map_or_else(
-                            |unknown| format!("unknown cipher ({unknown})"),
-                            ToString::to_string,
-                        ),
-                        summary
+                    Ok(summary) => {
+                        // Sorted: engines lay out the SET OF recipient infos differently.
+                        let mut labels: Vec<String> = summary
                             .recipients
                             .iter()
                             .map(|id| world.book.label_for(id))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
+                            .collect();
+                        labels.sort();
+                        (cipher_text(summary), labels.join(", "))
+                    }
                     Err(detail) => (format!("malformed ({detail})"), String::new()),
                 };
                 let opened = match opened_with {
                     Some(generation) => {
-                        let label = generation_label(world, &keys, *generation);
+                        let label = generation_label(world, keys, *generation);
                         record
                             .details
                             .push(Detail::text("decrypted-with", label.clone()));
-                        format!("opened with {label}")
+                        let before: Vec<String> = attempts
+                            .iter()
+                            .filter(|a| a.generation != *generation)
+                            .map(|a| format!("enc#{}: {}", a.generation, a.result))
+                            .collect();
+                        if before.is_empty() {
+                            format!("opened with {label}")
+                        } else {
+                            format!("opened with {label} (tried first {})", before.join(", "))
+                        }
                     }
                     None if attempts.is_empty() => "not opened".to_owned(),
                     None => format!(
@@ -350,14 +852,27 @@ fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
                     ),
                 };
                 record.details.push(Detail::text("cipher", cipher.clone()));
+                if let Ok(summary) = summary {
+                    record
+                        .details
+                        .push(Detail::text("algorithm", algorithm_text(summary)));
+                }
                 layers.push(format!(
                     "enveloped-data, {cipher}, for {recipients}: {opened}"
                 ));
+            }
+            Layer::Unchecked => {
+                record.details.push(Detail::text(
+                    "signature",
+                    "not-checked (the client does not process S/MIME)",
+                ));
+                layers.push("clear-signed: signature not checked, signed part shown".to_owned());
             }
             Layer::Signed {
                 form,
                 check,
                 policy,
+                digest_known,
             } => {
                 let signer = check.signer.as_ref().map_or_else(
                     || "an unknown signer".to_owned(),
@@ -384,11 +899,16 @@ fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
                 match check.status {
                     SignatureStatus::Verified => {}
                     SignatureStatus::DigestMismatch | SignatureStatus::SignatureInvalid => {
-                        note(Outcome::Error(None), "tampered")
+                        note(Outcome::Error(None), "tampered");
                     }
                     _ => note(Outcome::Error(None), check.status.reason()),
                 }
+                if !digest_known {
+                    line.push_str("; the client does not know this digest and cannot vouch for it");
+                    note(Outcome::Warning, "digest-not-supported");
+                }
                 if let Some(policy) = policy {
+                    record.details.push(Detail::text("policy", policy.reason()));
                     record
                         .details
                         .push(Detail::text("chain", policy.at_reading.reason()));
@@ -398,17 +918,27 @@ fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
                     ));
                     if let (Some(at_signing), Some(time)) = (&policy.at_signing, check.signing_time)
                     {
+                        record
+                            .details
+                            .push(Detail::text("chain-at-signing", at_signing.reason()));
                         line.push_str(&format!(
                             "; signed {time}, chain then {}",
                             at_signing.reason()
                         ));
                     }
-                    if !policy.at_reading.is_valid() {
-                        note(Outcome::Warning, policy.at_reading.reason());
+                    if policy.anchor == Some(clients::policy::Anchor::TrustList) {
+                        line.push_str("; trusted through the certificate trust list");
                     }
+                    line.push_str(&format!("; judged at {} time", policy.judged_at.name()));
+                    record.details.push(Detail::text(
+                        "revocation",
+                        revocation_text(&policy.revocation),
+                    ));
                     if policy.address_matches == Some(false) {
                         line.push_str("; signer address differs from From");
-                        note(Outcome::Warning, "address-mismatch");
+                    }
+                    if !policy.is_valid() {
+                        note(Outcome::Warning, policy.reason());
                     }
                 }
                 layers.push(line);
@@ -431,5 +961,17 @@ fn describe_reading(world: &World, reading: &Reading, record: &mut Record) {
     if let Some((outcome, reason)) = problem {
         record.outcome = outcome;
         record.reason = Some(reason);
+    }
+}
+
+fn revocation_text(revocation: &clients::policy::Revocation) -> String {
+    use clients::policy::Revocation;
+    match revocation {
+        Revocation::NoCrl => "no-crl (the client holds no CRL of the issuer)".to_owned(),
+        Revocation::NotRevoked { crl_issued } => format!("not-revoked (CRL of {crl_issued})"),
+        Revocation::Revoked {
+            crl_issued,
+            revoked_at,
+        } => format!("revoked on {revoked_at} (CRL of {crl_issued})"),
     }
 }

@@ -4,6 +4,7 @@
 mod ca;
 mod km;
 mod mail;
+mod matrix;
 mod smtp;
 
 use model::{Duration, Outcome};
@@ -77,6 +78,13 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
             subject,
             folder,
         } => mail::read(world, user, subject, *folder).map_err(harness)?,
+        Action::AlterMessage {
+            user,
+            subject,
+            change,
+        } => mail::alter_message(world, user, subject, *change).map_err(harness)?,
+        Action::SmtpFault(fault) => smtp::smtp_fault(world, fault),
+        Action::InteropMatrix { users } => matrix::interop_matrix(world, users).map_err(harness)?,
         Action::SmtpSession { input } => smtp::smtp_session(world, input).map_err(harness)?,
         Action::DropDriveMapping { km } => km::drop_drive_mapping(world, km),
         Action::SetConfigurationDirectory { km, path } => {

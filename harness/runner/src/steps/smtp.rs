@@ -49,3 +49,28 @@ pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> Result<Record, St
     }
     Ok(record)
 }
+
+/// Arms a scripted fault on the embedded sink (SMTP-03).
+pub(super) fn smtp_fault(world: &mut World, fault: &sink::Fault) -> Record {
+    let mut record = new_record(world, "sink", "smtp-fault");
+    let effect = match fault.effect {
+        sink::Effect::Reply(code) => format!("reply {code}"),
+        sink::Effect::Drop => "drop the connection in the middle of DATA".to_owned(),
+    };
+    let trigger = match &fault.trigger {
+        sink::Trigger::Message(1) => "the next message".to_owned(),
+        sink::Trigger::Message(n) => format!("message {n} from now"),
+        sink::Trigger::Recipient(address) => format!("RCPT TO:<{address}>"),
+        sink::Trigger::Command(verb) => format!("the command {verb}"),
+    };
+    let times = match fault.times {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
+    record.details.push(Detail::text(
+        "fault",
+        format!("{effect} for {trigger}, {times}"),
+    ));
+    world.sink.faults().arm(fault.clone());
+    record
+}

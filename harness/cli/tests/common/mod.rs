@@ -1,0 +1,28 @@
+//! What the binary's integration tests share: where the workspace is and how to run kmlab.
+#![allow(
+    dead_code,
+    reason = "each test binary uses its own part of these helpers"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub(crate) fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub(crate) fn kmlab(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kmlab"))
+        .args(args)
+        .current_dir(dir)
+        .env("KMLAB_KEY_CACHE", workspace().join("target/kmlab-keys"))
+        .output()
+        .unwrap()
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

@@ -1,0 +1,347 @@
+//! The OpenSSL S/MIME engine: an independent implementation to cross-check the pure-Rust one.
+//!
+//! Envelopes are built by OpenSSL's own CMS encoder (`CMS_encrypt`) and every message is
+//! decrypted and verified by OpenSSL (`CMS_decrypt`, `CMS_verify`), so a message kmlab reads
+//! the same way with both engines has been judged by two unrelated code bases. Two things are
+//! not left to OpenSSL: signed attributes, because `CMS_sign` stamps the wall-clock time
+//! where kmlab must put the virtual clock's, so signatures are computed with OpenSSL's RSA
+//! over attributes laid out by [`smime::assemble`]; and envelopes whose recipients are named
+//! in different ways, which `CMS_encrypt` cannot express, so those are encrypted with
+//! OpenSSL's ciphers and RSA and laid out the same way.
+//!
+//! OpenSSL draws its own random bytes (content keys, IVs, padding), so this engine is not
+//! deterministic: reports show the structure of what it builds, never its bytes. This is the
+//! only crate that links OpenSSL.
+
+use model::{CertificateDer, PrivateKeyDer};
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::error::ErrorStack;
+use openssl::hash::{MessageDigest, hash};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::provider::Provider;
+use openssl::rsa::Padding;
+use openssl::sign::Signer;
+use openssl::stack::Stack;
+use openssl::symm;
+use openssl::x509::X509;
+use rand_core::CryptoRngCore;
+use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
+use smime::structure::{CertificateId, carried_certificates, content_cipher};
+use smime::{
+    Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, IdentifierKind,
+    SignRequest, SignatureCheck, SignatureStatus,
+};
+
+const NAME: &str = "openssl";
+
+/// The OpenSSL engine. It keeps OpenSSL's legacy provider (RC2) loaded while it lives.
+pub struct OpensslEngine {
+    // Dropping the provider unloads it; holding it keeps RC2 available to every call.
+    _legacy: Provider,
+}
+
+impl std::fmt::Debug for OpensslEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpensslEngine")
+    }
+}
+
+impl OpensslEngine {
+    /// Loads the legacy provider (keeping the default one) and returns the engine.
+    pub fn new() -> Result<Self, EngineError> {
+        let legacy =
+            Provider::try_load(None, "legacy", true).map_err(|e| EngineError::Unsupported {
+                engine: NAME,
+                detail: format!("OpenSSL's legacy provider (RC2) does not load: {e}"),
+            })?;
+        Ok(Self { _legacy: legacy })
+    }
+}
+
+impl Engine for OpensslEngine {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn is_deterministic(&self) -> bool {
+        false
+    }
+
+    fn sign(
+        &self,
+        request: &SignRequest<'_>,
+        _rng: &mut dyn CryptoRngCore,
+    ) -> Result<CmsDer, EngineError> {
+        let key = private_key(&request.signer.key)?;
+        let digest = message_digest(request.digest);
+        let content_digest = hash(digest, request.content).map_err(openssl_error)?;
+        let attributes = SignedAttributes::new(request, &content_digest)?;
+        let mut signer = Signer::new(digest, &key).map_err(|e| unusable("signing key", e))?;
+        signer
+            .update(attributes.to_be_signed())
+            .map_err(openssl_error)?;
+        let signature = signer
+            .sign_to_vec()
+            .map_err(|e| unusable("signing key", e))?;
+        assemble::signed_data(request, attributes, signature)
+    }
+
+    fn envelope(
+        &self,
+        request: &EnvelopeRequest<'_>,
+        _rng: &mut dyn CryptoRngCore,
+    ) -> Result<CmsDer, EngineError> {
+        let Some(first) = request.recipients.first() else {
+            return Err(unusable("recipients", "an envelope needs a recipient"));
+        };
+        let uniform = request
+            .recipients
+            .iter()
+            .all(|recipient| recipient.identifier == first.identifier);
+        if !uniform {
+            return envelope_by_hand(request);
+        }
+        let mut certificates = Stack::new().map_err(openssl_error)?;
+        for recipient in request.recipients {
+            certificates
+                .push(certificate(&recipient.certificate)?)
+                .map_err(openssl_error)?;
+        }
+        // The content is already canonical MIME; BINARY stops OpenSSL from rewriting line ends.
+        let mut flags = CMSOptions::BINARY;
+        if first.identifier == IdentifierKind::SubjectKeyIdentifier {
+            flags |= CMSOptions::USE_KEYID;
+        }
+        let enveloped = CmsContentInfo::encrypt(
+            &certificates,
+            request.content,
+            symmetric(request.cipher)?,
+            flags,
+        )
+        .map_err(|e| unusable("recipient certificate", e))?;
+        Ok(CmsDer::new(enveloped.to_der().map_err(openssl_error)?))
+    }
+
+    fn decrypt(
+        &self,
+        message: &[u8],
+        certificate_der: &CertificateDer,
+        key: &PrivateKeyDer,
+    ) -> Decryption {
+        // What the message says about itself is read structurally, so the verdicts that do not
+        // need a key are worded the same for every engine; the key work is OpenSSL's.
+        let enveloped = match smime::structure::decode_enveloped(message) {
+            Ok(enveloped) => enveloped,
+            Err(detail) => return Decryption::Malformed { detail },
+        };
+        let named = enveloped.recip_infos.0.iter().any(|info| match info {
+            cms::enveloped_data::RecipientInfo::Ktri(ktri) => {
+                CertificateId::from_recipient(&ktri.rid).matches_der(certificate_der)
+            }
+            _ => false,
+        });
+        if !named {
+            return Decryption::NotARecipient;
+        }
+        let algorithm = &enveloped.encrypted_content.content_enc_alg;
+        match content_cipher(algorithm) {
+            Ok(_) => {}
+            Err(detail) if detail.starts_with("unknown") => {
+                return Decryption::UnsupportedCipher {
+                    algorithm: algorithm.oid.to_string(),
+                };
+            }
+            Err(detail) => return Decryption::Malformed { detail },
+        }
+        let (Ok(certificate), Ok(key)) = (certificate(certificate_der), private_key(key)) else {
+            return Decryption::KeyDoesNotOpen {
+                detail: "the certificate or private key does not parse".into(),
+            };
+        };
+        let parsed = match CmsContentInfo::from_der(message) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                return Decryption::Malformed {
+                    detail: reasons(&e),
+                };
+            }
+        };
+        match parsed.decrypt(&key, &certificate) {
+            Ok(content) => Decryption::Opened { content },
+            Err(e) => Decryption::KeyDoesNotOpen {
+                detail: reasons(&e),
+            },
+        }
+    }
+
+    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
+        let signed = match smime::structure::decode_signed(message) {
+            Ok(signed) => signed,
+            Err(detail) => return SignatureCheck::failed(SignatureStatus::Malformed { detail }),
+        };
+        let summary = smime::structure::summarize_signed(&signed);
+        let Some(first) = summary.signers.first() else {
+            return SignatureCheck::failed(SignatureStatus::Malformed {
+                detail: "no signer infos".into(),
+            });
+        };
+        let certificates = carried_certificates(&signed);
+        let mut check = SignatureCheck {
+            status: SignatureStatus::Verified,
+            signer: certificates
+                .iter()
+                .find(|der| first.id.matches_der(der))
+                .cloned(),
+            certificates,
+            signing_time: first.signing_time,
+            digest: first.digest.ok(),
+            capabilities: first.capabilities.clone(),
+            content: None,
+        };
+        let encapsulated = signed.encap_content_info.econtent.is_some();
+        check.status = if !encapsulated && detached_content.is_none() {
+            SignatureStatus::Malformed {
+                detail: "detached signature without content".into(),
+            }
+        } else if let Err(oid) = first.digest {
+            SignatureStatus::Unsupported {
+                detail: format!("digest {oid}"),
+            }
+        } else if check.signer.is_none() {
+            SignatureStatus::SignerNotFound
+        } else {
+            let mut content = Vec::new();
+            let status = openssl_verify(message, detached_content, &mut content);
+            if encapsulated && status == SignatureStatus::Verified {
+                check.content = Some(content);
+            }
+            status
+        };
+        if encapsulated && check.content.is_none() {
+            // The content is part of the message even when its signature fails; show it.
+            check.content = encapsulated_content(&signed);
+        }
+        check
+    }
+}
+
+/// Runs `CMS_verify` for the signature mathematics and the message digest only: the signer's
+/// chain is the reading client's policy, judged apart from the engine.
+fn openssl_verify(
+    message: &[u8],
+    detached: Option<&[u8]>,
+    content: &mut Vec<u8>,
+) -> SignatureStatus {
+    let mut parsed = match CmsContentInfo::from_der(message) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return SignatureStatus::Malformed {
+                detail: reasons(&e),
+            };
+        }
+    };
+    let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
+    match parsed.verify(None, None, detached, Some(content), flags) {
+        Ok(()) => SignatureStatus::Verified,
+        Err(e) => {
+            let text = reasons(&e);
+            // OpenSSL checks the signature over the attributes first ("verification failure")
+            // and then the content against the message-digest attribute, adding "content
+            // verify error" when that fails.
+            if text.contains("content verify error") {
+                SignatureStatus::DigestMismatch
+            } else if text.contains("verification failure") {
+                SignatureStatus::SignatureInvalid
+            } else {
+                SignatureStatus::Malformed { detail: text }
+            }
+        }
+    }
+}
+
+fn encapsulated_content(signed: &cms::signed_data::SignedData) -> Option<Vec<u8>> {
+    let any = signed.encap_content_info.econtent.as_ref()?;
+    any.decode_as::<der::asn1::OctetString>()
+        .ok()
+        .map(|octets| octets.as_bytes().to_vec())
+}
+
+/// An envelope whose recipients are named in different ways: OpenSSL's cipher and RSA, the
+/// layout from [`smime::assemble`].
+fn envelope_by_hand(request: &EnvelopeRequest<'_>) -> Result<CmsDer, EngineError> {
+    let cipher = request.cipher;
+    let mut content_key = vec![0u8; cipher.key_len()];
+    openssl::rand::rand_bytes(&mut content_key).map_err(openssl_error)?;
+    let mut iv = vec![0u8; cipher.block_len()];
+    openssl::rand::rand_bytes(&mut iv).map_err(openssl_error)?;
+    let ciphertext = symm::encrypt(symmetric(cipher)?, &content_key, Some(&iv), request.content)
+        .map_err(openssl_error)?;
+    let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
+    for recipient in request.recipients {
+        let public = certificate(&recipient.certificate)?
+            .public_key()
+            .and_then(|key| key.rsa())
+            .map_err(|e| unusable("recipient key", e))?;
+        let mut wrapped = vec![0u8; public.size() as usize];
+        let length = public
+            .public_encrypt(&content_key, &mut wrapped, Padding::PKCS1)
+            .map_err(|e| unusable("recipient key", e))?;
+        wrapped.truncate(length);
+        wrapped_keys.push(wrapped);
+    }
+    let recipients: Vec<WrappedKey<'_>> = request
+        .recipients
+        .iter()
+        .zip(&wrapped_keys)
+        .map(|(recipient, encrypted_key)| WrappedKey {
+            recipient,
+            encrypted_key,
+        })
+        .collect();
+    assemble::enveloped_data(cipher, &iv, ciphertext, &recipients)
+}
+
+fn symmetric(cipher: Cipher) -> Result<symm::Cipher, EngineError> {
+    let found = match cipher {
+        Cipher::Rc2Cbc40 => Some(symm::Cipher::rc2_40_cbc()),
+        Cipher::Rc2Cbc64 => symm::Cipher::from_nid(Nid::RC2_64_CBC),
+        Cipher::Rc2Cbc128 => Some(symm::Cipher::rc2_cbc()),
+        Cipher::DesEde3Cbc => Some(symm::Cipher::des_ede3_cbc()),
+        Cipher::Aes128Cbc => Some(symm::Cipher::aes_128_cbc()),
+        Cipher::Aes256Cbc => Some(symm::Cipher::aes_256_cbc()),
+    };
+    found.ok_or_else(|| EngineError::Unsupported {
+        engine: NAME,
+        detail: format!("OpenSSL has no {cipher}"),
+    })
+}
+
+fn message_digest(digest: Digest) -> MessageDigest {
+    match digest {
+        Digest::Sha1 => MessageDigest::sha1(),
+        Digest::Sha256 => MessageDigest::sha256(),
+    }
+}
+
+fn certificate(der: &CertificateDer) -> Result<X509, EngineError> {
+    X509::from_der(der.as_bytes()).map_err(|e| unusable("certificate", e))
+}
+
+fn private_key(der: &PrivateKeyDer) -> Result<PKey<Private>, EngineError> {
+    PKey::private_key_from_pkcs8(der.as_bytes()).map_err(|e| unusable("private key", e))
+}
+
+/// OpenSSL's error reasons, joined: the words kmlab maps to verdicts.
+fn reasons(stack: &ErrorStack) -> String {
+    let words: Vec<&str> = stack.errors().iter().filter_map(|e| e.reason()).collect();
+    if words.is_empty() {
+        stack.to_string()
+    } else {
+        words.join("; ")
+    }
+}
+
+fn openssl_error(error: ErrorStack) -> EngineError {
+    encoding(reasons(&error))
+}

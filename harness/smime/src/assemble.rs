@@ -1,0 +1,277 @@
+//! Putting CMS structures together from their parts, for every engine.
+//!
+//! An engine does the cryptography (hashing, RSA, the content cipher) with its own library;
+//! the DER around the results is the same for all of them and is built here. Sharing the
+//! layout keeps engines interchangeable byte for byte where their cryptography is
+//! deterministic, and keeps the signed attributes (signing time from the virtual clock, the
+//! sender's SMIMECapabilities) under kmlab's control rather than a library's.
+
+use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::enveloped_data::{
+    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo,
+    RecipientInfos,
+};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{OctetString, SetOfVec};
+use der::{Any, Decode, Encode};
+use model::{CertificateDer, Timestamp};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+
+use crate::structure::capabilities_value;
+use crate::{Cipher, CmsDer, Digest, EngineError, IdentifierKind, Recipient, SignRequest, oids};
+
+/// The signed attributes of a signature, and the DER the signature is computed over.
+#[derive(Debug, Clone)]
+pub struct SignedAttributes {
+    attributes: SetOfVec<Attribute>,
+    der: Vec<u8>,
+}
+
+impl SignedAttributes {
+    /// Content type, signing time, message digest and (if any) SMIMECapabilities, in that
+    /// order, for content whose digest is `content_digest`.
+    pub fn new(request: &SignRequest<'_>, content_digest: &[u8]) -> Result<Self, EngineError> {
+        let mut attributes = vec![
+            attribute(
+                oids::CONTENT_TYPE,
+                Any::encode_from(&oids::DATA).map_err(encoding)?,
+            )?,
+            attribute(
+                oids::SIGNING_TIME,
+                Any::encode_from(
+                    &cms_time(request.signing_time).map_err(|e| unusable("signing time", e))?,
+                )
+                .map_err(encoding)?,
+            )?,
+            attribute(
+                oids::MESSAGE_DIGEST,
+                Any::encode_from(&OctetString::new(content_digest).map_err(encoding)?)
+                    .map_err(encoding)?,
+            )?,
+        ];
+        if !request.capabilities.is_empty() {
+            let value = capabilities_value(request.capabilities).map_err(encoding)?;
+            attributes.push(attribute(oids::SMIME_CAPABILITIES, value)?);
+        }
+        let attributes = SetOfVec::try_from(attributes).map_err(encoding)?;
+        let der = attributes.to_der().map_err(encoding)?;
+        Ok(Self { attributes, der })
+    }
+
+    /// The bytes the signer's key signs (the attributes as a DER `SET OF`).
+    pub fn to_be_signed(&self) -> &[u8] {
+        &self.der
+    }
+}
+
+/// A signed-data `ContentInfo` with one signer whose `signature` covers `attributes`.
+pub fn signed_data(
+    request: &SignRequest<'_>,
+    attributes: SignedAttributes,
+    signature: Vec<u8>,
+) -> Result<CmsDer, EngineError> {
+    let certificate = parse_certificate(&request.signer.certificate)?;
+    let (version, sid) = match request.identifier {
+        IdentifierKind::IssuerAndSerial => (
+            CmsVersion::V1,
+            SignerIdentifier::IssuerAndSerialNumber(issuer_and_serial(&certificate)),
+        ),
+        IdentifierKind::SubjectKeyIdentifier => (
+            CmsVersion::V3,
+            SignerIdentifier::SubjectKeyIdentifier(key_identifier(&certificate)?),
+        ),
+    };
+    let signer_info = SignerInfo {
+        version,
+        sid,
+        digest_alg: digest_algorithm(request.digest),
+        signed_attrs: Some(attributes.attributes),
+        signature_algorithm: rsa_algorithm(),
+        signature: OctetString::new(signature).map_err(encoding)?,
+        unsigned_attrs: None,
+    };
+    let mut certificates = vec![cms::cert::CertificateChoices::Certificate(certificate)];
+    for extra in &request.signer.chain {
+        certificates.push(cms::cert::CertificateChoices::Certificate(
+            parse_certificate(extra)?,
+        ));
+    }
+    let econtent = if request.detached {
+        None
+    } else {
+        Some(
+            Any::encode_from(&OctetString::new(request.content).map_err(encoding)?)
+                .map_err(encoding)?,
+        )
+    };
+    let signed = SignedData {
+        version,
+        digest_algorithms: SetOfVec::try_from(vec![digest_algorithm(request.digest)])
+            .map_err(encoding)?,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: oids::DATA,
+            econtent,
+        },
+        certificates: Some(CertificateSet(
+            SetOfVec::try_from(certificates).map_err(encoding)?,
+        )),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(encoding)?),
+    };
+    content_info(oids::SIGNED_DATA, &signed)
+}
+
+/// One recipient of an envelope with the content key wrapped under its public key.
+#[derive(Debug, Clone, Copy)]
+pub struct WrappedKey<'a> {
+    /// The recipient.
+    pub recipient: &'a Recipient,
+    /// The content key, RSA-encrypted (PKCS #1 v1.5) to the recipient's certificate.
+    pub encrypted_key: &'a [u8],
+}
+
+/// An enveloped-data `ContentInfo` with key-transport recipient infos.
+pub fn enveloped_data(
+    cipher: Cipher,
+    iv: &[u8],
+    ciphertext: Vec<u8>,
+    recipients: &[WrappedKey<'_>],
+) -> Result<CmsDer, EngineError> {
+    let mut infos = Vec::with_capacity(recipients.len());
+    let mut version = CmsVersion::V0;
+    for wrapped in recipients {
+        let certificate = parse_certificate(&wrapped.recipient.certificate)?;
+        let (ktri_version, rid) = match wrapped.recipient.identifier {
+            IdentifierKind::IssuerAndSerial => (
+                CmsVersion::V0,
+                RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(&certificate)),
+            ),
+            IdentifierKind::SubjectKeyIdentifier => {
+                version = CmsVersion::V2;
+                (
+                    CmsVersion::V2,
+                    RecipientIdentifier::SubjectKeyIdentifier(key_identifier(&certificate)?),
+                )
+            }
+        };
+        infos.push(RecipientInfo::Ktri(KeyTransRecipientInfo {
+            version: ktri_version,
+            rid,
+            key_enc_alg: rsa_algorithm(),
+            enc_key: OctetString::new(wrapped.encrypted_key).map_err(encoding)?,
+        }));
+    }
+    let enveloped = EnvelopedData {
+        version,
+        originator_info: None,
+        recip_infos: RecipientInfos(SetOfVec::try_from(infos).map_err(encoding)?),
+        encrypted_content: EncryptedContentInfo {
+            content_type: oids::DATA,
+            content_enc_alg: crate::structure::cipher_algorithm(cipher, iv).map_err(encoding)?,
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(encoding)?),
+        },
+        unprotected_attrs: None,
+    };
+    content_info(oids::ENVELOPED_DATA, &enveloped)
+}
+
+/// The public key of a certificate, as DER `SubjectPublicKeyInfo`.
+pub fn public_key_info(certificate: &CertificateDer) -> Result<Vec<u8>, EngineError> {
+    parse_certificate(certificate)?
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(encoding)
+}
+
+/// Whether `certificate` can be named by subject key identifier (only v3 ones with the
+/// extension can).
+pub fn has_key_identifier(certificate: &CertificateDer) -> bool {
+    parse_certificate(certificate).is_ok_and(|parsed| key_identifier(&parsed).is_ok())
+}
+
+/// A failure to use an input, for engines' error paths.
+pub fn unusable(what: &'static str, detail: impl std::fmt::Display) -> EngineError {
+    EngineError::Unusable {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+/// An encoding failure, for engines' error paths.
+pub fn encoding(error: impl std::fmt::Display) -> EngineError {
+    EngineError::Encoding(error.to_string())
+}
+
+fn rsa_algorithm() -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid: oids::RSA_ENCRYPTION,
+        parameters: Some(Any::null()),
+    }
+}
+
+fn digest_algorithm(digest: Digest) -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid: digest.oid(),
+        parameters: None,
+    }
+}
+
+fn attribute(oid: der::asn1::ObjectIdentifier, value: Any) -> Result<Attribute, EngineError> {
+    Ok(Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![value]).map_err(encoding)?,
+    })
+}
+
+fn content_info<T: Encode>(
+    content_type: der::asn1::ObjectIdentifier,
+    content: &T,
+) -> Result<CmsDer, EngineError> {
+    let content = Any::from_der(&content.to_der().map_err(encoding)?).map_err(encoding)?;
+    let info = ContentInfo {
+        content_type,
+        content,
+    };
+    Ok(CmsDer::new(info.to_der().map_err(encoding)?))
+}
+
+fn parse_certificate(der: &CertificateDer) -> Result<Certificate, EngineError> {
+    Certificate::from_der(der.as_bytes()).map_err(|e| unusable("certificate", e))
+}
+
+fn issuer_and_serial(certificate: &Certificate) -> IssuerAndSerialNumber {
+    IssuerAndSerialNumber {
+        issuer: certificate.tbs_certificate.issuer.clone(),
+        serial_number: certificate.tbs_certificate.serial_number.clone(),
+    }
+}
+
+fn key_identifier(certificate: &Certificate) -> Result<SubjectKeyIdentifier, EngineError> {
+    match certificate.tbs_certificate.get::<SubjectKeyIdentifier>() {
+        Ok(Some((_, ski))) => Ok(ski),
+        _ => Err(unusable(
+            "certificate",
+            "it has no subject key identifier (a v1 certificate can only be named by issuer and serial)",
+        )),
+    }
+}
+
+/// UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5652 §11.3).
+fn cms_time(at: Timestamp) -> Result<x509_cert::time::Time, String> {
+    let seconds = u64::try_from(at.unix()).map_err(|_| format!("{at} is before 1970"))?;
+    let duration = std::time::Duration::from_secs(seconds);
+    let time = if at.year() < 2050 {
+        der::asn1::UtcTime::from_unix_duration(duration).map(x509_cert::time::Time::UtcTime)
+    } else {
+        der::asn1::GeneralizedTime::from_unix_duration(duration)
+            .map(x509_cert::time::Time::GeneralTime)
+    };
+    time.map_err(|e| e.to_string())
+}
