@@ -85,3 +85,32 @@ pub fn check_scenario(path: &Path) {
         insta::assert_snapshot!(name, transcript);
     });
 }
+
+/// Peak memory of this process, for tests that must show a hostile input costs bounded
+/// memory. Linux only: it reads `/proc/self/status` and resets the peak through
+/// `/proc/self/clear_refs`.
+pub mod memory {
+    use std::sync::{Mutex, PoisonError};
+
+    /// Measurements reset a process-wide peak, so they take turns.
+    static TURN: Mutex<()> = Mutex::new(());
+
+    fn status_kib(field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Runs `work` and returns its result with how far the process's peak resident memory
+    /// rose above the resident memory at the start, in bytes.
+    pub fn peak_growth<T>(work: impl FnOnce() -> T) -> (T, u64) {
+        let _turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+        std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak RSS (Linux 4.0+)");
+        let before = status_kib("VmRSS:").expect("VmRSS in /proc/self/status");
+        let result = work();
+        let peak = status_kib("VmHWM:").expect("VmHWM in /proc/self/status");
+        (result, peak.saturating_sub(before) * 1024)
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -18,6 +19,18 @@ pub(crate) struct SinkArgs {
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = sink::Limits::default().max_message_size)]
     max_size: usize,
+    /// Seconds a client may send nothing before it is disconnected.
+    #[arg(long, value_name = "SECONDS", default_value_t = sink::Limits::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
+    /// Seconds a client may take to complete its next command, however slowly it sends it.
+    #[arg(long, value_name = "SECONDS", default_value_t = sink::Limits::default().command_timeout.as_secs())]
+    command_timeout: u64,
+    /// Seconds a whole DATA section may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = sink::Limits::default().data_timeout.as_secs())]
+    data_timeout: u64,
+    /// Most clients served at once; more are answered 421.
+    #[arg(long, default_value_t = sink::Limits::default().max_connections)]
+    max_connections: usize,
 }
 
 pub(crate) fn sink(args: &SinkArgs) -> anyhow::Result<Exit> {
@@ -36,6 +49,10 @@ pub(crate) fn sink(args: &SinkArgs) -> anyhow::Result<Exit> {
         let store = sink::Store::with_maildir(&args.maildir);
         let limits = sink::Limits {
             max_message_size: args.max_size,
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            command_timeout: Duration::from_secs(args.command_timeout),
+            data_timeout: Duration::from_secs(args.data_timeout),
+            max_connections: args.max_connections.max(1),
             ..sink::Limits::default()
         };
         let shutdown = async {

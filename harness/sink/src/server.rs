@@ -3,19 +3,28 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::time::Instant;
 
 use crate::faults::FaultPlan;
+use crate::reply::Reply;
 use crate::session::{Connection, Limits};
 use crate::store::{Envelope, MessageId, Store};
 
-/// How long a client may stay silent before the sink closes the connection.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the sink tries to hand a client its last reply (a 421) before giving up on it.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long, and for how many bytes, a closing connection keeps reading what the client still
+/// sends. Closing a socket with unread input resets the connection, and a reset can destroy
+/// the last reply before the client reads it.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// Errors starting or running the sink.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +35,7 @@ pub enum SinkError {
 }
 
 /// Accepts connections on `listener` until `shutdown` completes, serving each one on its own
-/// task; every connection consults `faults`.
+/// task, at most `limits.max_connections` at once; every connection consults `faults`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -35,15 +44,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SinkError> {
     tokio::pin!(shutdown);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => {
-                let (socket, _) = match accepted {
+                let (mut socket, _) = match accepted {
                     Ok(pair) => pair,
                     // A client that vanished between SYN and accept is not the sink's failure.
                     Err(err) if is_transient(&err) => continue,
                     Err(err) => return Err(err.into()),
+                };
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    tokio::spawn(async move {
+                        let busy = Reply::new(421, "4.7.0", "too many connections, try again later");
+                        let _ = farewell(&mut socket, &busy).await;
+                    });
+                    continue;
                 };
                 let store = store.clone();
                 let limits = limits.clone();
@@ -51,6 +68,7 @@ pub async fn serve(
                 tokio::spawn(async move {
                     // A broken client connection ends that session only.
                     let _ = handle(socket, store, limits, faults).await;
+                    drop(slot);
                 });
             }
         }
@@ -66,41 +84,141 @@ fn is_transient(err: &std::io::Error) -> bool {
     )
 }
 
+/// The monotonic clock, for the sink's timeouts only: nothing it reads reaches a result.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "network timeouts are timing code; no result depends on them"
+)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// When the client's time runs out, and what the sink says then.
+#[derive(Debug)]
+struct Deadlines {
+    /// The last time bytes arrived.
+    last_read: Instant,
+    /// The last reply: the next command (or the whole DATA section) is due from then.
+    last_reply: Instant,
+}
+
+impl Deadlines {
+    fn new() -> Self {
+        let start = now();
+        Self {
+            last_read: start,
+            last_reply: start,
+        }
+    }
+
+    /// The earliest deadline in force, and the reply for missing it.
+    fn next(&self, limits: &Limits, in_data: bool) -> (Instant, &'static str) {
+        let idle = self.last_read + limits.idle_timeout;
+        let (phase, text) = if in_data {
+            (
+                self.last_reply + limits.data_timeout,
+                "data section took too long, closing the connection",
+            )
+        } else {
+            (
+                self.last_reply + limits.command_timeout,
+                "command took too long, closing the connection",
+            )
+        };
+        if idle <= phase {
+            (idle, "idle too long, closing the connection")
+        } else {
+            (phase, text)
+        }
+    }
+}
+
 async fn handle(
     mut socket: TcpStream,
     store: Store,
     limits: Limits,
     faults: FaultPlan,
 ) -> std::io::Result<()> {
-    let (mut connection, greeting) = Connection::with_faults(limits, faults);
-    socket.write_all(greeting.to_wire().as_bytes()).await?;
-    let mut buffer = vec![0u8; 64 * 1024];
+    let (mut connection, greeting) = Connection::with_faults(limits.clone(), faults);
+    let mut deadlines = Deadlines::new();
+    write_before(
+        &mut socket,
+        greeting.to_wire().as_bytes(),
+        now() + limits.idle_timeout,
+    )
+    .await?;
+    let mut buffer = vec![0u8; 16 * 1024];
     loop {
-        let read = match tokio::time::timeout(IDLE_TIMEOUT, socket.read(&mut buffer)).await {
+        let (deadline, why) = deadlines.next(&limits, connection.in_data());
+        let read = match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
             Ok(read) => read?,
             Err(_) => {
-                let reply =
-                    crate::Reply::new(421, "4.4.2", "idle too long, closing the connection");
-                socket.write_all(reply.to_wire().as_bytes()).await?;
-                break;
+                // Whatever transaction was open is dropped, never stored.
+                return farewell(&mut socket, &Reply::new(421, "4.4.2", why)).await;
             }
         };
         if read == 0 {
             // The client hung up; an unfinished transaction is dropped, never stored.
             break;
         }
+        deadlines.last_read = now();
         let mut deliver = |envelope: Envelope| -> Result<MessageId, String> {
             store.deliver(envelope).map_err(|e| e.to_string())
         };
         let output = connection.receive(&buffer[..read], &mut deliver);
         if !output.reply_bytes.is_empty() {
-            socket.write_all(&output.reply_bytes).await?;
+            // A client that does not read its replies stalls the sink's writes: it gets as
+            // long as an idle one, then the connection goes.
+            write_before(
+                &mut socket,
+                &output.reply_bytes,
+                now() + limits.idle_timeout,
+            )
+            .await?;
+            deadlines.last_reply = now();
         }
         if output.close {
             break;
         }
     }
-    socket.shutdown().await
+    close(&mut socket).await
+}
+
+/// Writes `bytes` unless `deadline` passes first.
+async fn write_before(
+    socket: &mut (impl AsyncWrite + Unpin),
+    bytes: &[u8],
+    deadline: Instant,
+) -> std::io::Result<()> {
+    match tokio::time::timeout_at(deadline, socket.write_all(bytes)).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Sends a last reply, briefly, and closes.
+async fn farewell(
+    socket: &mut (impl AsyncRead + AsyncWrite + Unpin),
+    reply: &Reply,
+) -> std::io::Result<()> {
+    write_before(socket, reply.to_wire().as_bytes(), now() + FAREWELL_TIMEOUT).await?;
+    close(socket).await
+}
+
+/// Ends the sink's side, then discards what the client still sends for a bounded while, so
+/// that the last reply reaches it.
+async fn close(socket: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> std::io::Result<()> {
+    socket.shutdown().await?;
+    let deadline = now() + LINGER;
+    let mut discarded = 0;
+    let mut buffer = [0u8; 4096];
+    while discarded < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+            Ok(Ok(read)) if read > 0 => discarded += read,
+            _ => break,
+        }
+    }
+    Ok(())
 }
 
 /// A sink running on 127.0.0.1 on its own thread, stopped when dropped.

@@ -4,6 +4,8 @@
 //! back, calling a delivery function when a message is complete. The server drives it over a
 //! socket; tests and fuzzers drive it directly.
 
+use std::time::Duration;
+
 use crate::command::{self, Command, CommandError};
 use crate::faults::{self, Effect, FaultPlan};
 use crate::framing::{CommandLine, DataEnd, DataProblem, DataReader, Inbound};
@@ -23,8 +25,25 @@ pub struct Limits {
     pub max_command_line: usize,
     /// Most recipients per message (RFC 5321 §4.5.3.1.8 asks servers to take at least 100).
     pub max_recipients: usize,
+    /// Recipients past `max_recipients` that are refused with 452 without counting as session
+    /// errors. RFC 5321 §4.5.3.1.10 expects a client to send the rest in a later transaction,
+    /// so a few refusals are normal; beyond this many each one counts towards `max_errors`
+    /// (Postfix's `smtpd_recipient_overshoot_limit`).
+    pub recipient_overshoot: usize,
     /// Errors tolerated in one session before it is closed with 421.
     pub max_errors: u32,
+    /// The longest a client may send nothing at all before the server closes the connection
+    /// with 421 (RFC 5321 §4.5.3.2.7 asks for at least 5 minutes).
+    pub idle_timeout: Duration,
+    /// The longest a client may take to complete its next command line after the server's
+    /// last reply, however it trickles the bytes in: a client that sends a byte now and then
+    /// never goes idle, but it does run out of this.
+    pub command_timeout: Duration,
+    /// The longest a whole DATA section may take, from the 354 reply to the final dot
+    /// (RFC 5321 §4.5.3.2.6 gives the client 10 minutes to hear the answer).
+    pub data_timeout: Duration,
+    /// Most connections served at once; a client beyond them hears 421 and is disconnected.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -35,7 +54,12 @@ impl Default for Limits {
             max_data_line: 1000,
             max_command_line: 512,
             max_recipients: 100,
+            recipient_overshoot: 1000,
             max_errors: 20,
+            idle_timeout: Duration::from_secs(5 * 60),
+            command_timeout: Duration::from_secs(5 * 60),
+            data_timeout: Duration::from_secs(10 * 60),
+            max_connections: 100,
         }
     }
 }
@@ -51,6 +75,8 @@ enum State {
     ExpectRcpt {
         from: String,
         recipients: Vec<String>,
+        /// Recipients refused so far because the message already has `max_recipients`.
+        overshoot: usize,
     },
     /// Reading message data.
     Data {
@@ -150,7 +176,7 @@ impl Connection {
                     None => break,
                 }
             };
-            if reply.code >= 400 && reply.code != 421 {
+            if self.counts_as_error(&reply) {
                 self.errors += 1;
             }
             output
@@ -165,6 +191,20 @@ impl Connection {
             }
         }
         output
+    }
+
+    /// Whether `reply`, just given, counts towards `max_errors`. A recipient refused for the
+    /// per-message limit does not, up to `recipient_overshoot` of them in one transaction.
+    fn counts_as_error(&self, reply: &Reply) -> bool {
+        if reply.code < 400 || reply.code == 421 {
+            return false;
+        }
+        match &self.state {
+            State::ExpectRcpt { overshoot, .. } if *reply == too_many_recipients() => {
+                *overshoot > self.limits.recipient_overshoot
+            }
+            _ => true,
+        }
     }
 
     fn command_line(&mut self, line: CommandLine) -> Reply {
@@ -252,6 +292,7 @@ impl Connection {
                     ExpectRcpt {
                         from,
                         recipients: Vec::new(),
+                        overshoot: 0,
                     },
                     Reply::new(250, "2.1.0", "sender OK"),
                 ),
@@ -269,6 +310,7 @@ impl Connection {
                 ExpectRcpt {
                     from,
                     mut recipients,
+                    overshoot,
                 },
                 Command::Rcpt(to),
             ) => {
@@ -276,27 +318,55 @@ impl Connection {
                     let next = if code == 421 {
                         State::Closed
                     } else {
-                        ExpectRcpt { from, recipients }
+                        ExpectRcpt {
+                            from,
+                            recipients,
+                            overshoot,
+                        }
                     };
                     (next, faults::reply(code))
                 } else if recipients.len() >= self.limits.max_recipients {
                     (
-                        ExpectRcpt { from, recipients },
-                        Reply::new(452, "4.5.3", "too many recipients"),
+                        ExpectRcpt {
+                            from,
+                            recipients,
+                            overshoot: overshoot.saturating_add(1),
+                        },
+                        too_many_recipients(),
                     )
                 } else {
                     recipients.push(to);
                     (
-                        ExpectRcpt { from, recipients },
+                        ExpectRcpt {
+                            from,
+                            recipients,
+                            overshoot,
+                        },
                         Reply::new(250, "2.1.5", "recipient OK"),
                     )
                 }
             }
-            (ExpectRcpt { from, recipients }, Command::Data) if recipients.is_empty() => (
-                ExpectRcpt { from, recipients },
+            (
+                ExpectRcpt {
+                    from,
+                    recipients,
+                    overshoot,
+                },
+                Command::Data,
+            ) if recipients.is_empty() => (
+                ExpectRcpt {
+                    from,
+                    recipients,
+                    overshoot,
+                },
                 Reply::new(503, "5.5.1", "need RCPT first"),
             ),
-            (ExpectRcpt { from, recipients }, Command::Data) => {
+            (
+                ExpectRcpt {
+                    from, recipients, ..
+                },
+                Command::Data,
+            ) => {
                 let reader =
                     DataReader::new(self.limits.max_message_size, self.limits.max_data_line);
                 (
@@ -382,6 +452,11 @@ impl Connection {
             },
         }
     }
+}
+
+/// RFC 5321 §4.5.3.1.10: a server that has its fill of recipients answers 452.
+fn too_many_recipients() -> Reply {
+    Reply::new(452, "4.5.3", "too many recipients")
 }
 
 #[cfg(test)]
@@ -493,6 +568,36 @@ mod tests {
         big.extend_from_slice(b".\r\n");
         assert_eq!(h.codes(&big), [354, 552]);
         assert!(h.delivered.is_empty());
+    }
+
+    #[test]
+    fn recipients_past_the_limit_get_452_and_only_a_flood_of_them_closes_the_session() {
+        let limits = Limits {
+            max_recipients: 2,
+            recipient_overshoot: 3,
+            max_errors: 2,
+            ..Limits::default()
+        };
+        let mut h = Harness::new(limits);
+        let rcpts = |n: usize| -> Vec<u8> {
+            (0..n)
+                .flat_map(|i| format!("RCPT TO:<r{i}@x.test>\r\n").into_bytes())
+                .collect()
+        };
+        assert_eq!(h.codes(b"HELO c\r\nMAIL FROM:<a@x.test>\r\n"), [250, 250]);
+        // Two accepted, three refused without counting as errors: the client sends the
+        // message to the first two and may send it again to the rest.
+        assert_eq!(h.codes(&rcpts(5)), [250, 250, 452, 452, 452]);
+        assert_eq!(h.codes(b"DATA\r\nhi\r\n.\r\n"), [354, 250]);
+        assert_eq!(h.delivered[0].recipients, ["r0@x.test", "r1@x.test"]);
+        // A client that keeps going past the overshoot is counted and then cut off.
+        assert_eq!(h.codes(b"MAIL FROM:<a@x.test>\r\n"), [250]);
+        assert_eq!(
+            h.codes(&rcpts(100)),
+            [250, 250, 452, 452, 452, 452, 452, 452, 421]
+        );
+        assert!(h.connection.is_closed());
+        assert_eq!(h.delivered.len(), 1);
     }
 
     #[test]
