@@ -1,6 +1,6 @@
 //! Finding scenario files and naming them.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -58,20 +58,24 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `scenarios/basic/first-message.toml` → `basic/first-message`.
+/// `scenarios/basic/first-message.toml` → `basic/first-message`. The identifier names the
+/// scenario's artifacts folder, so `.` and `..` are resolved first: `scenarios/../x.toml` is
+/// `x`, never `../x`.
 pub(crate) fn scenario_id(path: &Path) -> String {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let without_extension = absolute.with_extension("");
-    let parts: Vec<String> = without_extension
-        .iter()
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect();
+    let mut parts: Vec<String> = Vec::new();
+    for component in absolute.with_extension("").components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
     match parts.iter().rposition(|part| part == "scenarios") {
         Some(index) if index + 1 < parts.len() => parts[index + 1..].join("/"),
-        _ => path.file_stem().map_or_else(
-            || "scenario".to_owned(),
-            |stem| stem.to_string_lossy().into_owned(),
-        ),
+        _ => parts.pop().unwrap_or_else(|| "scenario".to_owned()),
     }
 }
 
@@ -86,5 +90,25 @@ mod tests {
             "basic/one"
         );
         assert_eq!(scenario_id(Path::new("/tmp/two.toml")), "two");
+    }
+
+    #[test]
+    fn identifiers_never_climb_out_of_the_artifacts_folder() {
+        assert_eq!(
+            scenario_id(Path::new("/x/scenarios/../../etc/scenarios/../three.toml")),
+            "three"
+        );
+        assert_eq!(
+            scenario_id(Path::new("/x/scenarios/./a/../b/four.toml")),
+            "b/four"
+        );
+        assert_eq!(scenario_id(Path::new("/x/scenarios/..")), "x");
+        for path in ["../../a.toml", "scenarios/../../../b.toml", "/.."] {
+            let id = scenario_id(Path::new(path));
+            assert!(
+                id.split('/').all(|part| model::file_name_problem(part).is_none()),
+                "{path} gave {id}"
+            );
+        }
     }
 }

@@ -37,6 +37,23 @@ macro_rules! name_type {
     };
 }
 
+/// Why `name` cannot be used as one component of a file path, if it cannot: user, CA and KM
+/// server names become file and folder names in the artifacts and a run's working folder, and
+/// joining such a name to a folder must stay inside that folder.
+pub fn file_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains(['/', '\\']) {
+        Some("it contains a path separator")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else if name.chars().all(|c| c == '.') {
+        Some("it names a folder (`.` or `..`)")
+    } else {
+        None
+    }
+}
+
 name_type!(
     /// A virtual user (a mailbox), e.g. `alice`.
     UserName

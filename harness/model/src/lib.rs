@@ -15,7 +15,10 @@ mod time;
 mod topology;
 
 pub use der::{CertificateDer, CertifiedKey, CrlDer, CtlDer, PrivateKeyDer};
-pub use ids::{CaName, HostName, KeyGeneration, KmName, MailAddress, Serial, SiteName, UserName};
+pub use ids::{
+    CaName, HostName, KeyGeneration, KmName, MailAddress, Serial, SiteName, UserName,
+    file_name_problem,
+};
 pub use named::Named;
 pub use outcome::{Outcome, OutcomeParseError};
 pub use seed::{SeededRng, derive_seed};

@@ -13,7 +13,10 @@ impl Run {
     /// only when `export_keys` is set.
     pub fn write_artifacts(&self, dir: &Path, export_keys: bool) -> std::io::Result<PathBuf> {
         let world = &self.world;
-        let root = dir.join(&world.scenario.id);
+        let mut root = dir.to_path_buf();
+        for part in world.scenario.id.split('/') {
+            root.push(file_name(part)?);
+        }
         if root.exists() {
             fs::remove_dir_all(&root)?;
         }
@@ -22,14 +25,14 @@ impl Run {
         for (name, ca) in &world.cas {
             if let Some(certificate) = ca.certificate() {
                 write_pem(
-                    &pki.join(format!("{name}.crt.pem")),
+                    &pki.join(format!("{}.crt.pem", file_name(name.as_str())?)),
                     CertificateDer::PEM_LABEL,
                     certificate.as_bytes(),
                 )?;
             }
             if let Some(crl) = ca.latest_crl() {
                 write_pem(
-                    &pki.join(format!("{name}.crl.pem")),
+                    &pki.join(format!("{}.crl.pem", file_name(name.as_str())?)),
                     CrlDer::PEM_LABEL,
                     crl.as_bytes(),
                 )?;
@@ -40,7 +43,7 @@ impl Run {
             fs::write(pki.join("trust-list.stl"), trust_list.as_bytes())?;
         }
         for (name, user) in &world.users {
-            let folder = root.join("users").join(name.as_str());
+            let folder = root.join("users").join(file_name(name.as_str())?);
             for (kind, keys) in [("enc", &user.encryption_keys), ("sign", &user.signing_keys)] {
                 for key in keys {
                     fs::create_dir_all(&folder)?;
@@ -78,13 +81,26 @@ impl Run {
         let km = root.join("km");
         for (name, path) in world.km_databases() {
             fs::create_dir_all(&km)?;
-            fs::copy(&path, km.join(format!("{name}.sqlite")))?;
+            fs::copy(&path, km.join(format!("{}.sqlite", file_name(name.as_str())?)))?;
         }
         fs::write(
             root.join("transcript.json"),
             report::transcript_json(&self.transcript),
         )?;
         Ok(root)
+    }
+}
+
+/// `name` if it is one plain path component, so that joining it stays inside the folder it
+/// is joined to. The scenario language refuses such names already; this holds the line for
+/// every other way a run could be built.
+fn file_name(name: &str) -> std::io::Result<&str> {
+    match model::file_name_problem(name) {
+        None => Ok(name),
+        Some(why) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{name}` cannot be a file name in the artifacts: {why}"),
+        )),
     }
 }
 
@@ -124,5 +140,15 @@ mod tests {
         assert_eq!(slug("Quarterly figures, Q1!"), "quarterly-figures-q1");
         assert_eq!(slug("../../etc"), "etc");
         assert_eq!(slug("***"), "message");
+    }
+
+    #[test]
+    fn names_that_would_leave_the_artifacts_folder_are_refused() {
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", "x\u{0}y", "..."] {
+            assert!(file_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["alice", "Contosø Root", "KM-PARIS-2", ".hidden"] {
+            assert_eq!(file_name(good).unwrap(), good);
+        }
     }
 }

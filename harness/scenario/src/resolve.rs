@@ -112,11 +112,21 @@ impl Resolver<'_> {
         }
     }
 
-    /// Reports every name that appears twice in a section.
-    fn unique_names(&mut self, tables: &[RawTable], section: &str) {
+    /// Reports every name that appears twice in a section, and every name that could not be
+    /// a file name: user, CA and KM server names become file and folder names in the
+    /// artifacts and the run's working folder, so a name must not be able to reach outside
+    /// them.
+    fn check_names(&mut self, tables: &[RawTable], section: &str) {
         let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
         for table in tables {
             if let Some(name) = table.text("name") {
+                if let Some(why) = model::file_name_problem(name.value) {
+                    self.problem_with_help(
+                        name.span.clone(),
+                        format!("`{}` cannot be a {section} name: {why}", name.value),
+                        "names become file names in the artifacts; use letters, digits, spaces, dashes",
+                    );
+                }
                 if seen.insert(name.value, ()).is_some() {
                     self.problem(
                         name.span.clone(),
@@ -224,7 +234,7 @@ pub(crate) fn resolve(
     };
 
     for name in ["site", "domain", "host", "ca", "km_server", "user"] {
-        r.unique_names(section(name), name);
+        r.check_names(section(name), name);
     }
     let site_names = names_of(section("site"));
     let host_names = names_of(section("host"));

@@ -287,3 +287,58 @@ change = "rot13"
     assert!(messages[4].contains("unknown transit change `rot13`"));
     assert!(messages.iter().all(|m| m.starts_with("test.toml:")));
 }
+
+#[test]
+fn names_that_would_reach_outside_the_artifacts_folder_are_located() {
+    // Users, CAs and KM servers name files and folders in the artifacts and the working
+    // folder; none of these may climb out of them.
+    let source = scenario::skeleton("t")
+        .replace("name = \"alice\"", "name = \"../../alice\"")
+        .replace("name = \"ContosoRoot\"", "name = \"..\"")
+        .replace("name = \"KM1\"", "name = \"KM\\\\1\"")
+        .replace("name = \"EXCH1\"", "name = \"EXCH/1\"")
+        .replace("name = \"Redmond\"", "name = \"Red\\u0000mond\"");
+    let messages = parse(&source).unwrap_err().located_messages();
+    for expected in [
+        "`Red\0mond` cannot be a site name: it contains a control character",
+        "`EXCH/1` cannot be a host name: it contains a path separator",
+        "`..` cannot be a ca name: it names a folder (`.` or `..`)",
+        "`KM\\1` cannot be a km_server name: it contains a path separator",
+        "`../../alice` cannot be a user name: it contains a path separator",
+    ] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("test.toml:") && m.contains(expected)),
+            "{expected} not in {messages:#?}"
+        );
+    }
+}
+
+#[test]
+fn restore_files_must_stay_inside_the_scenario_folder() {
+    let restore = |file: &str| {
+        let source = format!(
+            "{HIERARCHY}[[ca]]\nname = \"R\"\nhost = \"H\"\n[[km_server]]\nname = \"KM\"\nhost = \"H\"\nproduct = \"ex2000\"\nsite = \"S\"\nca = \"R\"\n\
+[[step]]\naction = \"restore-km\"\nkm_server = \"KM\"\nfile = {file:?}\n"
+        );
+        parse(&source).map(|_| ()).map_err(|e| e.located_messages())
+    };
+    for escaping in [
+        "/etc/passwd",
+        "../outside.sqlite",
+        "fixtures/../../outside.sqlite",
+        "fixtures/../..",
+        "",
+    ] {
+        let messages = restore(escaping).unwrap_err();
+        assert_eq!(messages.len(), 1, "{escaping}: {messages:#?}");
+        assert!(
+            messages[0].contains("is not a path inside the scenario's folder"),
+            "{escaping}: {messages:#?}"
+        );
+    }
+    for inside in ["fixtures/km.sqlite", "./km.sqlite", "a/b/c.sqlite"] {
+        assert_eq!(restore(inside), Ok(()), "{inside}");
+    }
+}
