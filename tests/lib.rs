@@ -114,3 +114,5 @@ pub mod memory {
         (result, peak.saturating_sub(before) * 1024)
     }
 }
+
+pub mod hostile;

@@ -106,7 +106,8 @@ mod tests {
         for path in ["../../a.toml", "scenarios/../../../b.toml", "/.."] {
             let id = scenario_id(Path::new(path));
             assert!(
-                id.split('/').all(|part| model::file_name_problem(part).is_none()),
+                id.split('/')
+                    .all(|part| model::file_name_problem(part).is_none()),
                 "{path} gave {id}"
             );
         }

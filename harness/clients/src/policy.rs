@@ -241,7 +241,7 @@ fn revocation(
         .revoked_certificates
         .iter()
         .flatten()
-        .find(|entry| Serial::from_be_bytes(entry.serial_number.as_bytes()) == info.serial);
+        .find(|entry| Serial::from_der_integer(entry.serial_number.as_bytes()) == info.serial);
     match listed {
         Some(entry) if timestamp(entry.revocation_date) <= now => Revocation::Revoked {
             crl_issued,

@@ -112,30 +112,69 @@ impl fmt::Display for KeyGeneration {
     }
 }
 
-/// A certificate serial number, as the big-endian bytes of the positive integer.
+/// A certificate serial number: the big-endian magnitude, and its sign. RFC 5280 asks for
+/// positive serials but tells relying parties to cope with negative ones, and a negative
+/// serial must never be taken for the positive one with the same bytes (-1 is `ff` in two's
+/// complement, and so is the magnitude of 255).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Serial(Vec<u8>);
+pub struct Serial {
+    negative: bool,
+    magnitude: Vec<u8>,
+}
 
 impl Serial {
-    /// Wraps the big-endian magnitude of a serial number; leading zero bytes are dropped.
+    /// Wraps the big-endian magnitude of a positive serial number; leading zero bytes are
+    /// dropped.
     pub fn from_be_bytes(bytes: &[u8]) -> Self {
         let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-        Self(bytes[first..].to_vec())
+        Self {
+            negative: false,
+            magnitude: bytes[first..].to_vec(),
+        }
+    }
+
+    /// Reads the content octets of a DER INTEGER (two's complement, big-endian).
+    pub fn from_der_integer(content: &[u8]) -> Self {
+        if content.first().is_none_or(|first| first & 0x80 == 0) {
+            return Self::from_be_bytes(content);
+        }
+        // The magnitude of a negative number is its two's complement: invert, add one.
+        let mut magnitude: Vec<u8> = content.iter().map(|b| !b).collect();
+        for byte in magnitude.iter_mut().rev() {
+            let (sum, carry) = byte.overflowing_add(1);
+            *byte = sum;
+            if !carry {
+                break;
+            }
+        }
+        Self {
+            negative: true,
+            ..Self::from_be_bytes(&magnitude)
+        }
     }
 
     /// The big-endian magnitude, without leading zeros.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.magnitude
+    }
+
+    /// Whether the serial is below zero (which RFC 5280 forbids CAs to issue).
+    pub fn is_negative(&self) -> bool {
+        self.negative
     }
 }
 
 impl fmt::Display for Serial {
-    /// Lower-case hex, the way `openssl x509 -serial` prints it (but lower case).
+    /// Lower-case hex, the way `openssl x509 -serial` prints it (but lower case), with a
+    /// minus sign for a negative serial.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        if self.negative {
+            f.write_str("-")?;
+        }
+        if self.magnitude.is_empty() {
             return f.write_str("00");
         }
-        for byte in &self.0 {
+        for byte in &self.magnitude {
             write!(f, "{byte:02x}")?;
         }
         Ok(())
@@ -163,6 +202,18 @@ mod tests {
         let serial = Serial::from_be_bytes(&[0, 0, 0x1f, 0xa0]);
         assert_eq!(serial.to_string(), "1fa0");
         assert_eq!(Serial::from_be_bytes(&[0]).to_string(), "00");
+    }
+
+    #[test]
+    fn negative_serials_keep_their_sign() {
+        let minus_one = Serial::from_der_integer(&[0xff]);
+        let plus_255 = Serial::from_der_integer(&[0x00, 0xff]);
+        assert_eq!(minus_one.to_string(), "-01");
+        assert_eq!(plus_255.to_string(), "ff");
+        assert_ne!(minus_one, plus_255);
+        assert_eq!(Serial::from_der_integer(&[0x80, 0x00]).to_string(), "-8000");
+        assert_eq!(Serial::from_der_integer(&[0xfe, 0xff]).to_string(), "-0101");
+        assert_eq!(Serial::from_der_integer(&[]).to_string(), "00");
     }
 
     #[test]

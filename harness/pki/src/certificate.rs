@@ -346,7 +346,7 @@ impl CertificateInfo {
         let email = email.or_else(|| email_attribute(&tbs.subject));
         Ok(Self {
             version,
-            serial: Serial::from_be_bytes(tbs.serial_number.as_bytes()),
+            serial: Serial::from_der_integer(tbs.serial_number.as_bytes()),
             subject: display_name(&tbs.subject),
             issuer: display_name(&tbs.issuer),
             not_before: timestamp(tbs.validity.not_before),

@@ -1,5 +1,10 @@
 //! Chain building and certificate signature checks, the way an S/MIME client judges a signer.
 
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5280::{
+    ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_CRL_DISTRIBUTION_POINTS,
+    ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER,
+};
 use const_oid::db::rfc5912::{SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION};
 use der::Encode;
 use der::asn1::BitString;
@@ -137,6 +142,14 @@ pub enum ChainVerdict {
         /// Its start of validity.
         not_before: Timestamp,
     },
+    /// A certificate carries a critical extension this relying party does not understand, which
+    /// RFC 5280 §4.2 says must make it reject the certificate.
+    UnknownCriticalExtension {
+        /// The subject of the certificate.
+        subject: String,
+        /// The extension's object identifier.
+        oid: String,
+    },
     /// A certificate did not parse.
     Malformed {
         /// What the parser said.
@@ -153,6 +166,7 @@ impl ChainVerdict {
             Self::IssuerNotFound { .. } => "issuer-not-found",
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not-yet-valid",
+            Self::UnknownCriticalExtension { .. } => "unknown-critical-extension",
             Self::Malformed { .. } => "malformed-certificate",
         }
     }
@@ -161,6 +175,28 @@ impl ChainVerdict {
     pub fn is_valid(&self) -> bool {
         matches!(self, Self::Valid { .. })
     }
+}
+
+/// The extensions a client here understands: the ones kmlab's CAs issue.
+const UNDERSTOOD_EXTENSIONS: &[ObjectIdentifier] = &[
+    ID_CE_BASIC_CONSTRAINTS,
+    ID_CE_KEY_USAGE,
+    ID_CE_EXT_KEY_USAGE,
+    ID_CE_SUBJECT_ALT_NAME,
+    ID_CE_SUBJECT_KEY_IDENTIFIER,
+    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    ID_CE_CRL_DISTRIBUTION_POINTS,
+];
+
+/// The first critical extension of `certificate` outside [`UNDERSTOOD_EXTENSIONS`].
+fn unknown_critical_extension(certificate: &Certificate) -> Option<String> {
+    certificate
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|extension| extension.critical && !UNDERSTOOD_EXTENSIONS.contains(&extension.extn_id))
+        .map(|extension| extension.extn_id.to_string())
 }
 
 /// Builds a chain from `leaf` through `pool` to one of `roots` and checks every certificate's
@@ -193,6 +229,12 @@ pub fn verify_chain(
             return ChainVerdict::Expired {
                 subject: current.subject.clone(),
                 not_after: current.not_after,
+            };
+        }
+        if let Some(oid) = unknown_critical_extension(&current.certificate) {
+            return ChainVerdict::UnknownCriticalExtension {
+                subject: current.subject.clone(),
+                oid,
             };
         }
         path.push(current.subject.clone());

@@ -116,7 +116,7 @@ impl CrlInfo {
             .unwrap_or(&[])
             .iter()
             .map(|entry| RevokedEntry {
-                serial: Serial::from_be_bytes(entry.serial_number.as_bytes()),
+                serial: Serial::from_der_integer(entry.serial_number.as_bytes()),
                 revoked_at: timestamp(entry.revocation_date),
             })
             .collect();

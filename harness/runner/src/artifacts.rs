@@ -81,7 +81,10 @@ impl Run {
         let km = root.join("km");
         for (name, path) in world.km_databases() {
             fs::create_dir_all(&km)?;
-            fs::copy(&path, km.join(format!("{}.sqlite", file_name(name.as_str())?)))?;
+            fs::copy(
+                &path,
+                km.join(format!("{}.sqlite", file_name(name.as_str())?)),
+            )?;
         }
         fs::write(
             root.join("transcript.json"),

@@ -263,6 +263,27 @@ fn verify_signer(
                     detail: "content-type attribute missing or wrong".into(),
                 };
             }
+            // RFC 5652 §11.3: at most one signing-time attribute, with one value, a Time.
+            let times = attribute_values(attributes, oids::SIGNING_TIME);
+            match times.as_slice() {
+                [] => {}
+                [time] => {
+                    let parsed = time
+                        .to_der()
+                        .ok()
+                        .and_then(|der| x509_cert::time::Time::from_der(&der).ok());
+                    if parsed.is_none() {
+                        return SignatureStatus::Malformed {
+                            detail: "signing-time is not a UTCTime or GeneralizedTime".into(),
+                        };
+                    }
+                }
+                more => {
+                    return SignatureStatus::Malformed {
+                        detail: format!("{} signing-time values", more.len()),
+                    };
+                }
+            }
             if claimed.as_bytes() != content_digest.as_slice() {
                 return SignatureStatus::DigestMismatch;
             }

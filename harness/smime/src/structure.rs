@@ -34,7 +34,7 @@ impl CertificateId {
     fn from_issuer_and_serial(ias: &IssuerAndSerialNumber) -> Self {
         Self::IssuerAndSerial {
             issuer_der: ias.issuer.to_der().unwrap_or_default(),
-            serial: Serial::from_be_bytes(ias.serial_number.as_bytes()),
+            serial: Serial::from_der_integer(ias.serial_number.as_bytes()),
         }
     }
 
@@ -63,7 +63,7 @@ impl CertificateId {
         let tbs = &certificate.tbs_certificate;
         match self {
             Self::IssuerAndSerial { issuer_der, serial } => {
-                Serial::from_be_bytes(tbs.serial_number.as_bytes()) == *serial
+                Serial::from_der_integer(tbs.serial_number.as_bytes()) == *serial
                     && tbs.issuer.to_der().is_ok_and(|der| der == *issuer_der)
             }
             Self::SubjectKeyIdentifier(id) => {

@@ -780,6 +780,9 @@ fn chain_text(verdict: &ChainVerdict) -> String {
             subject,
             not_before,
         } => format!("not-yet-valid ({subject} starts {not_before})"),
+        ChainVerdict::UnknownCriticalExtension { subject, oid } => {
+            format!("unknown-critical-extension ({subject}: {oid})")
+        }
         ChainVerdict::Malformed { detail } => format!("malformed-certificate ({detail})"),
     }
 }

@@ -1,0 +1,238 @@
+//! The fuzz targets' bodies. `tests/fuzz` hands them libFuzzer's inputs; the regression tests
+//! hand them the inputs that once broke something. Each one panics when kmlab misbehaves: a
+//! panic inside kmlab, or a property that must hold for every input and did not.
+
+use std::path::Path;
+
+use clients::{Persona, Strength};
+use model::Named;
+use sink::{Connection, Envelope, Limits, MessageId};
+use smime::mime::{Entity, SmimeType, classify, split_multipart};
+
+use super::Fixture;
+
+/// Arbitrary bytes from an SMTP client into the sink's session, in one read and again cut
+/// into reads of the sizes the first byte picks. Both must give the same replies and the
+/// same deliveries (how TCP happens to segment a stream must not change what the sink
+/// does), every reply must be well-formed and every delivery whole.
+pub fn smtp_session(data: &[u8]) {
+    let Some((&cut, stream)) = data.split_first() else {
+        return;
+    };
+    // Small limits, so that short inputs reach them.
+    let limits = Limits {
+        max_message_size: 4096,
+        max_data_line: 80,
+        max_command_line: 64,
+        max_recipients: 3,
+        recipient_overshoot: 2,
+        max_errors: 8,
+        ..Limits::default()
+    };
+    let whole = session(&limits, stream, &mut std::iter::repeat(stream.len().max(1)));
+    let mut sizes = (1..=usize::from(cut % 16) + 1).cycle();
+    let pieces = session(&limits, stream, &mut sizes);
+    assert_eq!(
+        whole,
+        pieces,
+        "the sink answered differently when the same bytes arrived in pieces of up to {} bytes",
+        cut % 16 + 1
+    );
+    check_replies(&whole.replies);
+    for envelope in &whole.delivered {
+        check_delivery(envelope, &limits);
+    }
+}
+
+/// What one session did.
+#[derive(Debug, PartialEq, Eq)]
+struct Session {
+    replies: Vec<u8>,
+    delivered: Vec<Envelope>,
+    closed_after: Option<usize>,
+}
+
+fn session(limits: &Limits, stream: &[u8], sizes: &mut dyn Iterator<Item = usize>) -> Session {
+    let (mut connection, greeting) = Connection::new(limits.clone());
+    let mut replies = greeting.to_wire().into_bytes();
+    let mut delivered = Vec::new();
+    let mut closed_after = None;
+    let mut offset = 0;
+    while offset < stream.len() {
+        let size = sizes.next().unwrap_or(1).min(stream.len() - offset);
+        let mut deliver = |envelope: Envelope| {
+            delivered.push(envelope);
+            Ok(MessageId(delivered.len() as u64))
+        };
+        let output = connection.receive(&stream[offset..offset + size], &mut deliver);
+        replies.extend_from_slice(&output.reply_bytes);
+        offset += size;
+        if output.close {
+            // What the client sent after the sink closed is never read.
+            closed_after = Some(replies.len());
+            break;
+        }
+    }
+    Session {
+        replies,
+        delivered,
+        closed_after,
+    }
+}
+
+/// Every reply line is `ddd` then a space or a dash, plain text, and ends in CRLF.
+fn check_replies(replies: &[u8]) {
+    assert!(replies.ends_with(b"\r\n"), "a reply without its CRLF");
+    for line in replies[..replies.len() - 2].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or_else(|| {
+            panic!(
+                "a reply line ends in a bare LF: {:?}",
+                String::from_utf8_lossy(line)
+            )
+        });
+        assert!(
+            line.len() >= 4
+                && line[..3].iter().all(u8::is_ascii_digit)
+                && matches!(line[3], b' ' | b'-'),
+            "a malformed reply line: {:?}",
+            String::from_utf8_lossy(line)
+        );
+        assert!(
+            !line.iter().any(|&b| b == b'\r' || b == 0),
+            "a reply line carries a CR or NUL: {:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
+/// A delivered message is within the limits and made of CRLF-terminated lines.
+fn check_delivery(envelope: &Envelope, limits: &Limits) {
+    assert!(
+        (1..=limits.max_recipients).contains(&envelope.recipients.len()),
+        "{} recipients delivered",
+        envelope.recipients.len()
+    );
+    assert!(envelope.data.len() <= limits.max_message_size);
+    if envelope.data.is_empty() {
+        return;
+    }
+    assert!(envelope.data.ends_with(b"\r\n"), "stored data without CRLF");
+    for line in envelope.data[..envelope.data.len() - 2].split(|&b| b == b'\n') {
+        let line = line
+            .strip_suffix(b"\r")
+            .unwrap_or_else(|| panic!("stored data with a bare LF: {line:?}"));
+        assert!(!line.contains(&b'\r'), "stored data with a bare CR");
+        assert!(
+            line.len() + 2 <= limits.max_data_line,
+            "stored an over-long line"
+        );
+    }
+}
+
+/// Arbitrary text into both levels of the scenario parser. A file that does not resolve
+/// must yield at least one problem, each at a line and column inside the file, and the
+/// rendering of all of them must work.
+pub fn scenario_text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Err(diagnostics) = scenario::parse("fuzz", Path::new("fuzz.toml"), text) else {
+        return;
+    };
+    assert!(!diagnostics.items.is_empty(), "rejected without a reason");
+    let lines = text.split('\n').count();
+    for message in diagnostics.located_messages() {
+        let rest = message
+            .strip_prefix("fuzz.toml:")
+            .unwrap_or_else(|| panic!("not located in the file: {message}"));
+        let mut numbers = rest.splitn(3, ':');
+        let line: usize = numbers.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let column: usize = numbers.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        assert!(
+            (1..=lines).contains(&line) && column >= 1,
+            "located outside the file: {message}"
+        );
+    }
+    let rendered = diagnostics.to_string();
+    assert!(rendered.contains("fuzz.toml"));
+}
+
+/// Arbitrary bytes into the path a client's read takes (and `kmlab inspect` with it): the
+/// first byte chooses whether the rest is a whole message, the DER of an
+/// application/pkcs7-mime body (enveloped or signed), or the DER of a detached signature, and
+/// which of Bob's clients reads it. Bob's reader, with his real keys and trusted root, must
+/// come back with a reading.
+pub fn smime_reader(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let fixture = Fixture::get();
+    let message = match mode % 4 {
+        0 => rest.to_vec(),
+        1 => pkcs7_message(rest, SmimeType::EnvelopedData),
+        2 => pkcs7_message(rest, SmimeType::SignedData),
+        _ => clear_signed_message(rest),
+    };
+    if mode % 4 != 0 {
+        let _ = smime::structure::summarize(rest);
+    }
+    let personas = <Persona as Named>::ALL;
+    let persona = personas[usize::from(mode >> 2) % personas.len()];
+    let strength = if mode & 0x80 == 0 {
+        Strength::High
+    } else {
+        Strength::Export
+    };
+    let engine = smime_rustcrypto::RustCryptoEngine;
+    let reading = clients::read::read(&message, &fixture.reader_as(persona, strength, &engine));
+    let verdicts = reading.verdicts();
+    assert_eq!(verdicts.len(), reading.layers.len() + 1);
+    let _ = super::verdict(&reading);
+}
+
+fn pkcs7_message(der: &[u8], smime_type: SmimeType) -> Vec<u8> {
+    let mut message = b"From: alice@hostile.example\r\nTo: bob@hostile.example\r\nSubject: fuzz\r\nMIME-Version: 1.0\r\n".to_vec();
+    message.extend(smime::mime::pkcs7_mime_entity(
+        &smime::CmsDer::new(der.to_vec()),
+        smime_type,
+    ));
+    message
+}
+
+fn clear_signed_message(der: &[u8]) -> Vec<u8> {
+    let mut message = b"From: alice@hostile.example\r\nTo: bob@hostile.example\r\nSubject: fuzz\r\nMIME-Version: 1.0\r\n".to_vec();
+    message.extend(smime::mime::clear_signed_entity(
+        &smime::mime::text_entity("fuzz\n"),
+        &smime::CmsDer::new(der.to_vec()),
+        smime::Digest::Sha256,
+        "fuzz-boundary",
+    ));
+    message
+}
+
+/// Arbitrary bytes into the multipart/signed split. The signed part is the exact bytes of
+/// the message, never a rewrite of them; the parts of any multipart are slices of the input,
+/// in order and not overlapping, whatever the boundary (taken from the first line).
+pub fn signed_part(data: &[u8]) {
+    if let Ok(Entity::ClearSigned { signed, .. }) = classify(data) {
+        assert!(
+            signed.is_empty() || data.windows(signed.len()).any(|window| window == signed),
+            "the signed part is not a run of the message's own bytes"
+        );
+    }
+    let first_line = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    let boundary = String::from_utf8_lossy(&first_line[..first_line.len().min(70)]);
+    let Ok(parts) = split_multipart(data, boundary.trim_end_matches('\r')) else {
+        return;
+    };
+    let start = data.as_ptr() as usize;
+    let mut previous_end = start;
+    for part in parts {
+        let part_start = part.as_ptr() as usize;
+        assert!(
+            part_start >= previous_end && part_start + part.len() <= start + data.len(),
+            "a part outside the message or overlapping the one before"
+        );
+        previous_end = part_start + part.len();
+    }
+}
