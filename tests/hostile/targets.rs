@@ -82,14 +82,7 @@ fn session(limits: &Limits, stream: &[u8], sizes: &mut dyn Iterator<Item = usize
 
 /// Every reply line is `ddd` then a space or a dash, plain text, and ends in CRLF.
 fn check_replies(replies: &[u8]) {
-    assert!(replies.ends_with(b"\r\n"), "a reply without its CRLF");
-    for line in replies[..replies.len() - 2].split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or_else(|| {
-            panic!(
-                "a reply line ends in a bare LF: {:?}",
-                String::from_utf8_lossy(line)
-            )
-        });
+    for line in crlf_lines(replies, "reply") {
         assert!(
             line.len() >= 4
                 && line[..3].iter().all(u8::is_ascii_digit)
@@ -98,8 +91,8 @@ fn check_replies(replies: &[u8]) {
             String::from_utf8_lossy(line)
         );
         assert!(
-            !line.iter().any(|&b| b == b'\r' || b == 0),
-            "a reply line carries a CR or NUL: {:?}",
+            !line.contains(&0),
+            "a reply line carries a NUL: {:?}",
             String::from_utf8_lossy(line)
         );
     }
@@ -113,20 +106,38 @@ fn check_delivery(envelope: &Envelope, limits: &Limits) {
         envelope.recipients.len()
     );
     assert!(envelope.data.len() <= limits.max_message_size);
-    if envelope.data.is_empty() {
-        return;
-    }
-    assert!(envelope.data.ends_with(b"\r\n"), "stored data without CRLF");
-    for line in envelope.data[..envelope.data.len() - 2].split(|&b| b == b'\n') {
-        let line = line
-            .strip_suffix(b"\r")
-            .unwrap_or_else(|| panic!("stored data with a bare LF: {line:?}"));
-        assert!(!line.contains(&b'\r'), "stored data with a bare CR");
+    for line in crlf_lines(&envelope.data, "stored message") {
         assert!(
             line.len() + 2 <= limits.max_data_line,
             "stored an over-long line"
         );
     }
+}
+
+/// The lines of `text`, which must be lines each ended by CRLF with no other CR or LF.
+fn crlf_lines<'a>(text: &'a [u8], what: &str) -> Vec<&'a [u8]> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or_else(|| panic!("a {what} that does not end in CRLF"));
+        let line = rest[..end].strip_suffix(b"\r").unwrap_or_else(|| {
+            panic!(
+                "a bare LF in a {what}: {:?}",
+                String::from_utf8_lossy(&rest[..end])
+            )
+        });
+        assert!(
+            !line.contains(&b'\r'),
+            "a bare CR in a {what}: {:?}",
+            String::from_utf8_lossy(line)
+        );
+        lines.push(line);
+        rest = &rest[end + 1..];
+    }
+    lines
 }
 
 /// Arbitrary text into both levels of the scenario parser. A file that does not resolve

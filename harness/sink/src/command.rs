@@ -113,6 +113,11 @@ fn domain_argument(rest: &str) -> Result<String, CommandError> {
     let domain = rest.split_whitespace().next().ok_or(CommandError::Syntax(
         "a domain or address literal is required",
     ))?;
+    // RFC 5321 §4.1.2: a domain or address literal is printable ASCII. The sink echoes it
+    // in its reply, where control characters have no business.
+    if !domain.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(CommandError::Syntax("the domain must be printable ASCII"));
+    }
     Ok(domain.to_owned())
 }
 
@@ -233,6 +238,14 @@ mod tests {
             Err(CommandError::UnsupportedParameter("FOO=1".into()))
         );
         assert_eq!(parse(b"XYZZY"), Err(CommandError::Unrecognized));
+        assert_eq!(
+            parse(b"EHLO a\x00b"),
+            Err(CommandError::Syntax("the domain must be printable ASCII"))
+        );
+        assert_eq!(
+            parse(b"HELO a\x01b"),
+            Err(CommandError::Syntax("the domain must be printable ASCII"))
+        );
         assert_eq!(
             parse(b"DATA now"),
             Err(CommandError::Syntax("this command takes no argument"))

@@ -71,6 +71,11 @@ impl DataReader {
     }
 
     fn take_line(&mut self, line: &[u8]) {
+        // Length first, as for commands: a long line that arrives in pieces is refused for
+        // its length before the rest of it is seen.
+        if line.len() + 2 > self.max_line {
+            self.flag(DataProblem::LineTooLong);
+        }
         if line.contains(&b'\n') {
             let smuggling = line.ends_with(b"\n.") || line.ends_with(b"\r.");
             self.flag(if smuggling {
@@ -85,9 +90,6 @@ impl DataReader {
             } else {
                 DataProblem::BareCarriageReturn
             });
-        }
-        if line.len() + 2 > self.max_line {
-            self.flag(DataProblem::LineTooLong);
         }
         if self.problem.is_some() {
             return;
@@ -155,12 +157,15 @@ impl Inbound {
                         self.discarding_command = false;
                         continue;
                     }
+                    // Length first, whatever ends the line: a line that arrives in pieces is
+                    // judged too long before its end is seen, and the verdict must not depend
+                    // on how the stream was cut.
+                    if newline + 1 > max {
+                        return Some(CommandLine::TooLong);
+                    }
                     let Some(line) = line.strip_suffix(b"\r") else {
                         return Some(CommandLine::BareLineFeed);
                     };
-                    if line.len() + 2 > max {
-                        return Some(CommandLine::TooLong);
-                    }
                     return Some(CommandLine::Line(line.to_vec()));
                 }
             }
@@ -285,6 +290,46 @@ mod tests {
             inbound.next_data(&mut DataReader::new(15, 1000)),
             Some(DataEnd::Refused(DataProblem::TooBig))
         );
+    }
+
+    /// Replies must not depend on how TCP happened to cut the stream.
+    #[test]
+    fn over_long_lines_are_judged_the_same_whole_or_in_pieces() {
+        let mut line = vec![b'H'; 100];
+        line.extend_from_slice(b"\nNOOP\r\n");
+        let mut whole = Inbound::default();
+        whole.push(&line);
+        let mut pieces = Inbound::default();
+        let mut from_pieces = Vec::new();
+        for chunk in line.chunks(3) {
+            pieces.push(chunk);
+            while let Some(next) = pieces.next_command(64) {
+                from_pieces.push(next);
+            }
+        }
+        let from_whole: Vec<_> = std::iter::from_fn(|| whole.next_command(64)).collect();
+        assert_eq!(
+            from_whole,
+            [CommandLine::TooLong, CommandLine::Line(b"NOOP".to_vec())]
+        );
+        assert_eq!(from_pieces, from_whole);
+
+        let mut data = vec![b'x'; 50];
+        data.extend_from_slice(b"\nmore\r\n.\r\n");
+        let mut reader = DataReader::new(1 << 20, 40);
+        let mut pieces = Inbound::default();
+        let mut end = None;
+        for chunk in data.chunks(7) {
+            pieces.push(chunk);
+            end = end.or(pieces.next_data(&mut reader));
+        }
+        let whole = {
+            let mut inbound = Inbound::default();
+            inbound.push(&data);
+            inbound.next_data(&mut DataReader::new(1 << 20, 40))
+        };
+        assert_eq!(whole, Some(DataEnd::Refused(DataProblem::LineTooLong)));
+        assert_eq!(end, whole);
     }
 
     #[test]

@@ -56,7 +56,16 @@ impl Reply {
             if let Some(status) = self.status {
                 let _ = write!(out, "{status} ");
             }
-            out.push_str(line);
+            // Reply text is printable US-ASCII (RFC 5321 §4.2); anything else that found its
+            // way in from a client's command is shown as `?`, so no client can put a CR or a
+            // NUL into the sink's replies.
+            out.extend(line.chars().map(|c| {
+                if c == ' ' || c.is_ascii_graphic() {
+                    c
+                } else {
+                    '?'
+                }
+            }));
             out.push_str("\r\n");
         }
         if self.lines.is_empty() {
@@ -75,5 +84,14 @@ mod tests {
         let reply = Reply::multiline(250, vec!["a".into(), "b".into()]);
         assert_eq!(reply.to_wire(), "250-a\r\n250 b\r\n");
         assert_eq!(Reply::new(550, "5.1.1", "no").to_wire(), "550 5.1.1 no\r\n");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_wire() {
+        let reply = Reply::new(555, "5.5.4", "parameter X=\r\0\u{7}é not supported");
+        assert_eq!(
+            reply.to_wire(),
+            "555 5.5.4 parameter X=???? not supported\r\n"
+        );
     }
 }

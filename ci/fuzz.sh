@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs one fuzz target for a given time: ci/fuzz.sh TARGET SECONDS
+#
+# Targets (tests/fuzz/fuzz_targets/): smtp_session, scenario_parser, smime_reader, signed_part.
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Not part of
+# ci/test.sh: the inputs that once broke something run there as regression tests instead.
+#
+# Seeds come from the project itself: the scenario files, the raw SMTP sessions the sink
+# scenarios send, the malformed corpus, every message the scenarios exchange (exported with
+# `kmlab run --artifacts`), and every committed regression input. What the fuzzer learns is
+# kept in tests/fuzz/corpus/TARGET; a crash is written to tests/fuzz/artifacts/TARGET.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage="usage: ci/fuzz.sh smtp_session|scenario_parser|smime_reader|signed_part SECONDS"
+target=${1:?$usage}
+seconds=${2:?$usage}
+case "$target" in
+    smtp_session | scenario_parser | smime_reader | signed_part) ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
+
+fuzz=tests/fuzz
+seeds=$fuzz/seeds/$target
+corpus=$fuzz/corpus/$target
+rm -rf "$seeds"
+mkdir -p "$seeds" "$corpus"
+
+# The messages the built-in scenarios exchange, once per checkout.
+messages=$fuzz/seeds/messages
+if [ ! -d "$messages" ]; then
+    artifacts=$(mktemp -d)
+    cargo run --locked -q -p cli -- run --artifacts "$artifacts" scenarios >/dev/null || true
+    mkdir -p "$messages"
+    find "$artifacts" -name '*.eml' | sort | while read -r eml; do
+        cp "$eml" "$messages/$(echo "$eml" | sha256sum | cut -c1-16).eml"
+    done
+    rm -rf "$artifacts"
+fi
+
+# A seed for the S/MIME reader is a mode byte then the bytes (0: a whole message).
+prefixed() {
+    local mode=$1 source=$2 name
+    name=$(basename "$source")
+    { printf "\\x$mode"; cat "$source"; } >"$seeds/$mode-$name"
+}
+
+case "$target" in
+    scenario_parser)
+        find scenarios -name '*.toml' | while read -r file; do
+            cp "$file" "$seeds/$(echo "$file" | tr / _)"
+        done
+        ;;
+    smtp_session)
+        # Each raw session a sink scenario sends, after a byte that sets how it is cut.
+        python3 - "$seeds" <<'EOF'
+import pathlib, sys, tomllib
+out = pathlib.Path(sys.argv[1])
+for path in sorted(pathlib.Path("scenarios").rglob("*.toml")):
+    for n, step in enumerate(tomllib.loads(path.read_text()).get("step", [])):
+        if step.get("action") == "smtp-session":
+            name = f"{path.stem}-{n}"
+            (out / name).write_bytes(bytes([n % 16]) + step["input"].encode())
+EOF
+        ;;
+    smime_reader)
+        for eml in tests/corpus/malformed/*.eml "$messages"/*.eml; do
+            prefixed 00 "$eml"
+        done
+        ;;
+    signed_part)
+        cp tests/corpus/malformed/*.eml "$messages"/*.eml "$seeds/"
+        ;;
+esac
+if [ -d "$fuzz/regressions/$target" ]; then
+    cp "$fuzz/regressions/$target"/* "$seeds/"
+fi
+
+# One core, a memory ceiling well above what any input should cost, and ten seconds before an
+# input counts as a hang.
+cargo +nightly fuzz run --fuzz-dir "$fuzz" "$target" "$corpus" "$seeds" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
