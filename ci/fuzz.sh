@@ -12,48 +12,51 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: ci/fuzz.sh smtp_session|scenario_parser|smime_reader|signed_part SECONDS"
-target=${1:?$usage}
-seconds=${2:?$usage}
-case "$target" in
-    smtp_session | scenario_parser | smime_reader | signed_part) ;;
-    *) echo "$usage" >&2; exit 2 ;;
-esac
+# The whole script is read before any of it runs (main is called on the last line), so editing
+# this file during a long run cannot change what that run does.
+main() {
+    usage="usage: ci/fuzz.sh smtp_session|scenario_parser|smime_reader|signed_part SECONDS"
+    target=${1:?$usage}
+    seconds=${2:?$usage}
+    case "$target" in
+        smtp_session | scenario_parser | smime_reader | signed_part) ;;
+        *) echo "$usage" >&2; exit 2 ;;
+    esac
 
-fuzz=tests/fuzz
-seeds=$fuzz/seeds/$target
-corpus=$fuzz/corpus/$target
-rm -rf "$seeds"
-mkdir -p "$seeds" "$corpus"
+    fuzz=tests/fuzz
+    seeds=$fuzz/seeds/$target
+    corpus=$fuzz/corpus/$target
+    rm -rf "$seeds"
+    mkdir -p "$seeds" "$corpus"
 
-# The messages the built-in scenarios exchange, once per checkout.
-messages=$fuzz/seeds/messages
-if [ ! -d "$messages" ]; then
-    artifacts=$(mktemp -d)
-    cargo run --locked -q -p cli -- run --artifacts "$artifacts" scenarios >/dev/null || true
-    mkdir -p "$messages"
-    find "$artifacts" -name '*.eml' | sort | while read -r eml; do
-        cp "$eml" "$messages/$(echo "$eml" | sha256sum | cut -c1-16).eml"
-    done
-    rm -rf "$artifacts"
-fi
-
-# A seed for the S/MIME reader is a mode byte then the bytes (0: a whole message).
-prefixed() {
-    local mode=$1 source=$2 name
-    name=$(basename "$source")
-    { printf "\\x$mode"; cat "$source"; } >"$seeds/$mode-$name"
-}
-
-case "$target" in
-    scenario_parser)
-        find scenarios -name '*.toml' | while read -r file; do
-            cp "$file" "$seeds/$(echo "$file" | tr / _)"
+    # The messages the built-in scenarios exchange, once per checkout.
+    messages=$fuzz/seeds/messages
+    if [ ! -d "$messages" ]; then
+        artifacts=$(mktemp -d)
+        cargo run --locked -q -p cli -- run --artifacts "$artifacts" scenarios >/dev/null || true
+        mkdir -p "$messages"
+        find "$artifacts" -name '*.eml' | sort | while read -r eml; do
+            cp "$eml" "$messages/$(echo "$eml" | sha256sum | cut -c1-16).eml"
         done
-        ;;
-    smtp_session)
-        # Each raw session a sink scenario sends, after a byte that sets how it is cut.
-        python3 - "$seeds" <<'EOF'
+        rm -rf "$artifacts"
+    fi
+
+    # A seed for the S/MIME reader is a mode byte then the bytes (0: a whole message).
+    prefixed() {
+        local mode=$1 source=$2 name
+        name=$(basename "$source")
+        { printf "\\x$mode"; cat "$source"; } >"$seeds/$mode-$name"
+    }
+
+    case "$target" in
+        scenario_parser)
+            find scenarios -name '*.toml' | while read -r file; do
+                cp "$file" "$seeds/$(echo "$file" | tr / _)"
+            done
+            ;;
+        smtp_session)
+            # Each raw session a sink scenario sends, after a byte that sets how it is cut.
+            python3 - "$seeds" <<'EOF'
 import pathlib, sys, tomllib
 out = pathlib.Path(sys.argv[1])
 for path in sorted(pathlib.Path("scenarios").rglob("*.toml")):
@@ -62,21 +65,47 @@ for path in sorted(pathlib.Path("scenarios").rglob("*.toml")):
             name = f"{path.stem}-{n}"
             (out / name).write_bytes(bytes([n % 16]) + step["input"].encode())
 EOF
-        ;;
-    smime_reader)
-        for eml in tests/corpus/malformed/*.eml "$messages"/*.eml; do
-            prefixed 00 "$eml"
-        done
-        ;;
-    signed_part)
-        cp tests/corpus/malformed/*.eml "$messages"/*.eml "$seeds/"
-        ;;
-esac
-if [ -d "$fuzz/regressions/$target" ]; then
-    cp "$fuzz/regressions/$target"/* "$seeds/"
-fi
+            ;;
+        smime_reader)
+            for eml in tests/corpus/malformed/*.eml "$messages"/*.eml; do
+                prefixed 00 "$eml"
+            done
+            # The DER inside them too, behind the mode byte that wraps it back up: 1 for an
+            # enveloped body, 2 for a signed one, 3 for a detached signature.
+            python3 - "$seeds" tests/corpus/malformed "$messages" <<'EOF'
+import email, hashlib, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+for folder in sys.argv[2:]:
+    for path in sorted(pathlib.Path(folder).glob("*.eml")):
+        try:
+            parts = list(email.message_from_bytes(path.read_bytes()).walk())
+        except RecursionError:
+            # Python's parser gives up on the corpus's thousand nested multiparts.
+            continue
+        for part in parts:
+            kind = part.get_content_type()
+            signed = "signed" in part.get("Content-Type", "")
+            mode = {"application/pkcs7-mime": 2 if signed else 1,
+                    "application/pkcs7-signature": 3}.get(kind)
+            der = part.get_payload(decode=True) if mode else None
+            if der:
+                name = hashlib.sha256(der).hexdigest()[:16]
+                (out / f"der-{mode}-{name}").write_bytes(bytes([mode]) + der)
+EOF
+            ;;
+        signed_part)
+            cp tests/corpus/malformed/*.eml "$messages"/*.eml "$seeds/"
+            ;;
+    esac
+    if [ -d "$fuzz/regressions/$target" ]; then
+        cp "$fuzz/regressions/$target"/* "$seeds/"
+    fi
 
-# One core, a memory ceiling well above what any input should cost, and ten seconds before an
-# input counts as a hang.
-cargo +nightly fuzz run --fuzz-dir "$fuzz" "$target" "$corpus" "$seeds" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+    # One core, a memory ceiling well above what any input should cost, and ten seconds before an
+    # input counts as a hang.
+    cargo +nightly fuzz run --fuzz-dir "$fuzz" "$target" "$corpus" "$seeds" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+}
+
+main "$@"
+exit

@@ -69,3 +69,40 @@ pub(crate) fn sink(args: &SinkArgs) -> anyhow::Result<Exit> {
         anyhow::Ok(Exit::Passed)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Command {
+        #[command(flatten)]
+        sink: super::SinkArgs,
+    }
+
+    #[test]
+    fn the_sink_listens_on_loopback_with_the_library_limits_unless_told_otherwise() {
+        let args = Command::try_parse_from(["kmlab-sink", "--maildir", "mail"])
+            .unwrap()
+            .sink;
+        assert!(args.listen.ip().is_loopback(), "{}", args.listen);
+        let limits = sink::Limits::default();
+        assert_eq!(args.idle_timeout, limits.idle_timeout.as_secs());
+        assert_eq!(args.command_timeout, limits.command_timeout.as_secs());
+        assert_eq!(args.data_timeout, limits.data_timeout.as_secs());
+        assert_eq!(args.max_connections, limits.max_connections);
+        let told = Command::try_parse_from([
+            "kmlab-sink",
+            "--maildir",
+            "mail",
+            "--listen",
+            "0.0.0.0:2525",
+            "--command-timeout",
+            "7",
+        ])
+        .unwrap()
+        .sink;
+        assert!(told.listen.ip().is_unspecified());
+        assert_eq!(told.command_timeout, 7);
+    }
+}

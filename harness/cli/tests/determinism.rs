@@ -1,0 +1,137 @@
+//! Determinism, proven on the whole suite: every built-in scenario, run by the `kmlab` binary
+//! with one job and again with four, gives the same output and the same artifacts (keys,
+//! certificates, CRLs, messages, KM databases, transcripts) byte for byte. Nothing is excluded
+//! from the comparison: nothing the default engine produces depends on the thread count, the
+//! wall clock or the OS's randomness.
+#![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{kmlab, text, workspace};
+
+fn files_under(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                found.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+fn scenario_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| {
+            if path.is_dir() {
+                scenario_count(&path)
+            } else {
+                usize::from(path.extension().is_some_and(|ext| ext == "toml"))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn every_scenario_gives_the_same_bytes_with_one_job_and_with_four() {
+    let runs: Vec<(String, BTreeMap<String, Vec<u8>>)> = ["1", "4"]
+        .into_iter()
+        .map(|jobs| {
+            let out = tempfile::tempdir().unwrap();
+            let output = kmlab(
+                &[
+                    "run",
+                    "--jobs",
+                    jobs,
+                    "--format",
+                    "json",
+                    "--artifacts",
+                    out.path().to_str().unwrap(),
+                    "--export-keys",
+                    "scenarios",
+                ],
+                &workspace(),
+            );
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "--jobs {jobs}: {}",
+                text(&output.stderr)
+            );
+            (text(&output.stdout), files_under(out.path()))
+        })
+        .collect();
+    let (one_output, one) = &runs[0];
+    let (four_output, four) = &runs[1];
+
+    // Every scenario wrote its folder with its transcript, keys and all.
+    let scenarios = scenario_count(&workspace().join("scenarios"));
+    let transcripts = one
+        .keys()
+        .filter(|name| name.ends_with("/transcript.json"))
+        .count();
+    assert_eq!(transcripts, scenarios);
+    for kind in [".key.pem", ".crt.pem", ".eml", ".sqlite", ".crl.pem"] {
+        assert!(
+            one.keys().any(|name| name.ends_with(kind)),
+            "no {kind} file among the artifacts"
+        );
+    }
+
+    assert!(
+        one_output == four_output,
+        "the JSON results differ between --jobs 1 and --jobs 4"
+    );
+    let names_one: Vec<&String> = one.keys().collect();
+    let names_four: Vec<&String> = four.keys().collect();
+    assert_eq!(names_one, names_four, "different files were written");
+    let differing: Vec<&String> = one
+        .iter()
+        .filter(|(name, bytes)| four.get(*name) != Some(*bytes))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} files differ between --jobs 1 and --jobs 4: {differing:#?}",
+        differing.len(),
+        one.len()
+    );
+}
+
+#[test]
+fn artifacts_hold_no_private_key_without_export_keys() {
+    let out = tempfile::tempdir().unwrap();
+    let output = kmlab(
+        &[
+            "run",
+            "--artifacts",
+            out.path().to_str().unwrap(),
+            "scenarios/basic/signed-encrypted-message.toml",
+        ],
+        &workspace(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let files = files_under(out.path());
+    assert!(files.keys().any(|name| name.ends_with(".crt.pem")));
+    for (name, bytes) in &files {
+        assert!(
+            !name.ends_with(".key.pem"),
+            "{name} written without --export-keys"
+        );
+        assert!(
+            !bytes.windows(11).any(|window| window == b"PRIVATE KEY"),
+            "{name} holds a PEM private key without --export-keys"
+        );
+    }
+}
