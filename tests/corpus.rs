@@ -16,6 +16,17 @@ fn corpus_dir() -> PathBuf {
     kmlab_tests::workspace_root().join("tests/corpus/malformed")
 }
 
+/// The names of the committed corpus files, sorted.
+fn committed_files() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".eml"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// One manifest entry.
 #[derive(Debug)]
 struct Expected {
@@ -103,12 +114,7 @@ fn the_committed_corpus_is_what_the_generator_makes() {
             std::fs::write(dir.join(file.name), &file.bytes).unwrap();
         }
     }
-    let mut committed: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".eml"))
-        .collect();
-    committed.sort();
+    let committed = committed_files();
     let generated: Vec<&str> = files.iter().map(|file| file.name).collect();
     assert_eq!(
         committed, generated,
@@ -130,12 +136,7 @@ fn every_corpus_file_gets_its_verdict_and_reason_in_bounded_memory() {
     let expected = manifest();
     let mut names: Vec<&str> = expected.iter().map(|entry| entry.name.as_str()).collect();
     names.sort_unstable();
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".eml"))
-        .collect();
-    files.sort();
+    let files = committed_files();
     assert!(files.len() >= 40, "only {} corpus files", files.len());
     assert_eq!(
         files, names,

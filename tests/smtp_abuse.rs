@@ -77,6 +77,18 @@ impl Client {
         self.reply()
     }
 
+    /// Sends `bytes` every 20 ms for `for_at_most` (fewer times if the sink stops reading),
+    /// never going idle; returns how many times they went out.
+    fn trickle(&mut self, bytes: &[u8], for_at_most: Duration) -> usize {
+        let started = Instant::now();
+        let mut sent = 0;
+        while started.elapsed() < for_at_most && self.stream.write_all(bytes).is_ok() {
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sent
+    }
+
     /// Whether the sink has closed the connection (reads reach the end, or a reset).
     fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
@@ -115,18 +127,8 @@ fn a_client_that_trickles_a_command_is_cut_off_by_the_command_timeout() {
     .unwrap();
     let mut loris = Client::connect(&sink);
     let started = Instant::now();
-    // One byte every 20 ms keeps the connection from ever being idle, and never ends a line.
-    let mut sent = 0;
-    for _ in 0..500 {
-        if loris.stream.write_all(b"X").is_err() {
-            break;
-        }
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(20));
-        if started.elapsed() > Duration::from_millis(900) {
-            break;
-        }
-    }
+    // A byte at a time keeps the connection from ever being idle, and never ends a line.
+    let sent = loris.trickle(b"X", Duration::from_millis(900));
     let reply = loris.reply();
     assert_eq!(
         reply,
@@ -170,17 +172,8 @@ fn a_client_that_trickles_message_data_is_cut_off_and_nothing_is_stored() {
     assert!(loris.command("MAIL FROM:<a@x.test>").starts_with("250"));
     assert!(loris.command("RCPT TO:<b@x.test>").starts_with("250"));
     assert!(loris.command("DATA").starts_with("354"));
-    let started = Instant::now();
-    for _ in 0..100 {
-        // Whole, valid lines, just never the final dot.
-        if loris.stream.write_all(b"more data\r\n").is_err() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        if started.elapsed() > Duration::from_millis(1000) {
-            break;
-        }
-    }
+    // Whole, valid lines, just never the final dot.
+    loris.trickle(b"more data\r\n", Duration::from_millis(1000));
     assert_eq!(
         loris.reply(),
         "421 4.4.2 data section took too long, closing the connection\r\n"

@@ -5,7 +5,9 @@
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo, RecipientInfos};
+use cms::enveloped_data::{
+    EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
+};
 use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
@@ -343,34 +345,22 @@ pub fn files() -> Vec<CorpusFile> {
         ),
         g.pkcs7_file(
             "recipient-info-serial-minus-one.eml",
-            &edit_enveloped(enveloped_der.as_bytes(), |data| {
-                let bob = Serial::from_be_bytes(&[0xff]);
-                let infos: Vec<RecipientInfo> = data
-                    .recip_infos
-                    .0
-                    .iter()
-                    .map(|info| match info {
-                        RecipientInfo::Ktri(ktri) => {
-                            let mut ktri = ktri.clone();
-                            if let RecipientIdentifier::IssuerAndSerialNumber(ias) = &mut ktri.rid {
-                                if Serial::from_der_integer(ias.serial_number.as_bytes()) == bob {
-                                    // Bob's serial 255 is `00 ff`; -1 is `ff`.
-                                    ias.serial_number = SerialNumber::from_der(&[INTEGER, 1, 0xff])
-                                        .expect("INTEGER -1");
-                                }
-                            }
-                            RecipientInfo::Ktri(ktri)
-                        }
-                        other => other.clone(),
-                    })
-                    .collect();
-                RecipientInfos(SetOfVec::try_from(infos).expect("two recipients"))
+            &edit_recipients(enveloped_der.as_bytes(), |ktri| {
+                if let RecipientIdentifier::IssuerAndSerialNumber(ias) = &mut ktri.rid {
+                    if Serial::from_der_integer(ias.serial_number.as_bytes())
+                        == Serial::from_be_bytes(&[0xff])
+                    {
+                        // Bob's serial 255 is `00 ff`; -1 is `ff`.
+                        ias.serial_number =
+                            SerialNumber::from_der(&[INTEGER, 1, 0xff]).expect("INTEGER -1");
+                    }
+                }
             }),
             SmimeType::EnvelopedData,
         ),
         g.pkcs7_file(
             "recipient-key-identifier-for-nobody.eml",
-            &edit_enveloped(
+            &edit_recipients(
                 g.envelope_der(
                     &text,
                     &[recipient(
@@ -381,50 +371,22 @@ pub fn files() -> Vec<CorpusFile> {
                     "ski-for-nobody",
                 )
                 .as_bytes(),
-                |data| {
-                    let infos: Vec<RecipientInfo> = data
-                        .recip_infos
-                        .0
-                        .iter()
-                        .map(|info| match info {
-                            RecipientInfo::Ktri(ktri) => {
-                                let mut ktri = ktri.clone();
-                                ktri.rid = RecipientIdentifier::SubjectKeyIdentifier(
-                                    x509_cert::ext::pkix::SubjectKeyIdentifier(
-                                        OctetString::new([0x77u8; 20]).expect("20 bytes"),
-                                    ),
-                                );
-                                RecipientInfo::Ktri(ktri)
-                            }
-                            other => other.clone(),
-                        })
-                        .collect();
-                    RecipientInfos(SetOfVec::try_from(infos).expect("one"))
+                |ktri| {
+                    ktri.rid = RecipientIdentifier::SubjectKeyIdentifier(
+                        x509_cert::ext::pkix::SubjectKeyIdentifier(
+                            OctetString::new([0x77u8; 20]).expect("20 bytes"),
+                        ),
+                    );
                 },
             ),
             SmimeType::EnvelopedData,
         ),
         g.pkcs7_file(
             "recipient-named-but-key-garbage.eml",
-            &edit_enveloped(
+            &edit_recipients(
                 g.envelope_der(&text, &[g.bob()], Cipher::Aes128Cbc, "key-garbage")
                     .as_bytes(),
-                |data| {
-                    let infos: Vec<RecipientInfo> = data
-                        .recip_infos
-                        .0
-                        .iter()
-                        .map(|info| match info {
-                            RecipientInfo::Ktri(ktri) => {
-                                let mut ktri = ktri.clone();
-                                ktri.enc_key = OctetString::new([0x42u8; 256]).expect("256");
-                                RecipientInfo::Ktri(ktri)
-                            }
-                            other => other.clone(),
-                        })
-                        .collect();
-                    RecipientInfos(SetOfVec::try_from(infos).expect("one"))
-                },
+                |ktri| ktri.enc_key = OctetString::new([0x42u8; 256]).expect("256 bytes"),
             ),
             SmimeType::EnvelopedData,
         ),
@@ -837,6 +799,26 @@ fn replace_certificates(content_info_der: &[u8], raw: &[u8]) -> Vec<u8> {
     let signed = rebuild(signed, &parts);
     let explicit = rebuild(explicit, &[&signed]);
     rebuild(content_info_der, &[outer[0], &explicit])
+}
+
+/// `der` (our enveloped-data) with every key-transport recipient info edited.
+fn edit_recipients(der: &[u8], edit: impl Fn(&mut KeyTransRecipientInfo)) -> Vec<u8> {
+    edit_enveloped(der, |data| {
+        let infos: Vec<RecipientInfo> = data
+            .recip_infos
+            .0
+            .iter()
+            .map(|info| match info {
+                RecipientInfo::Ktri(ktri) => {
+                    let mut ktri = ktri.clone();
+                    edit(&mut ktri);
+                    RecipientInfo::Ktri(ktri)
+                }
+                other => other.clone(),
+            })
+            .collect();
+        RecipientInfos(SetOfVec::try_from(infos).expect("distinct recipient infos"))
+    })
 }
 
 fn edit_enveloped(der: &[u8], edit: impl FnOnce(&EnvelopedData) -> RecipientInfos) -> Vec<u8> {
