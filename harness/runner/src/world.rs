@@ -10,7 +10,7 @@ use model::{
     CaName, CertificateDer, CtlDer, Duration, Host, HostName, KmName, Named, Os, Outcome,
     SeededRng, SiteName, Timestamp, UserName, VirtualClock,
 };
-use pki::{CaKind, CaSetup, CertificationAuthority, KeyPool, TrustList};
+use pki::{CaKind, CaSetup, CertificationAuthority, KeyPool, TrustList, TrustListInfo};
 use report::{Detail, Record};
 use scenario::{CaInstall, CaRole, CaSpec, KmSpec, Scenario};
 use sink::{EmbeddedSink, Limits};
@@ -329,6 +329,28 @@ impl World {
             .iter()
             .find(|(_, server)| &server.setup().site == site)
             .map(|(name, _)| name.clone())
+    }
+
+    /// The CA certificates the organisation's signed trust list vouches for, as `client` sees
+    /// them: only a list whose signature checks against one of the client's trusted roots
+    /// counts (KM-15).
+    pub(crate) fn trust_list_for(&self, client: &VirtualUser) -> Vec<CertificateDer> {
+        let Some(signed) = &self.signed_trust_list else {
+            return Vec::new();
+        };
+        let Some(info) = client
+            .trusted_roots
+            .iter()
+            .find_map(|root| TrustListInfo::verify(signed, root).ok())
+        else {
+            return Vec::new();
+        };
+        self.trust_list
+            .certificates
+            .iter()
+            .filter(|certificate| info.trusts(certificate))
+            .cloned()
+            .collect()
     }
 
     /// A user's inbox as their client sees it: what the sink delivered, with any message the

@@ -414,6 +414,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "the KM administrators hold manage permission on the CA (default true)",
             ),
+            key(
+                "mode",
+                FieldKind::Text,
+                false,
+                "the enrollment mode once V3 is enabled: \"v1-and-v3\" (default), \"v3-only\" or \"v1-only\"",
+            ),
         ],
     ),
     (

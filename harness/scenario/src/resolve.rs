@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clients::compose::Order;
 use clients::faults::{SendFault, TransitChange};
 use clients::{Persona, SignForm, Strength};
-use km::{Product, ServicePack};
+use km::{EnrollmentMode, Product, ServicePack};
 use model::{
     CaName, Domain, DomainKind, Duration, Host, HostName, InstalledPart, KeyGeneration, KmName,
     MailAddress, Named, Os, Outcome, SiteName, Timestamp, UserName, named,
@@ -670,6 +670,7 @@ fn resolve_km(
     ];
     let product: ProductName = r.choose(&table.text("product")?, "product")?;
     let service_pack = r.optional_or(table, "service_pack", "service pack", ServicePack::Sp3)?;
+    let mode = r.optional_or(table, "mode", "enrollment mode", EnrollmentMode::V1AndV3)?;
     if product == ProductName::Ex2000 {
         if let Some(sp) = table.text("service_pack") {
             r.problem(sp.span, "service_pack applies to ex55 only");
@@ -724,6 +725,7 @@ fn resolve_km(
                 }),
         },
         ca_manage_permission: table.flag("ca_manage_permission").unwrap_or(true),
+        mode,
     })
 }
 

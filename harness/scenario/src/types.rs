@@ -195,6 +195,9 @@ pub struct KmSpec {
     pub max_dn_length: usize,
     /// Whether the KM administrators hold manage permission on the CA (KM-14).
     pub ca_manage_permission: bool,
+    /// The enrollment mode the KM server takes when V3 is enabled (KM-06); before that it
+    /// issues V1 certificates only.
+    pub mode: EnrollmentMode,
 }
 
 /// A user as the scenario describes them.

@@ -252,7 +252,9 @@ fn encryption(
         )
     };
     let stop = |record: Record| Ok(Planned::Refused(Box::new(record)));
-    if !profile.smime_encryption {
+    // CL-02: a client without S/MIME encryption seals in the legacy format if it can.
+    let legacy = !profile.smime_encryption;
+    if legacy && !profile.legacy_security {
         return stop(refused(notes, "client-cannot-encrypt-smime"));
     }
     let Some(own) = sender.current_encryption_key() else {
@@ -264,7 +266,7 @@ fn encryption(
         if recipient.name == sender.name {
             continue;
         }
-        match usable_certificate(world, &recipient.name, notes.now) {
+        match usable_certificate(world, &recipient.name, notes.now, legacy) {
             Ok(certificate) => certificates.push(certificate),
             Err(why) => unusable.push(format!("{} ({why})", recipient.name)),
         }
@@ -287,6 +289,33 @@ fn encryption(
                 Ok(Planned::InClear)
             }
         };
+    }
+    if legacy {
+        certificates.push(own.certificate.clone());
+        notes
+            .record
+            .details
+            .push(Detail::text("format", "legacy (Exchange Server security)"));
+        let recipients = certificates
+            .into_iter()
+            .map(|certificate| Recipient {
+                identifier: IdentifierKind::IssuerAndSerial,
+                certificate,
+            })
+            .collect();
+        let cipher = sender.strength.legacy_cipher();
+        return Ok(Planned::Envelope(
+            Encryption {
+                cipher,
+                recipients,
+                legacy: true,
+            },
+            vec![format!(
+                "the legacy format seals with {} in a {} build",
+                cipher.name(),
+                sender.strength.name()
+            )],
+        ));
     }
     let (chosen, explanation) = match choose_cipher(sender, recipients, step.cipher) {
         Ok(chosen) => chosen,
@@ -314,24 +343,27 @@ fn encryption(
                     certificate,
                 })
                 .collect(),
+            legacy: false,
         },
         explanation,
     ))
 }
 
-/// The recipient's current encryption certificate from the directory, if S/MIME can use it:
-/// present, v3 (CL-02: V1 certificates are not for S/MIME encryption) and valid now.
+/// The recipient's current encryption certificate from the directory, if the format can use
+/// it: present, valid now and, for S/MIME, v3 (CL-02: V1 certificates serve only the legacy
+/// format).
 fn usable_certificate(
     world: &World,
     user: &UserName,
     now: Timestamp,
+    legacy: bool,
 ) -> Result<CertificateDer, &'static str> {
     let certificate = world
         .directory
         .current_encryption_certificate(user)
         .ok_or("no certificate")?;
     let info = CertificateInfo::parse(certificate).map_err(|_| "unreadable certificate")?;
-    if info.version == CertificateVersion::V1 {
+    if info.version == CertificateVersion::V1 && !legacy {
         return Err("only a v1 certificate");
     }
     if now > info.not_after {
@@ -693,6 +725,8 @@ pub(super) fn read(
     if security_lost {
         client.encryption_keys.clear();
     }
+    // KM-15: the organisation's trust list, where a root this client trusts signed it.
+    client.trust_list = world.trust_list_for(&client);
     let client = &client;
     let reading = clients::read::read(
         &found.data,
@@ -807,6 +841,7 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
     for layer in &reading.layers {
         match layer {
             Layer::Enveloped {
+                legacy,
                 summary,
                 opened_with,
                 attempts,
@@ -857,9 +892,12 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                         .details
                         .push(Detail::text("algorithm", algorithm_text(summary)));
                 }
-                layers.push(format!(
-                    "enveloped-data, {cipher}, for {recipients}: {opened}"
-                ));
+                let kind = if *legacy {
+                    "sealed in the legacy format"
+                } else {
+                    "enveloped-data"
+                };
+                layers.push(format!("{kind}, {cipher}, for {recipients}: {opened}"));
             }
             Layer::Unchecked => {
                 record.details.push(Detail::text(
