@@ -23,7 +23,7 @@ pub(crate) enum EngineChoice {
 }
 
 impl EngineChoice {
-    fn engine(self) -> anyhow::Result<Arc<dyn Engine>> {
+    pub(crate) fn engine(self) -> anyhow::Result<Arc<dyn Engine>> {
         Ok(match self {
             Self::Rustcrypto => Arc::new(smime_rustcrypto::RustCryptoEngine),
             Self::Openssl => Arc::new(smime_openssl::OpensslEngine::new()?),

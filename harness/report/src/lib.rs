@@ -13,7 +13,7 @@ pub use junit::junit;
 pub use record::{
     Detail, DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
 };
-pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_snapshot};
+pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_record, render_snapshot};
 
 /// The identifier of the JSON transcript format, bumped on incompatible changes.
 pub const TRANSCRIPT_SCHEMA: &str = "kmlab-transcript/1";
