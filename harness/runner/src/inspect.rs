@@ -205,7 +205,8 @@ impl Inspector {
         Ok(())
     }
 
-    /// Adds an encryption key and its certificate as the newest generation.
+    /// Adds an encryption key and its certificate as the newest generation (labelled
+    /// `<reader> enc#<n>` unless the artifacts name it).
     pub fn add_key(&mut self, certificate: &Path, key: &Path) -> Result<(), InspectError> {
         let certificate_der = read_certificate(certificate)?;
         let key_der = read_private_key(key)?;
@@ -221,7 +222,8 @@ impl Inspector {
     }
 
     /// Adds every encryption key a PKCS #12 file holds (signing-only certificates are left
-    /// out, as a client files them), labelled by their friendly names; its CA certificates
+    /// out, as a client files them), labelled by their friendly names (else as
+    /// [`Self::add_key`] labels them); its CA certificates
     /// only lend their names (a PKCS #12 file does not make a root trusted).
     pub fn add_pkcs12(&mut self, path: &Path, password: &str) -> Result<(), InspectError> {
         let contents = read_pkcs12_file(path, password)?;
@@ -249,9 +251,9 @@ impl Inspector {
             .max()
             .unwrap_or(0)
             + 1;
-        if let Some(name) = name {
-            self.book.add(&certificate, name);
-        }
+        // Named as transcripts name a user's keys, unless the file or the run named it.
+        let label = name.unwrap_or_else(|| format!("{} enc#{generation}", self.client.name));
+        self.book.add(&certificate, label);
         self.client.add_encryption_key(CertifiedKey {
             generation: KeyGeneration::new(generation),
             certificate,
