@@ -238,6 +238,15 @@ fn keys_are_written_only_when_asked() {
     let bob = out.path().join("basic/signed-encrypted-message/users/bob");
     assert!(bob.join("enc-1.crt.pem").is_file());
     assert!(!bob.join("enc-1.key.pem").exists());
+    assert!(!bob.join("bob.p12").exists());
+    // The client state still says which key files there would be.
+    let client = std::fs::read_to_string(bob.join("client.json")).unwrap();
+    assert!(
+        client.contains("\"certificate\": \"enc-1.crt.pem\""),
+        "{client}"
+    );
+    assert!(client.contains("\"key\": null"), "{client}");
+    assert!(!client.contains(".key.pem"), "{client}");
 }
 
 #[test]

@@ -610,3 +610,62 @@ fn pkcs12_files_from_kmlab_and_from_openssl_give_the_reader_its_keys() {
         );
     }
 }
+
+/// Inspecting an exported message as the user who read it, at the moment they read it, gives
+/// the read step's record word for word: one description of a reading serves both.
+#[test]
+fn inspecting_a_delivered_message_repeats_the_transcripts_read_record() {
+    let out = tempfile::tempdir().unwrap();
+    let run = kmlab(
+        &[
+            "run",
+            "scenarios/basic/signed-encrypted-message.toml",
+            "--artifacts",
+            out.path().to_str().unwrap(),
+            "--export-keys",
+        ],
+        &workspace(),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    let scenario = out.path().join("basic/signed-encrypted-message");
+    let transcript: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario.join("transcript.json")).unwrap())
+            .unwrap();
+    let read = transcript["transcript"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "read" && r["actor"] == "bob")
+        .unwrap();
+    let (code, json, stderr) = inspect(
+        &[
+            "mail/001-alice-quarterly-figures.eml",
+            "--as",
+            "bob",
+            "--artifacts",
+            ".",
+            "--format",
+            "json",
+        ],
+        &scenario,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let inspected: Value = serde_json::from_str(&json).unwrap();
+    let verdict_details = |details: &Value, skip: &[&str]| -> Vec<Value> {
+        details
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| !skip.iter().any(|key| d["key"] == *key))
+            .cloned()
+            .collect()
+    };
+    let expected = verdict_details(&read["details"], &["message", "capabilities"]);
+    assert!(expected.len() >= 10, "{expected:?}");
+    assert_eq!(
+        verdict_details(&inspected["record"]["details"], &["message", "client"]),
+        expected
+    );
+    assert_eq!(inspected["record"]["outcome"], read["outcome"]);
+    assert_eq!(inspected["record"]["at"], read["at"]);
+}
