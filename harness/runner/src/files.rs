@@ -144,7 +144,7 @@ fn pem_blocks(path: &Path, bytes: &[u8], labels: &[&str]) -> Result<Vec<Vec<u8>>
             .ok_or_else(|| FileError::new(path, format!("no {footer} line")))?
             + footer.len();
         if labels.contains(&label) {
-            let (_, der) = der::pem::decode_vec(block[..end].as_bytes())
+            let (_, der) = der::pem::decode_vec(&block.as_bytes()[..end])
                 .map_err(|e| FileError::new(path, format!("bad PEM {label} block: {e}")))?;
             blocks.push(der);
         }
