@@ -90,24 +90,8 @@ pub(crate) fn inspect(args: &InspectArgs) -> anyhow::Result<Exit> {
             })
         })
         .transpose()?;
-    let persona = args
-        .client
-        .as_deref()
-        .map(|name| {
-            Persona::from_name(name).ok_or_else(|| {
-                anyhow::anyhow!("--client {name}: unknown; known: {}", Persona::names())
-            })
-        })
-        .transpose()?;
-    let strength = args
-        .strength
-        .as_deref()
-        .map(|name| {
-            Strength::from_name(name).ok_or_else(|| {
-                anyhow::anyhow!("--strength {name}: unknown; known: {}", Strength::names())
-            })
-        })
-        .transpose()?;
+    let persona: Option<Persona> = named("--client", args.client.as_deref())?;
+    let strength: Option<Strength> = named("--strength", args.strength.as_deref())?;
 
     let mut inspector = match (&args.artifacts, &args.user) {
         (Some(dir), Some(user)) => Inspector::from_artifacts(dir, user)?,
@@ -171,6 +155,16 @@ pub(crate) fn inspect(args: &InspectArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Failed
     })
+}
+
+/// The value of a closed vocabulary an option names, if given.
+fn named<T: Named>(flag: &str, value: Option<&str>) -> anyhow::Result<Option<T>> {
+    value
+        .map(|name| {
+            T::from_name(name)
+                .ok_or_else(|| anyhow::anyhow!("{flag} {name}: unknown; known: {}", T::names()))
+        })
+        .transpose()
 }
 
 /// Writes to standard output; a reader that stopped reading (`| head`) is not an error.

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{kmlab, text, workspace};
+use common::{export_artifacts, text, workspace};
 
 fn files_named(dir: &Path, name: &str, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -54,17 +54,7 @@ sys.exit(1 if bad else 0)
 #[test]
 fn every_artifact_json_file_keeps_its_documented_format() {
     let out = tempfile::tempdir().unwrap();
-    let run = kmlab(
-        &[
-            "run",
-            "scenarios",
-            "--artifacts",
-            out.path().to_str().unwrap(),
-            "--export-keys",
-        ],
-        &workspace(),
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    export_artifacts("scenarios", out.path());
     let schema = workspace().join("harness/report/transcript.schema.json");
 
     let mut transcripts = Vec::new();

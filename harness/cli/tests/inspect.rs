@@ -8,23 +8,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{kmlab, text, workspace};
+use common::{export_artifacts, kmlab, text};
 use serde_json::Value;
 
 /// The artifacts of `km/recovery`, keys included: at the end Alice holds encryption keys of
 /// generations 1 to 3 and Bob signs with generation 2, all under ContosoRoot.
 fn recovery_artifacts(out: &Path) -> PathBuf {
-    let run = kmlab(
-        &[
-            "run",
-            "scenarios/km/recovery.toml",
-            "--artifacts",
-            out.to_str().unwrap(),
-            "--export-keys",
-        ],
-        &workspace(),
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    export_artifacts("scenarios/km/recovery.toml", out);
     out.join("km/recovery")
 }
 
@@ -122,6 +112,27 @@ fn openssl_encrypted(scenario: &Path, signed: &str, name: &str) {
     );
 }
 
+/// Runs `kmlab inspect`, checks its exit code and that its verdict holds every `expected`
+/// text; returns the verdict.
+fn expect_inspect(args: &[&str], dir: &Path, code: i32, expected: &[&str]) -> String {
+    let (actual, stdout, stderr) = inspect(args, dir);
+    assert_eq!(actual, Some(code), "{args:?}: {stdout}{stderr}");
+    for text in expected {
+        assert!(
+            stdout.contains(text),
+            "{text:?} not in the verdict on {args:?}:\n{stdout}"
+        );
+    }
+    stdout
+}
+
+/// `inspect FILE --as alice --artifacts .`, then `extra`.
+fn as_alice<'a>(file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![file, "--as", "alice", "--artifacts", "."];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn detail(json: &Value, key: &str) -> Option<String> {
     json["record"]["details"]
         .as_array()?
@@ -138,11 +149,7 @@ fn an_openssl_made_message_opens_with_the_generation_it_was_sent_to_and_its_sign
     openssl_signed(&scenario, "signed.eml", false, None);
     openssl_encrypted(&scenario, "signed.eml", "sealed.eml");
 
-    let (code, stdout, stderr) = inspect(
-        &["sealed.eml", "--as", "alice", "--artifacts", "."],
-        &scenario,
-    );
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let stdout = expect_inspect(&as_alice("sealed.eml", &[]), &scenario, 0, &[]);
     assert!(
         stdout.starts_with("[inspect] inspect by alice at 2001-09-01T09:00:00Z: ok\n"),
         "{stdout}"
@@ -175,19 +182,12 @@ fn an_openssl_made_message_opens_with_the_generation_it_was_sent_to_and_its_sign
     // expired; this client judges at reading time, so the chain then is what counts.
     assert!(stdout.contains("    chain-at-signing: expired"), "{stdout}");
 
-    let (code, json, _) = inspect(
-        &[
-            "sealed.eml",
-            "--as",
-            "alice",
-            "--artifacts",
-            ".",
-            "--format",
-            "json",
-        ],
+    let json = expect_inspect(
+        &as_alice("sealed.eml", &["--format", "json"]),
         &scenario,
+        0,
+        &[],
     );
-    assert_eq!(code, Some(0));
     let json: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["schema"], "kmlab-inspect/1");
     assert_eq!(json["record"]["outcome"], "ok");
@@ -211,20 +211,12 @@ fn an_openssl_made_message_opens_with_the_generation_it_was_sent_to_and_its_sign
     );
 
     // The other engine comes to the same verdict.
-    let (code, stdout, _) = inspect(
-        &[
-            "sealed.eml",
-            "--as",
-            "alice",
-            "--artifacts",
-            ".",
-            "--engine",
-            "openssl",
-        ],
+    expect_inspect(
+        &as_alice("sealed.eml", &["--engine", "openssl"]),
         &scenario,
+        0,
+        &["    decrypted-with: alice enc#2"],
     );
-    assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("    decrypted-with: alice enc#2"));
 }
 
 #[test]
@@ -238,32 +230,27 @@ fn a_tampered_copy_of_an_openssl_made_message_is_tampered() {
         Some(("second-quarter figures", "second-quarter figures (revised)")),
     );
     openssl_encrypted(&scenario, "signed.eml", "sealed.eml");
-    let (code, stdout, stderr) = inspect(
-        &["sealed.eml", "--as", "alice", "--artifacts", "."],
+    let stdout = expect_inspect(
+        &as_alice("sealed.eml", &[]),
         &scenario,
+        1,
+        &[
+            "    decrypted-with: alice enc#2",
+            "    signature: digest-mismatch",
+        ],
     );
-    assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
         stdout
             .starts_with("[inspect] inspect by alice at 2001-09-01T09:00:00Z: error (tampered)\n"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("    decrypted-with: alice enc#2"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("    signature: digest-mismatch"),
-        "{stdout}"
-    );
-
     // Tampered and not encrypted: the signature layer alone gives the verdict.
-    let (code, stdout, _) = inspect(
-        &["signed.eml", "--as", "alice", "--artifacts", "."],
+    expect_inspect(
+        &as_alice("signed.eml", &[]),
         &scenario,
+        1,
+        &[": error (tampered)"],
     );
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains(": error (tampered)"), "{stdout}");
 }
 
 #[test]
@@ -271,35 +258,22 @@ fn an_opaque_signature_from_openssl_is_read_and_checked() {
     let out = tempfile::tempdir().unwrap();
     let scenario = recovery_artifacts(out.path());
     openssl_signed(&scenario, "opaque.eml", true, None);
-    let (code, stdout, stderr) = inspect(
-        &["opaque.eml", "--as", "alice", "--artifacts", "."],
+    expect_inspect(
+        &as_alice("opaque.eml", &[]),
         &scenario,
-    );
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
-    assert!(
-        stdout.contains("      - opaque-signed, SHA-1, by bob sign#2"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("    signature: verified"), "{stdout}");
-    assert!(stdout.contains("      - the second-quarter figures, signed and sealed by openssl."));
-
-    // An Outlook 97 client does not process S/MIME: it cannot read an opaque signature.
-    let (code, stdout, _) = inspect(
+        0,
         &[
-            "opaque.eml",
-            "--as",
-            "alice",
-            "--artifacts",
-            ".",
-            "--client",
-            "outlook97",
+            "      - opaque-signed, SHA-1, by bob sign#2",
+            "    signature: verified",
+            "      - the second-quarter figures, signed and sealed by openssl.",
         ],
-        &scenario,
     );
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(
-        stdout.contains("error (client-does-not-process-smime)"),
-        "{stdout}"
+    // An Outlook 97 client does not process S/MIME: it cannot read an opaque signature.
+    expect_inspect(
+        &as_alice("opaque.eml", &["--client", "outlook97"]),
+        &scenario,
+        1,
+        &["error (client-does-not-process-smime)"],
     );
 }
 
@@ -313,25 +287,19 @@ fn an_lf_only_copy_of_a_delivered_message_reads_as_the_original() {
     let lf: Vec<u8> = bytes.iter().copied().filter(|&b| b != b'\r').collect();
     std::fs::write(scenario.join("lf.eml"), lf).unwrap();
 
-    let (code, crlf_text, _) = inspect(
-        &[
-            "mail/001-bob-first-quarter.eml",
-            "--as",
-            "alice",
-            "--artifacts",
-            ".",
-        ],
+    let crlf_text = expect_inspect(
+        &as_alice("mail/001-bob-first-quarter.eml", &[]),
         &scenario,
+        0,
+        &["    decrypted-with: alice enc#1"],
     );
-    assert_eq!(code, Some(0), "{crlf_text}");
     assert!(!crlf_text.contains("line-endings"), "{crlf_text}");
-    assert!(
-        crlf_text.contains("    decrypted-with: alice enc#1"),
-        "{crlf_text}"
+    let lf_text = expect_inspect(
+        &as_alice("lf.eml", &[]),
+        &scenario,
+        0,
+        &["    line-endings: LF only; read as CRLF, as it travelled"],
     );
-    let (code, lf_text, _) = inspect(&["lf.eml", "--as", "alice", "--artifacts", "."], &scenario);
-    assert_eq!(code, Some(0), "{lf_text}");
-    assert!(lf_text.contains("    line-endings: LF only; read as CRLF, as it travelled"));
     // Apart from the file's name and the note, the verdicts are the same, word for word.
     let verdict = |text: &str| -> Vec<String> {
         text.lines()
@@ -363,17 +331,12 @@ fn an_unknown_user_is_an_error_listing_the_users() {
         "{stderr}"
     );
     // The run's folder holds one scenario, so it names that scenario too.
-    let (code, stdout, _) = inspect(
-        &[
-            "km/recovery/mail/001-bob-first-quarter.eml",
-            "--as",
-            "alice",
-            "--artifacts",
-            ".",
-        ],
+    expect_inspect(
+        &as_alice("km/recovery/mail/001-bob-first-quarter.eml", &[]),
         out.path(),
+        0,
+        &[],
     );
-    assert_eq!(code, Some(0), "{stdout}");
 }
 
 #[test]
@@ -479,55 +442,50 @@ fn without_artifacts_loose_files_make_the_reader() {
         "--at",
         "2001-09-02T12:00:00Z",
     ];
-    let (code, stdout, stderr) = inspect(&loose, &scenario);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let stdout = expect_inspect(
+        &loose,
+        &scenario,
+        0,
+        &[
+            "    client: modern (128-bit)",
+            // The second pair is the reader's generation 2.
+            "    decrypted-with: reader enc#2",
+            "opened with reader enc#2",
+            "    cipher: DES-EDE3-CBC (168-bit)",
+            "    signature: verified",
+            "    policy: valid",
+            "      - bob to alice: Third quarter",
+        ],
+    );
     assert!(
         stdout.starts_with("[inspect] inspect by reader at 2001-09-02T12:00:00Z: ok\n"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("    client: modern (128-bit)"), "{stdout}");
-    // The second pair is the reader's generation 2.
-    assert!(
-        stdout.contains("    decrypted-with: reader enc#2"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("opened with reader enc#2"), "{stdout}");
-    assert!(
-        stdout.contains("    cipher: DES-EDE3-CBC (168-bit)"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("    signature: verified"), "{stdout}");
-    assert!(stdout.contains("    policy: valid"), "{stdout}");
-    assert!(
-        stdout.contains("      - bob to alice: Third quarter"),
         "{stdout}"
     );
 
     // Without the root the signature still holds, but the client does not trust it.
     let mut untrusted: Vec<&str> = loose.to_vec();
     untrusted.drain(1..3);
-    let (code, stdout, _) = inspect(&untrusted, &scenario);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains(": warning (untrusted-root)"), "{stdout}");
-    assert!(stdout.contains("    signature: verified"), "{stdout}");
+    expect_inspect(
+        &untrusted,
+        &scenario,
+        1,
+        &[": warning (untrusted-root)", "    signature: verified"],
+    );
 
     // Only the first key: nothing opens it.
     let mut one_key: Vec<&str> = loose.to_vec();
     one_key.drain(7..11);
-    let (code, stdout, _) = inspect(&one_key, &scenario);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains(": error (no-key-opens)"), "{stdout}");
+    expect_inspect(&one_key, &scenario, 1, &[": error (no-key-opens)"]);
 
-    // The scenario's CRL-less reader with a client that judges at reading time, two years on.
+    // A client that judges at reading time, two years on, named as the run named her.
     let mut late: Vec<&str> = loose.to_vec();
     *late.last_mut().unwrap() = "2004-01-01";
     late.extend(["--client", "outlook2000", "--as", "alice"]);
-    let (code, stdout, _) = inspect(&late, &scenario);
-    assert_eq!(code, Some(1), "{stdout}");
-    assert!(stdout.contains(": warning (expired)"), "{stdout}");
-    assert!(
-        stdout.contains("    decrypted-with: alice enc#2"),
-        "{stdout}"
+    expect_inspect(
+        &late,
+        &scenario,
+        1,
+        &[": warning (expired)", "    decrypted-with: alice enc#2"],
     );
 }
 
@@ -583,7 +541,8 @@ fn pkcs12_files_from_kmlab_and_from_openssl_give_the_reader_its_keys() {
         ("modern.p12", "s3cret", "Alice (2001)"),
         ("legacy.p12", "s3cret", "reader enc#1"),
     ] {
-        let (code, stdout, stderr) = inspect(
+        let decrypted = format!("    decrypted-with: {label}\n");
+        expect_inspect(
             &[
                 "sealed.eml",
                 "--p12",
@@ -598,15 +557,8 @@ fn pkcs12_files_from_kmlab_and_from_openssl_give_the_reader_its_keys() {
                 "2001-09-02",
             ],
             &scenario,
-        );
-        assert_eq!(code, Some(0), "{file}: {stdout}{stderr}");
-        assert!(
-            stdout.contains(&format!("    decrypted-with: {label}\n")),
-            "{file}: {stdout}"
-        );
-        assert!(
-            stdout.contains("    signature: verified"),
-            "{file}: {stdout}"
+            0,
+            &[&decrypted, "    signature: verified"],
         );
     }
 }
@@ -616,17 +568,7 @@ fn pkcs12_files_from_kmlab_and_from_openssl_give_the_reader_its_keys() {
 #[test]
 fn inspecting_a_delivered_message_repeats_the_transcripts_read_record() {
     let out = tempfile::tempdir().unwrap();
-    let run = kmlab(
-        &[
-            "run",
-            "scenarios/basic/signed-encrypted-message.toml",
-            "--artifacts",
-            out.path().to_str().unwrap(),
-            "--export-keys",
-        ],
-        &workspace(),
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    export_artifacts("scenarios/basic/signed-encrypted-message.toml", out.path());
     let scenario = out.path().join("basic/signed-encrypted-message");
     let transcript: Value =
         serde_json::from_str(&std::fs::read_to_string(scenario.join("transcript.json")).unwrap())

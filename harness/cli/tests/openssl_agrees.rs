@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{kmlab, text, workspace};
+use common::{export_artifacts, text};
 use serde_json::Value;
 
 /// What kmlab's transcript says a reader made of a message.
@@ -381,17 +381,7 @@ fn check_sent_copy(scenario: &Path, message: &Path, work: &Path) -> bool {
 #[test]
 fn openssl_agrees_with_every_verdict_on_every_exported_message() {
     let out = tempfile::tempdir().unwrap();
-    let run = kmlab(
-        &[
-            "run",
-            "scenarios",
-            "--artifacts",
-            out.path().to_str().unwrap(),
-            "--export-keys",
-        ],
-        &workspace(),
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    export_artifacts("scenarios", out.path());
     let verdicts = verdicts(out.path());
     let mut tally = Tally::default();
     for (index, verdict) in verdicts.iter().enumerate() {

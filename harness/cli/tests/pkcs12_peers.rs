@@ -9,21 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{kmlab, text, workspace};
+use common::{export_artifacts, text};
 
 /// Alice at the end of `km/recovery`: encryption keys of generations 1 to 3 and signing key 3.
 fn alice_folder(out: &Path) -> PathBuf {
-    let run = kmlab(
-        &[
-            "run",
-            "scenarios/km/recovery.toml",
-            "--artifacts",
-            out.to_str().unwrap(),
-            "--export-keys",
-        ],
-        &workspace(),
-    );
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    export_artifacts("scenarios/km/recovery.toml", out);
     out.join("km/recovery/users/alice")
 }
 

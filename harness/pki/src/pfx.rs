@@ -255,19 +255,24 @@ fn bag_attributes(
     id: Option<&[u8]>,
 ) -> Result<SetOfVec<Attribute>, Pkcs12Error> {
     let mut attributes = SetOfVec::new();
-    if let Some(name) = name {
-        let value = Any::from_der(&BmpString::from_utf8(name)?.to_der()?)?;
-        attributes.insert(Attribute {
-            oid: FRIENDLY_NAME,
-            values: SetOfVec::try_from(vec![value])?,
-        })?;
-    }
-    if let Some(id) = id {
-        let value = Any::from_der(&OctetString::new(id)?.to_der()?)?;
-        attributes.insert(Attribute {
-            oid: LOCAL_KEY_ID,
-            values: SetOfVec::try_from(vec![value])?,
-        })?;
+    let values = [
+        (
+            FRIENDLY_NAME,
+            name.map(|name| BmpString::from_utf8(name)?.to_der())
+                .transpose()?,
+        ),
+        (
+            LOCAL_KEY_ID,
+            id.map(|id| OctetString::new(id)?.to_der()).transpose()?,
+        ),
+    ];
+    for (oid, value) in values {
+        if let Some(value) = value {
+            attributes.insert(Attribute {
+                oid,
+                values: SetOfVec::try_from(vec![Any::from_der(&value)?])?,
+            })?;
+        }
     }
     Ok(attributes)
 }
