@@ -462,6 +462,42 @@ fn without_artifacts_loose_files_make_the_reader() {
         "{stdout}"
     );
 
+    // The same reader from other encodings: a PKCS #1 key and a certificate, both DER.
+    openssl(
+        &[
+            "rsa",
+            "-in",
+            "users/alice/enc-2.key.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "enc-2.pkcs1.der",
+        ],
+        &scenario,
+    );
+    openssl(
+        &[
+            "x509",
+            "-in",
+            "users/alice/enc-2.crt.pem",
+            "-outform",
+            "DER",
+            "-out",
+            "enc-2.der",
+        ],
+        &scenario,
+    );
+    let mut encoded: Vec<&str> = loose.to_vec();
+    encoded[8] = "enc-2.pkcs1.der";
+    encoded[10] = "enc-2.der";
+    expect_inspect(
+        &encoded,
+        &scenario,
+        0,
+        &["    decrypted-with: reader enc#2", "    policy: valid"],
+    );
+
     // Without the root the signature still holds, but the client does not trust it.
     let mut untrusted: Vec<&str> = loose.to_vec();
     untrusted.drain(1..3);
@@ -610,4 +646,45 @@ fn inspecting_a_delivered_message_repeats_the_transcripts_read_record() {
     );
     assert_eq!(inspected["record"]["outcome"], read["outcome"]);
     assert_eq!(inspected["record"]["at"], read["at"]);
+}
+
+/// CA-12 from the artifacts and from --crl: the CRLs the client fetched revoke the signer.
+#[test]
+fn the_clients_crls_revoke_a_signer_with_artifacts_and_without() {
+    let out = tempfile::tempdir().unwrap();
+    export_artifacts("scenarios/ca/revocation-crl.toml", out.path());
+    let scenario = out.path().join("ca/revocation-crl");
+    let message = "mail/001-alice-quarterly-figures.eml";
+    expect_inspect(
+        &[message, "--as", "bob", "--artifacts", "."],
+        &scenario,
+        1,
+        &[
+            ": warning (revoked)",
+            "    signature: verified",
+            "    policy: revoked",
+        ],
+    );
+    let loose = [
+        message,
+        "--trust",
+        "pki/ContosoRoot.crt.pem",
+        "--client",
+        "outlook2000",
+        "--at",
+        "2001-03-05",
+    ];
+    // Without a CRL the client cannot tell.
+    expect_inspect(
+        &loose,
+        &scenario,
+        0,
+        &["    revocation: no-crl (the client holds no CRL of the issuer)"],
+    );
+    let mut with_crl: Vec<&str> = loose.to_vec();
+    with_crl.extend(["--crl", "pki/ContosoRoot.crl.pem"]);
+    expect_inspect(&with_crl, &scenario, 1, &[": warning (revoked)"]);
+    // Judged before the CRL was issued, the client holds no CRL of that time.
+    *with_crl.iter_mut().find(|a| **a == "2001-03-05").unwrap() = "2001-03-02";
+    expect_inspect(&with_crl, &scenario, 0, &["    revocation: no-crl"]);
 }

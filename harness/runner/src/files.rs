@@ -64,27 +64,31 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer, FileError> {
             "the key is encrypted; write it unencrypted (openssl pkey -in KEY -out PLAIN.pem) or pass a PKCS #12 file with --p12",
         ));
     }
-    let (der, pkcs1) = if contains(&text, b"-----BEGIN RSA PRIVATE KEY-----") {
-        (pem_blocks(path, &text, &["RSA PRIVATE KEY"])?, true)
+    let der = if contains(&text, b"-----BEGIN RSA PRIVATE KEY-----") {
+        pem_blocks(path, &text, &["RSA PRIVATE KEY"])?
     } else if contains(&text, b"-----BEGIN ") {
-        (pem_blocks(path, &text, &[PrivateKeyDer::PEM_LABEL])?, false)
+        pem_blocks(path, &text, &[PrivateKeyDer::PEM_LABEL])?
     } else {
-        (vec![text], false)
+        vec![text]
     };
     let [der] = <[Vec<u8>; 1]>::try_from(der).map_err(|found| {
         FileError::new(path, format!("expected one key, found {}", found.len()))
     })?;
-    let not_rsa = |e: &dyn std::fmt::Display| {
-        FileError::new(path, format!("not an RSA private key kmlab reads: {e}"))
-    };
-    if pkcs1 {
-        let key = rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| not_rsa(&e))?;
-        let pkcs8 = key.to_pkcs8_der().map_err(|e| not_rsa(&e))?;
-        return Ok(PrivateKeyDer::new(pkcs8.as_bytes().to_vec()));
-    }
     use rsa::pkcs8::DecodePrivateKey;
-    rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| not_rsa(&e))?;
-    Ok(PrivateKeyDer::new(der))
+    // The PEM label says which form a key is in; DER does not, so both are tried.
+    if rsa::RsaPrivateKey::from_pkcs8_der(&der).is_ok() {
+        return Ok(PrivateKeyDer::new(der));
+    }
+    let key = rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|_| {
+        FileError::new(
+            path,
+            "not an RSA private key kmlab reads (PKCS #8 or PKCS #1, PEM or DER)",
+        )
+    })?;
+    let pkcs8 = key
+        .to_pkcs8_der()
+        .map_err(|e| FileError::new(path, format!("re-encoding the key: {e}")))?;
+    Ok(PrivateKeyDer::new(pkcs8.as_bytes().to_vec()))
 }
 
 /// Every CRL in a PEM file or a DER file.

@@ -313,7 +313,7 @@ impl Inspector {
     }
 }
 
-/// Every user with a client in a scenario's artifacts.
+/// The scenario folder `dir` names: `dir` itself, or the one scenario folder below it.
 fn scenario_folder(dir: &Path) -> Result<PathBuf, InspectError> {
     if !dir.is_dir() {
         return Err(FileError::new(dir, "no such folder").into());
