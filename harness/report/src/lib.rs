@@ -5,13 +5,21 @@
 //! versioned JSON and, for whole runs, as JUnit XML. It only reads records: nothing here
 //! runs a scenario.
 
+mod html;
 mod junit;
+mod matrix;
 mod record;
 mod snapshot;
 
+pub use html::{render_html, render_matrix_html};
 pub use junit::junit;
+pub use matrix::{
+    Cell, Column, MATRIX_SCHEMA, MatrixTable, Row, column_labels, matrix_json, matrix_table,
+    render_markdown,
+};
 pub use record::{
-    Detail, DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
+    CellResult, Detail, DetailValue, ExpectationCheck, Flow, MatrixResult, Record, ScenarioResult,
+    ScenarioStatus, Transcript,
 };
 pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_snapshot};
 

@@ -602,6 +602,7 @@ impl World {
             reason: None,
             details: Vec::new(),
             expectation: None,
+            flow: None,
         }
     }
 

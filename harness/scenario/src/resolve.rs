@@ -304,6 +304,9 @@ pub(crate) fn resolve(
             users,
         },
         steps,
+        matrix: raw.matrix.clone(),
+        settings: Vec::new(),
+        source: source.to_owned(),
     })
 }
 
