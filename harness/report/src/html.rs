@@ -40,7 +40,7 @@ svg.flow { display: block; margin: 0.5em 0; background: #fcfcfd; border: 1px sol
 svg.flow .lane { stroke: #c8c8d0; stroke-dasharray: 4 4; }
 svg.flow .lane-name { font: bold 12px system-ui, sans-serif; text-anchor: middle; }
 svg.flow .step line, svg.flow .step path { stroke-width: 1.6; fill: none; }
-svg.flow .step text { font: 11px system-ui, sans-serif; }
+svg.flow .step text { font: 11px system-ui, sans-serif; stroke: none; }
 svg.flow .step.failing line, svg.flow .step.failing path { stroke-width: 4; }
 svg.flow .step.failing text { font-weight: bold; }
 svg.flow .clock line { stroke: #999; stroke-dasharray: 2 3; }
