@@ -44,3 +44,23 @@ pub fn run_json(results: &[ScenarioResult]) -> String {
     });
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
+
+/// `text` made safe inside XML and HTML text and attribute values; control characters other
+/// than line breaks and tabs become character references.
+pub(crate) fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("&#x{:x};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
