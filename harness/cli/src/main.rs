@@ -12,6 +12,7 @@
 mod deviations;
 mod discover;
 mod inspect_cmd;
+mod matrix_cmd;
 mod rules_cmd;
 mod run_cmd;
 mod sink_cmd;
@@ -40,6 +41,18 @@ enum Command {
     /// Run scenarios (default: the scenarios/ folder) and compare their snapshots.
     #[command(after_help = EXIT_CODES)]
     Run(run_cmd::RunArgs),
+    /// Run one scenario under every combination of settings and show where outcomes differ.
+    #[command(after_help = EXIT_CODES)]
+    Matrix(matrix_cmd::MatrixArgs),
+    /// Run scenarios and write a static HTML report (DIR/index.html) with message-flow
+    /// diagrams, transcripts and matrix tables; the same as `kmlab run --report DIR`.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        /// Where the report goes.
+        dir: PathBuf,
+        #[command(flatten)]
+        run: run_cmd::RunArgs,
+    },
     /// Validate scenario files without running them.
     #[command(after_help = EXIT_CODES)]
     Check {
@@ -104,6 +117,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
+        Command::Matrix(args) => matrix_cmd::matrix(&args),
+        Command::Report { dir, run } => run_cmd::run(&run.with_report(dir)),
         Command::Check { paths } => check(&paths),
         Command::Rules(args) => rules_cmd::rules(&args),
         Command::New { name } => new(&name),

@@ -294,7 +294,10 @@ fn help_documents_the_exit_codes() {
     let help = text(&kmlab(&["run", "--help"], &workspace()).stdout);
     assert!(help.contains("1  a scenario failed"), "{help}");
     let help = text(&kmlab(&["inspect", "--help"], &workspace()).stdout);
-    assert!(help.contains("1  the client's verdict is a warning or an error"), "{help}");
+    assert!(
+        help.contains("1  the client's verdict is a warning or an error"),
+        "{help}"
+    );
     assert!(help.contains("--at <TIME>"), "{help}");
     let usage = kmlab(&["run", "--no-such-flag"], &workspace());
     assert_eq!(usage.status.code(), Some(2));

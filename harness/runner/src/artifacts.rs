@@ -97,7 +97,17 @@ impl Run {
     /// only when `export_keys` is set.
     pub fn write_artifacts(&self, dir: &Path, export_keys: bool) -> std::io::Result<PathBuf> {
         let world = &self.world;
-        let root = dir.join(&world.scenario.id);
+        let mut root = dir.join(&world.scenario.id);
+        if !world.scenario.settings.is_empty() {
+            // A matrix cell: a folder per combination inside the scenario's.
+            let cell: Vec<String> = world
+                .scenario
+                .settings
+                .iter()
+                .map(|setting| format!("{}={}", setting.key, slug(&setting.value)))
+                .collect();
+            root = root.join(cell.join(","));
+        }
         if root.exists() {
             fs::remove_dir_all(&root)?;
         }

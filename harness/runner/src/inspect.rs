@@ -275,6 +275,7 @@ impl Inspector {
             reason: None,
             details: Vec::new(),
             expectation: None,
+            flow: None,
         };
         record.details.push(Detail::text("message", message));
         record.details.push(Detail::text(

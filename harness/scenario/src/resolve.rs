@@ -304,6 +304,9 @@ pub(crate) fn resolve(
             users,
         },
         steps,
+        matrix: raw.matrix.clone(),
+        settings: Vec::new(),
+        source: source.to_owned(),
     })
 }
 
@@ -579,6 +582,7 @@ fn resolve_cas(
                     .unwrap_or(true),
                 faults,
                 missing_template_permissions: templates,
+                organisation: table.text("organisation").map(|o| o.value.to_owned()),
             });
         }
     }
