@@ -18,13 +18,18 @@ command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pk12util >/dev/null 2>&1 || need+=(libnss3-tools)
-python3 -c 'import jsonschema' >/dev/null 2>&1 || need+=(python3-jsonschema)
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 if [ "${#need[@]}" -gt 0 ]; then
     echo "ci/install-deps.sh: installing ${need[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+
+# jsonschema for the Python the tests run (which may not be Debian's): pip first, then Debian.
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    python3 -m pip install --quiet jsonschema >/dev/null 2>&1 ||
+        DEBIAN_FRONTEND=noninteractive ${sudo_cmd:-} apt-get install -y -qq python3-jsonschema
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
