@@ -2,8 +2,11 @@
 # Installs what a fresh machine lacks for the test suite: the OpenSSL command line and its
 # headers (the real peer the tests check messages against, and the library the OpenSSL engine
 # links), swaks and Python 3 (real SMTP clients the tests deliver to the sink with; smtplib is
-# in Python's standard library), the sqlite3 shell (which checks exported KM databases) and,
-# if missing, cargo-nextest.
+# in Python's standard library), the sqlite3 shell (which checks exported KM databases),
+# Chromium (the HTML report is tested and photographed in it, headless), NSS's tools
+# (pk12util and certutil import the users' PKCS #12 files as Thunderbird would), Python's
+# jsonschema (an independent validator for the transcript schema) and, if missing,
+# cargo-nextest.
 set -euo pipefail
 
 need=()
@@ -13,12 +16,20 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pk12util >/dev/null 2>&1 || need+=(libnss3-tools)
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 if [ "${#need[@]}" -gt 0 ]; then
     echo "ci/install-deps.sh: installing ${need[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
+
+# jsonschema for the Python the tests run (which may not be Debian's): pip first, then Debian.
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    python3 -m pip install --quiet jsonschema >/dev/null 2>&1 ||
+        DEBIAN_FRONTEND=noninteractive ${sudo_cmd:-} apt-get install -y -qq python3-jsonschema
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

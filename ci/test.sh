@@ -22,3 +22,6 @@ fi
 cargo run --locked -q -p cli -- run scenarios
 cargo run --locked -q -p cli -- run --cross-check scenarios
 cargo run --locked -q -p cli -- run --engine openssl --cross-check scenarios
+
+# The HTML report of the built-in scenarios, and a screenshot of it in headless Chromium.
+ci/report-screenshot.sh target/report

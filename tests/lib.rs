@@ -57,9 +57,9 @@ pub fn check_scenario(path: &Path) {
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
     };
-    let run = runner::run(&scenario, &options)
+    let run = runner::run_scenario(&scenario, &options, 2)
         .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));
-    let unmet = run.transcript.unmet_expectations();
+    let unmet = run.problems();
     assert!(
         unmet.is_empty(),
         "{id}: expectations not met:\n{}",
@@ -81,7 +81,7 @@ pub fn check_scenario(path: &Path) {
     settings.set_input_file(input_file);
     settings.set_omit_expression(false);
     settings.bind(|| {
-        let transcript = report::render_snapshot(&run.transcript);
+        let transcript = run.snapshot();
         insta::assert_snapshot!(name, transcript);
     });
 }

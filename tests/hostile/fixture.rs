@@ -191,6 +191,20 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Bob as `kmlab inspect` builds a reader from files: his encryption key (labelled
+    /// `bob enc#1`), the root trusted, judging at [`Self::now`].
+    pub fn inspector(&self, persona: Persona, strength: Strength) -> runner::Inspector {
+        let mut inspector = runner::Inspector::empty("bob", persona, strength, self.now);
+        inspector.client.trust_root(self.root.clone());
+        inspector
+            .book
+            .add(&self.bob.enc.certificate, "bob enc#1".to_owned());
+        inspector.client.add_encryption_key(self.bob.enc.clone());
+        inspector
+    }
+}
+
 /// A template for a certificate valid from the default start for `lifetime`.
 pub(crate) fn template(
     purpose: CertificatePurpose,

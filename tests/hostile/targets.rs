@@ -168,16 +168,15 @@ pub fn scenario_text(data: &[u8]) {
     assert!(rendered.contains("fuzz.toml"));
 }
 
-/// Arbitrary bytes into the path a client's read takes (and `kmlab inspect` with it): the
-/// first byte chooses whether the rest is a whole message, the DER of an
-/// application/pkcs7-mime body (enveloped or signed), or the DER of a detached signature, and
-/// which of Bob's clients reads it. Bob's reader, with his real keys and trusted root, must
-/// come back with a reading.
+/// Arbitrary bytes into `kmlab inspect`'s path, which is a client's read with the record a
+/// transcript holds around it: the first byte chooses whether the rest is a whole message,
+/// the DER of an application/pkcs7-mime body (enveloped or signed), or the DER of a detached
+/// signature, and which of Bob's clients reads it. Bob's reader, with his real key and
+/// trusted root, must come back with a reading and a record that renders.
 pub fn smime_reader(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let fixture = Fixture::get();
     let message = match mode % 4 {
         0 => rest.to_vec(),
         1 => pkcs7_message(rest, SmimeType::EnvelopedData),
@@ -194,11 +193,16 @@ pub fn smime_reader(data: &[u8]) {
     } else {
         Strength::Export
     };
-    let engine = smime_rustcrypto::RustCryptoEngine;
-    let reading = clients::read::read(&message, &fixture.reader_as(persona, strength, &engine));
-    let verdicts = reading.verdicts();
-    assert_eq!(verdicts.len(), reading.layers.len() + 1);
-    let _ = super::verdict(&reading);
+    let inspector = Fixture::get().inspector(persona, strength);
+    let inspection = inspector.inspect("fuzz.eml", &message, &smime_rustcrypto::RustCryptoEngine);
+    let reading = &inspection.reading;
+    assert_eq!(reading.verdicts().len(), reading.layers.len() + 1);
+    let rendered = report::render_record(&inspection.record, "inspect");
+    assert!(
+        rendered.starts_with("[inspect] inspect by bob"),
+        "{rendered}"
+    );
+    let _ = super::verdict(reading);
 }
 
 fn pkcs7_message(der: &[u8], smime_type: SmimeType) -> Vec<u8> {

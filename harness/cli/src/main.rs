@@ -11,6 +11,8 @@
 
 mod deviations;
 mod discover;
+mod inspect_cmd;
+mod matrix_cmd;
 mod rules_cmd;
 mod run_cmd;
 mod sink_cmd;
@@ -39,6 +41,18 @@ enum Command {
     /// Run scenarios (default: the scenarios/ folder) and compare their snapshots.
     #[command(after_help = EXIT_CODES)]
     Run(run_cmd::RunArgs),
+    /// Run one scenario under every combination of settings and show where outcomes differ.
+    #[command(after_help = EXIT_CODES)]
+    Matrix(matrix_cmd::MatrixArgs),
+    /// Run scenarios and write a static HTML report (DIR/index.html) with message-flow
+    /// diagrams, transcripts and matrix tables; the same as `kmlab run --report DIR`.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        /// Where the report goes.
+        dir: PathBuf,
+        #[command(flatten)]
+        run: run_cmd::RunArgs,
+    },
     /// Validate scenario files without running them.
     #[command(after_help = EXIT_CODES)]
     Check {
@@ -58,6 +72,10 @@ enum Command {
     /// Run the SMTP sink on its own, storing what real clients send.
     #[command(after_help = EXIT_CODES)]
     Sink(sink_cmd::SinkArgs),
+    /// What a virtual user's client makes of a message: the engine's verdict and the
+    /// client's, layer by layer, as a transcript record.
+    #[command(after_help = inspect_cmd::INSPECT_EXIT_CODES)]
+    Inspect(inspect_cmd::InspectArgs),
 }
 
 /// Output formats shared by several commands.
@@ -99,10 +117,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&args),
+        Command::Matrix(args) => matrix_cmd::matrix(&args),
+        Command::Report { dir, run } => run_cmd::run(&run.with_report(dir)),
         Command::Check { paths } => check(&paths),
         Command::Rules(args) => rules_cmd::rules(&args),
         Command::New { name } => new(&name),
         Command::Sink(args) => sink_cmd::sink(&args),
+        Command::Inspect(args) => inspect_cmd::inspect(&args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -4,9 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use report::{ScenarioResult, ScenarioStatus, SnapshotFile, SnapshotState, render_snapshot};
-use runner::RunOptions;
+use report::{
+    CellResult, MatrixResult, ScenarioResult, ScenarioStatus, SnapshotFile, SnapshotState,
+    render_snapshot,
+};
+use runner::{RunOptions, ScenarioRun};
 use smime::Engine;
 
 use crate::deviations::KnownDeviations;
@@ -23,7 +27,7 @@ pub(crate) enum EngineChoice {
 }
 
 impl EngineChoice {
-    fn engine(self) -> anyhow::Result<Arc<dyn Engine>> {
+    pub(crate) fn engine(self) -> anyhow::Result<Arc<dyn Engine>> {
         Ok(match self {
             Self::Rustcrypto => Arc::new(smime_rustcrypto::RustCryptoEngine),
             Self::Openssl => Arc::new(smime_openssl::OpensslEngine::new()?),
@@ -81,6 +85,17 @@ pub(crate) struct RunArgs {
     /// there is one).
     #[arg(long, value_name = "FILE", requires = "cross_check")]
     known_deviations: Option<PathBuf>,
+    /// Also write a static HTML report (DIR/index.html) and the run as JSON (DIR/run.json).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// These arguments with the HTML report written to `dir`.
+    pub(crate) fn with_report(mut self, dir: PathBuf) -> Self {
+        self.report = Some(dir);
+        self
+    }
 }
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
@@ -103,16 +118,17 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
         None => KnownDeviations::default(),
     };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     let setup = Setup {
+        jobs,
         key_cache,
         engine,
         cross_check,
         known,
     };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .max(1);
 
     let progress = progress_bar(files.len(), args.format);
     let next = AtomicUsize::new(0);
@@ -148,6 +164,15 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Format::Json => print!("{}", report::run_json(&results)),
         Format::Junit => print!("{}", report::junit(&results)),
     }
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join("index.html"), report::render_html(&results)))
+            .and_then(|()| std::fs::write(dir.join("run.json"), report::run_json(&results)))
+            .with_context(|| format!("writing the report to {}", dir.display()))?;
+        if args.format == Format::Human {
+            println!("report: {}", dir.join("index.html").display());
+        }
+    }
     let invalid = results.iter().any(|r| {
         matches!(
             r.status,
@@ -163,7 +188,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn default_key_cache() -> Option<PathBuf> {
+pub(crate) fn default_key_cache() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KMLAB_KEY_CACHE") {
         return Some(PathBuf::from(dir));
     }
@@ -187,6 +212,7 @@ fn progress_bar(total: usize, format: Format) -> Option<ProgressBar> {
 
 /// What every scenario of a run shares.
 struct Setup {
+    jobs: usize,
     key_cache: Option<PathBuf>,
     engine: Arc<dyn Engine>,
     cross_check: Option<Arc<dyn Engine>>,
@@ -201,6 +227,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
             snapshot: SnapshotState::NotApplicable,
         },
         transcript: None,
+        matrix: None,
     };
     let scenario = match scenario::load(&file.id, &file.path) {
         Ok(scenario) => scenario,
@@ -234,7 +261,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         engine: Arc::clone(&setup.engine),
         cross_check: setup.cross_check.clone(),
     };
-    let run = match runner::run(&scenario, &options) {
+    let run = match runner::run_scenario(&scenario, &options, setup.jobs) {
         Ok(run) => run,
         Err(error) => {
             result.status = ScenarioStatus::HarnessError {
@@ -243,39 +270,51 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
             return result;
         }
     };
+    let runs: Vec<&runner::Run> = match &run {
+        ScenarioRun::Single(run) => vec![run],
+        ScenarioRun::Matrix(matrix) => matrix
+            .cells
+            .iter()
+            .filter_map(|cell| cell.result.as_ref().ok())
+            .collect(),
+    };
     if let Some(dir) = &args.artifacts {
-        if let Err(error) = run.write_artifacts(dir, args.export_keys) {
-            result.status = ScenarioStatus::HarnessError {
-                error: format!("writing artifacts: {error}"),
-            };
-            return result;
+        for cell in &runs {
+            if let Err(error) = cell.write_artifacts(dir, args.export_keys) {
+                result.status = ScenarioStatus::HarnessError {
+                    error: format!("writing artifacts: {error}"),
+                };
+                return result;
+            }
         }
     }
-    let mut reasons = run.transcript.unmet_expectations();
+    let mut reasons = run.problems();
     if setup.cross_check.is_some() {
-        reasons.extend(
-            setup
-                .known
-                .judge(&run.transcript.scenario, &run.transcript.disagreements),
-        );
+        for cell in &runs {
+            reasons.extend(
+                setup
+                    .known
+                    .judge(&cell.transcript.scenario, &cell.transcript.disagreements),
+            );
+        }
     }
     let snapshot = if args.seed.is_some() {
         // A different seed gives different serials and tokens; the snapshot is for the
         // scenario's own seed.
         Ok(SnapshotState::NotApplicable)
-    } else if !setup.engine.is_deterministic() {
+    } else if let (ScenarioRun::Single(single), false) = (&run, setup.engine.is_deterministic()) {
         // Snapshots record what the default engine builds. Another engine's messages must
         // give the same transcript, engine line aside: the records hold structure and
         // verdicts, never the random bytes that differ between engines.
         let default_engine = smime_rustcrypto::RustCryptoEngine.name();
-        let mut as_default = run.transcript.clone();
+        let mut as_default = single.transcript.clone();
         as_default.engine = default_engine.to_owned();
         compare_snapshot(&file.path, &render_snapshot(&as_default), false)
     } else {
         compare_snapshot(
             &file.path,
-            &render_snapshot(&run.transcript),
-            args.update && reasons.is_empty(),
+            &run.snapshot(),
+            args.update && reasons.is_empty() && setup.engine.is_deterministic(),
         )
     };
     match snapshot {
@@ -288,8 +327,33 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
             result.status = ScenarioStatus::Failed { reasons };
         }
     }
-    result.transcript = Some(run.transcript);
+    match run {
+        ScenarioRun::Single(run) => result.transcript = Some(run.transcript),
+        ScenarioRun::Matrix(matrix) => result.matrix = Some(matrix_result(matrix)),
+    }
     result
+}
+
+/// A matrix run as the report keeps it.
+pub(crate) fn matrix_result(matrix: runner::MatrixRun) -> MatrixResult {
+    let cells = matrix
+        .cells
+        .into_iter()
+        .map(|cell| CellResult {
+            problems: cell.problems(),
+            label: cell.label,
+            settings: cell
+                .settings
+                .iter()
+                .map(|setting| (setting.key.clone(), setting.value.clone()))
+                .collect(),
+            transcript: cell.result.ok().map(|run| run.transcript),
+        })
+        .collect();
+    MatrixResult {
+        table: matrix.table,
+        cells,
+    }
 }
 
 /// Compares (or with `update`, writes) the scenario's snapshot.
@@ -348,13 +412,21 @@ fn print_human(results: &[ScenarioResult]) {
         match &result.status {
             ScenarioStatus::Passed { snapshot } => {
                 passed += 1;
-                let steps = result.transcript.as_ref().map_or(0, |t| t.records.len());
                 let note = match snapshot {
                     SnapshotState::Matched => "snapshot matches",
                     SnapshotState::Written => "snapshot written",
                     SnapshotState::NotApplicable => "no snapshot",
                 };
-                println!("PASS     {} ({steps} steps, {note})", result.scenario);
+                let size = match (&result.transcript, &result.matrix) {
+                    (_, Some(matrix)) => format!(
+                        "matrix of {} combinations, {} differing steps",
+                        matrix.cells.len(),
+                        matrix.table.differing().count()
+                    ),
+                    (Some(transcript), None) => format!("{} steps", transcript.records.len()),
+                    (None, None) => "no steps".to_owned(),
+                };
+                println!("PASS     {} ({size}, {note})", result.scenario);
             }
             ScenarioStatus::Failed { reasons } => {
                 println!("FAIL     {}", result.scenario);

@@ -33,6 +33,8 @@ pub struct Encryption {
     pub cipher: Cipher,
     /// Every recipient, the sender's own certificate included, each with how it is named.
     pub recipients: Vec<Recipient>,
+    /// Sealed in the legacy format (Exchange Server security) rather than as S/MIME.
+    pub legacy: bool,
 }
 
 /// How to sign a message.
@@ -144,8 +146,9 @@ fn envelope(
         cipher: encryption.cipher,
     };
     let enveloped = engine.envelope(&request, rng)?;
-    Ok(mime::pkcs7_mime_entity(
-        &enveloped,
-        SmimeType::EnvelopedData,
-    ))
+    Ok(if encryption.legacy {
+        mime::sealed_entity(&enveloped)
+    } else {
+        mime::pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData)
+    })
 }

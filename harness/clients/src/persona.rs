@@ -66,6 +66,14 @@ pub enum Strength {
 model::named!(Strength { High => "128-bit", Export => "40-bit" });
 
 impl Strength {
+    /// The content cipher this build seals legacy-format messages with.
+    pub fn legacy_cipher(self) -> Cipher {
+        match self {
+            Self::High => Cipher::DesEde3Cbc,
+            Self::Export => Cipher::Rc2Cbc40,
+        }
+    }
+
     /// The weakest content cipher, in effective key bits, this build sends with.
     pub fn minimum_bits(self) -> u32 {
         match self {
@@ -91,6 +99,9 @@ pub struct Profile {
     pub processes_smime: bool,
     /// Whether the client can encrypt and decrypt S/MIME (CL-02).
     pub smime_encryption: bool,
+    /// Whether the client speaks the legacy format, Exchange Server security: it seals
+    /// messages to V1 or V3 certificates and opens sealed ones (CL-02).
+    pub legacy_security: bool,
     /// Content ciphers it can decrypt, strongest first; its SMIMECapabilities and, cut to
     /// its strength, the ciphers it may send with.
     pub ciphers: &'static [Cipher],
@@ -151,6 +162,7 @@ pub const PROFILES: &[Profile] = &[
         enrolls_with_km: true,
         processes_smime: false,
         smime_encryption: false,
+        legacy_security: true,
         ciphers: &[],
         unknown_capabilities: &[],
         digests: &[Digest::Sha1],
@@ -169,6 +181,7 @@ pub const PROFILES: &[Profile] = &[
         enrolls_with_km: true,
         processes_smime: true,
         smime_encryption: true,
+        legacy_security: true,
         ciphers: LEGACY_CIPHERS,
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
@@ -187,6 +200,7 @@ pub const PROFILES: &[Profile] = &[
         enrolls_with_km: true,
         processes_smime: true,
         smime_encryption: true,
+        legacy_security: true,
         ciphers: LEGACY_CIPHERS,
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
@@ -205,6 +219,7 @@ pub const PROFILES: &[Profile] = &[
         enrolls_with_km: false,
         processes_smime: true,
         smime_encryption: true,
+        legacy_security: false,
         ciphers: LEGACY_CIPHERS,
         unknown_capabilities: &[Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
@@ -223,6 +238,7 @@ pub const PROFILES: &[Profile] = &[
         enrolls_with_km: true,
         processes_smime: true,
         smime_encryption: true,
+        legacy_security: false,
         ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
         unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha256, Digest::Sha1],

@@ -55,6 +55,8 @@ pub struct KeyAttempt {
 pub enum Layer {
     /// An enveloped-data layer.
     Enveloped {
+        /// Whether it came sealed in the legacy format rather than as S/MIME.
+        legacy: bool,
         /// The envelope's structure, or why it does not parse.
         summary: Result<EnvelopeSummary, String>,
         /// The generation of the key that opened it.
@@ -77,6 +79,18 @@ pub enum Layer {
     /// A clear-signed layer whose signature the client cannot check (it does not process
     /// S/MIME); the signed part is shown as it is (MSG-01).
     Unchecked,
+}
+
+impl Layer {
+    /// An envelope the client did not try to open.
+    fn unopened(legacy: bool, summary: Result<EnvelopeSummary, String>) -> Self {
+        Self::Enveloped {
+            legacy,
+            summary,
+            opened_with: None,
+            attempts: Vec::new(),
+        }
+    }
 }
 
 /// Where reading stopped.
@@ -145,6 +159,7 @@ impl Reading {
 fn layer_verdict(layer: &Layer) -> String {
     match layer {
         Layer::Enveloped {
+            legacy,
             summary,
             opened_with,
             attempts,
@@ -161,7 +176,8 @@ fn layer_verdict(layer: &Layer) -> String {
                 .map(|a| format!("enc#{} {}", a.generation, a.result))
                 .collect();
             format!(
-                "enveloped {cipher}: opened with {}; tried {}",
+                "{} {cipher}: opened with {}; tried {}",
+                if *legacy { "sealed" } else { "enveloped" },
                 opened_with.map_or("none".to_owned(), |g| format!("enc#{g}")),
                 tried.join(", ")
             )
@@ -209,6 +225,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
         .map(str::to_owned);
     let mut layers = Vec::new();
     let mut entity = raw.to_vec();
+    let mut sealed = false;
     let content = loop {
         if layers.len() >= MAX_LAYERS {
             break Content::Unreadable("too-deeply-nested");
@@ -224,7 +241,9 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     _ => Content::Other(content_type),
                 };
             }
-            Entity::ClearSigned { signed, .. } if !reader.profile.processes_smime => {
+            // Inside a legacy seal the signature is part of the legacy format, which the
+            // client checks whether or not it processes S/MIME.
+            Entity::ClearSigned { signed, .. } if !reader.profile.processes_smime && !sealed => {
                 layers.push(Layer::Unchecked);
                 entity = signed;
             }
@@ -240,6 +259,27 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     policy,
                 });
                 entity = signed;
+            }
+            Entity::Sealed { der } => {
+                let summary = summarize(&der).and_then(|summary| match summary {
+                    CmsSummary::Enveloped(summary) => Ok(summary),
+                    _ => Err("a sealed message that is not enveloped-data".to_owned()),
+                });
+                let Ok(summary) = summary else {
+                    layers.push(Layer::unopened(true, summary));
+                    break Content::Unreadable("malformed-cms");
+                };
+                if !reader.profile.legacy_security {
+                    layers.push(Layer::unopened(true, Ok(summary)));
+                    break Content::Unreadable("client-cannot-read-legacy-format");
+                }
+                match open_layer(&der, summary, true, reader, &mut layers) {
+                    Some(content) => {
+                        entity = content;
+                        sealed = true;
+                    }
+                    None => break Content::Unreadable("no-key-opens"),
+                }
             }
             Entity::Pkcs7 { .. } if !reader.profile.processes_smime => {
                 break Content::Unreadable("client-does-not-process-smime");
@@ -259,22 +299,11 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                         None
                     };
                     if let Some(refusal) = refusal {
-                        layers.push(Layer::Enveloped {
-                            summary: Ok(summary),
-                            opened_with: None,
-                            attempts: Vec::new(),
-                        });
+                        layers.push(Layer::unopened(false, Ok(summary)));
                         break Content::Unreadable(refusal);
                     }
-                    let (opened, attempts) = open(&der, reader);
-                    let opened_with = opened.as_ref().map(|(generation, _)| *generation);
-                    layers.push(Layer::Enveloped {
-                        summary: Ok(summary),
-                        opened_with,
-                        attempts,
-                    });
-                    match opened {
-                        Some((_, content)) => entity = content,
+                    match open_layer(&der, summary, false, reader, &mut layers) {
+                        Some(content) => entity = content,
                         None => break Content::Unreadable("no-key-opens"),
                     }
                 }
@@ -295,11 +324,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 }
                 Ok(CmsSummary::Other { .. }) => break Content::Unreadable("unknown-cms-content"),
                 Err(detail) => {
-                    layers.push(Layer::Enveloped {
-                        summary: Err(detail),
-                        opened_with: None,
-                        attempts: Vec::new(),
-                    });
+                    layers.push(Layer::unopened(false, Err(detail)));
                     break Content::Unreadable("malformed-cms");
                 }
             },
@@ -311,6 +336,25 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
         layers,
         content,
     }
+}
+
+/// Opens an envelope with the reader's keys and records the layer; the content if a key
+/// opened it.
+fn open_layer(
+    der: &[u8],
+    summary: EnvelopeSummary,
+    legacy: bool,
+    reader: &Reader<'_>,
+    layers: &mut Vec<Layer>,
+) -> Option<Vec<u8>> {
+    let (opened, attempts) = open(der, reader);
+    layers.push(Layer::Enveloped {
+        legacy,
+        summary: Ok(summary),
+        opened_with: opened.as_ref().map(|(generation, _)| *generation),
+        attempts,
+    });
+    opened.map(|(_, content)| content)
 }
 
 /// Tries every key, newest first, and returns the first that opens the envelope.

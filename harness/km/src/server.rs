@@ -376,9 +376,18 @@ impl KmServer {
         self.certificate.as_ref()
     }
 
-    /// The enrollment mode in force.
+    /// The enrollment mode set for V3.
     pub fn mode(&self) -> EnrollmentMode {
         self.mode
+    }
+
+    /// The mode enrollment follows now: `v1-only` until V3 is enabled, then the one set.
+    pub fn mode_in_force(&self) -> EnrollmentMode {
+        if self.certificate.is_none() {
+            EnrollmentMode::V1Only
+        } else {
+            self.mode
+        }
     }
 
     /// Whether the service runs.
@@ -551,7 +560,8 @@ impl KmServer {
         if !self.running {
             return Ok(Err(Refusal::ServiceStopped));
         }
-        if self.certificate.is_none() {
+        // Before V3 is enabled the KM server issues V1 certificates only.
+        if self.certificate.is_none() && !versions.contains(&CertificateVersion::V1) {
             return Ok(Err(Refusal::V3NotEnabled));
         }
         let Some(entry) = self.entry(user, context.directory)? else {
@@ -651,11 +661,12 @@ impl KmServer {
         versions: &[CertificateVersion],
         context: &mut KmContext<'_>,
     ) -> Result<Result<Enrollment, Refusal>, KmError> {
+        let mode = self.mode_in_force();
         let version = [CertificateVersion::V3, CertificateVersion::V1]
             .into_iter()
-            .find(|version| versions.contains(version) && self.mode.allows(*version));
+            .find(|version| versions.contains(version) && mode.allows(*version));
         let Some(version) = version else {
-            return Ok(Err(Refusal::ModeExcludesClient(self.mode)));
+            return Ok(Err(Refusal::ModeExcludesClient(mode)));
         };
         if version == CertificateVersion::V3
             && mailbox_dn.chars().count() > self.setup.max_dn_length

@@ -1,37 +1,71 @@
-//! JUnit XML for CI systems: one test case per scenario.
+//! JUnit XML for CI systems: one test case per scenario, and for a matrix scenario one more
+//! per combination of its settings.
 
 use std::fmt::Write as _;
 
+use crate::escape_markup as escape;
 use crate::record::{ScenarioResult, ScenarioStatus};
 
-/// The results as a JUnit XML document.
-pub fn junit(results: &[ScenarioResult]) -> String {
-    let failures = results.iter().filter(|result| !result.passed()).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"kmlab\" tests=\"{}\" failures=\"{failures}\">",
-        results.len()
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"kmlab.scenarios\" tests=\"{}\" failures=\"{failures}\">",
-        results.len()
-    );
+/// One test case: its name, file, and the failure kind and text if it failed.
+struct Case<'a> {
+    classname: &'a str,
+    name: String,
+    file: &'a str,
+    failure: Option<(&'static str, String)>,
+}
+
+fn cases(results: &[ScenarioResult]) -> Vec<Case<'_>> {
+    let mut cases = Vec::new();
     for result in results {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"kmlab.scenarios\" name=\"{}\" file=\"{}\"",
-            escape(&result.scenario),
-            escape(&result.path)
-        );
         let failure = match &result.status {
             ScenarioStatus::Passed { .. } => None,
             ScenarioStatus::Failed { reasons } => Some(("scenario failed", reasons.join("\n"))),
             ScenarioStatus::Invalid { problems } => Some(("invalid scenario", problems.join("\n"))),
             ScenarioStatus::HarnessError { error } => Some(("harness error", error.clone())),
         };
-        match failure {
+        cases.push(Case {
+            classname: "kmlab.scenarios",
+            name: result.scenario.clone(),
+            file: &result.path,
+            failure,
+        });
+        for cell in result.matrix.iter().flat_map(|matrix| &matrix.cells) {
+            cases.push(Case {
+                classname: "kmlab.matrix",
+                name: format!("{} [{}]", result.scenario, cell.label),
+                file: &result.path,
+                failure: (!cell.problems.is_empty())
+                    .then(|| ("combination failed", cell.problems.join("\n"))),
+            });
+        }
+    }
+    cases
+}
+
+/// The results as a JUnit XML document.
+pub fn junit(results: &[ScenarioResult]) -> String {
+    let cases = cases(results);
+    let failures = cases.iter().filter(|case| case.failure.is_some()).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"kmlab\" tests=\"{}\" failures=\"{failures}\">",
+        cases.len()
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"kmlab.scenarios\" tests=\"{}\" failures=\"{failures}\">",
+        cases.len()
+    );
+    for case in &cases {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
+            case.classname,
+            escape(&case.name),
+            escape(case.file)
+        );
+        match &case.failure {
             None => out.push_str(" />\n"),
             Some((kind, text)) => {
                 let first = text.lines().next().unwrap_or(kind);
@@ -39,30 +73,12 @@ pub fn junit(results: &[ScenarioResult]) -> String {
                     out,
                     ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
                     escape(first),
-                    escape(&text)
+                    escape(text)
                 );
             }
         }
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {
-                let _ = write!(out, "&#x{:x};", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
     out
 }
 
@@ -81,6 +97,7 @@ mod tests {
                     snapshot: SnapshotState::Matched,
                 },
                 transcript: None,
+                matrix: None,
             },
             ScenarioResult {
                 scenario: "b".into(),
@@ -89,6 +106,7 @@ mod tests {
                     reasons: vec!["expected <ok> & got \"refused\"".into()],
                 },
                 transcript: None,
+                matrix: None,
             },
         ];
         let xml = junit(&results);

@@ -82,6 +82,29 @@ pub struct Record {
     pub details: Vec<Detail>,
     /// The result of the step's `expect`, if it had one.
     pub expectation: Option<ExpectationCheck>,
+    /// Between whom the step passed, for message-flow diagrams; `None` for a step that
+    /// involves no one but its actor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<Flow>,
+}
+
+/// The two parties of a step: users by name, KM servers, CAs, hosts, `admin` and `sink`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    /// Where it starts.
+    pub from: String,
+    /// Where it ends.
+    pub to: String,
+}
+
+impl Flow {
+    /// A flow from `from` to `to`.
+    pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+        }
+    }
 }
 
 impl Record {
@@ -171,6 +194,7 @@ pub enum ScenarioStatus {
     },
 }
 
+use crate::matrix::MatrixTable;
 use crate::snapshot::SnapshotState;
 
 /// One scenario's result.
@@ -183,6 +207,32 @@ pub struct ScenarioResult {
     /// The status.
     #[serde(flatten)]
     pub status: ScenarioStatus,
+    /// The transcript, if it ran (a plain scenario).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Transcript>,
+    /// For a matrix scenario: the table and every combination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MatrixResult>,
+}
+
+/// A matrix scenario's combinations and the table comparing them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatrixResult {
+    /// Where the combinations' outcomes differ.
+    pub table: MatrixTable,
+    /// Every combination, in column order.
+    pub cells: Vec<CellResult>,
+}
+
+/// One combination of a matrix scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellResult {
+    /// The column label.
+    pub label: String,
+    /// Its settings, `(path, value)`.
+    pub settings: Vec<(String, String)>,
+    /// Unmet expectations, or why it did not run; empty when it passed.
+    pub problems: Vec<String>,
     /// The transcript, if it ran.
     pub transcript: Option<Transcript>,
 }

@@ -9,6 +9,10 @@
 mod artifacts;
 mod book;
 mod expect;
+mod files;
+mod inspect;
+mod matrix;
+mod reading;
 mod steps;
 mod world;
 
@@ -19,6 +23,17 @@ use report::Transcript;
 use scenario::Scenario;
 use smime::Engine;
 
+pub use artifacts::{
+    CERTIFICATES_FILE, CERTIFICATES_SCHEMA, CLIENT_FILE, CLIENT_SCHEMA, CertificatesFile,
+    ClientFile, KeyFiles, LabelledCertificate, PKCS12_PASSWORD,
+};
+pub use book::CertificateBook;
+pub use files::{
+    FileError, read_certificate, read_certificates, read_crls, read_pkcs12_file, read_private_key,
+};
+pub use inspect::{InspectError, Inspection, Inspector};
+pub use matrix::{Cell, CellFailure, MatrixRun, run_matrix};
+pub use reading::describe_reading;
 pub use world::World;
 
 /// How to run a scenario.
@@ -82,6 +97,53 @@ pub struct Run {
     pub transcript: Transcript,
     /// The final state, for artifacts.
     pub world: World,
+}
+
+/// A scenario's run: one World, or, for a scenario with a `[matrix]`, one per combination of
+/// its settings.
+#[derive(Debug)]
+pub enum ScenarioRun {
+    /// A plain scenario.
+    Single(Box<Run>),
+    /// A matrix scenario.
+    Matrix(MatrixRun),
+}
+
+impl ScenarioRun {
+    /// What the scenario's snapshot holds: the transcript, or the matrix table.
+    pub fn snapshot(&self) -> String {
+        match self {
+            Self::Single(run) => report::render_snapshot(&run.transcript),
+            Self::Matrix(matrix) => report::render_markdown(&matrix.table),
+        }
+    }
+
+    /// Every unmet expectation (and, for a matrix, every combination that did not run).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            Self::Single(run) => run.transcript.unmet_expectations(),
+            Self::Matrix(matrix) => matrix.problems(),
+        }
+    }
+}
+
+/// Runs `scenario`, under every combination of its `[matrix]` if it has one (`jobs`
+/// combinations at a time).
+pub fn run_scenario(
+    scenario: &Scenario,
+    options: &RunOptions,
+    jobs: usize,
+) -> Result<ScenarioRun, RunError> {
+    if scenario.matrix.is_empty() {
+        run(scenario, options).map(|run| ScenarioRun::Single(Box::new(run)))
+    } else {
+        Ok(ScenarioRun::Matrix(run_matrix(
+            scenario,
+            &scenario.matrix,
+            options,
+            jobs,
+        )))
+    }
 }
 
 /// Runs `scenario` to the end.

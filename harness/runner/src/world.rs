@@ -10,7 +10,7 @@ use model::{
     CaName, CertificateDer, CtlDer, Duration, Host, HostName, KmName, Named, Os, Outcome,
     SeededRng, SiteName, Timestamp, UserName, VirtualClock,
 };
-use pki::{CaKind, CaSetup, CertificationAuthority, KeyPool, TrustList};
+use pki::{CaKind, CaSetup, CertificationAuthority, KeyPool, TrustList, TrustListInfo};
 use report::{Detail, Record};
 use scenario::{CaInstall, CaRole, CaSpec, KmSpec, Scenario};
 use sink::{EmbeddedSink, Limits};
@@ -331,6 +331,28 @@ impl World {
             .map(|(name, _)| name.clone())
     }
 
+    /// The CA certificates the organisation's signed trust list vouches for, as `client` sees
+    /// them: only a list whose signature checks against one of the client's trusted roots
+    /// counts (KM-15).
+    pub(crate) fn trust_list_for(&self, client: &VirtualUser) -> Vec<CertificateDer> {
+        let Some(signed) = &self.signed_trust_list else {
+            return Vec::new();
+        };
+        let Some(info) = client
+            .trusted_roots
+            .iter()
+            .find_map(|root| TrustListInfo::verify(signed, root).ok())
+        else {
+            return Vec::new();
+        };
+        self.trust_list
+            .certificates
+            .iter()
+            .filter(|certificate| info.trusts(certificate))
+            .cloned()
+            .collect()
+    }
+
     /// A user's inbox as their client sees it: what the sink delivered, with any message the
     /// security tool rewrote in its rewritten form.
     pub(crate) fn inbox(&self, user: &UserName) -> Vec<(sink::MessageId, Vec<u8>)> {
@@ -385,10 +407,10 @@ impl World {
         let setup = CaSetup {
             name: spec.name.clone(),
             kind: spec.kind,
-            organization: if spec.kind == CaKind::ThirdParty {
-                format!("{} Trust Services", spec.name)
-            } else {
-                self.scenario.topology.organisation.clone()
+            organization: match &spec.organisation {
+                Some(organisation) => organisation.clone(),
+                None if spec.kind == CaKind::ThirdParty => format!("{} Trust Services", spec.name),
+                None => self.scenario.topology.organisation.clone(),
             },
             policy: spec.policy,
             validity: spec.validity,
@@ -580,6 +602,7 @@ impl World {
             reason: None,
             details: Vec::new(),
             expectation: None,
+            flow: None,
         }
     }
 

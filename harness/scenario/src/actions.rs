@@ -81,7 +81,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "enable-v3",
         summary: "the administrator enables advanced security (S/MIME V3) on a KM server",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
-        details: &["ca", "km-certificate", "problems", "warnings", "chain"],
+        details: &[
+            "ca",
+            "km-certificate",
+            "problems",
+            "warnings",
+            "chain",
+            "mode",
+            "warning",
+            "lost-advanced-security",
+        ],
     },
     ActionSpec {
         name: "configure-ca",
@@ -588,6 +597,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
         details: &[
             "message",
+            "format",
             "signed",
             "layers",
             "identifier",

@@ -80,6 +80,9 @@ impl Diagnostics {
         self.items
             .iter()
             .map(|item| {
+                if item.span.start > self.text.len() {
+                    return format!("a --vary setting: {}", item.message);
+                }
                 let at = locate(&self.text, item.span.start);
                 format!(
                     "{}:{}:{}: {}",
@@ -99,8 +102,16 @@ impl fmt::Display for Diagnostics {
             if index > 0 {
                 writeln!(f)?;
             }
-            let at = locate(&self.text, item.span.start);
             writeln!(f, "error: {}", item.message)?;
+            if item.span.start > self.text.len() {
+                // A setting made on the command line, not in the file.
+                writeln!(f, "  --> a --vary setting")?;
+                if let Some(help) = &item.help {
+                    writeln!(f, "  = help: {help}")?;
+                }
+                continue;
+            }
+            let at = locate(&self.text, item.span.start);
             writeln!(f, "  --> {}:{}:{}", self.path.display(), at.line, at.column)?;
             if let Some(text) = self.text.lines().nth(at.line - 1) {
                 let gutter = at.line.to_string().len();

@@ -11,6 +11,7 @@ use toml_span::value::{Table, Value, ValueInner};
 
 use crate::actions::{self, Field, FieldKind};
 use crate::diagnostics::Diagnostic;
+use crate::settings::{Axis, Origin, Setting};
 
 /// A value and where it stands in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +131,8 @@ pub struct RawScenario {
     pub sections: BTreeMap<&'static str, Vec<RawTable>>,
     /// `[[step]]` in order.
     pub steps: Vec<RawStep>,
+    /// `[matrix]`: the settings the scenario runs over, in file order.
+    pub matrix: Vec<Axis>,
 }
 
 const fn key(key: &'static str, kind: FieldKind, required: bool, meaning: &'static str) -> Field {
@@ -374,6 +377,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "template permissions an enterprise CA lacks (KM-17)",
             ),
+            key(
+                "organisation",
+                FieldKind::Text,
+                false,
+                "the O= of the CA's name (default: the scenario's organisation; \"<name> Trust Services\" for a third-party root)",
+            ),
         ],
     ),
     (
@@ -413,6 +422,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 FieldKind::Flag,
                 false,
                 "the KM administrators hold manage permission on the CA (default true)",
+            ),
+            key(
+                "mode",
+                FieldKind::Text,
+                false,
+                "the enrollment mode once V3 is enabled: \"v1-and-v3\" (default), \"v3-only\" or \"v1-only\"",
             ),
         ],
     ),
@@ -482,12 +497,16 @@ pub fn read(source: &str, problems: &mut Vec<Diagnostic>) -> Option<RawScenario>
             }
         }
     }
+    if let Some((_, mut value)) = top.remove_entry("matrix") {
+        raw.matrix = read_matrix(&mut value, problems);
+    }
     raw.header = check_table(
         top,
         span,
         "the top level",
         HEADER,
         &[
+            "matrix",
             "organisation",
             "site",
             "domain",
@@ -500,6 +519,84 @@ pub fn read(source: &str, problems: &mut Vec<Diagnostic>) -> Option<RawScenario>
         problems,
     );
     Some(raw)
+}
+
+/// `[matrix]`: each key a setting path, each value a list of the values it takes.
+fn read_matrix(value: &mut Value<'_>, problems: &mut Vec<Diagnostic>) -> Vec<Axis> {
+    let span = span_of(value);
+    let ValueInner::Table(table) = value.take() else {
+        problems.push(Diagnostic::new(span, "`matrix` must be a table").with_help(
+            "write [matrix] with lines such as \"km.KM1.mode\" = [\"v1-and-v3\", \"v3-only\"]",
+        ));
+        return Vec::new();
+    };
+    let mut entries: Vec<_> = table.into_iter().collect();
+    entries.sort_by_key(|(key, _)| key.span.start);
+    if entries.is_empty() {
+        problems.push(Diagnostic::new(span, "[matrix] names no settings"));
+    }
+    let mut axes = Vec::new();
+    for (key, mut value) in entries {
+        let key_span = key.span.start..key.span.end;
+        let value_span = span_of(&value);
+        let items = match value.take() {
+            ValueInner::Array(items) => items,
+            other => {
+                problems.push(
+                    Diagnostic::new(
+                        value_span,
+                        format!(
+                            "the values of `{}` must be a list, found {}",
+                            key.name,
+                            other.type_str()
+                        ),
+                    )
+                    .with_help("list every value the setting takes, e.g. [1, 2]"),
+                );
+                continue;
+            }
+        };
+        if items.is_empty() {
+            problems.push(Diagnostic::new(
+                key_span,
+                format!("`{}` takes no values", key.name),
+            ));
+            continue;
+        }
+        let mut values = Vec::new();
+        for mut item in items {
+            let item_span = span_of(&item);
+            let text = match item.take() {
+                ValueInner::String(text) => text.into_owned(),
+                ValueInner::Integer(number) => number.to_string(),
+                ValueInner::Boolean(flag) => flag.to_string(),
+                other => {
+                    problems.push(Diagnostic::new(
+                        item_span,
+                        format!(
+                            "a value of `{}` must be a string, number or flag, found {}",
+                            key.name,
+                            other.type_str()
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            values.push(Setting {
+                key: key.name.to_string(),
+                value: text,
+                origin: Origin::File {
+                    key: key_span.clone(),
+                    value: item_span,
+                },
+            });
+        }
+        axes.push(Axis {
+            key: key.name.to_string(),
+            values,
+        });
+    }
+    axes
 }
 
 fn span_of(value: &Value<'_>) -> Range<usize> {

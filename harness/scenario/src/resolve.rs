@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clients::compose::Order;
 use clients::faults::{SendFault, TransitChange};
 use clients::{Persona, SignForm, Strength};
-use km::{Product, ServicePack};
+use km::{EnrollmentMode, Product, ServicePack};
 use model::{
     CaName, Domain, DomainKind, Duration, Host, HostName, InstalledPart, KeyGeneration, KmName,
     MailAddress, Named, Os, Outcome, SiteName, Timestamp, UserName, named,
@@ -314,6 +314,9 @@ pub(crate) fn resolve(
             users,
         },
         steps,
+        matrix: raw.matrix.clone(),
+        settings: Vec::new(),
+        source: source.to_owned(),
     })
 }
 
@@ -589,6 +592,7 @@ fn resolve_cas(
                     .unwrap_or(true),
                 faults,
                 missing_template_permissions: templates,
+                organisation: table.text("organisation").map(|o| o.value.to_owned()),
             });
         }
     }
@@ -680,6 +684,7 @@ fn resolve_km(
     ];
     let product: ProductName = r.choose(&table.text("product")?, "product")?;
     let service_pack = r.optional_or(table, "service_pack", "service pack", ServicePack::Sp3)?;
+    let mode = r.optional_or(table, "mode", "enrollment mode", EnrollmentMode::V1AndV3)?;
     if product == ProductName::Ex2000 {
         if let Some(sp) = table.text("service_pack") {
             r.problem(sp.span, "service_pack applies to ex55 only");
@@ -734,6 +739,7 @@ fn resolve_km(
                 }),
         },
         ca_manage_permission: table.flag("ca_manage_permission").unwrap_or(true),
+        mode,
     })
 }
 

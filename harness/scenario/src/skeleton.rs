@@ -16,6 +16,12 @@ covers = ["KM-07", "KM-08"]   # rule IDs this scenario exercises
 seed = 1                      # every key, serial, token and IV derives from it
 # start = "2001-03-01T09:00:00Z"   # when the virtual clock starts (this is the default)
 
+# To run it under several settings at once (each step's `expect` must then hold in all of
+# them), uncomment a matrix; the snapshot becomes the table of steps whose outcome differs.
+# [matrix]
+# "ca.ContosoRoot.validity_units" = [1, 2]
+# "km.KM1.mode" = ["v1-and-v3", "v3-only"]
+
 [organisation]
 name = "Contoso"
 mail_domain = "contoso.example"   # users get alias@mail_domain unless they set `email`

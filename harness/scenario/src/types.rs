@@ -18,6 +18,8 @@ use pki::{
 };
 use smime::{Cipher, Digest, IdentifierKind};
 
+use crate::settings::{Axis, Setting};
+
 /// A scenario, ready to run.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -39,6 +41,12 @@ pub struct Scenario {
     pub topology: Topology,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// The settings the file's `[matrix]` runs it over (empty for a plain scenario).
+    pub matrix: Vec<Axis>,
+    /// The settings this instance was read with (one matrix cell), in axis order.
+    pub settings: Vec<Setting>,
+    /// The file's text, from which each matrix cell is read again with its settings.
+    pub source: String,
 }
 
 /// The organisation and everything in it.
@@ -168,6 +176,8 @@ pub struct CaSpec {
     pub shared_folder: String,
     /// Whether the account that installed it could write to the directory (KM-02).
     pub installer_writes_directory: bool,
+    /// The organisation named in the CA's certificate, when it is not the scenario's.
+    pub organisation: Option<String>,
     /// Deliberate defects (third-party roots, CA-09).
     pub faults: Vec<CaFault>,
     /// Template permissions an enterprise CA lacks (KM-17).
@@ -195,6 +205,9 @@ pub struct KmSpec {
     pub max_dn_length: usize,
     /// Whether the KM administrators hold manage permission on the CA (KM-14).
     pub ca_manage_permission: bool,
+    /// The enrollment mode the KM server takes when V3 is enabled (KM-06); before that it
+    /// issues V1 certificates only.
+    pub mode: EnrollmentMode,
 }
 
 /// A user as the scenario describes them.

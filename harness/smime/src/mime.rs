@@ -118,6 +118,24 @@ Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
     out
 }
 
+/// The media type kmlab gives a message sealed in the legacy format: the Exchange Server
+/// security of Outlook 97's era (CL-02), carried as a CMS enveloped-data whose recipients may
+/// hold V1 or V3 certificates, named by issuer and serial.
+pub const SEALED_MEDIA_TYPE: &str = "application/x-exchange-sealed";
+
+/// A legacy-format (Exchange Server security) entity carrying an enveloped-data `der`.
+pub fn sealed_entity(der: &CmsDer) -> Vec<u8> {
+    let mut out = format!(
+        "Content-Type: {SEALED_MEDIA_TYPE}; name=\"sealed.dat\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+Content-Disposition: attachment; filename=\"sealed.dat\"\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(&base64_lines(der.as_bytes()));
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 /// A complete message: the header fields, `MIME-Version`, then the entity's own header
 /// fields and body.
 pub fn message(headers: &MessageHeaders, entity: &[u8]) -> Vec<u8> {
@@ -183,6 +201,11 @@ pub enum Entity {
         /// The decoded DER.
         der: Vec<u8>,
     },
+    /// A message sealed in the legacy format ([`SEALED_MEDIA_TYPE`]).
+    Sealed {
+        /// The decoded DER of the enveloped-data.
+        der: Vec<u8>,
+    },
     /// Anything else: the end of the S/MIME layers.
     Plain {
         /// `type/subtype`.
@@ -233,15 +256,12 @@ pub fn classify(entity: &[u8]) -> Result<Entity, MimeError> {
             let smime_type = content_type
                 .and_then(|ct| ct.attribute("smime-type"))
                 .map(str::to_ascii_lowercase);
-            let der = match &root.body {
-                PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.to_vec(),
-                PartType::Text(text) => text.as_bytes().to_vec(),
-                _ => return Err(MimeError::BadBase64("pkcs7-mime")),
-            };
-            if root.is_encoding_problem {
-                return Err(MimeError::BadBase64("pkcs7-mime"));
-            }
+            let der = binary_body(root).ok_or(MimeError::BadBase64("pkcs7-mime"))?;
             Ok(Entity::Pkcs7 { smime_type, der })
+        }
+        ("application", "x-exchange-sealed") => {
+            let der = binary_body(root).ok_or(MimeError::BadBase64("sealed"))?;
+            Ok(Entity::Sealed { der })
         }
         _ => Ok(Entity::Plain {
             content_type: format!("{main}/{sub}"),
@@ -253,11 +273,15 @@ pub fn classify(entity: &[u8]) -> Result<Entity, MimeError> {
 /// The decoded body of a single-part entity.
 fn decoded_body(entity: &[u8]) -> Option<Vec<u8>> {
     let parsed = MessageParser::new().parse(entity)?;
-    let root = parsed.root_part();
-    if root.is_encoding_problem {
+    binary_body(parsed.root_part())
+}
+
+/// A part's decoded body as bytes; `None` when its transfer encoding is broken.
+fn binary_body(part: &mail_parser::MessagePart<'_>) -> Option<Vec<u8>> {
+    if part.is_encoding_problem {
         return None;
     }
-    match &root.body {
+    match &part.body {
         PartType::Binary(bytes) | PartType::InlineBinary(bytes) => Some(bytes.to_vec()),
         PartType::Text(text) => Some(text.as_bytes().to_vec()),
         _ => None,
@@ -373,6 +397,13 @@ mod tests {
             classify(&opaque).unwrap(),
             Entity::Pkcs7 {
                 smime_type: Some("enveloped-data".into()),
+                der: signature.as_bytes().to_vec()
+            }
+        );
+        let sealed = sealed_entity(&signature);
+        assert_eq!(
+            classify(&sealed).unwrap(),
+            Entity::Sealed {
                 der: signature.into_bytes()
             }
         );

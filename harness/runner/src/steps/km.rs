@@ -229,10 +229,19 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
             enabled.info.serial, enabled.info.subject
         ),
     ));
+    // KM-06: the mode configured for V3 takes effect now; before, only V1 was issued.
+    let mode = world
+        .scenario
+        .topology
+        .km_server(km)
+        .map_or(km::EnrollmentMode::V1AndV3, |spec| spec.mode);
+    if mode != km::EnrollmentMode::V1AndV3 {
+        apply_mode(world, km, mode, &mut record)?;
+    }
     if let Some(warning) = check.warnings.first() {
         record.outcome = Outcome::Warning;
         record.reason = Some(warning.reason.to_owned());
-    } else if enabled.revoked {
+    } else if enabled.revoked && record.outcome != Outcome::Warning {
         // CA-11: the Exchange policy module revokes the KM server's own certificate at once;
         // user certificates are still issued, so this is information, not an error.
         record.outcome = Outcome::Info;
@@ -565,10 +574,27 @@ pub(super) fn set_mode(
     km: &KmName,
     mode: km::EnrollmentMode,
 ) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{km}"), "set-enrollment-mode");
-    let Some(server) = world.kms.get_mut(km) else {
+    let record = new_record(world, format!("admin@{km}"), "set-enrollment-mode");
+    if !world.kms.contains_key(km) {
         return Ok(refused(record, &Refusal::NotInstalled));
-    };
+    }
+    let mut record = record;
+    apply_mode(world, km, mode, &mut record)?;
+    Ok(record)
+}
+
+/// Puts `mode` in force on `km` and records it; switching to `v3-only` warns, and every
+/// enrolled V1-only user loses advanced security, mail encrypted to them included (KM-06).
+fn apply_mode(
+    world: &mut World,
+    km: &KmName,
+    mode: km::EnrollmentMode,
+    record: &mut Record,
+) -> Result<(), String> {
+    let server = world
+        .kms
+        .get_mut(km)
+        .ok_or_else(|| format!("no KM server {km}"))?;
     let warning = server.set_mode(mode);
     let enrolled = server.enrolled_users().map_err(|e| e.to_string())?;
     record.details.push(Detail::text("mode", mode.name()));
@@ -596,7 +622,7 @@ pub(super) fn set_mode(
             .details
             .push(Detail::list("lost-advanced-security", lost));
     }
-    Ok(record)
+    Ok(())
 }
 
 pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String> {

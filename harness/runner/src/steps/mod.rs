@@ -8,7 +8,7 @@ mod matrix;
 mod smtp;
 
 use model::{Duration, Outcome};
-use report::{Detail, Record};
+use report::{Detail, Flow, Record};
 use scenario::{Action, Step};
 
 use crate::RunError;
@@ -95,6 +95,7 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
 
     record.step = step.number;
     record.line = step.line;
+    record.flow = flow(world, &step.action);
     Ok(record)
 }
 
@@ -109,7 +110,74 @@ pub(super) fn new_record(world: &World, actor: impl Into<String>, action: &str) 
         reason: None,
         details: Vec::new(),
         expectation: None,
+        flow: None,
     }
+}
+
+/// Between whom a step passes, for the report's message-flow diagram.
+fn flow(world: &World, action: &Action) -> Option<Flow> {
+    let admin = "admin";
+    let sink = "sink";
+    let km_of = |km: &Option<model::KmName>, user: &model::UserName| {
+        km.clone()
+            .or_else(|| world.km_for(user))
+            .map_or_else(|| "KM".to_owned(), |km| km.to_string())
+    };
+    Some(match action {
+        Action::Clock { .. } => return None,
+        Action::EnableV3 { km }
+        | Action::SetEnrollmentMode { km, .. }
+        | Action::RenewAll { km }
+        | Action::StopKm { km }
+        | Action::StartKm { km, .. }
+        | Action::ChangeAdminPassword { km, .. }
+        | Action::BackupKm { km, .. }
+        | Action::RestoreKm { km, .. }
+        | Action::Forklift { km, .. }
+        | Action::DropDriveMapping { km }
+        | Action::SetConfigurationDirectory { km, .. }
+        | Action::CtlAdd { km, .. }
+        | Action::CtlRemove { km, .. }
+        | Action::ReattachCa { km, .. } => Flow::new(admin, km.as_str()),
+        Action::EnableUser { km, users, .. } => Flow::new(
+            admin,
+            users.first().map_or("KM".to_owned(), |u| km_of(km, u)),
+        ),
+        Action::Recover { km, user } | Action::RevokeUser { km, user } => {
+            Flow::new(admin, km_of(km, user))
+        }
+        Action::Enroll { km, user, .. } => Flow::new(user.as_str(), km_of(km, user)),
+        Action::ExportKeys { from, to, .. } => Flow::new(from.as_str(), to.as_str()),
+        Action::Send(send) => Flow::new(send.from.as_str(), sink),
+        Action::Read { user, .. } | Action::AlterMessage { user, .. } => {
+            Flow::new(sink, user.as_str())
+        }
+        Action::SmtpFault(_) => Flow::new(admin, sink),
+        Action::SmtpSession { .. } => Flow::new("smtp-client", sink),
+        Action::InteropMatrix { .. } => Flow::new(sink, sink),
+        Action::ConfigureCa { ca, .. }
+        | Action::RestartCa { ca }
+        | Action::InstallCaCertificate { ca, .. }
+        | Action::Revoke { ca, .. }
+        | Action::PublishCrl { ca }
+        | Action::BackupCa { ca, .. }
+        | Action::RestoreCa { ca, .. }
+        | Action::UpgradeCa { ca } => Flow::new(admin, ca.as_str()),
+        Action::RequestCertificate { ca, user, .. } => Flow::new(
+            user.as_ref().map_or(admin, |user| user.as_str()),
+            ca.as_str(),
+        ),
+        Action::FetchCrl { user, ca } => Flow::new(ca.as_str(), user.as_str()),
+        Action::InstallRoot { ca, store } => match store {
+            scenario::RootStore::User(user) => Flow::new(ca.as_str(), user.as_str()),
+            scenario::RootStore::Host(host) => Flow::new(ca.as_str(), host.as_str()),
+        },
+        Action::LoseKeys { user } | Action::MoveUser { user, .. } => {
+            Flow::new(user.as_str(), user.as_str())
+        }
+        Action::Sectool { user, .. } => Flow::new(admin, user.as_str()),
+        Action::InstallPart { host, .. } => Flow::new(admin, host.as_str()),
+    })
 }
 
 pub(super) fn refuse(mut record: Record, reason: &str) -> Record {
