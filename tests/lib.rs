@@ -56,6 +56,7 @@ pub fn check_scenario(path: &Path) {
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
+        seats: Vec::new(),
     };
     let run = runner::run_scenario(&scenario, &options, 2)
         .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));

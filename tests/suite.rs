@@ -106,6 +106,7 @@ fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
+        seats: Vec::new(),
     };
     let run = runner::run(&scenario, &options).unwrap();
     let written = run.write_artifacts(dir, true).unwrap();
@@ -219,6 +220,7 @@ fn a_cross_check_disagreement_is_listed_with_both_verdicts_and_leaves_the_snapsh
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: Some(Arc::new(Contrary)),
+        seats: Vec::new(),
     };
     let run = runner::run(&scenario, &options).unwrap();
     // Both reads of the signed message disagree.
@@ -254,6 +256,7 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
+        seats: Vec::new(),
     };
     let run = runner::run(&scenario, &options).unwrap();
     let root = run.write_artifacts(out.path(), true).unwrap();

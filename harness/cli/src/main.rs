@@ -14,6 +14,7 @@ mod discover;
 mod matrix_cmd;
 mod rules_cmd;
 mod run_cmd;
+mod seats;
 mod sink_cmd;
 
 use std::path::PathBuf;

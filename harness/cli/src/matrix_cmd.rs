@@ -104,6 +104,7 @@ pub(crate) fn matrix(args: &MatrixArgs) -> anyhow::Result<Exit> {
         seed: args.seed,
         engine: args.engine.engine()?,
         cross_check: None::<Arc<dyn smime::Engine>>,
+        seats: Vec::new(),
     };
     let jobs = args
         .jobs

@@ -115,6 +115,7 @@ mod tests {
                 },
                 transcript: None,
                 matrix: None,
+                seats: None,
             },
             ScenarioResult {
                 scenario: "b".into(),
@@ -124,6 +125,7 @@ mod tests {
                 },
                 transcript: None,
                 matrix: None,
+                seats: None,
             },
         ];
         let xml = junit(&results);

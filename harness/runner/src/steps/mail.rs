@@ -100,8 +100,16 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
         encryption,
         order: step.order,
     };
-    let message = clients::compose::compose(&draft, world.engine.as_ref(), &mut world.rng)
-        .map_err(|e| e.to_string())?;
+    if let Some(name) = world.seated_name(&step.from) {
+        record
+            .details
+            .push(Detail::text("implementation", name.to_owned()));
+    }
+    let engine = world.engine_for(&step.from);
+    let message = match clients::compose::compose(&draft, engine.as_ref(), &mut world.rng) {
+        Ok(message) => message,
+        Err(error) => return engine_refusal(record, error),
+    };
 
     if let Some(signing) = &draft.signing {
         let signer = world.book.describe(&signing.signer.certificate);
@@ -163,6 +171,24 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
         ));
     }
     submit(world, step, &sender, &recipients, message, record)
+}
+
+/// A send the engine could not build: an implementation that says it cannot do what was
+/// asked refuses the send (`unsupported`); one that failed at its job (crashed, hung,
+/// answered nonsense) makes it an error (`adapter-failure`). Both are verdicts on the
+/// implementation; any other engine error is kmlab's own failure.
+fn engine_refusal(mut record: Record, error: smime::EngineError) -> Result<Record, String> {
+    let (outcome, reason, detail) = match error {
+        smime::EngineError::AdapterFailure { detail } => {
+            (Outcome::Error(None), "adapter-failure", detail)
+        }
+        smime::EngineError::Unsupported { detail, .. } => (Outcome::Refused, "unsupported", detail),
+        other => return Err(other.to_string()),
+    };
+    record.outcome = outcome;
+    record.reason = Some(reason.to_owned());
+    record.details.push(Detail::text(reason, detail));
+    Ok(record)
 }
 
 /// A record being built, with the moment it is built at.
@@ -728,10 +754,13 @@ pub(super) fn read(
     // KM-15: the organisation's trust list, where a root this client trusts signed it.
     client.trust_list = world.trust_list_for(&client);
     let client = &client;
-    let reading = clients::read::read(
-        &found.data,
-        &client.reader(world.engine.as_ref(), world.now()),
-    );
+    if let Some(name) = world.seated_name(user) {
+        record
+            .details
+            .push(Detail::text("implementation", name.to_owned()));
+    }
+    let engine = world.engine_for(user);
+    let reading = clients::read::read(&found.data, &client.reader(engine.as_ref(), world.now()));
     describe_reading(world, client, &reading, &mut record);
     if security_lost && record.outcome != Outcome::Ok {
         record.reason = Some("advanced-security-lost".into());
@@ -748,7 +777,7 @@ pub(super) fn read(
         if ours != theirs {
             let mut lines: Vec<String> = ours
                 .iter()
-                .map(|line| format!("{}: {line}", world.engine.name()))
+                .map(|line| format!("{}: {line}", engine.name()))
                 .collect();
             lines.extend(
                 theirs
@@ -886,6 +915,11 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                             .join(", ")
                     ),
                 };
+                for attempt in attempts {
+                    if let Some(detail) = &attempt.detail {
+                        record.details.push(Detail::text(attempt.result, detail.clone()));
+                    }
+                }
                 record.details.push(Detail::text("cipher", cipher.clone()));
                 if let Ok(summary) = summary {
                     record
@@ -934,6 +968,13 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                     ));
                 }
                 record.details.push(Detail::text("digest", digest));
+                if let (
+                    SignatureStatus::AdapterFailure { detail } | SignatureStatus::Unsupported { detail },
+                    reason,
+                ) = (&check.status, check.status.reason())
+                {
+                    record.details.push(Detail::text(reason, detail.clone()));
+                }
                 match check.status {
                     SignatureStatus::Verified => {}
                     SignatureStatus::DigestMismatch | SignatureStatus::SignatureInvalid => {
