@@ -638,6 +638,12 @@ impl World {
         match self.seated.get(user) {
             Some(engine) => {
                 engine.set_time(self.now());
+                engine.set_authorities(
+                    self.cas
+                        .values()
+                        .filter_map(|ca| ca.certificate().cloned())
+                        .collect(),
+                );
                 Arc::clone(engine) as Arc<dyn Engine>
             }
             None => Arc::clone(&self.engine),

@@ -85,6 +85,9 @@ pub struct ExternalEngine {
     adapter: Adapter,
     /// The virtual time sent as `at` with decrypt and verify calls, in Unix seconds.
     at: AtomicI64,
+    /// CA certificates the world holds, sent as `authorities` for implementations that will
+    /// not use a certificate whose chain they cannot build.
+    authorities: std::sync::Mutex<Vec<CertificateDer>>,
 }
 
 impl ExternalEngine {
@@ -93,12 +96,22 @@ impl ExternalEngine {
         Self {
             adapter,
             at: AtomicI64::new(at.unix()),
+            authorities: std::sync::Mutex::new(Vec::new()),
         }
     }
 
     /// Moves the time the adapter is told (the virtual clock moved).
     pub fn set_time(&self, at: Timestamp) {
         self.at.store(at.unix(), Ordering::Relaxed);
+    }
+
+    /// Replaces the CA certificates sent with every call.
+    pub fn set_authorities(&self, certificates: Vec<CertificateDer>) {
+        let mut held = self
+            .authorities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = certificates;
     }
 
     /// The adapter.
@@ -133,6 +146,18 @@ impl ExternalEngine {
         std::fs::create_dir_all(&workdir)
             .map_err(|e| self.failure(operation, format!("no work folder: {e}")))?;
         request.insert("workdir".into(), json!(workdir.display().to_string()));
+        let authorities = self
+            .authorities
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let paths = authorities
+            .iter()
+            .enumerate()
+            .map(|(index, der)| write_certificate(scratch, &format!("authority-{index}"), der))
+            .collect::<std::io::Result<Vec<String>>>()
+            .map_err(|e| self.failure(operation, format!("writing the request files: {e}")))?;
+        request.insert("authorities".into(), json!(paths));
         request.extend(fields);
         let input = Value::Object(request).to_string().into_bytes();
         let output = run(&self.adapter, &workdir, input).map_err(|e| self.failure(operation, e))?;
@@ -356,7 +381,7 @@ impl ExternalEngine {
                 let Some(der) = answer.cms else {
                     return Err(failed("answered `ok` without `cms`".into()));
                 };
-                match summarize(&der) {
+                match summarize(&smime::ber::to_der(&der)) {
                     Ok(summary) if is_kind(&summary) => Ok(CmsDer::new(der)),
                     Ok(_) => Err(failed(format!("`cms` is not {kind}"))),
                     Err(detail) => Err(failed(format!("`cms` is not CMS: {detail}"))),

@@ -8,6 +8,7 @@
 
 pub mod algorithms;
 pub mod assemble;
+pub mod ber;
 pub mod judge;
 pub mod mime;
 pub mod oids;
