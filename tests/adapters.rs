@@ -1,0 +1,158 @@
+//! Each built-in adapter in a user's seat, against kmlab's own engine in every direction: the
+//! seated user decrypts and verifies what kmlab built, and kmlab decrypts and verifies what
+//! the seated implementation built (`fixtures/adapter-round-trip.toml`). The implementation's
+//! verdicts must be kmlab's, step for step, including a signature broken in transit.
+#![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use report::{DetailValue, Record, Transcript};
+
+fn run(seats: Vec<runner::Seat>) -> Transcript {
+    let path = kmlab_tests::workspace_root().join("tests/fixtures/adapter-round-trip.toml");
+    let scenario = scenario::load("fixtures/adapter-round-trip", &path).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let options = runner::RunOptions {
+        work_dir: work.path().to_path_buf(),
+        key_cache: Some(kmlab_tests::key_cache()),
+        seed: None,
+        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
+        cross_check: None,
+        seats,
+    };
+    runner::run(&scenario, &options).unwrap().transcript
+}
+
+fn text<'a>(record: &'a Record, key: &str) -> Option<&'a str> {
+    match &record.detail(key)?.value {
+        DetailValue::Text(text) => Some(text),
+        DetailValue::List(_) => None,
+    }
+}
+
+/// Runs the round trips with `adapter` in bob's seat and checks them against kmlab's run;
+/// `tampered` is what the seat makes of the clear-signed message changed in transit.
+fn round_trips(adapter: &str, tampered: &str) {
+    let program = kmlab_tests::workspace_root()
+        .join("harness/adapters")
+        .join(adapter)
+        .join("adapter");
+    let seat = runner::Seat {
+        user: Some(model::UserName::new("bob")),
+        adapter: smime_external::Adapter::new(adapter, program, Duration::from_secs(60)),
+    };
+    let kmlab = run(Vec::new());
+    let seated = run(vec![seat]);
+    assert_eq!(kmlab.records.len(), seated.records.len());
+    let mut reads = 0;
+    let last = kmlab.records.len() - 1;
+    for (ours, theirs) in kmlab.records[..last].iter().zip(&seated.records) {
+        let by_bob = theirs.actor == "bob";
+        assert_eq!(
+            text(theirs, "implementation").is_some(),
+            by_bob && matches!(theirs.action.as_str(), "send" | "read"),
+            "{adapter}: step {} {} by {}",
+            theirs.step,
+            theirs.action,
+            theirs.actor
+        );
+        assert_eq!(
+            (&theirs.outcome, &theirs.reason),
+            (&ours.outcome, &ours.reason),
+            "{adapter}: step {} {} by {}: {:?}",
+            theirs.step,
+            theirs.action,
+            theirs.actor,
+            theirs.details
+        );
+        if theirs.action == "read" {
+            reads += 1;
+            for key in ["signature", "signer", "decrypted-with", "body"] {
+                assert_eq!(
+                    theirs.detail(key),
+                    ours.detail(key),
+                    "{adapter}: step {} read by {}: {key}",
+                    theirs.step,
+                    theirs.actor
+                );
+            }
+        }
+    }
+    assert_eq!(reads, 4, "{adapter}: every read step ran");
+    // The last read is a clear-signed message changed in transit: kmlab finds it tampered.
+    let ours = kmlab.records.last().unwrap();
+    assert_eq!(ours.reason.as_deref(), Some("tampered"));
+    let theirs = seated.records.last().unwrap();
+    assert_eq!(text(theirs, "signature"), Some(tampered), "{adapter}");
+    // kmlab read what the seat built: an envelope it opened, a signature it verified.
+    let opened = seated
+        .records
+        .iter()
+        .find(|r| r.actor == "alice" && r.action == "read")
+        .unwrap();
+    assert_eq!(text(opened, "decrypted-with"), Some("alice enc#1"), "{adapter}");
+    assert_eq!(text(opened, "signature"), Some("verified"), "{adapter}");
+}
+
+#[test]
+fn openssl_cli_round_trips_with_kmlab() {
+    round_trips("openssl-cli", "digest-mismatch");
+}
+
+#[test]
+fn gpgsm_round_trips_with_kmlab() {
+    // gpgsm's BER decoder refuses this detached signature once the signed part changed
+    // (harness/adapters/known-deviations.toml lists the same in the scenario suite).
+    round_trips("gpgsm", "malformed");
+}
+
+#[test]
+fn cmsutil_round_trips_with_kmlab() {
+    round_trips("cmsutil", "digest-mismatch");
+}
+
+/// A broken adapter in bob's seat: every send and read of bob's is an adapter failure that
+/// names what happened, every other step is kmlab's, and the run finishes.
+fn broken(program: &str, timeout: Duration, what: &str) {
+    let seat = runner::Seat {
+        user: Some(model::UserName::new("bob")),
+        adapter: smime_external::Adapter::new(
+            program,
+            kmlab_tests::workspace_root()
+                .join("tests/fixtures/adapters")
+                .join(program),
+            timeout,
+        ),
+    };
+    let kmlab = run(Vec::new());
+    let seated = run(vec![seat]);
+    let mut failures = 0;
+    for (ours, theirs) in kmlab.records.iter().zip(&seated.records) {
+        let sent_or_read_by_bob = theirs.actor == "bob" && theirs.action != "enroll";
+        if sent_or_read_by_bob && theirs.detail("implementation").is_some() {
+            // A read of a message bob never managed to send finds nothing to read.
+            if theirs.reason.as_deref() == Some("no-such-message") {
+                continue;
+            }
+            failures += 1;
+            assert_eq!(theirs.reason.as_deref(), Some("adapter-failure"), "{theirs:?}");
+            let detail = text(theirs, "adapter-failure").unwrap();
+            assert!(detail.starts_with(&format!("{program} ")), "{detail}");
+            assert!(detail.contains(what), "{detail}");
+        } else if theirs.actor != "alice" || theirs.action != "read" {
+            assert_eq!((&theirs.outcome, &theirs.reason), (&ours.outcome, &ours.reason));
+        }
+    }
+    assert_eq!(failures, 5, "bob's two sends and three reads");
+}
+
+#[test]
+fn an_adapter_answering_garbage_is_an_adapter_failure() {
+    broken("garbage", Duration::from_secs(10), "answered something that is not JSON");
+}
+
+#[test]
+fn a_hanging_adapter_is_stopped_at_its_time_limit() {
+    broken("hang", Duration::from_millis(500), "no answer within 0.5 s; stopped");
+}
