@@ -3,7 +3,8 @@
 # headers (the real peer the tests check messages against, and the library the OpenSSL engine
 # links), swaks and Python 3 (real SMTP clients the tests deliver to the sink with; smtplib is
 # in Python's standard library), the sqlite3 shell (which checks exported KM databases),
-# Chromium (the HTML report is tested and photographed in it, headless) and, if missing,
+# Chromium (the HTML report is tested and photographed in it, headless), gpgsm, NSS's
+# cmsutil and faketime (the seated-implementation adapters) and, if missing,
 # cargo-nextest.
 set -euo pipefail
 
@@ -15,6 +16,11 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Real S/MIME implementations seated as users (harness/adapters), and faketime for the tools
+# that read the system clock.
+command -v gpgsm >/dev/null 2>&1 || need+=(gpgsm)
+command -v cmsutil >/dev/null 2>&1 || need+=(libnss3-tools)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "ci/install-deps.sh: installing ${need[*]}"
     sudo_cmd=""

@@ -91,7 +91,11 @@ fn round_trips(adapter: &str, tampered: &str) {
         .iter()
         .find(|r| r.actor == "alice" && r.action == "read")
         .unwrap();
-    assert_eq!(text(opened, "decrypted-with"), Some("alice enc#1"), "{adapter}");
+    assert_eq!(
+        text(opened, "decrypted-with"),
+        Some("alice enc#1"),
+        "{adapter}"
+    );
     assert_eq!(text(opened, "signature"), Some("verified"), "{adapter}");
 }
 
@@ -136,12 +140,19 @@ fn broken(program: &str, timeout: Duration, what: &str) {
                 continue;
             }
             failures += 1;
-            assert_eq!(theirs.reason.as_deref(), Some("adapter-failure"), "{theirs:?}");
+            assert_eq!(
+                theirs.reason.as_deref(),
+                Some("adapter-failure"),
+                "{theirs:?}"
+            );
             let detail = text(theirs, "adapter-failure").unwrap();
             assert!(detail.starts_with(&format!("{program} ")), "{detail}");
             assert!(detail.contains(what), "{detail}");
         } else if theirs.actor != "alice" || theirs.action != "read" {
-            assert_eq!((&theirs.outcome, &theirs.reason), (&ours.outcome, &ours.reason));
+            assert_eq!(
+                (&theirs.outcome, &theirs.reason),
+                (&ours.outcome, &ours.reason)
+            );
         }
     }
     assert_eq!(failures, 5, "bob's two sends and three reads");
@@ -149,10 +160,18 @@ fn broken(program: &str, timeout: Duration, what: &str) {
 
 #[test]
 fn an_adapter_answering_garbage_is_an_adapter_failure() {
-    broken("garbage", Duration::from_secs(10), "answered something that is not JSON");
+    broken(
+        "garbage",
+        Duration::from_secs(10),
+        "answered something that is not JSON",
+    );
 }
 
 #[test]
 fn a_hanging_adapter_is_stopped_at_its_time_limit() {
-    broken("hang", Duration::from_millis(500), "no answer within 0.5 s; stopped");
+    broken(
+        "hang",
+        Duration::from_millis(500),
+        "no answer within 0.5 s; stopped",
+    );
 }

@@ -152,10 +152,7 @@ impl Entry {
 
 /// Reads the `[[deviation]]` tables of `path`, each with exactly the keys `keys` allows
 /// (`(name, kind, required)`); every problem is reported at its line and column.
-pub(crate) fn read_entries(
-    path: &Path,
-    keys: &[(&str, Kind, bool)],
-) -> anyhow::Result<Vec<Entry>> {
+pub(crate) fn read_entries(path: &Path, keys: &[(&str, Kind, bool)]) -> anyhow::Result<Vec<Entry>> {
     let source =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let at = |offset: usize| {
@@ -216,10 +213,9 @@ pub(crate) fn read_entries(
                             let item_span = item.span;
                             match step(item.take()) {
                                 Some(n) => steps.push(n),
-                                None => bail!(
-                                    "{}: `{key}` must hold step numbers",
-                                    at(item_span.start)
-                                ),
+                                None => {
+                                    bail!("{}: `{key}` must hold step numbers", at(item_span.start))
+                                }
                             }
                         }
                         Value::Steps(Some(steps))

@@ -14,8 +14,8 @@ use runner::{RunOptions, ScenarioRun};
 use smime::Engine;
 
 use crate::deviations::KnownDeviations;
-use crate::seats::{AdapterDeviations, Seating};
 use crate::discover::{ScenarioFile, scenario_files};
+use crate::seats::{AdapterDeviations, Seating};
 use crate::{Exit, Format};
 
 /// The S/MIME engines a run can build with.
@@ -96,7 +96,12 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "USER=ADAPTER", conflicts_with = "cross_check")]
     seat: Vec<String>,
     /// How long one adapter call may take before it counts as hung.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, requires = "seat")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        requires = "seat"
+    )]
     adapter_timeout: f64,
     /// The adapters' known-deviations file (default: harness/adapters/known-deviations.toml).
     #[arg(long, value_name = "FILE", requires = "seat")]
@@ -471,23 +476,22 @@ fn seated_runs(
             ..options.clone()
         };
         let mut problems = Vec::new();
-        let transcripts: Vec<Option<report::Transcript>> = match std::fs::create_dir_all(
-            &options.work_dir,
-        )
-        .map_err(runner::RunError::from)
-        .and_then(|()| runner::run_scenario(scenario, &options, setup.jobs))
-        {
-            Ok(ScenarioRun::Single(run)) => vec![Some(run.transcript)],
-            Ok(ScenarioRun::Matrix(matrix)) => matrix
-                .cells
-                .into_iter()
-                .map(|cell| cell.result.ok().map(|run| run.transcript))
-                .collect(),
-            Err(error) => {
-                problems.push(format!("{}: harness error: {error}", seating.label()));
-                Vec::new()
-            }
-        };
+        let transcripts: Vec<Option<report::Transcript>> =
+            match std::fs::create_dir_all(&options.work_dir)
+                .map_err(runner::RunError::from)
+                .and_then(|()| runner::run_scenario(scenario, &options, setup.jobs))
+            {
+                Ok(ScenarioRun::Single(run)) => vec![Some(run.transcript)],
+                Ok(ScenarioRun::Matrix(matrix)) => matrix
+                    .cells
+                    .into_iter()
+                    .map(|cell| cell.result.ok().map(|run| run.transcript))
+                    .collect(),
+                Err(error) => {
+                    problems.push(format!("{}: harness error: {error}", seating.label()));
+                    Vec::new()
+                }
+            };
         let mut counts = SeatCounts::default();
         let mut differences = Vec::new();
         for (index, kmlab) in ours.iter().enumerate() {
@@ -498,10 +502,9 @@ fn seated_runs(
             counts.add(&cell_counts);
             differences.extend(cell_differences);
         }
-        let (known, failures) =
-            setup
-                .adapter_deviations
-                .judge(seating, &scenario.id, &differences);
+        let (known, failures) = setup
+            .adapter_deviations
+            .judge(seating, &scenario.id, &differences);
         counts.known_deviations = known;
         counts.unexpected = differences.len() - known;
         problems.extend(failures);

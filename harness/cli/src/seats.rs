@@ -84,15 +84,15 @@ impl Seating {
                 path.clone()
             };
             if !program.is_file() {
-                bail!(
-                    "--seat {spec}: no adapter program at {}",
-                    program.display()
-                );
+                bail!("--seat {spec}: no adapter program at {}", program.display());
             }
             let named = if path.is_dir() {
                 path.as_path()
             } else {
-                program.parent().filter(|_| program.ends_with("adapter")).unwrap_or(&program)
+                program
+                    .parent()
+                    .filter(|_| program.ends_with("adapter"))
+                    .unwrap_or(&program)
             };
             let name = named
                 .file_stem()
@@ -164,7 +164,9 @@ impl AdapterDeviations {
         .into_iter()
         .map(|mut entry| AdapterDeviation {
             adapter: entry.text("adapter"),
-            seat: entry.optional_text("seat").unwrap_or_else(|| "*".to_owned()),
+            seat: entry
+                .optional_text("seat")
+                .unwrap_or_else(|| "*".to_owned()),
             scenario: entry.text("scenario"),
             steps: entry.steps("steps"),
             outcome: entry.optional_text("outcome"),
@@ -283,7 +285,8 @@ mod tests {
                 reason: "no RC2".into(),
             }],
         };
-        let (count, failures) = known.judge(&seating(), "a", &[difference(3, "error (unsupported)")]);
+        let (count, failures) =
+            known.judge(&seating(), "a", &[difference(3, "error (unsupported)")]);
         assert_eq!((count, failures.len()), (1, 0), "{failures:?}");
         // The same step with another outcome is not the listed deviation.
         let (count, failures) = known.judge(&seating(), "a", &[difference(3, "error (tampered)")]);
@@ -292,7 +295,8 @@ mod tests {
         assert!(failures[0].contains("[3] read by bob differs"));
         assert!(failures[1].contains("matches kmlab's engine"));
         // Another scenario: the entry is not in force, the difference is unexpected.
-        let (count, failures) = known.judge(&seating(), "b", &[difference(3, "error (unsupported)")]);
+        let (count, failures) =
+            known.judge(&seating(), "b", &[difference(3, "error (unsupported)")]);
         assert_eq!((count, failures.len()), (0, 1));
     }
 

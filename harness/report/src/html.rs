@@ -11,10 +11,10 @@ use std::fmt::Write as _;
 use model::Outcome;
 
 use crate::matrix::{MatrixTable, Row};
-use crate::seats::SeatComparison;
 use crate::record::{
     DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
 };
+use crate::seats::SeatComparison;
 
 const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 2em 4em; color: #1d1d1f; }

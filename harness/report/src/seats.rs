@@ -96,8 +96,9 @@ pub fn seat_table(
             settings: Vec::new(),
         })
         .collect();
-    let transcripts: Vec<Option<&Transcript>> =
-        std::iter::once(kmlab).chain(seated.iter().copied()).collect();
+    let transcripts: Vec<Option<&Transcript>> = std::iter::once(kmlab)
+        .chain(seated.iter().copied())
+        .collect();
     matrix_table_by(
         &scenario,
         title,

@@ -33,8 +33,8 @@ use rand_core::CryptoRngCore;
 use serde_json::{Map, Value, json};
 use smime::structure::{CmsSummary, summarize};
 use smime::{
-    CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
-    SignatureCheck, SignatureStatus,
+    CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest, SignatureCheck,
+    SignatureStatus,
 };
 
 /// The protocol's identifier, sent in every request and accepted in responses.

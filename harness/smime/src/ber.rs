@@ -70,9 +70,9 @@ impl Node<'_> {
             Body::Constructed(children) => {
                 self.is_segmented_string(Context::Other)
                     || children.iter().any(Node::needs_rewrite)
-                    || self.encrypted_content_index().is_some_and(|index| {
-                        children.get(index).is_some_and(Node::constructed)
-                    })
+                    || self
+                        .encrypted_content_index()
+                        .is_some_and(|index| children.get(index).is_some_and(Node::constructed))
             }
         }
     }

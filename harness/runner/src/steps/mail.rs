@@ -917,7 +917,9 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                 };
                 for attempt in attempts {
                     if let Some(detail) = &attempt.detail {
-                        record.details.push(Detail::text(attempt.result, detail.clone()));
+                        record
+                            .details
+                            .push(Detail::text(attempt.result, detail.clone()));
                     }
                 }
                 record.details.push(Detail::text("cipher", cipher.clone()));
@@ -969,7 +971,8 @@ fn describe_reading(world: &World, client: &VirtualUser, reading: &Reading, reco
                 }
                 record.details.push(Detail::text("digest", digest));
                 if let (
-                    SignatureStatus::AdapterFailure { detail } | SignatureStatus::Unsupported { detail },
+                    SignatureStatus::AdapterFailure { detail }
+                    | SignatureStatus::Unsupported { detail },
                     reason,
                 ) = (&check.status, check.status.reason())
                 {
