@@ -144,6 +144,10 @@ fn the_same_scenario_twice_gives_byte_identical_artifacts() {
         "transcript.json",
         "pki/ContosoRoot.crt.pem",
         "users/bob/enc-1.key.pem",
+        "users/bob/bob.p12",
+        "users/bob/client.json",
+        "users/bob/trust/root-1.crt.pem",
+        "certificates.json",
         "km/KM1.sqlite",
         "mail/001-alice-quarterly-figures.eml",
     ] {

@@ -11,6 +11,7 @@
 
 mod deviations;
 mod discover;
+mod inspect_cmd;
 mod matrix_cmd;
 mod rules_cmd;
 mod run_cmd;
@@ -72,6 +73,10 @@ enum Command {
     /// Run the SMTP sink on its own, storing what real clients send.
     #[command(after_help = EXIT_CODES)]
     Sink(sink_cmd::SinkArgs),
+    /// What a virtual user's client makes of a message: the engine's verdict and the
+    /// client's, layer by layer, as a transcript record.
+    #[command(after_help = inspect_cmd::INSPECT_EXIT_CODES)]
+    Inspect(inspect_cmd::InspectArgs),
 }
 
 /// Output formats shared by several commands.
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => rules_cmd::rules(&args),
         Command::New { name } => new(&name),
         Command::Sink(args) => sink_cmd::sink(&args),
+        Command::Inspect(args) => inspect_cmd::inspect(&args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -238,6 +238,15 @@ fn keys_are_written_only_when_asked() {
     let bob = out.path().join("basic/signed-encrypted-message/users/bob");
     assert!(bob.join("enc-1.crt.pem").is_file());
     assert!(!bob.join("enc-1.key.pem").exists());
+    assert!(!bob.join("bob.p12").exists());
+    // The client state still says which key files there would be.
+    let client = std::fs::read_to_string(bob.join("client.json")).unwrap();
+    assert!(
+        client.contains("\"certificate\": \"enc-1.crt.pem\""),
+        "{client}"
+    );
+    assert!(client.contains("\"key\": null"), "{client}");
+    assert!(!client.contains(".key.pem"), "{client}");
 }
 
 #[test]
@@ -284,6 +293,12 @@ fn new_writes_a_skeleton_that_checks_and_never_overwrites() {
 fn help_documents_the_exit_codes() {
     let help = text(&kmlab(&["run", "--help"], &workspace()).stdout);
     assert!(help.contains("1  a scenario failed"), "{help}");
+    let help = text(&kmlab(&["inspect", "--help"], &workspace()).stdout);
+    assert!(
+        help.contains("1  the client's verdict is a warning or an error"),
+        "{help}"
+    );
+    assert!(help.contains("--at <TIME>"), "{help}");
     let usage = kmlab(&["run", "--no-such-flag"], &workspace());
     assert_eq!(usage.status.code(), Some(2));
 }

@@ -83,6 +83,18 @@ pub enum Layer {
     Unchecked,
 }
 
+impl Layer {
+    /// An envelope the client did not try to open.
+    fn unopened(legacy: bool, summary: Result<EnvelopeSummary, String>) -> Self {
+        Self::Enveloped {
+            legacy,
+            summary,
+            opened_with: None,
+            attempts: Vec::new(),
+        }
+    }
+}
+
 /// Where reading stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -256,21 +268,11 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     _ => Err("a sealed message that is not enveloped-data".to_owned()),
                 });
                 let Ok(summary) = summary else {
-                    layers.push(Layer::Enveloped {
-                        legacy: true,
-                        summary,
-                        opened_with: None,
-                        attempts: Vec::new(),
-                    });
+                    layers.push(Layer::unopened(true, summary));
                     break Content::Unreadable("malformed-cms");
                 };
                 if !reader.profile.legacy_security {
-                    layers.push(Layer::Enveloped {
-                        legacy: true,
-                        summary: Ok(summary),
-                        opened_with: None,
-                        attempts: Vec::new(),
-                    });
+                    layers.push(Layer::unopened(true, Ok(summary)));
                     break Content::Unreadable("client-cannot-read-legacy-format");
                 }
                 match open_layer(&der, summary, true, reader, &mut layers) {
@@ -299,12 +301,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                         None
                     };
                     if let Some(refusal) = refusal {
-                        layers.push(Layer::Enveloped {
-                            legacy: false,
-                            summary: Ok(summary),
-                            opened_with: None,
-                            attempts: Vec::new(),
-                        });
+                        layers.push(Layer::unopened(false, Ok(summary)));
                         break Content::Unreadable(refusal);
                     }
                     match open_layer(&der, summary, false, reader, &mut layers) {
@@ -329,12 +326,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 }
                 Ok(CmsSummary::Other { .. }) => break Content::Unreadable("unknown-cms-content"),
                 Err(detail) => {
-                    layers.push(Layer::Enveloped {
-                        legacy: false,
-                        summary: Err(detail),
-                        opened_with: None,
-                        attempts: Vec::new(),
-                    });
+                    layers.push(Layer::unopened(false, Err(detail)));
                     break Content::Unreadable("malformed-cms");
                 }
             },

@@ -12,6 +12,7 @@ mod ctl;
 mod hierarchy;
 mod keys;
 mod name;
+mod pfx;
 
 pub use authority::{
     CaFault, CaKind, CaSetup, CertificateRequest, CertificationAuthority, Csp, IssueError,
@@ -30,6 +31,10 @@ pub use hierarchy::{
 };
 pub use keys::{KeyError, KeyPool, KeySource, private_key_der};
 pub use name::{NameAttribute, build_name, common_name, display_name, email_attribute};
+pub use pfx::{
+    PKCS12_ITERATIONS, Pkcs12Certificate, Pkcs12Contents, Pkcs12Error, Pkcs12Key, build_pkcs12,
+    read_pkcs12,
+};
 pub use rsa::{RsaPrivateKey, RsaPublicKey};
 pub use x509_cert::name::Name;
 

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use model::Outcome;
 
+use crate::escape_markup as escape;
 use crate::matrix::{MatrixTable, Row};
 use crate::record::{
     DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
@@ -505,21 +506,6 @@ fn anchor(scenario: &str) -> String {
 
 fn step_anchor(id: &str, record: &Record) -> String {
     format!("{}-step-{}", anchor(id), record.label())
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

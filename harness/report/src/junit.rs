@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::escape_markup as escape;
 use crate::record::{ScenarioResult, ScenarioStatus};
 
 /// One test case: its name, file, and the failure kind and text if it failed.
@@ -78,24 +79,6 @@ pub fn junit(results: &[ScenarioResult]) -> String {
         }
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {
-                let _ = write!(out, "&#x{:x};", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
     out
 }
 

@@ -25,7 +25,7 @@ pub use record::{
 pub use seats::{
     KMLAB_COLUMN, SeatComparison, SeatCounts, SeatResult, StepDifference, compare, seat_table,
 };
-pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_snapshot};
+pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_record, render_snapshot};
 
 /// The identifier of the JSON transcript format, bumped on incompatible changes.
 pub const TRANSCRIPT_SCHEMA: &str = "kmlab-transcript/1";
@@ -47,4 +47,24 @@ pub fn run_json(results: &[ScenarioResult]) -> String {
         "scenarios": results,
     });
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+}
+
+/// `text` made safe inside XML and HTML text and attribute values; control characters other
+/// than line breaks and tabs become character references.
+pub(crate) fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("&#x{:x};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::record::{DetailValue, Transcript};
+use crate::record::{DetailValue, Record, Transcript};
 
 /// Whether a snapshot was compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,34 +32,38 @@ pub fn render_snapshot(transcript: &Transcript) -> String {
     let _ = writeln!(out, "covers: {}", transcript.covers.join(", "));
     for record in &transcript.records {
         out.push('\n');
-        let _ = write!(
-            out,
-            "[{}] {} by {} at {}: {}",
-            record.label(),
-            record.action,
-            record.actor,
-            record.at,
-            record.outcome
-        );
-        if let Some(reason) = &record.reason {
-            let _ = write!(out, " ({reason})");
-        }
-        out.push('\n');
-        // A cross-check's verdicts belong to the run that asked for them, not to the
-        // scenario's expected behaviour; disagreements fail the run on their own.
-        for detail in record.details.iter().filter(|d| d.key != "cross-check") {
-            match &detail.value {
-                DetailValue::Text(text) => {
-                    let _ = writeln!(out, "    {}: {}", detail.key, text.trim_end());
-                }
-                DetailValue::List(items) if items.is_empty() => {
-                    let _ = writeln!(out, "    {}: (none)", detail.key);
-                }
-                DetailValue::List(items) => {
-                    let _ = writeln!(out, "    {}:", detail.key);
-                    for item in items {
-                        let _ = writeln!(out, "      - {}", item.trim_end());
-                    }
+        out.push_str(&render_record(record, &record.label()));
+    }
+    out
+}
+
+/// One record as snapshots show it: `[label] action by actor at time: outcome (reason)`, then
+/// its details, one per line.
+pub fn render_record(record: &Record, label: &str) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "[{label}] {} by {} at {}: {}",
+        record.action, record.actor, record.at, record.outcome
+    );
+    if let Some(reason) = &record.reason {
+        let _ = write!(out, " ({reason})");
+    }
+    out.push('\n');
+    // A cross-check's verdicts belong to the run that asked for them, not to the
+    // scenario's expected behaviour; disagreements fail the run on their own.
+    for detail in record.details.iter().filter(|d| d.key != "cross-check") {
+        match &detail.value {
+            DetailValue::Text(text) => {
+                let _ = writeln!(out, "    {}: {}", detail.key, text.trim_end());
+            }
+            DetailValue::List(items) if items.is_empty() => {
+                let _ = writeln!(out, "    {}: (none)", detail.key);
+            }
+            DetailValue::List(items) => {
+                let _ = writeln!(out, "    {}:", detail.key);
+                for item in items {
+                    let _ = writeln!(out, "      - {}", item.trim_end());
                 }
             }
         }

@@ -3,10 +3,94 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use clients::VirtualUser;
 use der::pem::LineEnding;
-use model::{CertificateDer, CrlDer, PrivateKeyDer};
+use model::{CertificateDer, CertifiedKey, CrlDer, Named, PrivateKeyDer, SeededRng};
+use pki::{Pkcs12Certificate, Pkcs12Key, build_pkcs12};
+use serde::{Deserialize, Serialize};
 
 use crate::Run;
+
+/// The password of every `users/<user>/<user>.p12`.
+pub const PKCS12_PASSWORD: &str = "kmlab";
+
+/// The identifier of the `client.json` format, bumped on incompatible changes.
+pub const CLIENT_SCHEMA: &str = "kmlab-client/1";
+
+/// The identifier of the `certificates.json` format, bumped on incompatible changes.
+pub const CERTIFICATES_SCHEMA: &str = "kmlab-certificates/1";
+
+/// Each user's client state, in the user's folder.
+pub const CLIENT_FILE: &str = "client.json";
+
+/// Every certificate the run labelled, at the scenario folder's root.
+pub const CERTIFICATES_FILE: &str = "certificates.json";
+
+/// `users/<user>/client.json`: what the user's mail client holds at the end of the run. File
+/// names are relative to the user's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    /// [`CLIENT_SCHEMA`].
+    pub schema: String,
+    /// The user's name.
+    pub user: String,
+    /// The user's SMTP address.
+    pub email: String,
+    /// The client persona (`outlook2000`).
+    pub client: String,
+    /// The client build's strength (`128-bit`, `40-bit`).
+    pub strength: String,
+    /// The virtual time at the end of the run: when `kmlab inspect` judges by default.
+    pub at: String,
+    /// Whether a V1-only client lost advanced security when its KM server went `v3-only`
+    /// (KM-06): it then opens no encrypted mail whatever keys it holds.
+    pub advanced_security_lost: bool,
+    /// The encryption key history, oldest first.
+    pub encryption_keys: Vec<KeyFiles>,
+    /// Every signing key the client generated, oldest first; the last is current.
+    pub signing_keys: Vec<KeyFiles>,
+    /// The client's trusted roots.
+    pub trusted_roots: Vec<String>,
+    /// The CA certificates the organisation's certificate trust list vouches for, as this
+    /// client sees the list.
+    pub trust_list: Vec<String>,
+    /// The CRLs the client fetched.
+    pub crls: Vec<String>,
+}
+
+/// One key of a user's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFiles {
+    /// The generation (1, 2, …).
+    pub generation: u32,
+    /// The certificate's file.
+    pub certificate: String,
+    /// The private key's file; absent unless the artifacts were written with
+    /// `--export-keys`.
+    pub key: Option<String>,
+}
+
+/// `certificates.json`: every certificate the run labelled, with the label transcripts use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesFile {
+    /// [`CERTIFICATES_SCHEMA`].
+    pub schema: String,
+    /// The certificates, in the order the run labelled them.
+    pub certificates: Vec<LabelledCertificate>,
+}
+
+/// A certificate and its label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelledCertificate {
+    /// The label (`alice enc#2`, `ContosoRoot`).
+    pub label: String,
+    /// The certificate, PEM.
+    pub certificate: String,
+}
 
 impl Run {
     /// Writes `dir/<scenario-id>/…` as the design's artifact layout describes; private keys
@@ -51,25 +135,97 @@ impl Run {
         }
         for (name, user) in &world.users {
             let folder = root.join("users").join(name.as_str());
+            fs::create_dir_all(&folder)?;
+            let mut files = ClientFile {
+                schema: CLIENT_SCHEMA.to_owned(),
+                user: name.to_string(),
+                email: user.email.to_string(),
+                client: user.persona.name().to_owned(),
+                strength: user.strength.name().to_owned(),
+                at: world.now().to_string(),
+                advanced_security_lost: world.v1_disabled.contains(name),
+                encryption_keys: Vec::new(),
+                signing_keys: Vec::new(),
+                trusted_roots: Vec::new(),
+                trust_list: Vec::new(),
+                crls: Vec::new(),
+            };
             for (kind, keys) in [("enc", &user.encryption_keys), ("sign", &user.signing_keys)] {
                 for key in keys {
-                    fs::create_dir_all(&folder)?;
                     let stem = format!("{kind}-{}", key.generation);
+                    let certificate = format!("{stem}.crt.pem");
                     write_pem(
-                        &folder.join(format!("{stem}.crt.pem")),
+                        &folder.join(&certificate),
                         CertificateDer::PEM_LABEL,
                         key.certificate.as_bytes(),
                     )?;
+                    let key_file = format!("{stem}.key.pem");
                     if export_keys {
                         write_pem(
-                            &folder.join(format!("{stem}.key.pem")),
+                            &folder.join(&key_file),
                             PrivateKeyDer::PEM_LABEL,
                             key.key.as_bytes(),
                         )?;
                     }
+                    let entry = KeyFiles {
+                        generation: key.generation.get(),
+                        certificate,
+                        key: export_keys.then_some(key_file),
+                    };
+                    if kind == "enc" {
+                        files.encryption_keys.push(entry);
+                    } else {
+                        files.signing_keys.push(entry);
+                    }
+                }
+            }
+            // What the client trusts and knows at the end of the run, so `kmlab inspect` can
+            // read as this client does.
+            let trust = folder.join("trust");
+            let trust_list = world.trust_list_for(user);
+            let groups: [(&str, &[CertificateDer], &mut Vec<String>); 2] = [
+                ("root", &user.trusted_roots, &mut files.trusted_roots),
+                ("listed", &trust_list, &mut files.trust_list),
+            ];
+            for (stem, certificates, listed) in groups {
+                for (index, certificate) in certificates.iter().enumerate() {
+                    let file = format!("trust/{stem}-{}.crt.pem", index + 1);
+                    fs::create_dir_all(&trust)?;
+                    write_pem(
+                        &folder.join(&file),
+                        CertificateDer::PEM_LABEL,
+                        certificate.as_bytes(),
+                    )?;
+                    listed.push(file);
+                }
+            }
+            for (index, crl) in user.crls.iter().enumerate() {
+                let file = format!("trust/crl-{}.crl.pem", index + 1);
+                fs::create_dir_all(&trust)?;
+                write_pem(&folder.join(&file), CrlDer::PEM_LABEL, crl.as_bytes())?;
+                files.crls.push(file);
+            }
+            fs::write(folder.join(CLIENT_FILE), json_text(&files)?)?;
+            if export_keys {
+                if let Some(pkcs12) = self.pkcs12_of(user)? {
+                    fs::write(folder.join(format!("{name}.p12")), pkcs12)?;
                 }
             }
         }
+        let book = CertificatesFile {
+            schema: CERTIFICATES_SCHEMA.to_owned(),
+            certificates: world
+                .book
+                .entries()
+                .map(|(certificate, label)| {
+                    Ok(LabelledCertificate {
+                        label: label.to_owned(),
+                        certificate: pem(CertificateDer::PEM_LABEL, certificate.as_bytes())?,
+                    })
+                })
+                .collect::<std::io::Result<_>>()?,
+        };
+        fs::write(root.join(CERTIFICATES_FILE), json_text(&book)?)?;
         let stored = world.sink.store().all();
         if !world.sent.is_empty() || !stored.is_empty() {
             let mail = root.join("mail");
@@ -96,12 +252,64 @@ impl Run {
         )?;
         Ok(root)
     }
+
+    /// The user's keys and certificates as one PKCS #12 file for a real mail client: every
+    /// encryption key, the current signing key, and the CA certificates above them; salts and
+    /// IVs from the scenario seed. `None` for a user who holds no key.
+    fn pkcs12_of(&self, user: &VirtualUser) -> std::io::Result<Option<Vec<u8>>> {
+        let world = &self.world;
+        let keys: Vec<&CertifiedKey> = user
+            .encryption_keys
+            .iter()
+            .chain(user.signing_key())
+            .collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let label = |certificate: &CertificateDer| world.book.label(certificate).map(str::to_owned);
+        let mut chain: Vec<CertificateDer> = Vec::new();
+        for key in &keys {
+            for certificate in world.issuer_chain(&key.certificate) {
+                if !chain.contains(&certificate) {
+                    chain.push(certificate);
+                }
+            }
+        }
+        let keys: Vec<Pkcs12Key> = keys
+            .into_iter()
+            .map(|key| Pkcs12Key {
+                name: label(&key.certificate),
+                certificate: key.certificate.clone(),
+                key: key.key.clone(),
+            })
+            .collect();
+        let chain: Vec<Pkcs12Certificate> = chain
+            .into_iter()
+            .map(|certificate| Pkcs12Certificate {
+                name: label(&certificate),
+                certificate,
+            })
+            .collect();
+        let mut rng = SeededRng::new(world.seed, &format!("pkcs12:{}", user.name));
+        build_pkcs12(&keys, &chain, PKCS12_PASSWORD, &mut rng)
+            .map(Some)
+            .map_err(|e| std::io::Error::other(format!("{}.p12: {e}", user.name)))
+    }
+}
+
+fn pem(label: &'static str, der: &[u8]) -> std::io::Result<String> {
+    der::pem::encode_string(label, LineEnding::LF, der)
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 fn write_pem(path: &Path, label: &'static str, der: &[u8]) -> std::io::Result<()> {
-    let pem = der::pem::encode_string(label, LineEnding::LF, der)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    fs::write(path, pem)
+    fs::write(path, pem(label, der)?)
+}
+
+fn json_text(value: &impl Serialize) -> std::io::Result<String> {
+    serde_json::to_string_pretty(value)
+        .map(|text| text + "\n")
+        .map_err(std::io::Error::other)
 }
 
 /// A file-name-safe form of a subject: lower-case letters, digits and dashes, at most 40.

@@ -5,28 +5,38 @@ use model::CertificateDer;
 use pki::CertificateInfo;
 use smime::structure::CertificateId;
 
-/// The labels of every certificate issued in a run.
+/// The labels of every certificate issued in a run (or, for `kmlab inspect`, named by its
+/// artifacts), in the order they were labelled.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct CertificateBook {
+pub struct CertificateBook {
     entries: Vec<(CertificateDer, String)>,
 }
 
 impl CertificateBook {
-    pub(crate) fn add(&mut self, certificate: &CertificateDer, label: impl Into<String>) {
+    /// Labels `certificate`, unless it already has a label.
+    pub fn add(&mut self, certificate: &CertificateDer, label: impl Into<String>) {
         if self.label(certificate).is_none() {
             self.entries.push((certificate.clone(), label.into()));
         }
     }
 
-    pub(crate) fn label(&self, certificate: &CertificateDer) -> Option<&str> {
+    /// The label of `certificate`, if it has one.
+    pub fn label(&self, certificate: &CertificateDer) -> Option<&str> {
         self.entries
             .iter()
             .find(|(der, _)| der == certificate)
             .map(|(_, label)| label.as_str())
     }
 
+    /// Every labelled certificate, in the order they were labelled.
+    pub fn entries(&self) -> impl Iterator<Item = (&CertificateDer, &str)> {
+        self.entries
+            .iter()
+            .map(|(der, label)| (der, label.as_str()))
+    }
+
     /// The label of the certificate an identifier names, or the identifier itself.
-    pub(crate) fn label_for(&self, id: &CertificateId) -> String {
+    pub fn label_for(&self, id: &CertificateId) -> String {
         self.entries
             .iter()
             .find(|(der, _)| id.matches_der(der))
@@ -37,7 +47,7 @@ impl CertificateBook {
     }
 
     /// `label (serial …)` for a certificate, or its subject if it is not in the book.
-    pub(crate) fn describe(&self, certificate: &CertificateDer) -> String {
+    pub fn describe(&self, certificate: &CertificateDer) -> String {
         let info = CertificateInfo::parse(certificate);
         match (self.label(certificate), info) {
             (Some(label), Ok(info)) => format!("{label} (serial {})", info.serial),

@@ -9,7 +9,10 @@
 mod artifacts;
 mod book;
 mod expect;
+mod files;
+mod inspect;
 mod matrix;
+mod reading;
 mod steps;
 mod world;
 
@@ -20,7 +23,17 @@ use report::Transcript;
 use scenario::Scenario;
 use smime::Engine;
 
+pub use artifacts::{
+    CERTIFICATES_FILE, CERTIFICATES_SCHEMA, CLIENT_FILE, CLIENT_SCHEMA, CertificatesFile,
+    ClientFile, KeyFiles, LabelledCertificate, PKCS12_PASSWORD,
+};
+pub use book::CertificateBook;
+pub use files::{
+    FileError, read_certificate, read_certificates, read_crls, read_pkcs12_file, read_private_key,
+};
+pub use inspect::{InspectError, Inspection, Inspector};
 pub use matrix::{Cell, CellFailure, MatrixRun, run_matrix};
+pub use reading::describe_reading;
 pub use world::World;
 
 /// How to run a scenario.

@@ -423,10 +423,10 @@ impl World {
         let setup = CaSetup {
             name: spec.name.clone(),
             kind: spec.kind,
-            organization: if spec.kind == CaKind::ThirdParty {
-                format!("{} Trust Services", spec.name)
-            } else {
-                self.scenario.topology.organisation.clone()
+            organization: match &spec.organisation {
+                Some(organisation) => organisation.clone(),
+                None if spec.kind == CaKind::ThirdParty => format!("{} Trust Services", spec.name),
+                None => self.scenario.topology.organisation.clone(),
             },
             policy: spec.policy,
             validity: spec.validity,

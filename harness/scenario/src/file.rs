@@ -377,6 +377,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "template permissions an enterprise CA lacks (KM-17)",
             ),
+            key(
+                "organisation",
+                FieldKind::Text,
+                false,
+                "the O= of the CA's name (default: the scenario's organisation; \"<name> Trust Services\" for a third-party root)",
+            ),
         ],
     ),
     (

@@ -582,6 +582,7 @@ fn resolve_cas(
                     .unwrap_or(true),
                 faults,
                 missing_template_permissions: templates,
+                organisation: table.text("organisation").map(|o| o.value.to_owned()),
             });
         }
     }

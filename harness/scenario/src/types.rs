@@ -176,6 +176,8 @@ pub struct CaSpec {
     pub shared_folder: String,
     /// Whether the account that installed it could write to the directory (KM-02).
     pub installer_writes_directory: bool,
+    /// The organisation named in the CA's certificate, when it is not the scenario's.
+    pub organisation: Option<String>,
     /// Deliberate defects (third-party roots, CA-09).
     pub faults: Vec<CaFault>,
     /// Template permissions an enterprise CA lacks (KM-17).

@@ -26,3 +26,19 @@ pub(crate) fn kmlab(args: &[&str], dir: &Path) -> Output {
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Runs `scenarios` (a file or folder under the workspace) and writes its artifacts, private
+/// keys included, under `out`; the run must pass.
+pub(crate) fn export_artifacts(scenarios: &str, out: &Path) {
+    let run = kmlab(
+        &[
+            "run",
+            scenarios,
+            "--artifacts",
+            out.to_str().unwrap(),
+            "--export-keys",
+        ],
+        &workspace(),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+}
