@@ -106,8 +106,8 @@ pub(crate) enum Kind {
     Text,
     /// One step number.
     Step,
-    /// Step numbers: an array of them, or `"*"` for every step.
-    Steps,
+    /// A table of scenarios, each with its step numbers (an array, or `"*"`).
+    ScenarioSteps,
 }
 
 /// A key's value.
@@ -116,6 +116,8 @@ enum Value {
     Text(String),
     /// `None`: every step.
     Steps(Option<Vec<usize>>),
+    /// Scenarios in file order, each with its steps (`None`: every step).
+    ScenarioSteps(Vec<(String, Option<Vec<usize>>)>),
 }
 
 /// One `[[deviation]]` table, its keys checked.
@@ -146,6 +148,14 @@ impl Entry {
         match self.values.remove(key) {
             Some(Value::Steps(steps)) => steps,
             _ => None,
+        }
+    }
+
+    /// A scenario-steps key's scenarios with their steps, in file order.
+    pub(crate) fn scenario_steps(&mut self, key: &str) -> Vec<(String, Option<Vec<usize>>)> {
+        match self.values.remove(key) {
+            Some(Value::ScenarioSteps(scenarios)) => scenarios,
+            _ => Vec::new(),
         }
     }
 }
@@ -199,31 +209,54 @@ pub(crate) fn read_entries(path: &Path, keys: &[(&str, Kind, bool)]) -> anyhow::
                     ValueInner::String(s) => s.parse().ok(),
                     _ => None,
                 };
-                let parsed = match (kind, value.take()) {
-                    (Kind::Text, ValueInner::String(s)) => Value::Text(s.into_owned()),
-                    (Kind::Text, _) => return Err(wrong()),
-                    (Kind::Step, value) => match step(value) {
+                // Step numbers, or `"*"` (`None`) for every step.
+                let steps = |mut value: toml_span::Value<'_>, what: &str| {
+                    let span = value.span;
+                    match value.take() {
+                        ValueInner::String(s) if s == "*" => Ok(None),
+                        ValueInner::Array(items) => {
+                            let mut steps = Vec::new();
+                            for mut item in items {
+                                let item_span = item.span;
+                                match step(item.take()) {
+                                    Some(n) => steps.push(n),
+                                    None => bail!(
+                                        "{}: {what} must hold step numbers",
+                                        at(item_span.start)
+                                    ),
+                                }
+                            }
+                            Ok(Some(steps))
+                        }
+                        _ => bail!(
+                            "{}: {what} must be a list of step numbers or \"*\"",
+                            at(span.start)
+                        ),
+                    }
+                };
+                let parsed = match kind {
+                    Kind::Text => match value.take() {
+                        ValueInner::String(s) => Value::Text(s.into_owned()),
+                        _ => return Err(wrong()),
+                    },
+                    Kind::Step => match step(value.take()) {
                         Some(n) => Value::Steps(Some(vec![n])),
                         None => bail!("{}: `{key}` must be a step number", at(span.start)),
                     },
-                    (Kind::Steps, ValueInner::String(s)) if s == "*" => Value::Steps(None),
-                    (Kind::Steps, ValueInner::Array(items)) => {
-                        let mut steps = Vec::new();
-                        for mut item in items {
-                            let item_span = item.span;
-                            match step(item.take()) {
-                                Some(n) => steps.push(n),
-                                None => {
-                                    bail!("{}: `{key}` must hold step numbers", at(item_span.start))
-                                }
-                            }
+                    Kind::ScenarioSteps => {
+                        let ValueInner::Table(scenarios) = value.take() else {
+                            bail!(
+                                "{}: `{key}` must be a table of scenarios, each with its step numbers",
+                                at(span.start)
+                            );
+                        };
+                        let mut listed = Vec::new();
+                        for (scenario, value) in scenarios {
+                            let what = format!("`{key}.\"{}\"`", scenario.name);
+                            listed.push((scenario.name.into_owned(), steps(value, &what)?));
                         }
-                        Value::Steps(Some(steps))
+                        Value::ScenarioSteps(listed)
                     }
-                    (Kind::Steps, _) => bail!(
-                        "{}: `{key}` must be a list of step numbers or \"*\"",
-                        at(span.start)
-                    ),
                 };
                 entry.values.insert(key.to_owned(), parsed);
             }

@@ -105,6 +105,7 @@ pub(crate) fn matrix(args: &MatrixArgs) -> anyhow::Result<Exit> {
         engine: args.engine.engine()?,
         cross_check: None::<Arc<dyn smime::Engine>>,
         seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
     };
     let jobs = args
         .jobs

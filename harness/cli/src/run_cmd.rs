@@ -95,13 +95,9 @@ pub(crate) struct RunArgs {
     /// by step. May be given several times: one seated run each.
     #[arg(long, value_name = "USER=ADAPTER", conflicts_with = "cross_check")]
     seat: Vec<String>,
-    /// How long one adapter call may take before it counts as hung.
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 30.0,
-        requires = "seat"
-    )]
+    /// How long one adapter call may take before it counts as hung (for --seat and for the
+    /// seats scenarios give their users).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     adapter_timeout: f64,
     /// The adapters' known-deviations file (default: harness/adapters/known-deviations.toml).
     #[arg(long, value_name = "FILE", requires = "seat")]
@@ -136,14 +132,15 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
         None => KnownDeviations::default(),
     };
-    let seatings = seatings(args, &files)?;
+    let adapter_timeout = crate::seats::adapter_timeout(args.adapter_timeout)?;
+    let seatings = seatings(args, adapter_timeout, &files)?;
     let adapter_deviations = if seatings.is_empty() {
         AdapterDeviations::default()
     } else {
         let path = args
             .adapter_deviations
             .clone()
-            .unwrap_or_else(|| crate::seats::adapters_dir().join("known-deviations.toml"));
+            .unwrap_or_else(|| smime_external::built_in_dir().join("known-deviations.toml"));
         AdapterDeviations::load(&path)?
     };
     let jobs = args
@@ -152,6 +149,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .max(1);
     let setup = Setup {
         jobs,
+        adapter_timeout,
         key_cache,
         engine,
         cross_check,
@@ -223,14 +221,14 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
 
 /// The `--seat` options, each checked: a known adapter, and a user some scenario of the run
 /// has.
-fn seatings(args: &RunArgs, files: &[ScenarioFile]) -> anyhow::Result<Vec<Seating>> {
+fn seatings(
+    args: &RunArgs,
+    timeout: std::time::Duration,
+    files: &[ScenarioFile],
+) -> anyhow::Result<Vec<Seating>> {
     if args.seat.is_empty() {
         return Ok(Vec::new());
     }
-    if !(args.adapter_timeout.is_finite() && args.adapter_timeout > 0.0) {
-        anyhow::bail!("--adapter-timeout must be a positive number of seconds");
-    }
-    let timeout = std::time::Duration::from_secs_f64(args.adapter_timeout);
     let seatings = args
         .seat
         .iter()
@@ -313,6 +311,7 @@ fn progress_bar(total: usize, format: Format) -> Option<ProgressBar> {
 /// What every scenario of a run shares.
 struct Setup {
     jobs: usize,
+    adapter_timeout: std::time::Duration,
     key_cache: Option<PathBuf>,
     engine: Arc<dyn Engine>,
     cross_check: Option<Arc<dyn Engine>>,
@@ -364,6 +363,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         engine: Arc::clone(&setup.engine),
         cross_check: setup.cross_check.clone(),
         seats: Vec::new(),
+        adapter_timeout: setup.adapter_timeout,
     };
     let run = match runner::run_scenario(&scenario, &options, setup.jobs) {
         Ok(run) => run,

@@ -10,10 +10,11 @@
 //! [[deviation]]
 //! adapter = "gpgsm"
 //! seat = "*"                              # whose seat (default: every user's)
-//! scenario = "messaging/cipher-strength"
-//! steps = [7, 9]                          # or "*": every step that differs
 //! outcome = "refused (unsupported)"       # optional: what the seated run must show
 //! reason = "gpgsm cannot encrypt with RC2"
+//! [deviation.steps]                       # per scenario, or "*": every step that differs
+//! "messaging/cipher-strength" = [23, 27]
+//! "basic/signed-encrypted-message" = [9]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -24,32 +25,6 @@ use report::StepDifference;
 use smime_external::Adapter;
 
 use crate::deviations::{Kind, read_entries};
-
-/// The folder of the built-in adapters, each `<name>/adapter`: the source tree's
-/// `harness/adapters`, or `harness/adapters` under the current folder.
-pub(crate) fn adapters_dir() -> PathBuf {
-    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters");
-    if built_in.is_dir() {
-        built_in
-    } else {
-        PathBuf::from("harness/adapters")
-    }
-}
-
-/// The names of the built-in adapters.
-pub(crate) fn built_in_adapters(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|entry| entry.path().join("adapter").is_file())
-                .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 /// One `--seat`: whose seat and which implementation.
 #[derive(Debug, Clone)]
@@ -75,42 +50,10 @@ impl Seating {
         if user != "*" && !user.chars().all(name_like) {
             bail!("--seat {spec}: `{user}` is not a user's name (or * for every user)");
         }
-        let dir = adapters_dir();
-        let (name, program) = if adapter.contains('/') || adapter.starts_with('.') {
-            let path = PathBuf::from(adapter);
-            let program = if path.is_dir() {
-                path.join("adapter")
-            } else {
-                path.clone()
-            };
-            if !program.is_file() {
-                bail!("--seat {spec}: no adapter program at {}", program.display());
-            }
-            let named = if path.is_dir() {
-                path.as_path()
-            } else {
-                program
-                    .parent()
-                    .filter(|_| program.ends_with("adapter"))
-                    .unwrap_or(&program)
-            };
-            let name = named
-                .file_stem()
-                .map_or_else(|| adapter.to_owned(), |n| n.to_string_lossy().into_owned());
-            (name, program)
-        } else {
-            let known = built_in_adapters(&dir);
-            if !known.iter().any(|name| name == adapter) {
-                bail!(
-                    "--seat {spec}: unknown adapter `{adapter}`; the built-in ones are {} (or give the path of an adapter program)",
-                    known.join(", ")
-                );
-            }
-            (adapter.to_owned(), dir.join(adapter).join("adapter"))
-        };
         Ok(Self {
             user: user.to_owned(),
-            adapter: Adapter::new(&name, program, timeout),
+            adapter: adapter_named(adapter, timeout)
+                .map_err(|error| anyhow::anyhow!("--seat {spec}: {error}"))?,
         })
     }
 
@@ -126,6 +69,34 @@ impl Seating {
             adapter: self.adapter.clone(),
         }
     }
+}
+
+/// The adapter `written` names: a built-in adapter's name, or the path of an adapter program
+/// (or of a folder holding one named `adapter`); each call limited to `timeout`.
+pub(crate) fn adapter_named(written: &str, timeout: Duration) -> anyhow::Result<Adapter> {
+    let (name, program) = if written.contains('/') || written.starts_with('.') {
+        let Some(found) = smime_external::program_at(Path::new(written)) else {
+            bail!("no adapter program at {written}");
+        };
+        found
+    } else {
+        let Some(program) = smime_external::built_in_program(written) else {
+            bail!(
+                "unknown adapter `{written}`; the built-in ones are {} (or give the path of an adapter program)",
+                smime_external::built_in_names().join(", ")
+            );
+        };
+        (written.to_owned(), program)
+    };
+    Ok(Adapter::new(&name, program, timeout))
+}
+
+/// A number of seconds given on the command line as an adapter's time limit.
+pub(crate) fn adapter_timeout(seconds: f64) -> anyhow::Result<Duration> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--adapter-timeout must be a positive number of seconds");
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// One listed deviation of an adapter from kmlab's engine.
@@ -148,31 +119,37 @@ pub(crate) struct AdapterDeviations {
 }
 
 impl AdapterDeviations {
-    /// Reads `path`; every problem is reported at its line and column.
+    /// Reads `path`; every problem is reported at its line and column. An entry lists its
+    /// steps per scenario; it stands for one deviation per scenario it names.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
-        let entries = read_entries(
+        let mut entries = Vec::new();
+        for mut entry in read_entries(
             path,
             &[
                 ("adapter", Kind::Text, true),
                 ("seat", Kind::Text, false),
-                ("scenario", Kind::Text, true),
-                ("steps", Kind::Steps, true),
                 ("outcome", Kind::Text, false),
                 ("reason", Kind::Text, true),
+                ("steps", Kind::ScenarioSteps, true),
             ],
-        )?
-        .into_iter()
-        .map(|mut entry| AdapterDeviation {
-            adapter: entry.text("adapter"),
-            seat: entry
+        )? {
+            let adapter = entry.text("adapter");
+            let seat = entry
                 .optional_text("seat")
-                .unwrap_or_else(|| "*".to_owned()),
-            scenario: entry.text("scenario"),
-            steps: entry.steps("steps"),
-            outcome: entry.optional_text("outcome"),
-            reason: entry.text("reason"),
-        })
-        .collect();
+                .unwrap_or_else(|| "*".to_owned());
+            let outcome = entry.optional_text("outcome");
+            let reason = entry.text("reason");
+            for (scenario, steps) in entry.scenario_steps("steps") {
+                entries.push(AdapterDeviation {
+                    adapter: adapter.clone(),
+                    seat: seat.clone(),
+                    scenario,
+                    steps,
+                    outcome: outcome.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
         Ok(Self {
             path: Some(path.to_path_buf()),
             entries,
@@ -298,6 +275,33 @@ mod tests {
         let (count, failures) =
             known.judge(&seating(), "b", &[difference(3, "error (unsupported)")]);
         assert_eq!((count, failures.len()), (0, 1));
+    }
+
+    #[test]
+    fn the_built_in_deviations_name_real_adapters_scenarios_and_steps() {
+        // An entry naming a scenario that does not exist would never be judged: a typo must
+        // not hide a deviation list that has gone stale.
+        let file = smime_external::built_in_dir().join("known-deviations.toml");
+        let known = AdapterDeviations::load(&file).unwrap();
+        assert!(known.entries.len() >= 20, "{}", known.entries.len());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let adapters = smime_external::built_in_names();
+        for entry in &known.entries {
+            assert!(adapters.contains(&entry.adapter), "{entry:?}");
+            assert_eq!(entry.seat, "*", "{entry:?}");
+            let path = root
+                .join("scenarios")
+                .join(format!("{}.toml", entry.scenario));
+            let scenario = scenario::load(&entry.scenario, &path)
+                .unwrap_or_else(|error| panic!("{}: {error}", entry.scenario));
+            for step in entry.steps.iter().flatten() {
+                assert!(
+                    (1..=scenario.steps.len()).contains(step),
+                    "{}: no step {step}",
+                    entry.scenario
+                );
+            }
+        }
     }
 
     #[test]

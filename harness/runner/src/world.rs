@@ -137,13 +137,25 @@ impl World {
         }
         let mut seated = BTreeMap::new();
         for spec in &topology.users {
-            let seat = options
+            let named = options
                 .seats
                 .iter()
                 .find(|seat| seat.user.as_ref() == Some(&spec.name))
-                .or_else(|| options.seats.iter().find(|seat| seat.user.is_none()));
-            if let Some(seat) = seat {
-                let engine = ExternalEngine::new(seat.adapter.clone(), clock.now());
+                .map(|seat| seat.adapter.clone());
+            let own = spec.seat.as_ref().map(|seat| {
+                smime_external::Adapter::new(
+                    &seat.name,
+                    seat.program.clone(),
+                    options.adapter_timeout,
+                )
+            });
+            let everyone = options
+                .seats
+                .iter()
+                .find(|seat| seat.user.is_none())
+                .map(|seat| seat.adapter.clone());
+            if let Some(adapter) = named.or(own).or(everyone) {
+                let engine = ExternalEngine::new(adapter, clock.now());
                 seated.insert(spec.name.clone(), Arc::new(engine));
             }
         }

@@ -46,6 +46,63 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most of an adapter's output a failure report quotes.
 const QUOTE: usize = 160;
 
+/// The folder of the built-in adapters, each `<name>/adapter`: the source tree's
+/// `harness/adapters`, or `harness/adapters` under the current folder where kmlab runs away
+/// from its source tree.
+pub fn built_in_dir() -> PathBuf {
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../adapters");
+    match std::fs::canonicalize(&source_tree) {
+        Ok(dir) if dir.is_dir() => dir,
+        _ => PathBuf::from("harness/adapters"),
+    }
+}
+
+/// The names of the built-in adapters, sorted.
+pub fn built_in_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(built_in_dir())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|entry| entry.path().join("adapter").is_file())
+                .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The program of the built-in adapter called `name`, if there is one.
+pub fn built_in_program(name: &str) -> Option<PathBuf> {
+    let plain = !name.is_empty() && !name.contains(['/', '\\']) && !name.starts_with('.');
+    let program = built_in_dir().join(name).join("adapter");
+    (plain && program.is_file()).then_some(program)
+}
+
+/// The adapter program at `path` (the file, or a folder's `adapter`) and the name reports give
+/// it: the folder's name for a program called `adapter`, else the file's name without its
+/// extension.
+pub fn program_at(path: &Path) -> Option<(String, PathBuf)> {
+    let program = if path.is_dir() {
+        path.join("adapter")
+    } else {
+        path.to_path_buf()
+    };
+    if !program.is_file() {
+        return None;
+    }
+    let named = if program.file_name().is_some_and(|file| file == "adapter") {
+        program.parent().and_then(Path::file_name)
+    } else {
+        program.file_stem()
+    };
+    let name = named.map_or_else(
+        || program.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    Some((name, program))
+}
+
 /// An adapter program and how kmlab calls it.
 #[derive(Debug, Clone)]
 pub struct Adapter {
@@ -164,11 +221,21 @@ impl ExternalEngine {
         Answer::parse(&output).map_err(|e| self.failure(operation, e))
     }
 
-    fn scratch(&self, operation: &str) -> Result<tempfile::TempDir, String> {
-        tempfile::Builder::new()
+    /// Runs one call in a scratch folder of its own: `request` writes the request's files
+    /// there and gives the request's own fields.
+    fn call_with_files(
+        &self,
+        operation: &'static str,
+        at: Timestamp,
+        request: impl FnOnce(&Path) -> std::io::Result<Map<String, Value>>,
+    ) -> Result<Answer, String> {
+        let scratch = tempfile::Builder::new()
             .prefix("kmlab-adapter-")
             .tempdir()
-            .map_err(|e| self.failure(operation, format!("no scratch folder: {e}")))
+            .map_err(|e| self.failure(operation, format!("no scratch folder: {e}")))?;
+        let fields = request(scratch.path())
+            .map_err(|e| self.failure(operation, format!("writing the request files: {e}")))?;
+        self.call(operation, at, scratch.path(), fields)
     }
 }
 
@@ -187,45 +254,36 @@ impl Engine for ExternalEngine {
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let operation = "sign";
-        let failed = |detail: String| EngineError::AdapterFailure { detail };
-        let scratch = self.scratch(operation).map_err(failed)?;
-        let dir = scratch.path();
-        let files = (|| -> std::io::Result<Value> {
-            let chain: Vec<String> = request
-                .signer
-                .chain
-                .iter()
-                .enumerate()
-                .map(|(index, der)| write_certificate(dir, &format!("chain-{index}"), der))
-                .collect::<Result<_, _>>()?;
-            Ok(json!({
-                "content_file": write_file(dir, "content", request.content)?,
-                "signer": {
-                    "certificate": write_certificate(dir, "signer", &request.signer.certificate)?,
-                    "key": write_key(dir, "signer", &request.signer.key)?,
-                    "chain": chain,
-                },
-            }))
-        })()
-        .map_err(|e| failed(self.failure(operation, format!("writing the request files: {e}"))))?;
-        let mut fields = object(files);
-        fields.insert("content".into(), json!(BASE64.encode(request.content)));
-        fields.insert("detached".into(), json!(request.detached));
-        fields.insert(
-            "form".into(),
-            json!(if request.detached { "clear" } else { "opaque" }),
-        );
-        fields.insert("digest".into(), json!(digest_name(request.digest)));
-        fields.insert("identifier".into(), json!(request.identifier.name()));
-        let capabilities: Vec<String> = request
-            .capabilities
-            .iter()
-            .map(|smime::Capability::Cipher(cipher)| cipher_name(*cipher))
-            .collect();
-        fields.insert("capabilities".into(), json!(capabilities));
         let answer = self
-            .call(operation, request.signing_time, dir, fields)
-            .map_err(failed)?;
+            .call_with_files(operation, request.signing_time, |dir| {
+                let chain: Vec<String> = request
+                    .signer
+                    .chain
+                    .iter()
+                    .enumerate()
+                    .map(|(index, der)| write_certificate(dir, &format!("chain-{index}"), der))
+                    .collect::<Result<_, _>>()?;
+                let capabilities: Vec<String> = request
+                    .capabilities
+                    .iter()
+                    .map(|smime::Capability::Cipher(cipher)| cipher_name(*cipher))
+                    .collect();
+                Ok(object(json!({
+                    "content_file": write_file(dir, "content", request.content)?,
+                    "content": BASE64.encode(request.content),
+                    "detached": request.detached,
+                    "form": if request.detached { "clear" } else { "opaque" },
+                    "digest": digest_name(request.digest),
+                    "identifier": request.identifier.name(),
+                    "capabilities": capabilities,
+                    "signer": {
+                        "certificate": write_certificate(dir, "signer", &request.signer.certificate)?,
+                        "key": write_key(dir, "signer", &request.signer.key)?,
+                        "chain": chain,
+                    },
+                })))
+            })
+            .map_err(|detail| EngineError::AdapterFailure { detail })?;
         self.built(operation, answer, "signed-data", |summary| {
             matches!(summary, CmsSummary::Signed(_))
         })
@@ -237,37 +295,28 @@ impl Engine for ExternalEngine {
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let operation = "encrypt";
-        let failed = |detail: String| EngineError::AdapterFailure { detail };
-        let scratch = self.scratch(operation).map_err(failed)?;
-        let dir = scratch.path();
-        let files = (|| -> std::io::Result<Value> {
-            let recipients: Vec<Value> = request
-                .recipients
-                .iter()
-                .enumerate()
-                .map(|(index, recipient)| {
-                    Ok(json!({
-                        "certificate": write_certificate(
-                            dir,
-                            &format!("recipient-{index}"),
-                            &recipient.certificate,
-                        )?,
-                        "identifier": recipient.identifier.name(),
-                    }))
-                })
-                .collect::<std::io::Result<_>>()?;
-            Ok(json!({
-                "content_file": write_file(dir, "content", request.content)?,
-                "recipients": recipients,
-            }))
-        })()
-        .map_err(|e| failed(self.failure(operation, format!("writing the request files: {e}"))))?;
-        let mut fields = object(files);
-        fields.insert("content".into(), json!(BASE64.encode(request.content)));
-        fields.insert("cipher".into(), json!(cipher_name(request.cipher)));
         let answer = self
-            .call(operation, self.now(), dir, fields)
-            .map_err(failed)?;
+            .call_with_files(operation, self.now(), |dir| {
+                let recipients: Vec<Value> = request
+                    .recipients
+                    .iter()
+                    .enumerate()
+                    .map(|(index, recipient)| {
+                        let name = format!("recipient-{index}");
+                        Ok(json!({
+                            "certificate": write_certificate(dir, &name, &recipient.certificate)?,
+                            "identifier": recipient.identifier.name(),
+                        }))
+                    })
+                    .collect::<std::io::Result<_>>()?;
+                Ok(object(json!({
+                    "content_file": write_file(dir, "content", request.content)?,
+                    "content": BASE64.encode(request.content),
+                    "cipher": cipher_name(request.cipher),
+                    "recipients": recipients,
+                })))
+            })
+            .map_err(|detail| EngineError::AdapterFailure { detail })?;
         self.built(operation, answer, "enveloped-data", |summary| {
             matches!(summary, CmsSummary::Enveloped(_))
         })
@@ -281,19 +330,13 @@ impl Engine for ExternalEngine {
     ) -> Decryption {
         smime::judge::open_enveloped(message, certificate, || {
             let operation = "decrypt";
-            let answer = self.scratch(operation).and_then(|scratch| {
-                let dir = scratch.path();
-                let files = (|| -> std::io::Result<Value> {
-                    Ok(json!({
-                        "message_file": write_file(dir, "message.der", message)?,
-                        "certificate": write_certificate(dir, "recipient", certificate)?,
-                        "key": write_key(dir, "recipient", key)?,
-                    }))
-                })()
-                .map_err(|e| self.failure(operation, format!("writing the request files: {e}")))?;
-                let mut fields = object(files);
-                fields.insert("message".into(), json!(BASE64.encode(message)));
-                self.call(operation, self.now(), dir, fields)
+            let answer = self.call_with_files(operation, self.now(), |dir| {
+                Ok(object(json!({
+                    "message_file": write_file(dir, "message.der", message)?,
+                    "message": BASE64.encode(message),
+                    "certificate": write_certificate(dir, "recipient", certificate)?,
+                    "key": write_key(dir, "recipient", key)?,
+                })))
             });
             let answer = match answer {
                 Ok(answer) => answer,
@@ -322,26 +365,17 @@ impl Engine for ExternalEngine {
     fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
         smime::judge::check_signed(message, detached_content, || {
             let operation = "verify";
-            let answer = self.scratch(operation).and_then(|scratch| {
-                let dir = scratch.path();
-                let files = (|| -> std::io::Result<Value> {
-                    let content_file = detached_content
-                        .map(|content| write_file(dir, "content", content))
-                        .transpose()?;
-                    Ok(json!({
-                        "message_file": write_file(dir, "message.der", message)?,
-                        "content_file": content_file,
-                    }))
-                })()
-                .map_err(|e| self.failure(operation, format!("writing the request files: {e}")))?;
-                let mut fields = object(files);
-                fields.insert("message".into(), json!(BASE64.encode(message)));
-                fields.insert(
-                    "content".into(),
-                    detached_content.map_or(Value::Null, |c| json!(BASE64.encode(c))),
-                );
-                fields.insert("detached".into(), json!(detached_content.is_some()));
-                self.call(operation, self.now(), dir, fields)
+            let answer = self.call_with_files(operation, self.now(), |dir| {
+                let content_file = detached_content
+                    .map(|content| write_file(dir, "content", content))
+                    .transpose()?;
+                Ok(object(json!({
+                    "message_file": write_file(dir, "message.der", message)?,
+                    "message": BASE64.encode(message),
+                    "content_file": content_file,
+                    "content": detached_content.map(|c| BASE64.encode(c)),
+                    "detached": detached_content.is_some(),
+                })))
             });
             let answer = match answer {
                 Ok(answer) => answer,
