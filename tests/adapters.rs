@@ -10,8 +10,13 @@ use std::time::Duration;
 use report::{DetailValue, Record, Transcript};
 
 fn run(seats: Vec<runner::Seat>) -> Transcript {
-    let path = kmlab_tests::workspace_root().join("tests/fixtures/adapter-round-trip.toml");
-    let scenario = scenario::load("fixtures/adapter-round-trip", &path).unwrap();
+    run_file("tests/fixtures/adapter-round-trip.toml", seats)
+}
+
+/// Runs the scenario at `path` (relative to the workspace) with `seats`.
+fn run_file(path: &str, seats: Vec<runner::Seat>) -> Transcript {
+    let path = kmlab_tests::workspace_root().join(path);
+    let scenario = scenario::load("adapters-test", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
     let options = runner::RunOptions {
         work_dir: work.path().to_path_buf(),
@@ -222,4 +227,56 @@ fn a_hanging_adapter_is_stopped_at_its_time_limit() {
         Duration::from_millis(500),
         "no answer within 0.5 s; stopped",
     );
+}
+
+/// A test adapter from `fixtures/adapters`, in `user`'s seat (`None`: every user's).
+fn test_seat(user: Option<&str>, program: &str) -> runner::Seat {
+    runner::Seat {
+        user: user.map(model::UserName::new),
+        adapter: smime_external::Adapter::new(
+            program,
+            kmlab_tests::workspace_root()
+                .join("tests/fixtures/adapters")
+                .join(program),
+            Duration::from_secs(10),
+        ),
+    }
+}
+
+/// Who does each user's cryptography when a scenario seats a user itself (bob, with
+/// openssl-cli) and the run seats others: a seat for every user leaves bob's in place, a seat
+/// naming bob replaces it.
+#[test]
+fn a_scenarios_own_seat_stands_unless_a_seat_names_its_user() {
+    const SEATED: &str = "scenarios/messaging/seated-implementation.toml";
+    let implementation = |transcript: &Transcript, actor: &str| -> Vec<String> {
+        transcript
+            .records
+            .iter()
+            .filter(|r| r.actor == actor && matches!(r.action.as_str(), "send" | "read"))
+            // A read of a message never sent finds nothing, before any engine is asked.
+            .filter(|r| r.reason.as_deref() != Some("no-such-message"))
+            .map(|r| text(r, "implementation").unwrap_or("kmlab").to_owned())
+            .collect()
+    };
+    let as_is = run_file(SEATED, Vec::new());
+    assert_eq!(implementation(&as_is, "bob"), ["openssl-cli"; 4]);
+    assert_eq!(implementation(&as_is, "alice"), ["kmlab"; 4]);
+
+    let everyone = run_file(SEATED, vec![test_seat(None, "unsupported")]);
+    let bob = implementation(&everyone, "bob");
+    assert!(!bob.is_empty() && bob.iter().all(|i| i == "openssl-cli"));
+    let alice = implementation(&everyone, "alice");
+    assert!(!alice.is_empty() && alice.iter().all(|i| i == "unsupported"));
+
+    let bob = run_file(
+        SEATED,
+        vec![
+            test_seat(None, "garbage"),
+            test_seat(Some("bob"), "unsupported"),
+        ],
+    );
+    let seated = implementation(&bob, "bob");
+    assert!(!seated.is_empty() && seated.iter().all(|i| i == "unsupported"));
+    assert!(implementation(&bob, "alice").iter().all(|i| i == "garbage"));
 }

@@ -254,36 +254,34 @@ impl Engine for ExternalEngine {
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let operation = "sign";
-        let answer = self
-            .call_with_files(operation, request.signing_time, |dir| {
-                let chain: Vec<String> = request
-                    .signer
-                    .chain
-                    .iter()
-                    .enumerate()
-                    .map(|(index, der)| write_certificate(dir, &format!("chain-{index}"), der))
-                    .collect::<Result<_, _>>()?;
-                let capabilities: Vec<String> = request
-                    .capabilities
-                    .iter()
-                    .map(|smime::Capability::Cipher(cipher)| cipher_name(*cipher))
-                    .collect();
-                Ok(object(json!({
-                    "content_file": write_file(dir, "content", request.content)?,
-                    "content": BASE64.encode(request.content),
-                    "detached": request.detached,
-                    "form": if request.detached { "clear" } else { "opaque" },
-                    "digest": digest_name(request.digest),
-                    "identifier": request.identifier.name(),
-                    "capabilities": capabilities,
-                    "signer": {
-                        "certificate": write_certificate(dir, "signer", &request.signer.certificate)?,
-                        "key": write_key(dir, "signer", &request.signer.key)?,
-                        "chain": chain,
-                    },
-                })))
-            })
-            .map_err(|detail| EngineError::AdapterFailure { detail })?;
+        let answer = self.call_with_files(operation, request.signing_time, |dir| {
+            let chain: Vec<String> = request
+                .signer
+                .chain
+                .iter()
+                .enumerate()
+                .map(|(index, der)| write_certificate(dir, &format!("chain-{index}"), der))
+                .collect::<Result<_, _>>()?;
+            let capabilities: Vec<String> = request
+                .capabilities
+                .iter()
+                .map(|smime::Capability::Cipher(cipher)| cipher_name(*cipher))
+                .collect();
+            Ok(object(json!({
+                "content_file": write_file(dir, "content", request.content)?,
+                "content": BASE64.encode(request.content),
+                "detached": request.detached,
+                "form": if request.detached { "clear" } else { "opaque" },
+                "digest": digest_name(request.digest),
+                "identifier": request.identifier.name(),
+                "capabilities": capabilities,
+                "signer": {
+                    "certificate": write_certificate(dir, "signer", &request.signer.certificate)?,
+                    "key": write_key(dir, "signer", &request.signer.key)?,
+                    "chain": chain,
+                },
+            })))
+        });
         self.built(operation, answer, "signed-data", |summary| {
             matches!(summary, CmsSummary::Signed(_))
         })
@@ -295,28 +293,26 @@ impl Engine for ExternalEngine {
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let operation = "encrypt";
-        let answer = self
-            .call_with_files(operation, self.now(), |dir| {
-                let recipients: Vec<Value> = request
-                    .recipients
-                    .iter()
-                    .enumerate()
-                    .map(|(index, recipient)| {
-                        let name = format!("recipient-{index}");
-                        Ok(json!({
-                            "certificate": write_certificate(dir, &name, &recipient.certificate)?,
-                            "identifier": recipient.identifier.name(),
-                        }))
-                    })
-                    .collect::<std::io::Result<_>>()?;
-                Ok(object(json!({
-                    "content_file": write_file(dir, "content", request.content)?,
-                    "content": BASE64.encode(request.content),
-                    "cipher": cipher_name(request.cipher),
-                    "recipients": recipients,
-                })))
-            })
-            .map_err(|detail| EngineError::AdapterFailure { detail })?;
+        let answer = self.call_with_files(operation, self.now(), |dir| {
+            let recipients: Vec<Value> = request
+                .recipients
+                .iter()
+                .enumerate()
+                .map(|(index, recipient)| {
+                    let name = format!("recipient-{index}");
+                    Ok(json!({
+                        "certificate": write_certificate(dir, &name, &recipient.certificate)?,
+                        "identifier": recipient.identifier.name(),
+                    }))
+                })
+                .collect::<std::io::Result<_>>()?;
+            Ok(object(json!({
+                "content_file": write_file(dir, "content", request.content)?,
+                "content": BASE64.encode(request.content),
+                "cipher": cipher_name(request.cipher),
+                "recipients": recipients,
+            })))
+        });
         self.built(operation, answer, "enveloped-data", |summary| {
             matches!(summary, CmsSummary::Enveloped(_))
         })
@@ -399,14 +395,16 @@ impl Engine for ExternalEngine {
 }
 
 impl ExternalEngine {
-    /// The CMS a sign or encrypt call built, checked to be the kind asked for.
+    /// The CMS a sign or encrypt call built, checked to be the kind asked for; a call that
+    /// failed is the adapter's failure.
     fn built(
         &self,
         operation: &str,
-        answer: Answer,
+        answer: Result<Answer, String>,
         kind: &str,
         is_kind: impl Fn(&CmsSummary) -> bool,
     ) -> Result<CmsDer, EngineError> {
+        let answer = answer.map_err(|detail| EngineError::AdapterFailure { detail })?;
         let failed = |what: String| EngineError::AdapterFailure {
             detail: self.failure(operation, what),
         };
