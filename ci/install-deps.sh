@@ -4,8 +4,9 @@
 # links), swaks and Python 3 (real SMTP clients the tests deliver to the sink with; smtplib is
 # in Python's standard library), the sqlite3 shell (which checks exported KM databases),
 # Chromium (the HTML report is tested and photographed in it, headless), NSS's tools
-# (pk12util and certutil import the users' PKCS #12 files as Thunderbird would), Python's
-# jsonschema (an independent validator for the transcript schema) and, if missing,
+# (pk12util and certutil import the users' PKCS #12 files as Thunderbird would; cmsutil is
+# an adapter), gpgsm and faketime (the seated-implementation adapters), Python's jsonschema
+# (an independent validator for the transcript schema) and, if missing,
 # cargo-nextest.
 set -euo pipefail
 
@@ -17,7 +18,13 @@ command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v pk12util >/dev/null 2>&1 || need+=(libnss3-tools)
+# NSS's tools: pk12util and certutil for the PKCS #12 tests, cmsutil for its adapter.
+{ command -v pk12util >/dev/null 2>&1 && command -v cmsutil >/dev/null 2>&1; } ||
+    need+=(libnss3-tools)
+# Real S/MIME implementations seated as users (harness/adapters), and faketime for the tools
+# that read the system clock.
+command -v gpgsm >/dev/null 2>&1 || need+=(gpgsm)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 if [ "${#need[@]}" -gt 0 ]; then

@@ -56,6 +56,8 @@ pub fn check_scenario(path: &Path) {
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
+        seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
     };
     let run = runner::run_scenario(&scenario, &options, 2)
         .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));

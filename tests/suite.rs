@@ -106,6 +106,8 @@ fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
+        seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
     };
     let run = runner::run(&scenario, &options).unwrap();
     let written = run.write_artifacts(dir, true).unwrap();
@@ -223,6 +225,8 @@ fn a_cross_check_disagreement_is_listed_with_both_verdicts_and_leaves_the_snapsh
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: Some(Arc::new(Contrary)),
+        seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
     };
     let run = runner::run(&scenario, &options).unwrap();
     // Both reads of the signed message disagree.
@@ -258,6 +262,8 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
         seed: None,
         engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: None,
+        seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
     };
     let run = runner::run(&scenario, &options).unwrap();
     let root = run.write_artifacts(out.path(), true).unwrap();

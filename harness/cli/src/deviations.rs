@@ -34,64 +34,24 @@ pub(crate) struct KnownDeviations {
 impl KnownDeviations {
     /// Reads `path`; every problem is reported at its line and column.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let at = |offset: usize| {
-            let location = scenario::locate(&source, offset);
-            format!("{}:{}:{}", path.display(), location.line, location.column)
-        };
-        let mut root = match toml_span::parse(&source) {
-            Ok(root) => root,
-            Err(error) => bail!("{}: not valid TOML: {}", at(error.span.start), error.kind),
-        };
-        let root_span = root.span;
-        let ValueInner::Table(mut top) = root.take() else {
-            bail!("{}: expected a table", at(root_span.start));
-        };
-        let mut entries = Vec::new();
-        if let Some((_, mut list)) = top.remove_entry("deviation") {
-            let list_span = list.span;
-            let ValueInner::Array(items) = list.take() else {
-                bail!(
-                    "{}: `deviation` must be an array of tables",
-                    at(list_span.start)
-                );
-            };
-            for mut item in items {
-                let item_span = item.span;
-                let ValueInner::Table(mut table) = item.take() else {
-                    bail!(
-                        "{}: each [[deviation]] must be a table",
-                        at(item_span.start)
-                    );
-                };
-                let mut text = |key: &str| -> anyhow::Result<String> {
-                    match table.remove_entry(key).map(|(_, mut v)| (v.span, v.take())) {
-                        Some((_, ValueInner::String(s))) => Ok(s.into_owned()),
-                        Some((_, ValueInner::Integer(n))) => Ok(n.to_string()),
-                        Some((span, _)) => bail!("{}: `{key}` has the wrong type", at(span.start)),
-                        None => bail!("{}: [[deviation]] needs `{key}`", at(item_span.start)),
-                    }
-                };
-                let scenario = text("scenario")?;
-                let step = text("step")?;
-                let reason = text("reason")?;
-                let Ok(step) = step.parse() else {
-                    bail!("{}: `step` must be a step number", at(item_span.start));
-                };
-                if let Some((key, _)) = table.into_iter().next() {
-                    bail!("{}: unknown key `{}`", at(key.span.start), key.name);
-                }
-                entries.push(Deviation {
-                    scenario,
-                    step,
-                    reason,
-                });
-            }
-        }
-        if let Some((key, _)) = top.into_iter().next() {
-            bail!("{}: unknown key `{}`", at(key.span.start), key.name);
-        }
+        let entries = read_entries(
+            path,
+            &[
+                ("scenario", Kind::Text, true),
+                ("step", Kind::Step, true),
+                ("reason", Kind::Text, true),
+            ],
+        )?
+        .into_iter()
+        .map(|mut entry| Deviation {
+            scenario: entry.text("scenario"),
+            step: entry
+                .steps("step")
+                .and_then(|steps| steps.first().copied())
+                .unwrap_or_default(),
+            reason: entry.text("reason"),
+        })
+        .collect();
         Ok(Self {
             path: Some(path.to_path_buf()),
             entries,
@@ -137,6 +97,179 @@ impl KnownDeviations {
         }
         failures
     }
+}
+
+/// What a key of a `[[deviation]]` table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A string.
+    Text,
+    /// One step number.
+    Step,
+    /// A table of scenarios, each with its step numbers (an array, or `"*"`).
+    ScenarioSteps,
+}
+
+/// A key's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Text(String),
+    /// `None`: every step.
+    Steps(Option<Vec<usize>>),
+    /// Scenarios in file order, each with its steps (`None`: every step).
+    ScenarioSteps(Vec<(String, Option<Vec<usize>>)>),
+}
+
+/// One `[[deviation]]` table, its keys checked.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Entry {
+    values: std::collections::BTreeMap<String, Value>,
+}
+
+impl Entry {
+    /// A text key's value (empty when an optional key is absent).
+    pub(crate) fn text(&mut self, key: &str) -> String {
+        match self.values.remove(key) {
+            Some(Value::Text(text)) => text,
+            _ => String::new(),
+        }
+    }
+
+    /// A text key's value, if present.
+    pub(crate) fn optional_text(&mut self, key: &str) -> Option<String> {
+        match self.values.remove(key) {
+            Some(Value::Text(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A steps key's numbers; `None` for `"*"` (every step) or an absent key.
+    pub(crate) fn steps(&mut self, key: &str) -> Option<Vec<usize>> {
+        match self.values.remove(key) {
+            Some(Value::Steps(steps)) => steps,
+            _ => None,
+        }
+    }
+
+    /// A scenario-steps key's scenarios with their steps, in file order.
+    pub(crate) fn scenario_steps(&mut self, key: &str) -> Vec<(String, Option<Vec<usize>>)> {
+        match self.values.remove(key) {
+            Some(Value::ScenarioSteps(scenarios)) => scenarios,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Reads the `[[deviation]]` tables of `path`, each with exactly the keys `keys` allows
+/// (`(name, kind, required)`); every problem is reported at its line and column.
+pub(crate) fn read_entries(path: &Path, keys: &[(&str, Kind, bool)]) -> anyhow::Result<Vec<Entry>> {
+    let source =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let at = |offset: usize| {
+        let location = scenario::locate(&source, offset);
+        format!("{}:{}:{}", path.display(), location.line, location.column)
+    };
+    let mut root = match toml_span::parse(&source) {
+        Ok(root) => root,
+        Err(error) => bail!("{}: not valid TOML: {}", at(error.span.start), error.kind),
+    };
+    let root_span = root.span;
+    let ValueInner::Table(mut top) = root.take() else {
+        bail!("{}: expected a table", at(root_span.start));
+    };
+    let mut entries = Vec::new();
+    if let Some((_, mut list)) = top.remove_entry("deviation") {
+        let list_span = list.span;
+        let ValueInner::Array(items) = list.take() else {
+            bail!(
+                "{}: `deviation` must be an array of tables",
+                at(list_span.start)
+            );
+        };
+        for mut item in items {
+            let item_span = item.span;
+            let ValueInner::Table(mut table) = item.take() else {
+                bail!(
+                    "{}: each [[deviation]] must be a table",
+                    at(item_span.start)
+                );
+            };
+            let mut entry = Entry::default();
+            for &(key, kind, required) in keys {
+                let Some((_, mut value)) = table.remove_entry(key) else {
+                    if required {
+                        bail!("{}: [[deviation]] needs `{key}`", at(item_span.start));
+                    }
+                    continue;
+                };
+                let span = value.span;
+                let wrong = || anyhow::anyhow!("{}: `{key}` has the wrong type", at(span.start));
+                let step = |value: ValueInner<'_>| match value {
+                    ValueInner::Integer(n) => usize::try_from(n).ok(),
+                    ValueInner::String(s) => s.parse().ok(),
+                    _ => None,
+                };
+                // Step numbers, or `"*"` (`None`) for every step.
+                let steps = |mut value: toml_span::Value<'_>, what: &str| {
+                    let span = value.span;
+                    match value.take() {
+                        ValueInner::String(s) if s == "*" => Ok(None),
+                        ValueInner::Array(items) => {
+                            let mut steps = Vec::new();
+                            for mut item in items {
+                                let item_span = item.span;
+                                match step(item.take()) {
+                                    Some(n) => steps.push(n),
+                                    None => bail!(
+                                        "{}: {what} must hold step numbers",
+                                        at(item_span.start)
+                                    ),
+                                }
+                            }
+                            Ok(Some(steps))
+                        }
+                        _ => bail!(
+                            "{}: {what} must be a list of step numbers or \"*\"",
+                            at(span.start)
+                        ),
+                    }
+                };
+                let parsed = match kind {
+                    Kind::Text => match value.take() {
+                        ValueInner::String(s) => Value::Text(s.into_owned()),
+                        _ => return Err(wrong()),
+                    },
+                    Kind::Step => match step(value.take()) {
+                        Some(n) => Value::Steps(Some(vec![n])),
+                        None => bail!("{}: `{key}` must be a step number", at(span.start)),
+                    },
+                    Kind::ScenarioSteps => {
+                        let ValueInner::Table(scenarios) = value.take() else {
+                            bail!(
+                                "{}: `{key}` must be a table of scenarios, each with its step numbers",
+                                at(span.start)
+                            );
+                        };
+                        let mut listed = Vec::new();
+                        for (scenario, value) in scenarios {
+                            let what = format!("`{key}.\"{}\"`", scenario.name);
+                            listed.push((scenario.name.into_owned(), steps(value, &what)?));
+                        }
+                        Value::ScenarioSteps(listed)
+                    }
+                };
+                entry.values.insert(key.to_owned(), parsed);
+            }
+            if let Some((key, _)) = table.into_iter().next() {
+                bail!("{}: unknown key `{}`", at(key.span.start), key.name);
+            }
+            entries.push(entry);
+        }
+    }
+    if let Some((key, _)) = top.into_iter().next() {
+        bail!("{}: unknown key `{}`", at(key.span.start), key.name);
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]

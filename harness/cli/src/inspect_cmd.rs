@@ -1,11 +1,14 @@
 //! `kmlab inspect`: what one virtual user's client makes of a message from anywhere.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clients::{Persona, Strength};
 use model::{Named, Outcome, Timestamp};
+use report::Detail;
 use runner::{Inspector, PKCS12_PASSWORD};
+use smime_external::ExternalEngine;
 
 use crate::run_cmd::EngineChoice;
 use crate::{Exit, Format};
@@ -63,6 +66,18 @@ pub(crate) struct InspectArgs {
     /// The engine doing the cryptography.
     #[arg(long, value_enum, default_value_t = EngineChoice::Rustcrypto)]
     engine: EngineChoice,
+    /// A real S/MIME implementation doing the cryptography instead: a built-in adapter
+    /// (openssl-cli, gpgsm, cmsutil) or the path of an adapter program.
+    #[arg(long, value_name = "ADAPTER", conflicts_with = "engine")]
+    adapter: Option<String>,
+    /// How long one adapter call may take before it counts as hung.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        requires = "adapter"
+    )]
+    adapter_timeout: f64,
     /// How to print the verdict.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -132,12 +147,30 @@ pub(crate) fn inspect(args: &InspectArgs) -> anyhow::Result<Exit> {
         inspector.add_crls(path)?;
     }
 
-    let engine = args.engine.engine()?;
-    let inspection = inspector.inspect(
+    let engine: Arc<dyn smime::Engine> = match &args.adapter {
+        Some(written) => {
+            let timeout = crate::seats::adapter_timeout(args.adapter_timeout)?;
+            let adapter = crate::seats::adapter_named(written, timeout)
+                .map_err(|error| anyhow::anyhow!("--adapter {written}: {error}"))?;
+            let external = ExternalEngine::new(adapter, inspector.at);
+            external.set_authorities(inspector.client.trusted_roots.clone());
+            Arc::new(external)
+        }
+        None => args.engine.engine()?,
+    };
+    let mut inspection = inspector.inspect(
         &args.message.display().to_string(),
         &message,
         engine.as_ref(),
     );
+    if args.adapter.is_some() {
+        // After the message and the client, as a seated user's read step records it.
+        let at = inspection.record.details.len().min(2);
+        inspection
+            .record
+            .details
+            .insert(at, Detail::text("implementation", engine.name()));
+    }
     match args.format {
         Format::Json => {
             let value = serde_json::json!({

@@ -15,6 +15,7 @@ mod inspect_cmd;
 mod matrix_cmd;
 mod rules_cmd;
 mod run_cmd;
+mod seats;
 mod sink_cmd;
 
 use std::path::PathBuf;

@@ -104,6 +104,8 @@ pub(crate) fn matrix(args: &MatrixArgs) -> anyhow::Result<Exit> {
         seed: args.seed,
         engine: args.engine.engine()?,
         cross_check: None::<Arc<dyn smime::Engine>>,
+        seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
     };
     let jobs = args
         .jobs

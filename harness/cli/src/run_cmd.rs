@@ -7,14 +7,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use report::{
-    CellResult, MatrixResult, ScenarioResult, ScenarioStatus, SnapshotFile, SnapshotState,
-    render_snapshot,
+    CellResult, MatrixResult, ScenarioResult, ScenarioStatus, SeatComparison, SeatCounts,
+    SeatResult, SnapshotFile, SnapshotState, render_snapshot,
 };
 use runner::{RunOptions, ScenarioRun};
 use smime::Engine;
 
 use crate::deviations::KnownDeviations;
 use crate::discover::{ScenarioFile, scenario_files};
+use crate::seats::{AdapterDeviations, Seating};
 use crate::{Exit, Format};
 
 /// The S/MIME engines a run can build with.
@@ -88,6 +89,19 @@ pub(crate) struct RunArgs {
     /// Also write a static HTML report (DIR/index.html) and the run as JSON (DIR/run.json).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Run each scenario again with a real S/MIME implementation in a user's seat (USER a
+    /// user's name, or * for every user; ADAPTER a built-in adapter — openssl-cli, gpgsm,
+    /// cmsutil — or the path of an adapter program) and compare it with kmlab's engine step
+    /// by step. May be given several times: one seated run each.
+    #[arg(long, value_name = "USER=ADAPTER", conflicts_with = "cross_check")]
+    seat: Vec<String>,
+    /// How long one adapter call may take before it counts as hung (for --seat and for the
+    /// seats scenarios give their users).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    adapter_timeout: f64,
+    /// The adapters' known-deviations file (default: harness/adapters/known-deviations.toml).
+    #[arg(long, value_name = "FILE", requires = "seat")]
+    adapter_deviations: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -118,16 +132,30 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         }
         None => KnownDeviations::default(),
     };
+    let adapter_timeout = crate::seats::adapter_timeout(args.adapter_timeout)?;
+    let seatings = seatings(args, adapter_timeout, &files)?;
+    let adapter_deviations = if seatings.is_empty() {
+        AdapterDeviations::default()
+    } else {
+        let path = args
+            .adapter_deviations
+            .clone()
+            .unwrap_or_else(|| smime_external::built_in_dir().join("known-deviations.toml"));
+        AdapterDeviations::load(&path)?
+    };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .max(1);
     let setup = Setup {
         jobs,
+        adapter_timeout,
         key_cache,
         engine,
         cross_check,
         known,
+        seatings,
+        adapter_deviations,
     };
 
     let progress = progress_bar(files.len(), args.format);
@@ -160,7 +188,10 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .collect();
 
     match args.format {
-        Format::Human => print_human(&results),
+        Format::Human => {
+            print_human(&results);
+            print_seat_totals(&results);
+        }
         Format::Json => print!("{}", report::run_json(&results)),
         Format::Junit => print!("{}", report::junit(&results)),
     }
@@ -188,6 +219,73 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// The `--seat` options, each checked: a known adapter, and a user some scenario of the run
+/// has.
+fn seatings(
+    args: &RunArgs,
+    timeout: std::time::Duration,
+    files: &[ScenarioFile],
+) -> anyhow::Result<Vec<Seating>> {
+    if args.seat.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seatings = args
+        .seat
+        .iter()
+        .map(|spec| Seating::parse(spec, timeout))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let named: Vec<&Seating> = seatings.iter().filter(|s| s.user != "*").collect();
+    if !named.is_empty() {
+        let users: Vec<String> = files
+            .iter()
+            .filter_map(|file| scenario::load(&file.id, &file.path).ok())
+            .flat_map(|scenario| {
+                scenario
+                    .topology
+                    .users
+                    .iter()
+                    .map(|user| user.name.to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for seating in named {
+            if !users.contains(&seating.user) {
+                anyhow::bail!(
+                    "--seat {}: no scenario in this run has a user `{}`",
+                    seating.label(),
+                    seating.user
+                );
+            }
+        }
+    }
+    Ok(seatings)
+}
+
+/// Each seating's counts over the whole run.
+fn print_seat_totals(results: &[ScenarioResult]) {
+    let mut totals: Vec<(String, SeatCounts)> = Vec::new();
+    for seat in results
+        .iter()
+        .filter_map(|result| result.seats.as_ref())
+        .flat_map(|comparison| &comparison.seats)
+    {
+        match totals.iter_mut().find(|(label, _)| *label == seat.label) {
+            Some((_, counts)) => counts.add(&seat.counts),
+            None => totals.push((seat.label.clone(), seat.counts.clone())),
+        }
+    }
+    for (label, counts) in totals {
+        println!(
+            "seat {label}: {} steps compared ({} through the adapter), {} identical, {} known deviations, {} unexpected",
+            counts.steps,
+            counts.through_adapter,
+            counts.identical,
+            counts.known_deviations,
+            counts.unexpected
+        );
+    }
+}
+
 pub(crate) fn default_key_cache() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KMLAB_KEY_CACHE") {
         return Some(PathBuf::from(dir));
@@ -213,10 +311,13 @@ fn progress_bar(total: usize, format: Format) -> Option<ProgressBar> {
 /// What every scenario of a run shares.
 struct Setup {
     jobs: usize,
+    adapter_timeout: std::time::Duration,
     key_cache: Option<PathBuf>,
     engine: Arc<dyn Engine>,
     cross_check: Option<Arc<dyn Engine>>,
     known: KnownDeviations,
+    seatings: Vec<Seating>,
+    adapter_deviations: AdapterDeviations,
 }
 
 fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult {
@@ -228,6 +329,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         },
         transcript: None,
         matrix: None,
+        seats: None,
     };
     let scenario = match scenario::load(&file.id, &file.path) {
         Ok(scenario) => scenario,
@@ -260,6 +362,8 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         seed: args.seed,
         engine: Arc::clone(&setup.engine),
         cross_check: setup.cross_check.clone(),
+        seats: Vec::new(),
+        adapter_timeout: setup.adapter_timeout,
     };
     let run = match runner::run_scenario(&scenario, &options, setup.jobs) {
         Ok(run) => run,
@@ -298,6 +402,10 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
             );
         }
     }
+    if !setup.seatings.is_empty() {
+        let comparison = seated_runs(&scenario, &run, &options, setup, &mut reasons);
+        result.seats = Some(comparison);
+    }
     let snapshot = if args.seed.is_some() {
         // A different seed gives different serials and tokens; the snapshot is for the
         // scenario's own seed.
@@ -332,6 +440,97 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         ScenarioRun::Matrix(matrix) => result.matrix = Some(matrix_result(matrix)),
     }
     result
+}
+
+/// Runs the scenario once per seating and compares each with kmlab's run, step by step;
+/// every difference the adapters' known-deviations file does not list, and every listed one
+/// that did not happen, is added to `reasons`.
+fn seated_runs(
+    scenario: &scenario::Scenario,
+    kmlab: &ScenarioRun,
+    options: &RunOptions,
+    setup: &Setup,
+    reasons: &mut Vec<String>,
+) -> SeatComparison {
+    // kmlab's transcripts, one per combination of a matrix scenario, with their titles.
+    let (ours, titles): (Vec<Option<&report::Transcript>>, Vec<String>) = match kmlab {
+        ScenarioRun::Single(run) => (vec![Some(&run.transcript)], vec![scenario.title.clone()]),
+        ScenarioRun::Matrix(matrix) => matrix
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(index, cell)| {
+                (
+                    cell.transcript(),
+                    format!("combination {}: {}", index + 1, cell.label),
+                )
+            })
+            .unzip(),
+    };
+    let mut seats = Vec::new();
+    for (index, seating) in setup.seatings.iter().enumerate() {
+        let options = RunOptions {
+            work_dir: options.work_dir.join(format!("seat-{}", index + 1)),
+            cross_check: None,
+            seats: vec![seating.seat()],
+            ..options.clone()
+        };
+        let mut problems = Vec::new();
+        let transcripts: Vec<Option<report::Transcript>> =
+            match std::fs::create_dir_all(&options.work_dir)
+                .map_err(runner::RunError::from)
+                .and_then(|()| runner::run_scenario(scenario, &options, setup.jobs))
+            {
+                Ok(ScenarioRun::Single(run)) => vec![Some(run.transcript)],
+                Ok(ScenarioRun::Matrix(matrix)) => matrix
+                    .cells
+                    .into_iter()
+                    .map(|cell| cell.result.ok().map(|run| run.transcript))
+                    .collect(),
+                Err(error) => {
+                    problems.push(format!("{}: harness error: {error}", seating.label()));
+                    Vec::new()
+                }
+            };
+        let mut counts = SeatCounts::default();
+        let mut differences = Vec::new();
+        for (index, kmlab) in ours.iter().enumerate() {
+            let (Some(kmlab), Some(Some(seated))) = (kmlab, transcripts.get(index)) else {
+                continue;
+            };
+            let (cell_counts, cell_differences) = report::compare(kmlab, seated);
+            counts.add(&cell_counts);
+            differences.extend(cell_differences);
+        }
+        let (known, failures) = setup
+            .adapter_deviations
+            .judge(seating, &scenario.id, &differences);
+        counts.known_deviations = known;
+        counts.unexpected = differences.len() - known;
+        problems.extend(failures);
+        reasons.extend(problems.iter().cloned());
+        seats.push(SeatResult {
+            label: seating.label(),
+            adapter: seating.adapter.name().to_owned(),
+            counts,
+            problems,
+            transcripts,
+        });
+    }
+    let labels: Vec<String> = seats.iter().map(|seat| seat.label.clone()).collect();
+    let tables = ours
+        .iter()
+        .zip(&titles)
+        .enumerate()
+        .map(|(index, (kmlab, title))| {
+            let seated: Vec<Option<&report::Transcript>> = seats
+                .iter()
+                .map(|seat| seat.transcripts.get(index).and_then(Option::as_ref))
+                .collect();
+            report::seat_table(title, &labels, *kmlab, &seated)
+        })
+        .collect();
+    SeatComparison { tables, seats }
 }
 
 /// A matrix run as the report keeps it.

@@ -599,6 +599,22 @@ fn pkcs12_files_from_kmlab_and_from_openssl_give_the_reader_its_keys() {
     }
 }
 
+/// `kmlab inspect --format json` of the message `basic/signed-encrypted-message` delivered to
+/// Bob, as Bob, from that scenario's artifacts in `scenario`.
+fn inspect_delivered_as_bob(scenario: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec![
+        "mail/001-alice-quarterly-figures.eml",
+        "--as",
+        "bob",
+        "--artifacts",
+        ".",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    inspect(&args, scenario)
+}
+
 /// Inspecting an exported message as the user who read it, at the moment they read it, gives
 /// the read step's record word for word: one description of a reading serves both.
 #[test]
@@ -615,18 +631,7 @@ fn inspecting_a_delivered_message_repeats_the_transcripts_read_record() {
         .iter()
         .find(|r| r["action"] == "read" && r["actor"] == "bob")
         .unwrap();
-    let (code, json, stderr) = inspect(
-        &[
-            "mail/001-alice-quarterly-figures.eml",
-            "--as",
-            "bob",
-            "--artifacts",
-            ".",
-            "--format",
-            "json",
-        ],
-        &scenario,
-    );
+    let (code, json, stderr) = inspect_delivered_as_bob(&scenario, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     let inspected: Value = serde_json::from_str(&json).unwrap();
     let verdict_details = |details: &Value, skip: &[&str]| -> Vec<Value> {
@@ -687,4 +692,46 @@ fn the_clients_crls_revoke_a_signer_with_artifacts_and_without() {
     // Judged before the CRL was issued, the client holds no CRL of that time.
     *with_crl.iter_mut().find(|a| **a == "2001-03-05").unwrap() = "2001-03-02";
     expect_inspect(&with_crl, &scenario, 0, &["    revocation: no-crl"]);
+}
+
+/// `--adapter` puts a real implementation in the reader's seat: OpenSSL's command line opens
+/// and verifies the delivered message with the verdicts kmlab's engine gives; a broken
+/// adapter is the adapter's failure, and an unknown one a usage error.
+#[test]
+fn a_real_implementation_reads_as_the_user_with_kmlabs_verdicts() {
+    let out = tempfile::tempdir().unwrap();
+    export_artifacts("scenarios/basic/signed-encrypted-message.toml", out.path());
+    let scenario = out.path().join("basic/signed-encrypted-message");
+    let read_as_bob = |extra: &[&str]| inspect_delivered_as_bob(&scenario, extra);
+    let (code, kmlab_json, stderr) = read_as_bob(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, seated_json, stderr) = read_as_bob(&["--adapter", "openssl-cli"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let kmlab: Value = serde_json::from_str(&kmlab_json).unwrap();
+    let seated: Value = serde_json::from_str(&seated_json).unwrap();
+    assert_eq!(seated["engine"], "openssl-cli");
+    assert_eq!(
+        detail(&seated, "implementation").as_deref(),
+        Some("openssl-cli")
+    );
+    let mut details = seated["record"]["details"].as_array().unwrap().clone();
+    details.retain(|d| d["key"] != "implementation");
+    assert_eq!(Value::Array(details), kmlab["record"]["details"]);
+
+    let garbage = common::workspace().join("tests/fixtures/adapters/garbage");
+    let (code, json, stderr) = read_as_bob(&["--adapter", garbage.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let broken: Value = serde_json::from_str(&json).unwrap();
+    let failure = detail(&broken, "adapter-failure").unwrap();
+    assert!(
+        failure.starts_with("garbage decrypt: answered something that is not JSON"),
+        "{failure}"
+    );
+
+    let (code, _, stderr) = read_as_bob(&["--adapter", "no-such-tool"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--adapter no-such-tool: unknown adapter `no-such-tool`"),
+        "{stderr}"
+    );
 }

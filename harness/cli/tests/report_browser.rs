@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{kmlab, text, workspace};
+use common::{bobs_deviations, kmlab, text, unsupported_adapter, workspace};
 
 /// Chromium's headless flags for a machine with no network and no desktop session.
 const CHROMIUM_FLAGS: &[&str] = &[
@@ -114,4 +114,62 @@ fn chromium_draws_the_diagrams_and_marks_the_failing_step() {
     assert!(shot.status.success(), "{}", text(&shot.stderr));
     let png = std::fs::read(&screenshot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+}
+
+#[test]
+fn chromium_shows_a_seated_implementation_beside_kmlab() {
+    // Bob's seat taken by an adapter that answers every request `unsupported`: his read of
+    // Alice's message differs from kmlab's, and the deviations file lists it.
+    let dir = tempfile::tempdir().unwrap();
+    let deviations = dir.path().join("deviations.toml");
+    std::fs::write(&deviations, bobs_deviations("[10]")).unwrap();
+    let adapter = unsupported_adapter();
+    let report = dir.path().join("report");
+    let output = kmlab(
+        &[
+            "report",
+            report.to_str().unwrap(),
+            "scenarios/basic/signed-encrypted-message.toml",
+            "--seat",
+            &format!("bob={}", adapter.display()),
+            "--adapter-deviations",
+            deviations.to_str().unwrap(),
+        ],
+        &workspace(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", report.join("index.html").display());
+    let dump = chromium(
+        profile.path(),
+        &["--virtual-time-budget=5000", "--dump-dom", &url],
+    );
+    assert!(dump.status.success(), "{}", text(&dump.stderr));
+    let dom = text(&dump.stdout);
+    assert_eq!(body_attribute(&dom, "data-diagrams").as_deref(), Some("1"));
+    assert_eq!(
+        body_attribute(&dom, "data-diagrams-drawn").as_deref(),
+        Some("1")
+    );
+    let seats = &dom[dom
+        .find("<h3>Seated implementations</h3>")
+        .expect("a seats section")..];
+    assert!(
+        seats.contains("<code>bob=unsupported</code>: 13 steps compared (1 through the adapter), 12 identical, 1 known deviations, 0 unexpected"),
+        "{seats}"
+    );
+    // The side-by-side table: kmlab's column, then the seat's; the differing step in a row.
+    let table = &seats[seats.find("<table class=\"matrix\">").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(
+        table.contains("<th>step</th><th>kmlab</th><th>bob=unsupported</th>"),
+        "{table}"
+    );
+    let row = &table[table.find("[10] read by bob").expect("the differing step")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("ok") && row.contains("error (unsupported)"),
+        "{row}"
+    );
 }

@@ -48,6 +48,8 @@ pub struct KeyAttempt {
     pub generation: KeyGeneration,
     /// What happened.
     pub result: &'static str,
+    /// The implementation's own words, when it could not try (it refused the key or failed).
+    pub detail: Option<String>,
 }
 
 /// One S/MIME layer, outermost first.
@@ -274,11 +276,11 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     break Content::Unreadable("client-cannot-read-legacy-format");
                 }
                 match open_layer(&der, summary, true, reader, &mut layers) {
-                    Some(content) => {
+                    Ok(content) => {
                         entity = content;
                         sealed = true;
                     }
-                    None => break Content::Unreadable("no-key-opens"),
+                    Err(reason) => break Content::Unreadable(reason),
                 }
             }
             Entity::Pkcs7 { .. } if !reader.profile.processes_smime => {
@@ -303,8 +305,8 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                         break Content::Unreadable(refusal);
                     }
                     match open_layer(&der, summary, false, reader, &mut layers) {
-                        Some(content) => entity = content,
-                        None => break Content::Unreadable("no-key-opens"),
+                        Ok(content) => entity = content,
+                        Err(reason) => break Content::Unreadable(reason),
                     }
                 }
                 Ok(CmsSummary::Signed(_)) => {
@@ -339,35 +341,52 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
 }
 
 /// Opens an envelope with the reader's keys and records the layer; the content if a key
-/// opened it.
+/// opened it, else why reading stops: `no-key-opens`, or the implementation's own failure
+/// (`adapter-failure`) or refusal (`unsupported`).
 fn open_layer(
     der: &[u8],
     summary: EnvelopeSummary,
     legacy: bool,
     reader: &Reader<'_>,
     layers: &mut Vec<Layer>,
-) -> Option<Vec<u8>> {
+) -> Result<Vec<u8>, &'static str> {
     let (opened, attempts) = open(der, reader);
+    let stopped = ["adapter-failure", "unsupported"]
+        .into_iter()
+        .find(|reason| attempts.iter().any(|attempt| attempt.result == *reason))
+        .unwrap_or("no-key-opens");
     layers.push(Layer::Enveloped {
         legacy,
         summary: Ok(summary),
         opened_with: opened.as_ref().map(|(generation, _)| *generation),
         attempts,
     });
-    opened.map(|(_, content)| content)
+    opened.map(|(_, content)| content).ok_or(stopped)
 }
 
-/// Tries every key, newest first, and returns the first that opens the envelope.
+/// Tries every key, newest first, and returns the first that opens the envelope. An
+/// implementation that failed at its job is not asked again.
 fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, Vec<KeyAttempt>) {
     let mut attempts = Vec::new();
     for key in reader.keys.iter().rev() {
         let result = reader.engine.decrypt(der, &key.certificate, &key.key);
+        let detail = match &result {
+            Decryption::AdapterFailure { detail } | Decryption::Unsupported { detail } => {
+                Some(detail.clone())
+            }
+            _ => None,
+        };
+        let failed = matches!(result, Decryption::AdapterFailure { .. });
         attempts.push(KeyAttempt {
             generation: key.generation,
             result: result.reason(),
+            detail,
         });
         if let Decryption::Opened { content } = result {
             return (Some((key.generation, content)), attempts);
+        }
+        if failed {
+            break;
         }
     }
     (None, attempts)

@@ -15,6 +15,7 @@ use crate::matrix::{MatrixTable, Row};
 use crate::record::{
     DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
 };
+use crate::seats::SeatComparison;
 
 const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 2em 4em; color: #1d1d1f; }
@@ -173,6 +174,9 @@ fn scenario_section(out: &mut String, result: &ScenarioResult) {
     if let Some(transcript) = &result.transcript {
         transcript_section(out, transcript, &result.scenario);
     }
+    if let Some(seats) = &result.seats {
+        seats_section(out, seats);
+    }
     if let Some(matrix) = &result.matrix {
         matrix_section(out, &matrix.table);
         for (index, cell) in matrix.cells.iter().enumerate() {
@@ -265,7 +269,37 @@ fn matrix_section(out: &mut String, table: &MatrixTable) {
             escape(&values.join(", "))
         );
     }
-    out.push_str("</p>\n<table class=\"matrix\">\n<tr><th>step</th>");
+    out.push_str("</p>\n");
+    table_rows(out, table, "every combination");
+}
+
+/// kmlab's engine and each seated implementation side by side, with each seating's counts.
+fn seats_section(out: &mut String, seats: &SeatComparison) {
+    out.push_str("<h3>Seated implementations</h3>\n<ul class=\"seats\">\n");
+    for seat in &seats.seats {
+        let counts = &seat.counts;
+        let _ = writeln!(
+            out,
+            "<li><code>{}</code>: {} steps compared ({} through the adapter), {} identical, {} known deviations, {} unexpected</li>",
+            escape(&seat.label),
+            counts.steps,
+            counts.through_adapter,
+            counts.identical,
+            counts.known_deviations,
+            counts.unexpected
+        );
+    }
+    out.push_str("</ul>\n");
+    for table in &seats.tables {
+        if seats.tables.len() > 1 {
+            let _ = writeln!(out, "<h4>{}</h4>", escape(&table.title));
+        }
+        table_rows(out, table, "every implementation");
+    }
+}
+
+fn table_rows(out: &mut String, table: &MatrixTable, alike_in: &str) {
+    out.push_str("<table class=\"matrix\">\n<tr><th>step</th>");
     for column in &table.columns {
         let _ = write!(out, "<th>{}</th>", escape(&column.label));
     }
@@ -295,7 +329,7 @@ fn matrix_section(out: &mut String, table: &MatrixTable) {
             Row::Same { first, last, count } => {
                 let _ = writeln!(
                     out,
-                    "<tr class=\"same\"><td colspan=\"{}\"><em>{count} step{} alike in every combination: {} … {}</em></td></tr>",
+                    "<tr class=\"same\"><td colspan=\"{}\"><em>{count} step{} alike in {alike_in}: {} … {}</em></td></tr>",
                     table.columns.len() + 1,
                     if *count == 1 { "" } else { "s" },
                     escape(first),
@@ -525,6 +559,7 @@ mod tests {
             },
             transcript: Some(transcript),
             matrix: None,
+            seats: None,
         }];
         let page = render_html(&results);
         assert!(page.contains("data-diagrams=\"1\""));

@@ -98,6 +98,7 @@ mod tests {
                 },
                 transcript: None,
                 matrix: None,
+                seats: None,
             },
             ScenarioResult {
                 scenario: "b".into(),
@@ -107,6 +108,7 @@ mod tests {
                 },
                 transcript: None,
                 matrix: None,
+                seats: None,
             },
         ];
         let xml = junit(&results);

@@ -9,17 +9,21 @@ mod html;
 mod junit;
 mod matrix;
 mod record;
+mod seats;
 mod snapshot;
 
 pub use html::{render_html, render_matrix_html};
 pub use junit::junit;
 pub use matrix::{
-    Cell, Column, MATRIX_SCHEMA, MatrixTable, Row, column_labels, matrix_json, matrix_table,
-    render_markdown,
+    Cell, Column, MATRIX_SCHEMA, MatrixTable, Row, VERDICT_DETAILS, column_labels, matrix_json,
+    matrix_table, matrix_table_by, render_markdown,
 };
 pub use record::{
     CellResult, Detail, DetailValue, ExpectationCheck, Flow, MatrixResult, Record, ScenarioResult,
     ScenarioStatus, Transcript,
+};
+pub use seats::{
+    KMLAB_COLUMN, SeatComparison, SeatCounts, SeatResult, StepDifference, compare, seat_table,
 };
 pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_record, render_snapshot};
 

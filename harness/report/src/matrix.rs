@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::record::{Record, Transcript};
+use crate::record::{DetailValue, Record, Transcript};
 
 /// One combination of settings: a column of the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,22 +30,97 @@ pub struct Cell {
     /// The reason word, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The verdict details compared besides the outcome (empty for a settings matrix, which
+    /// compares outcomes only), `(key, value)`.
+    #[serde(skip)]
+    pub facts: Vec<(String, String)>,
+    /// The verdict details in which this cell differs from the table's first column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub differs: Vec<String>,
 }
 
+/// The details of a step that carry a verdict about a message: what was signed and
+/// encrypted, for whom and how, which key opened it, what the signature and the reader's
+/// policy say, the content reached. Comparing implementations compares these along with the
+/// outcome; a detail whose key starts with `matrix ` (the interoperability table) counts too.
+pub const VERDICT_DETAILS: &[&str] = &[
+    "signed",
+    "cipher",
+    "recipients",
+    "layers",
+    "decrypted-with",
+    "signature",
+    "signer",
+    "digest",
+    "policy",
+    "chain",
+    "chain-at-signing",
+    "body",
+];
+
 impl Cell {
-    fn of(record: &Record) -> Self {
+    /// A record's outcome and reason.
+    pub fn of(record: &Record) -> Self {
         Self {
             outcome: record.outcome.to_string(),
             reason: record.reason.clone(),
+            facts: Vec::new(),
+            differs: Vec::new(),
         }
     }
 
-    /// `outcome (reason)`.
+    /// A record's outcome and reason with its verdict details ([`VERDICT_DETAILS`]).
+    pub fn verdict(record: &Record) -> Self {
+        let facts = record
+            .details
+            .iter()
+            .filter(|detail| {
+                VERDICT_DETAILS.contains(&detail.key.as_str()) || detail.key.starts_with("matrix ")
+            })
+            .map(|detail| {
+                let value = match &detail.value {
+                    DetailValue::Text(text) => text.clone(),
+                    DetailValue::List(items) => items.join("; "),
+                };
+                (detail.key.clone(), value)
+            })
+            .collect();
+        Self {
+            facts,
+            ..Self::of(record)
+        }
+    }
+
+    /// `outcome (reason)`, then any verdict details that differ from the first column.
     pub fn text(&self) -> String {
-        match &self.reason {
+        let mut text = match &self.reason {
             Some(reason) => format!("{} ({reason})", self.outcome),
             None => self.outcome.clone(),
+        };
+        if !self.differs.is_empty() {
+            text.push_str(&format!(" [{}]", self.differs.join("; ")));
         }
+        text
+    }
+
+    /// The verdict details in which this cell differs from `other`, as `key: value`.
+    pub fn differences_from(&self, other: &Self) -> Vec<String> {
+        let value = |cell: &Self, key: &str| {
+            cell.facts
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let mut keys: Vec<&str> = Vec::new();
+        for (key, _) in self.facts.iter().chain(&other.facts) {
+            if !keys.contains(&key.as_str()) {
+                keys.push(key);
+            }
+        }
+        keys.into_iter()
+            .filter(|key| value(self, key) != value(other, key))
+            .map(|key| format!("{key}: {}", value(self, key).unwrap_or_else(|| "—".into())))
+            .collect()
     }
 }
 
@@ -130,13 +205,25 @@ pub fn column_labels(axes: &[String], combinations: &[Vec<String>]) -> Vec<Strin
 }
 
 /// Builds the table from each column's transcript (`None` where the combination could not
-/// run).
+/// run), comparing steps by outcome and reason.
 pub fn matrix_table(
     scenario: &str,
     title: &str,
     axes: Vec<(String, Vec<String>)>,
     columns: Vec<Column>,
     transcripts: &[Option<&Transcript>],
+) -> MatrixTable {
+    matrix_table_by(scenario, title, axes, columns, transcripts, Cell::of)
+}
+
+/// Builds the table comparing steps by what `cell` makes of each record.
+pub fn matrix_table_by(
+    scenario: &str,
+    title: &str,
+    axes: Vec<(String, Vec<String>)>,
+    columns: Vec<Column>,
+    transcripts: &[Option<&Transcript>],
+    cell: impl Fn(&Record) -> Cell,
 ) -> MatrixTable {
     let length = transcripts
         .iter()
@@ -155,7 +242,7 @@ pub fn matrix_table(
             continue;
         };
         let label = step_label(first);
-        let cells: Vec<Option<Cell>> = records.iter().map(|r| r.map(Cell::of)).collect();
+        let mut cells: Vec<Option<Cell>> = records.iter().map(|r| r.map(&cell)).collect();
         let agree = cells.iter().all(|cell| cell.is_some() && *cell == cells[0]);
         if agree {
             same = Some(match same.take() {
@@ -165,6 +252,11 @@ pub fn matrix_table(
         } else {
             if let Some((first, last, count)) = same.take() {
                 rows.push(Row::Same { first, last, count });
+            }
+            if let Some(Some(base)) = cells.first().cloned() {
+                for other in cells.iter_mut().skip(1).flatten() {
+                    other.differs = other.differences_from(&base);
+                }
             }
             rows.push(Row::Differs {
                 step: label,
@@ -185,7 +277,7 @@ pub fn matrix_table(
     }
 }
 
-fn step_label(record: &Record) -> String {
+pub(crate) fn step_label(record: &Record) -> String {
     format!("[{}] {} by {}", record.label(), record.action, record.actor)
 }
 

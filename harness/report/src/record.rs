@@ -195,6 +195,7 @@ pub enum ScenarioStatus {
 }
 
 use crate::matrix::MatrixTable;
+use crate::seats::SeatComparison;
 use crate::snapshot::SnapshotState;
 
 /// One scenario's result.
@@ -213,6 +214,10 @@ pub struct ScenarioResult {
     /// For a matrix scenario: the table and every combination.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matrix: Option<MatrixResult>,
+    /// For a run with real implementations seated: kmlab's outcomes and each seating's side
+    /// by side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seats: Option<SeatComparison>,
 }
 
 /// A matrix scenario's combinations and the table comparing them.

@@ -50,6 +50,21 @@ pub struct RunOptions {
     /// Another engine every reader also judges each message with; a difference in verdicts
     /// is recorded on the read step and listed in the transcript's disagreements.
     pub cross_check: Option<Arc<dyn Engine>>,
+    /// Real implementations in users' seats: every message such a user sends or reads goes
+    /// through its adapter. A seat given here for one user wins over the scenario's own seat
+    /// for that user (a user's `seat` key), which wins over a seat given here for every user.
+    pub seats: Vec<Seat>,
+    /// How long one call of the adapter of a seat the scenario itself gives may take.
+    pub adapter_timeout: std::time::Duration,
+}
+
+/// An external S/MIME implementation seated as one user, or as every user.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    /// Whose seat; `None` for every user.
+    pub user: Option<model::UserName>,
+    /// The implementation.
+    pub adapter: smime_external::Adapter,
 }
 
 /// A harness failure: something kmlab itself could not do (not a step outcome).

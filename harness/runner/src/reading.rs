@@ -83,6 +83,13 @@ pub fn describe_reading(
                             .join(", ")
                     ),
                 };
+                for attempt in attempts {
+                    if let Some(detail) = &attempt.detail {
+                        record
+                            .details
+                            .push(Detail::text(attempt.result, detail.clone()));
+                    }
+                }
                 record.details.push(Detail::text("cipher", cipher.clone()));
                 if let Ok(summary) = summary {
                     record
@@ -131,6 +138,14 @@ pub fn describe_reading(
                     ));
                 }
                 record.details.push(Detail::text("digest", digest));
+                if let (
+                    SignatureStatus::AdapterFailure { detail }
+                    | SignatureStatus::Unsupported { detail },
+                    reason,
+                ) = (&check.status, check.status.reason())
+                {
+                    record.details.push(Detail::text(reason, detail.clone()));
+                }
                 match check.status {
                     SignatureStatus::Verified => {}
                     SignatureStatus::DigestMismatch | SignatureStatus::SignatureInvalid => {

@@ -15,6 +15,7 @@ use report::{Detail, Record};
 use scenario::{CaInstall, CaRole, CaSpec, KmSpec, Scenario};
 use sink::{EmbeddedSink, Limits};
 use smime::Engine;
+use smime_external::ExternalEngine;
 
 use crate::book::{CertificateBook, certificate_line};
 use crate::{RunError, RunOptions};
@@ -42,6 +43,8 @@ pub struct World {
     pub(crate) engine: Arc<dyn Engine>,
     /// The engine every reader also judges each message with, when cross-checking.
     pub(crate) cross_check: Option<Arc<dyn Engine>>,
+    /// Users whose seat a real implementation takes, with its engine.
+    pub(crate) seated: BTreeMap<UserName, Arc<ExternalEngine>>,
     pub(crate) cas: BTreeMap<CaName, CertificationAuthority>,
     pub(crate) kms: BTreeMap<KmName, KmServer>,
     pub(crate) directory: Directory,
@@ -132,6 +135,30 @@ impl World {
                 ),
             );
         }
+        let mut seated = BTreeMap::new();
+        for spec in &topology.users {
+            let named = options
+                .seats
+                .iter()
+                .find(|seat| seat.user.as_ref() == Some(&spec.name))
+                .map(|seat| seat.adapter.clone());
+            let own = spec.seat.as_ref().map(|seat| {
+                smime_external::Adapter::new(
+                    &seat.name,
+                    seat.program.clone(),
+                    options.adapter_timeout,
+                )
+            });
+            let everyone = options
+                .seats
+                .iter()
+                .find(|seat| seat.user.is_none())
+                .map(|seat| seat.adapter.clone());
+            if let Some(adapter) = named.or(own).or(everyone) {
+                let engine = ExternalEngine::new(adapter, clock.now());
+                seated.insert(spec.name.clone(), Arc::new(engine));
+            }
+        }
         let km_dir = options.work_dir.join("km");
         std::fs::create_dir_all(&km_dir)?;
         let kms = BTreeMap::new();
@@ -144,6 +171,7 @@ impl World {
             keys,
             engine: Arc::clone(&options.engine),
             cross_check: options.cross_check.clone(),
+            seated,
             cas: BTreeMap::new(),
             kms,
             directory,
@@ -614,6 +642,29 @@ impl World {
     /// The virtual time.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// The engine `user`'s client does its cryptography with: the implementation seated as
+    /// that user (told the virtual time), else the run's engine.
+    pub(crate) fn engine_for(&self, user: &UserName) -> Arc<dyn Engine> {
+        match self.seated.get(user) {
+            Some(engine) => {
+                engine.set_time(self.now());
+                engine.set_authorities(
+                    self.cas
+                        .values()
+                        .filter_map(|ca| ca.certificate().cloned())
+                        .collect(),
+                );
+                Arc::clone(engine) as Arc<dyn Engine>
+            }
+            None => Arc::clone(&self.engine),
+        }
+    }
+
+    /// The name of the implementation seated as `user`, if one is.
+    pub(crate) fn seated_name(&self, user: &UserName) -> Option<&'static str> {
+        self.seated.get(user).map(|engine| engine.name())
     }
 
     /// The KM database files, by KM server name.

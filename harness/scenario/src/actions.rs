@@ -609,6 +609,9 @@ pub const ACTIONS: &[ActionSpec] = &[
             "missing",
             "attempts",
             "sink",
+            "implementation",
+            "unsupported",
+            "adapter-failure",
         ],
     },
     ActionSpec {
@@ -646,6 +649,9 @@ pub const ACTIONS: &[ActionSpec] = &[
             "changed-in-transit",
             "body",
             "cross-check",
+            "implementation",
+            "unsupported",
+            "adapter-failure",
         ],
     },
     ActionSpec {

@@ -455,6 +455,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "the client build: \"128-bit\" (default) or \"40-bit\" (export)",
             ),
+            key(
+                "seat",
+                FieldKind::Text,
+                false,
+                "a real S/MIME implementation doing this user's cryptography: a built-in adapter (openssl-cli, gpgsm, cmsutil), an adapter program's path relative to the scenario's folder, or \"kmlab\" (kmlab's own engine, the default)",
+            ),
         ],
     ),
 ];

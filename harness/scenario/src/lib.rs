@@ -24,7 +24,7 @@ pub use resolve::LANGUAGE_VERSION;
 pub use skeleton::skeleton;
 pub use types::{
     Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
-    RestoreSource, RevokeTarget, RootStore, Scenario, SectoolOperation, SendStep, Step,
+    RestoreSource, RevokeTarget, RootStore, Scenario, SeatSpec, SectoolOperation, SendStep, Step,
     TokenChoice, Topology, UserSpec,
 };
 

@@ -23,8 +23,8 @@ use crate::diagnostics::{Diagnostic, locate};
 use crate::file::{RawScenario, RawStep, RawTable, Spanned};
 use crate::types::{
     Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
-    RestoreSource, RevokeTarget, RootStore, Scenario, SendStep, Step, TokenChoice, Topology,
-    UserSpec,
+    RestoreSource, RevokeTarget, RootStore, Scenario, SeatSpec, SendStep, Step, TokenChoice,
+    Topology, UserSpec,
 };
 
 /// `type` of a CA in the file.
@@ -258,7 +258,7 @@ pub(crate) fn resolve(
         .collect();
     let users: Vec<UserSpec> = section("user")
         .iter()
-        .filter_map(|table| resolve_user(&mut r, table, &site_names, &mail_domain))
+        .filter_map(|table| resolve_user(&mut r, table, path, &site_names, &mail_domain))
         .collect();
 
     let moving_users: Vec<String> = raw
@@ -746,6 +746,7 @@ fn resolve_km(
 fn resolve_user(
     r: &mut Resolver<'_>,
     table: &RawTable,
+    path: &Path,
     sites: &[String],
     mail_domain: &str,
 ) -> Option<UserSpec> {
@@ -779,6 +780,10 @@ fn resolve_user(
         }
         None => format!("{}@{mail_domain}", name.value),
     };
+    let seat = match table.text("seat") {
+        Some(value) => Some(seat(r, &value, path)?),
+        None => None,
+    };
     site_ok.then(|| UserSpec {
         name: UserName::new(name.value),
         site: SiteName::new(site.value),
@@ -788,7 +793,54 @@ fn resolve_user(
         display_name: table
             .text("display_name")
             .map_or_else(|| name.value.to_owned(), |display| display.value.to_owned()),
+        seat: seat.flatten(),
     })
+}
+
+/// A user's `seat`: `kmlab` (no adapter), a built-in adapter's name, or the path of an
+/// adapter program inside the scenario's folder. `Some(None)` is kmlab's own engine.
+fn seat(r: &mut Resolver<'_>, value: &Spanned<&str>, path: &Path) -> Option<Option<SeatSpec>> {
+    const KMLAB: &str = "kmlab";
+    let written = value.value;
+    if written == KMLAB {
+        return Some(None);
+    }
+    let is_path = written.contains(['/', '\\']) || written.starts_with('.');
+    if !is_path {
+        let Some(program) = smime_external::built_in_program(written) else {
+            let mut known = smime_external::built_in_names();
+            known.push(KMLAB.to_owned());
+            r.problem_with_help(
+                value.span.clone(),
+                format!("unknown adapter `{written}`"),
+                format!(
+                    "expected a built-in adapter ({}) or an adapter program's path relative to the scenario's folder, e.g. \"adapters/mine\"",
+                    known.join(", ")
+                ),
+            );
+            return None;
+        };
+        return Some(Some(SeatSpec {
+            name: written.to_owned(),
+            program,
+            built_in: true,
+        }));
+    }
+    let relative = scenario_relative(r, value, "adapters/mine")?;
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let Some((name, program)) = smime_external::program_at(&folder.join(relative)) else {
+        r.problem_with_help(
+            value.span.clone(),
+            format!("no adapter program at `{written}`"),
+            "give a program file, or a folder holding one named `adapter`, relative to the scenario's folder",
+        );
+        return None;
+    };
+    Some(Some(SeatSpec {
+        name,
+        program,
+        built_in: false,
+    }))
 }
 
 fn installed_part(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<InstalledPart> {
@@ -815,7 +867,11 @@ fn installed_part(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<Install
 
 /// A relative path inside the scenario file's folder: absolute paths and `..` could reach
 /// files the scenario has no business with.
-fn scenario_relative(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<PathBuf> {
+fn scenario_relative(
+    r: &mut Resolver<'_>,
+    value: &Spanned<&str>,
+    example: &str,
+) -> Option<PathBuf> {
     let path = Path::new(value.value);
     let escapes = path.is_absolute()
         || path.components().any(|part| {
@@ -831,7 +887,7 @@ fn scenario_relative(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<Path
                 "`{}` is not a path inside the scenario's folder",
                 value.value
             ),
-            "give a relative path without `..`, e.g. \"fixtures/backup.sqlite\"",
+            format!("give a relative path without `..`, e.g. \"{example}\""),
         );
         return None;
     }
@@ -1054,7 +1110,9 @@ fn resolve_step(
             let km = km(r, "km_server")?;
             let source = match (table.text("from"), table.text("file")) {
                 (Some(from), None) => RestoreSource::Backup(from.value.to_owned()),
-                (None, Some(file)) => RestoreSource::File(scenario_relative(r, &file)?),
+                (None, Some(file)) => {
+                    RestoreSource::File(scenario_relative(r, &file, "fixtures/backup.sqlite")?)
+                }
                 _ => {
                     r.problem(
                         raw.span.clone(),

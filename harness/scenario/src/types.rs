@@ -225,6 +225,21 @@ pub struct UserSpec {
     pub email: MailAddress,
     /// The display name used in the mailbox DN.
     pub display_name: String,
+    /// A real S/MIME implementation in this user's seat, if the scenario puts one there.
+    pub seat: Option<SeatSpec>,
+}
+
+/// A real S/MIME implementation a scenario seats as one of its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatSpec {
+    /// The name reports give it: the built-in adapter's name, or the program's file name
+    /// (its folder's for a program called `adapter`).
+    pub name: String,
+    /// The adapter program: a built-in one, or one inside the scenario file's folder (the
+    /// folder joined with the path written).
+    pub program: PathBuf,
+    /// Whether it is one of kmlab's built-in adapters.
+    pub built_in: bool,
 }
 
 /// One step.

@@ -342,3 +342,61 @@ fn restore_files_must_stay_inside_the_scenario_folder() {
         assert_eq!(restore(inside), Ok(()), "{inside}");
     }
 }
+
+#[test]
+fn a_users_seat_is_a_built_in_adapter_kmlab_or_a_program_inside_the_scenarios_folder() {
+    // The skeleton's users, one seated per case; the file sits in a folder with an adapter.
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(folder.path().join("adapters/mine")).unwrap();
+    std::fs::write(folder.path().join("adapters/mine/adapter"), "#!/bin/sh\n").unwrap();
+    std::fs::write(folder.path().join("lone.py"), "").unwrap();
+    let path = folder.path().join("seated.toml");
+    let seated = |seat: &str| {
+        let source = scenario::skeleton("t").replacen(
+            "client = \"outlook2000\"",
+            &format!("seat = \"{seat}\"\nclient = \"outlook2000\""),
+            1,
+        );
+        scenario::parse("seated", &path, &source)
+    };
+    let alice = |scenario: &scenario::Scenario| scenario.topology.users[0].seat.clone();
+
+    let built_in = alice(&seated("openssl-cli").unwrap()).unwrap();
+    assert_eq!(built_in.name, "openssl-cli");
+    assert!(built_in.built_in && built_in.program.is_file());
+    assert_eq!(alice(&seated("kmlab").unwrap()), None);
+    let own = alice(&seated("adapters/mine").unwrap()).unwrap();
+    assert_eq!(own.name, "mine");
+    assert_eq!(own.program, folder.path().join("adapters/mine/adapter"));
+    assert!(!own.built_in);
+    assert_eq!(alice(&seated("./lone.py").unwrap()).unwrap().name, "lone");
+    // Bob has no seat of his own.
+    assert_eq!(seated("gpgsm").unwrap().topology.users[1].seat, None);
+
+    for (seat, wanted) in [
+        ("no-such-tool", "unknown adapter `no-such-tool`"),
+        (
+            "../outside/adapter",
+            "is not a path inside the scenario's folder",
+        ),
+        (
+            "/usr/bin/openssl",
+            "is not a path inside the scenario's folder",
+        ),
+        (
+            "adapters/missing",
+            "no adapter program at `adapters/missing`",
+        ),
+    ] {
+        let messages = seated(seat).unwrap_err().located_messages();
+        assert_eq!(messages.len(), 1, "{seat}: {messages:#?}");
+        assert!(messages[0].contains(wanted), "{seat}: {}", messages[0]);
+        // Located at the value, on the line after the user's name.
+        assert!(messages[0].contains("seated.toml:"), "{}", messages[0]);
+    }
+    let help = seated("no-such-tool").unwrap_err().to_string();
+    assert!(
+        help.contains("cmsutil, gpgsm, openssl-cli, kmlab"),
+        "{help}"
+    );
+}

@@ -27,7 +27,6 @@ use openssl::symm;
 use openssl::x509::X509;
 use rand_core::CryptoRngCore;
 use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
-use smime::structure::{CertificateId, carried_certificates, content_cipher};
 use smime::{
     Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, IdentifierKind,
     SignRequest, SignatureCheck, SignatureStatus,
@@ -131,98 +130,36 @@ impl Engine for OpensslEngine {
     ) -> Decryption {
         // What the message says about itself is read structurally, so the verdicts that do not
         // need a key are worded the same for every engine; the key work is OpenSSL's.
-        let enveloped = match smime::structure::decode_enveloped(message) {
-            Ok(enveloped) => enveloped,
-            Err(detail) => return Decryption::Malformed { detail },
-        };
-        let named = enveloped.recip_infos.0.iter().any(|info| match info {
-            cms::enveloped_data::RecipientInfo::Ktri(ktri) => {
-                CertificateId::from_recipient(&ktri.rid).matches_der(certificate_der)
-            }
-            _ => false,
-        });
-        if !named {
-            return Decryption::NotARecipient;
-        }
-        let algorithm = &enveloped.encrypted_content.content_enc_alg;
-        match content_cipher(algorithm) {
-            Ok(_) => {}
-            Err(detail) if detail.starts_with("unknown") => {
-                return Decryption::UnsupportedCipher {
-                    algorithm: algorithm.oid.to_string(),
+        smime::judge::open_enveloped(message, certificate_der, || {
+            let (Ok(certificate), Ok(key)) = (certificate(certificate_der), private_key(key))
+            else {
+                return Decryption::KeyDoesNotOpen {
+                    detail: "the certificate or private key does not parse".into(),
                 };
-            }
-            Err(detail) => return Decryption::Malformed { detail },
-        }
-        let (Ok(certificate), Ok(key)) = (certificate(certificate_der), private_key(key)) else {
-            return Decryption::KeyDoesNotOpen {
-                detail: "the certificate or private key does not parse".into(),
             };
-        };
-        let parsed = match CmsContentInfo::from_der(message) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                return Decryption::Malformed {
+            let parsed = match CmsContentInfo::from_der(message) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    return Decryption::Malformed {
+                        detail: reasons(&e),
+                    };
+                }
+            };
+            match parsed.decrypt(&key, &certificate) {
+                Ok(content) => Decryption::Opened { content },
+                Err(e) => Decryption::KeyDoesNotOpen {
                     detail: reasons(&e),
-                };
+                },
             }
-        };
-        match parsed.decrypt(&key, &certificate) {
-            Ok(content) => Decryption::Opened { content },
-            Err(e) => Decryption::KeyDoesNotOpen {
-                detail: reasons(&e),
-            },
-        }
+        })
     }
 
     fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
-        let signed = match smime::structure::decode_signed(message) {
-            Ok(signed) => signed,
-            Err(detail) => return SignatureCheck::failed(SignatureStatus::Malformed { detail }),
-        };
-        let summary = smime::structure::summarize_signed(&signed);
-        let Some(first) = summary.signers.first() else {
-            return SignatureCheck::failed(SignatureStatus::Malformed {
-                detail: "no signer infos".into(),
-            });
-        };
-        let certificates = carried_certificates(&signed);
-        let mut check = SignatureCheck {
-            status: SignatureStatus::Verified,
-            signer: certificates
-                .iter()
-                .find(|der| first.id.matches_der(der))
-                .cloned(),
-            certificates,
-            signing_time: first.signing_time,
-            digest: first.digest.ok(),
-            capabilities: first.capabilities.clone(),
-            content: None,
-        };
-        let encapsulated = signed.encap_content_info.econtent.is_some();
-        check.status = if !encapsulated && detached_content.is_none() {
-            SignatureStatus::Malformed {
-                detail: "detached signature without content".into(),
-            }
-        } else if let Err(oid) = first.digest {
-            SignatureStatus::Unsupported {
-                detail: format!("digest {oid}"),
-            }
-        } else if check.signer.is_none() {
-            SignatureStatus::SignerNotFound
-        } else {
+        smime::judge::check_signed(message, detached_content, || {
             let mut content = Vec::new();
             let status = openssl_verify(message, detached_content, &mut content);
-            if encapsulated && status == SignatureStatus::Verified {
-                check.content = Some(content);
-            }
-            status
-        };
-        if encapsulated && check.content.is_none() {
-            // The content is part of the message even when its signature fails; show it.
-            check.content = encapsulated_content(&signed);
-        }
-        check
+            (status, Some(content))
+        })
     }
 }
 
@@ -258,13 +195,6 @@ fn openssl_verify(
             }
         }
     }
-}
-
-fn encapsulated_content(signed: &cms::signed_data::SignedData) -> Option<Vec<u8>> {
-    let any = signed.encap_content_info.econtent.as_ref()?;
-    any.decode_as::<der::asn1::OctetString>()
-        .ok()
-        .map(|octets| octets.as_bytes().to_vec())
 }
 
 /// An envelope whose recipients are named in different ways: OpenSSL's cipher and RSA, the

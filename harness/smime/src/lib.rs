@@ -8,6 +8,8 @@
 
 pub mod algorithms;
 pub mod assemble;
+pub mod ber;
+pub mod judge;
 pub mod mime;
 pub mod oids;
 pub mod structure;
@@ -116,6 +118,13 @@ pub enum EngineError {
     /// Encoding failed.
     #[error("encoding: {0}")]
     Encoding(String),
+    /// An external implementation failed at its own job: it crashed, hung or answered
+    /// something that is not an answer.
+    #[error("{detail}")]
+    AdapterFailure {
+        /// What happened, naming the implementation.
+        detail: String,
+    },
 }
 
 /// What happened when a reader tried one of its keys on an enveloped message.
@@ -144,6 +153,17 @@ pub enum Decryption {
         /// What the parser said.
         detail: String,
     },
+    /// The implementation says it cannot do this (a certificate or algorithm it refuses).
+    Unsupported {
+        /// Its reason.
+        detail: String,
+    },
+    /// An external implementation failed at its own job: it crashed, hung or answered
+    /// something that is not an answer.
+    AdapterFailure {
+        /// What happened, naming the implementation.
+        detail: String,
+    },
 }
 
 impl Decryption {
@@ -155,6 +175,20 @@ impl Decryption {
             Self::KeyDoesNotOpen { .. } => "key-does-not-open",
             Self::UnsupportedCipher { .. } => "unsupported-cipher",
             Self::Malformed { .. } => "malformed",
+            Self::Unsupported { .. } => "unsupported",
+            Self::AdapterFailure { .. } => "adapter-failure",
+        }
+    }
+
+    /// What went wrong in words, for the verdicts that carry any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::KeyDoesNotOpen { detail }
+            | Self::Malformed { detail }
+            | Self::Unsupported { detail }
+            | Self::AdapterFailure { detail } => Some(detail),
+            Self::UnsupportedCipher { algorithm } => Some(algorithm),
+            Self::Opened { .. } | Self::NotARecipient => None,
         }
     }
 }
@@ -182,6 +216,12 @@ pub enum SignatureStatus {
         /// What the parser said.
         detail: String,
     },
+    /// An external implementation failed at its own job: it crashed, hung or answered
+    /// something that is not an answer.
+    AdapterFailure {
+        /// What happened, naming the implementation.
+        detail: String,
+    },
 }
 
 impl SignatureStatus {
@@ -194,6 +234,20 @@ impl SignatureStatus {
             Self::SignerNotFound => "signer-not-found",
             Self::Unsupported { .. } => "unsupported",
             Self::Malformed { .. } => "malformed",
+            Self::AdapterFailure { .. } => "adapter-failure",
+        }
+    }
+
+    /// What went wrong in words, for the verdicts that carry any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::Unsupported { detail }
+            | Self::Malformed { detail }
+            | Self::AdapterFailure { detail } => Some(detail),
+            Self::Verified
+            | Self::DigestMismatch
+            | Self::SignatureInvalid
+            | Self::SignerNotFound => None,
         }
     }
 }

@@ -189,7 +189,7 @@ pub enum Entity {
     ClearSigned {
         /// The first part exactly as received: the bytes the signature covers.
         signed: Vec<u8>,
-        /// The DER of the detached signature.
+        /// The DER of the detached signature (re-encoded if it came in BER).
         signature: Vec<u8>,
         /// The `micalg` parameter.
         micalg: Option<String>,
@@ -198,7 +198,7 @@ pub enum Entity {
     Pkcs7 {
         /// The `smime-type` parameter, if present.
         smime_type: Option<String>,
-        /// The decoded DER.
+        /// The decoded DER (re-encoded if it came in BER).
         der: Vec<u8>,
     },
     /// A message sealed in the legacy format ([`SEALED_MEDIA_TYPE`]).
@@ -248,7 +248,7 @@ pub fn classify(entity: &[u8]) -> Result<Entity, MimeError> {
                 decoded_body(signature_part).ok_or(MimeError::BadBase64("signature"))?;
             Ok(Entity::ClearSigned {
                 signed: signed.to_vec(),
-                signature,
+                signature: crate::ber::to_der(&signature).into_owned(),
                 micalg,
             })
         }
@@ -257,10 +257,12 @@ pub fn classify(entity: &[u8]) -> Result<Entity, MimeError> {
                 .and_then(|ct| ct.attribute("smime-type"))
                 .map(str::to_ascii_lowercase);
             let der = binary_body(root).ok_or(MimeError::BadBase64("pkcs7-mime"))?;
+            let der = crate::ber::to_der(&der).into_owned();
             Ok(Entity::Pkcs7 { smime_type, der })
         }
         ("application", "x-exchange-sealed") => {
             let der = binary_body(root).ok_or(MimeError::BadBase64("sealed"))?;
+            let der = crate::ber::to_der(&der).into_owned();
             Ok(Entity::Sealed { der })
         }
         _ => Ok(Entity::Plain {

@@ -13,7 +13,7 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
-use crate::algorithms::{Capability, Cipher, Digest};
+use crate::algorithms::{Capability, Cipher, Digest, IdentifierKind};
 use crate::oids;
 
 /// How a CMS structure names a certificate.
@@ -75,6 +75,14 @@ impl CertificateId {
     /// Whether this identifier names the certificate in `der`.
     pub fn matches_der(&self, der: &CertificateDer) -> bool {
         Certificate::from_der(der.as_bytes()).is_ok_and(|certificate| self.matches(&certificate))
+    }
+
+    /// Which of the two ways it names a certificate.
+    pub fn kind(&self) -> IdentifierKind {
+        match self {
+            Self::IssuerAndSerial { .. } => IdentifierKind::IssuerAndSerial,
+            Self::SubjectKeyIdentifier(_) => IdentifierKind::SubjectKeyIdentifier,
+        }
     }
 
     /// A short form for transcripts: `serial 1a2b…` or `ski 3f4e…`.

@@ -42,3 +42,17 @@ pub(crate) fn export_artifacts(scenarios: &str, out: &Path) {
     );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
 }
+
+/// A test adapter that answers every request `unsupported` (`tests/fixtures/adapters`).
+pub(crate) fn unsupported_adapter() -> PathBuf {
+    workspace().join("tests/fixtures/adapters/unsupported")
+}
+
+/// A known-deviations file for `unsupported_adapter` in bob's seat, listing `steps` (a TOML
+/// array) of `basic/signed-encrypted-message`.
+pub(crate) fn bobs_deviations(steps: &str) -> String {
+    format!(
+        "[[deviation]]\nadapter = \"unsupported\"\nseat = \"bob\"\nreason = \"it does nothing\"\n\
+         [deviation.steps]\n\"basic/signed-encrypted-message\" = {steps}\n"
+    )
+}

@@ -1,5 +1,7 @@
 //! Composing, sending and reading messages, and changing them in transit.
 
+use std::sync::{Mutex, PoisonError};
+
 use clients::compose::{Draft, Encryption, Signing};
 use clients::faults::{SendFault, TransitChange, first_difference};
 use clients::submit::submit_with_retries;
@@ -10,8 +12,8 @@ use rand_core::RngCore;
 use report::{Detail, Record};
 use scenario::{Folder, SendStep};
 use smime::mime::{Entity, MessageHeaders, classify};
-use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
-use smime::{Capability, Cipher, IdentifierKind, Recipient};
+use smime::structure::{CertificateId, CmsSummary, EnvelopeSummary, summarize};
+use smime::{Capability, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
 
 use super::{new_record, refuse};
 use crate::reading::{algorithm_text, cipher_text, describe_reading};
@@ -100,26 +102,49 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
         encryption,
         order: step.order,
     };
-    let message = clients::compose::compose(&draft, world.engine.as_ref(), &mut world.rng)
-        .map_err(|e| e.to_string())?;
+    if let Some(name) = world.seated_name(&step.from) {
+        record
+            .details
+            .push(Detail::text("implementation", name.to_owned()));
+    }
+    let engine = world.engine_for(&step.from);
+    let recording = Recording::new(engine.as_ref());
+    let message = match clients::compose::compose(&draft, &recording, &mut world.rng) {
+        Ok(message) => message,
+        Err(error) => return engine_refusal(record, error),
+    };
+    let built = recording.built();
 
     if let Some(signing) = &draft.signing {
         let signer = world.book.describe(&signing.signer.certificate);
-        let named = if signing.identifier == identifier {
-            String::new()
-        } else {
-            format!(
+        // What the signer info says: an implementation in the user's seat may not do what
+        // it was asked.
+        let signer_info = built.iter().find_map(|summary| match summary {
+            CmsSummary::Signed(signed) => signed.signers.first(),
+            _ => None,
+        });
+        let named = match signer_info.map(|info| info.id.kind()) {
+            Some(kind) if kind != signing.identifier => format!(
+                ", named by {} ({} asked for)",
+                kind.name(),
+                signing.identifier.name()
+            ),
+            _ if signing.identifier != identifier => format!(
                 ", named by {} (it has no subject key identifier)",
                 signing.identifier.name()
-            )
+            ),
+            _ => String::new(),
+        };
+        let digest = match signer_info.map(|info| &info.digest) {
+            Some(Ok(used)) if *used != signing.digest => {
+                format!("{used} ({} asked for)", signing.digest)
+            }
+            Some(Err(oid)) => format!("digest {oid} ({} asked for)", signing.digest),
+            _ => signing.digest.to_string(),
         };
         record.details.push(Detail::text(
             "signed",
-            format!(
-                "{}, {} by {signer}{named}",
-                signing.form.name(),
-                signing.digest
-            ),
+            format!("{}, {digest} by {signer}{named}", signing.form.name()),
         ));
         if draft.encryption.is_some() {
             record
@@ -153,16 +178,38 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
         record
             .details
             .push(Detail::list("cipher-choice", cipher_choice));
+        let named: Option<&[CertificateId]> = built.iter().find_map(|summary| match summary {
+            CmsSummary::Enveloped(envelope) => Some(envelope.recipients.as_slice()),
+            _ => None,
+        });
         record.details.push(Detail::list(
             "recipients",
             encryption
                 .recipients
                 .iter()
-                .map(|recipient| recipient_text(world, recipient, identifier))
+                .map(|recipient| recipient_text(world, recipient, identifier, named))
                 .collect(),
         ));
     }
     submit(world, step, &sender, &recipients, message, record)
+}
+
+/// A send the engine could not build: an implementation that says it cannot do what was
+/// asked refuses the send (`unsupported`); one that failed at its job (crashed, hung,
+/// answered nonsense) makes it an error (`adapter-failure`). Both are verdicts on the
+/// implementation; any other engine error is kmlab's own failure.
+fn engine_refusal(mut record: Record, error: smime::EngineError) -> Result<Record, String> {
+    let (outcome, reason, detail) = match error {
+        smime::EngineError::AdapterFailure { detail } => {
+            (Outcome::Error(None), "adapter-failure", detail)
+        }
+        smime::EngineError::Unsupported { detail, .. } => (Outcome::Refused, "unsupported", detail),
+        other => return Err(other.to_string()),
+    };
+    record.outcome = outcome;
+    record.reason = Some(reason.to_owned());
+    record.details.push(Detail::text(reason, detail));
+    Ok(record)
 }
 
 /// A record being built, with the moment it is built at.
@@ -445,15 +492,107 @@ fn names(ciphers: &[Cipher]) -> String {
         .join(", ")
 }
 
-fn recipient_text(world: &World, recipient: &Recipient, wanted: IdentifierKind) -> String {
+/// A recipient as the send record lists it: how the envelope names it where that is not how
+/// the sender asked (`named`: the envelope's recipient identifiers, as built).
+fn recipient_text(
+    world: &World,
+    recipient: &Recipient,
+    wanted: IdentifierKind,
+    named: Option<&[CertificateId]>,
+) -> String {
     let text = world.book.describe(&recipient.certificate);
-    if recipient.identifier == wanted {
-        text
-    } else {
-        format!(
+    let used = named.map(|ids| {
+        ids.iter()
+            .find(|id| id.matches_der(&recipient.certificate))
+            .map(CertificateId::kind)
+    });
+    match used {
+        Some(None) => format!("{text} not named in the envelope"),
+        Some(Some(kind)) if kind != recipient.identifier => format!(
+            "{text} named by {} ({} asked for)",
+            kind.name(),
+            recipient.identifier.name()
+        ),
+        _ if recipient.identifier != wanted => format!(
             "{text} named by {} (it has no subject key identifier)",
             recipient.identifier.name()
-        )
+        ),
+        _ => text,
+    }
+}
+
+/// An engine that keeps the structure of every CMS layer it builds, so that a send record
+/// says what the message's bytes say rather than what was asked for.
+#[derive(Debug)]
+struct Recording<'a> {
+    engine: &'a dyn Engine,
+    built: Mutex<Vec<CmsSummary>>,
+}
+
+impl<'a> Recording<'a> {
+    fn new(engine: &'a dyn Engine) -> Self {
+        Self {
+            engine,
+            built: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn keep(&self, built: Result<CmsDer, EngineError>) -> Result<CmsDer, EngineError> {
+        if let Ok(der) = &built {
+            if let Ok(summary) = summarize(&smime::ber::to_der(der.as_bytes())) {
+                self.built
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(summary);
+            }
+        }
+        built
+    }
+
+    /// Every layer built, innermost first.
+    fn built(self) -> Vec<CmsSummary> {
+        self.built
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Engine for Recording<'_> {
+    fn name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    fn is_deterministic(&self) -> bool {
+        self.engine.is_deterministic()
+    }
+
+    fn sign(
+        &self,
+        request: &smime::SignRequest<'_>,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<CmsDer, EngineError> {
+        self.keep(self.engine.sign(request, rng))
+    }
+
+    fn envelope(
+        &self,
+        request: &smime::EnvelopeRequest<'_>,
+        rng: &mut dyn rand_core::CryptoRngCore,
+    ) -> Result<CmsDer, EngineError> {
+        self.keep(self.engine.envelope(request, rng))
+    }
+
+    fn decrypt(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer,
+        key: &model::PrivateKeyDer,
+    ) -> smime::Decryption {
+        self.engine.decrypt(message, certificate, key)
+    }
+
+    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> smime::SignatureCheck {
+        self.engine.verify(message, detached_content)
     }
 }
 
@@ -703,10 +842,13 @@ pub(super) fn read(
     // KM-15: the organisation's trust list, where a root this client trusts signed it.
     client.trust_list = world.trust_list_for(&client);
     let client = &client;
-    let reading = clients::read::read(
-        &found.data,
-        &client.reader(world.engine.as_ref(), world.now()),
-    );
+    if let Some(name) = world.seated_name(user) {
+        record
+            .details
+            .push(Detail::text("implementation", name.to_owned()));
+    }
+    let engine = world.engine_for(user);
+    let reading = clients::read::read(&found.data, &client.reader(engine.as_ref(), world.now()));
     describe_reading(&world.book, &client.encryption_keys, &reading, &mut record);
     if security_lost && record.outcome != Outcome::Ok {
         record.reason = Some("advanced-security-lost".into());
@@ -723,7 +865,7 @@ pub(super) fn read(
         if ours != theirs {
             let mut lines: Vec<String> = ours
                 .iter()
-                .map(|line| format!("{}: {line}", world.engine.name()))
+                .map(|line| format!("{}: {line}", engine.name()))
                 .collect();
             lines.extend(
                 theirs

@@ -1,0 +1,107 @@
+//! The key-less half of an engine's verdicts: what a message says about itself.
+//!
+//! Engines that hand the cryptography to another implementation (OpenSSL, an external
+//! program) read the message's structure here first, so the verdicts that need no key —
+//! malformed, not a recipient, an unknown cipher or digest, no signer certificate — are worded
+//! the same whichever implementation does the key work, and the signer, signing time and
+//! capabilities a check reports come from the message itself.
+
+use model::CertificateDer;
+
+use crate::structure::{CertificateId, carried_certificates, content_cipher};
+use crate::{Decryption, SignatureCheck, SignatureStatus};
+
+/// Opens enveloped-data for `certificate`: answers from the structure what needs no key, and
+/// leaves the rest to `cryptography`, called only for a well-formed message that names the
+/// certificate and uses a cipher kmlab knows.
+pub fn open_enveloped(
+    message: &[u8],
+    certificate: &CertificateDer,
+    cryptography: impl FnOnce() -> Decryption,
+) -> Decryption {
+    let enveloped = match crate::structure::decode_enveloped(message) {
+        Ok(enveloped) => enveloped,
+        Err(detail) => return Decryption::Malformed { detail },
+    };
+    let named = enveloped.recip_infos.0.iter().any(|info| match info {
+        cms::enveloped_data::RecipientInfo::Ktri(ktri) => {
+            CertificateId::from_recipient(&ktri.rid).matches_der(certificate)
+        }
+        _ => false,
+    });
+    if !named {
+        return Decryption::NotARecipient;
+    }
+    let algorithm = &enveloped.encrypted_content.content_enc_alg;
+    match content_cipher(algorithm) {
+        Ok(_) => cryptography(),
+        Err(detail) if detail.starts_with("unknown") => Decryption::UnsupportedCipher {
+            algorithm: algorithm.oid.to_string(),
+        },
+        Err(detail) => Decryption::Malformed { detail },
+    }
+}
+
+/// Checks signed-data: the signer, certificates, signing time, digest and capabilities come
+/// from the structure, and so does every verdict that needs no cryptography. `cryptography`
+/// is called only when the signature can be checked; it returns the status and, for
+/// encapsulated content that verified, the content as the implementation extracted it.
+pub fn check_signed(
+    message: &[u8],
+    detached_content: Option<&[u8]>,
+    cryptography: impl FnOnce() -> (SignatureStatus, Option<Vec<u8>>),
+) -> SignatureCheck {
+    let signed = match crate::structure::decode_signed(message) {
+        Ok(signed) => signed,
+        Err(detail) => return SignatureCheck::failed(SignatureStatus::Malformed { detail }),
+    };
+    let summary = crate::structure::summarize_signed(&signed);
+    let Some(first) = summary.signers.first() else {
+        return SignatureCheck::failed(SignatureStatus::Malformed {
+            detail: "no signer infos".into(),
+        });
+    };
+    let certificates = carried_certificates(&signed);
+    let mut check = SignatureCheck {
+        status: SignatureStatus::Verified,
+        signer: certificates
+            .iter()
+            .find(|der| first.id.matches_der(der))
+            .cloned(),
+        certificates,
+        signing_time: first.signing_time,
+        digest: first.digest.ok(),
+        capabilities: first.capabilities.clone(),
+        content: None,
+    };
+    let encapsulated = signed.encap_content_info.econtent.is_some();
+    check.status = if !encapsulated && detached_content.is_none() {
+        SignatureStatus::Malformed {
+            detail: "detached signature without content".into(),
+        }
+    } else if let Err(oid) = first.digest {
+        SignatureStatus::Unsupported {
+            detail: format!("digest {oid}"),
+        }
+    } else if check.signer.is_none() {
+        SignatureStatus::SignerNotFound
+    } else {
+        let (status, content) = cryptography();
+        if encapsulated && status == SignatureStatus::Verified {
+            check.content = content;
+        }
+        status
+    };
+    if encapsulated && check.content.is_none() {
+        // The content is part of the message even when its signature fails; show it.
+        check.content = encapsulated_content(&signed);
+    }
+    check
+}
+
+fn encapsulated_content(signed: &cms::signed_data::SignedData) -> Option<Vec<u8>> {
+    let any = signed.encap_content_info.econtent.as_ref()?;
+    any.decode_as::<der::asn1::OctetString>()
+        .ok()
+        .map(|octets| octets.as_bytes().to_vec())
+}
