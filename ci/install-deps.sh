@@ -2,8 +2,8 @@
 # Installs what a fresh machine lacks for the test suite: the OpenSSL command line and its
 # headers (the real peer the tests check messages against, and the library the OpenSSL engine
 # links), swaks and Python 3 (real SMTP clients the tests deliver to the sink with; smtplib is
-# in Python's standard library), the sqlite3 shell (which checks exported KM databases) and,
-# if missing, cargo-nextest.
+# in Python's standard library), the sqlite3 shell (which checks exported KM databases),
+# aiosmtpd in target/bench-venv (the peer of `kmlab bench`) and, if missing, cargo-nextest.
 set -euo pipefail
 
 need=()
@@ -24,3 +24,6 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "ci/install-deps.sh: cargo-nextest not found; ci/test.sh will use cargo test"
 fi
+
+# The peer `kmlab bench` compares its SMTP sink with (P2), which the bench's smoke test runs.
+"$(dirname "$0")/install-bench-deps.sh" >/dev/null

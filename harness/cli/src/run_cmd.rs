@@ -163,7 +163,7 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn default_key_cache() -> Option<PathBuf> {
+pub(crate) fn default_key_cache() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KMLAB_KEY_CACHE") {
         return Some(PathBuf::from(dir));
     }

@@ -440,6 +440,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "the client build: \"128-bit\" (default) or \"40-bit\" (export)",
             ),
+            key(
+                "key_size",
+                FieldKind::Integer,
+                false,
+                "the RSA key size of the user's keys in bits (default 2048; 1024 for legacy clients)",
+            ),
         ],
     ),
 ];

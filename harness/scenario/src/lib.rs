@@ -10,6 +10,7 @@
 pub mod actions;
 mod diagnostics;
 pub mod file;
+mod load;
 mod resolve;
 mod skeleton;
 mod types;
@@ -17,6 +18,7 @@ mod types;
 use std::path::Path;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Location, locate};
+pub use load::{LOAD_KEY_SIZE, LoadShape, LoadShapeError, load_enrollment_shard, load_scenario};
 pub use resolve::LANGUAGE_VERSION;
 pub use skeleton::skeleton;
 pub use types::{

@@ -750,6 +750,25 @@ fn resolve_user(
         }
         return None;
     }
+    let key_size = match table.integer("key_size") {
+        None => clients::DEFAULT_KEY_BITS,
+        Some(bits) => match u32::try_from(bits.value) {
+            Ok(size) if profile.key_sizes.contains(&size) => size,
+            _ => {
+                let sizes: Vec<String> = profile.key_sizes.iter().map(u32::to_string).collect();
+                r.problem_with_help(
+                    bits.span,
+                    format!("{} does not make {}-bit keys", profile.name, bits.value),
+                    format!(
+                        "key_size for {} is one of {}",
+                        profile.name,
+                        sizes.join(", ")
+                    ),
+                );
+                return None;
+            }
+        },
+    };
     let email = match table.text("email") {
         Some(email) if email.value.contains('@') && !email.value.contains(char::is_whitespace) => {
             email.value.to_owned()
@@ -772,6 +791,7 @@ fn resolve_user(
         display_name: table
             .text("display_name")
             .map_or_else(|| name.value.to_owned(), |display| display.value.to_owned()),
+        key_size,
     })
 }
 
