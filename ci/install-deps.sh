@@ -6,8 +6,8 @@
 # Chromium (the HTML report is tested and photographed in it, headless), NSS's tools
 # (pk12util and certutil import the users' PKCS #12 files as Thunderbird would; cmsutil is
 # an adapter), gpgsm and faketime (the seated-implementation adapters), Python's jsonschema
-# (an independent validator for the transcript schema) and, if missing,
-# cargo-nextest.
+# (an independent validator for the transcript schema), aiosmtpd in target/bench-venv (the
+# peer of `kmlab bench`) and, if missing, cargo-nextest.
 set -euo pipefail
 
 need=()
@@ -42,3 +42,6 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "ci/install-deps.sh: cargo-nextest not found; ci/test.sh will use cargo test"
 fi
+
+# The peer `kmlab bench` compares its SMTP sink with (P2), which the bench's smoke test runs.
+"$(dirname "$0")/install-bench-deps.sh" >/dev/null

@@ -9,6 +9,7 @@
     reason = "a command line prints its results"
 )]
 
+mod bench_cmd;
 mod deviations;
 mod discover;
 mod inspect_cmd;
@@ -77,6 +78,30 @@ enum Command {
     /// client's, layer by layer, as a transcript record.
     #[command(after_help = inspect_cmd::INSPECT_EXIT_CODES)]
     Inspect(inspect_cmd::InspectArgs),
+    /// Write a load scenario: USERS users exchanging MESSAGES signed, encrypted messages.
+    #[command(after_help = EXIT_CODES)]
+    GenLoad(GenLoadArgs),
+    /// Measure P1–P4 (pipeline overhead, sink throughput against aiosmtpd, suite time, scale)
+    /// against their goals and rewrite BENCHMARKS.md.
+    #[command(after_help = EXIT_CODES)]
+    Bench(bench_cmd::BenchArgs),
+    /// Run one load scenario and print its seconds, messages and peak memory (for bench).
+    #[command(hide = true)]
+    BenchLoad(bench_cmd::BenchLoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenLoadArgs {
+    /// How many users (at least 2).
+    users: u32,
+    /// How many messages; each is sent and then read by its recipient.
+    messages: u64,
+    /// The scenario's seed; it also picks who writes to whom.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write the scenario (default: standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// Output formats shared by several commands.
@@ -125,6 +150,9 @@ fn main() -> ExitCode {
         Command::New { name } => new(&name),
         Command::Sink(args) => sink_cmd::sink(&args),
         Command::Inspect(args) => inspect_cmd::inspect(&args),
+        Command::GenLoad(args) => gen_load(&args),
+        Command::Bench(args) => bench_cmd::bench(&args),
+        Command::BenchLoad(args) => bench_cmd::bench_load(&args),
     };
     match result {
         Ok(exit) => exit.into(),
@@ -158,6 +186,30 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Exit> {
     } else {
         Exit::BadInput
     })
+}
+
+fn gen_load(args: &GenLoadArgs) -> anyhow::Result<Exit> {
+    let shape = scenario::LoadShape {
+        users: args.users,
+        messages: args.messages,
+        seed: args.seed,
+    };
+    let text = match scenario::load_scenario(shape) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("kmlab: {error}");
+            return Ok(Exit::BadInput);
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(Exit::Passed)
 }
 
 fn new(name: &str) -> anyhow::Result<Exit> {

@@ -14,5 +14,7 @@ pub mod read;
 pub mod submit;
 mod user;
 
-pub use persona::{Fallback, PROFILES, Persona, Profile, SignForm, Strength, ValidityTime};
+pub use persona::{
+    DEFAULT_KEY_BITS, Fallback, PROFILES, Persona, Profile, SignForm, Strength, ValidityTime,
+};
 pub use user::{SigningKey, VirtualUser};

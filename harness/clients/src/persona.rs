@@ -126,6 +126,9 @@ pub struct Profile {
     /// How many times it resubmits a message the server refused with a transient (4xx) reply
     /// or a dropped connection.
     pub smtp_retries: u32,
+    /// RSA key sizes its keys may have, in bits; a scenario picks one per user (`key_size`),
+    /// 2048 unless it says otherwise. Clients of the era also made 1024-bit keys.
+    pub key_sizes: &'static [u32],
 }
 
 impl Profile {
@@ -143,6 +146,12 @@ impl Profile {
         self.sending_ciphers(strength)
     }
 }
+
+/// The RSA key size a user's keys have unless the scenario says otherwise.
+pub const DEFAULT_KEY_BITS: u32 = 2048;
+
+const LEGACY_KEY_SIZES: &[u32] = &[1024, 2048, 3072, 4096];
+const MODERN_KEY_SIZES: &[u32] = &[2048, 3072, 4096];
 
 const LEGACY_CIPHERS: &[Cipher] = &[
     Cipher::DesEde3Cbc,
@@ -173,6 +182,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
         smtp_retries: 2,
+        key_sizes: LEGACY_KEY_SIZES,
     },
     Profile {
         persona: Persona::Outlook98,
@@ -192,6 +202,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
         smtp_retries: 2,
+        key_sizes: LEGACY_KEY_SIZES,
     },
     Profile {
         persona: Persona::Outlook2000,
@@ -211,6 +222,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
         smtp_retries: 2,
+        key_sizes: LEGACY_KEY_SIZES,
     },
     Profile {
         persona: Persona::OutlookExpress5,
@@ -230,6 +242,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
         smtp_retries: 3,
+        key_sizes: LEGACY_KEY_SIZES,
     },
     Profile {
         persona: Persona::Modern,
@@ -249,6 +262,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
         smtp_retries: 1,
+        key_sizes: MODERN_KEY_SIZES,
     },
 ];
 

@@ -35,8 +35,6 @@ pub struct VirtualUser {
     pub encryption_keys: Vec<CertifiedKey>,
     /// Every signing key the client generated, oldest first; the last is current.
     pub signing_keys: Vec<SigningKey>,
-    /// Copies of every message the client sent, as it composed them.
-    pub sent: Vec<Vec<u8>>,
 }
 
 impl VirtualUser {
@@ -53,7 +51,6 @@ impl VirtualUser {
             capabilities: BTreeMap::new(),
             encryption_keys: Vec::new(),
             signing_keys: Vec::new(),
-            sent: Vec::new(),
         }
     }
 

@@ -118,6 +118,9 @@ pub struct KmContext<'a> {
     pub root: Option<CertificateDer>,
     /// Template permissions the CA lacks (Exchange 2000 on an enterprise CA, KM-17).
     pub missing_templates: Vec<TemplatePermission>,
+    /// The size in bits of the encryption key pairs the KM server generates for the user this
+    /// operation is for.
+    pub key_bits: usize,
 }
 
 /// Errors that stop the KM server itself (as opposed to refusals, which are outcomes).
@@ -689,7 +692,7 @@ impl KmServer {
             KeyGeneration::new(self.database.escrowed_keys(mailbox_dn)?.len() as u32 + 1);
         let (encryption_key, _) = context.keys.key(
             &format!("user:{user}:enc:{}:{generation}", self.setup.name),
-            2048,
+            context.key_bits,
         )?;
         let subject = build_name(&[
             NameAttribute::Organization(&self.setup.organization),

@@ -5,7 +5,7 @@ use std::fmt;
 macro_rules! der_type {
     ($(#[$doc:meta])* $name:ident, $label:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash)]
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(Vec<u8>);
 
         impl $name {

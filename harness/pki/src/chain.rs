@@ -1,5 +1,8 @@
 //! Chain building and certificate signature checks, the way an S/MIME client judges a signer.
 
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::{
     ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_CRL_DISTRIBUTION_POINTS,
@@ -12,8 +15,9 @@ use model::{CertificateDer, Timestamp};
 use rsa::RsaPublicKey;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
+use rsa::traits::PublicKeyParts;
 use sha1::Sha1;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::certificate::Certificate;
 use x509_cert::name::Name;
@@ -38,6 +42,11 @@ pub fn signature_is_valid(certificate: &Certificate, issuer_key: &RsaPublicKey) 
 
 /// Whether `signature` over `signed` verifies with `key` under `algorithm` (RSA with SHA-1 or
 /// SHA-256), for certificates, CRLs and anything else signed the X.509 way.
+///
+/// Clients check the same certificates again and again (every signed message names its
+/// signer's chain), and an RSA verification costs a hundred times more than hashing its
+/// inputs, so verdicts are remembered by a digest of everything they depend on. The memo is
+/// of a pure function: it changes no result, only how often the same one is computed.
 pub(crate) fn signed_by(
     signed: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
@@ -47,6 +56,55 @@ pub(crate) fn signed_by(
     let Some(signature) = signature.as_bytes() else {
         return false;
     };
+    let question = verification_digest(signed, algorithm, signature, key);
+    let memo = VERIFIED.get_or_init(Mutex::default);
+    if let Some(verdict) = memo
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&question)
+    {
+        return *verdict;
+    }
+    let verdict = verify_signature(signed, algorithm, signature, key);
+    let mut memo = memo.lock().unwrap_or_else(PoisonError::into_inner);
+    if memo.len() >= MEMO_LIMIT {
+        memo.clear();
+    }
+    memo.insert(question, verdict);
+    verdict
+}
+
+/// Verdicts of [`signed_by`] by [`verification_digest`].
+static VERIFIED: OnceLock<Mutex<BTreeMap<[u8; 32], bool>>> = OnceLock::new();
+
+/// How many verdicts the memo keeps before it starts over (about 12 MB at most).
+const MEMO_LIMIT: usize = 1 << 18;
+
+/// A digest of every input of a verification, each length-prefixed so that no two different
+/// questions share an encoding.
+fn verification_digest(
+    signed: &[u8],
+    algorithm: &AlgorithmIdentifierOwned,
+    signature: &[u8],
+    key: &RsaPublicKey,
+) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    let oid = algorithm.oid.as_bytes();
+    let modulus = key.n().to_bytes_be();
+    let exponent = key.e().to_bytes_be();
+    for part in [oid, signed, signature, &modulus, &exponent] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+fn verify_signature(
+    signed: &[u8],
+    algorithm: &AlgorithmIdentifierOwned,
+    signature: &[u8],
+    key: &RsaPublicKey,
+) -> bool {
     let Ok(signature) = Signature::try_from(signature) else {
         return false;
     };

@@ -233,14 +233,16 @@ impl Run {
         if !world.sent.is_empty() || !stored.is_empty() {
             let mail = root.join("mail");
             fs::create_dir_all(&mail)?;
+            let senders: std::collections::BTreeMap<sink::MessageId, &crate::world::SentMessage> =
+                world.sent.iter().map(|sent| (sent.id, sent)).collect();
             for message in &stored {
-                let sent = world.sent.iter().find(|sent| sent.id == message.id);
+                let sent = senders.get(&message.id);
                 let from =
                     sent.map_or_else(|| "smtp-client".to_owned(), |sent| sent.from.to_string());
                 let subject = sent.map_or_else(|| "raw".to_owned(), |sent| slug(&sent.subject));
                 fs::write(
                     mail.join(format!("{:03}-{from}-{subject}.eml", message.id.0)),
-                    &message.envelope.data,
+                    &*message.data()?,
                 )?;
             }
         }

@@ -1,59 +1,86 @@
 //! Names for certificates: every certificate the run issued, labelled the way transcripts
 //! speak of it (`alice enc#1`, `ContosoRoot`).
 
+use std::collections::BTreeMap;
+
 use model::CertificateDer;
 use pki::CertificateInfo;
 use smime::structure::CertificateId;
 
 /// The labels of every certificate issued in a run (or, for `kmlab inspect`, named by its
-/// artifacts), in the order they were labelled.
+/// artifacts), in the order they were labelled, found by the certificate or by any identifier
+/// that names it; the first certificate added under a name keeps it.
 #[derive(Debug, Default, Clone)]
 pub struct CertificateBook {
-    entries: Vec<(CertificateDer, String)>,
+    entries: Vec<(CertificateDer, Entry)>,
+    by_certificate: BTreeMap<CertificateDer, usize>,
+    by_identifier: BTreeMap<CertificateId, String>,
+}
+
+/// A certificate's label, and how [`CertificateBook::describe`] shows it (worked out once:
+/// messages name the same certificates again and again).
+#[derive(Debug, Clone)]
+struct Entry {
+    label: String,
+    described: String,
 }
 
 impl CertificateBook {
     /// Labels `certificate`, unless it already has a label.
     pub fn add(&mut self, certificate: &CertificateDer, label: impl Into<String>) {
-        if self.label(certificate).is_none() {
-            self.entries.push((certificate.clone(), label.into()));
+        if self.by_certificate.contains_key(certificate) {
+            return;
         }
+        let label = label.into();
+        for id in CertificateId::all_for(certificate) {
+            self.by_identifier
+                .entry(id)
+                .or_insert_with(|| label.clone());
+        }
+        let described = match CertificateInfo::parse(certificate) {
+            Ok(info) => format!("{label} (serial {})", info.serial),
+            Err(_) => label.clone(),
+        };
+        self.by_certificate
+            .insert(certificate.clone(), self.entries.len());
+        self.entries
+            .push((certificate.clone(), Entry { label, described }));
+    }
+
+    fn entry(&self, certificate: &CertificateDer) -> Option<&Entry> {
+        self.by_certificate
+            .get(certificate)
+            .map(|&index| &self.entries[index].1)
     }
 
     /// The label of `certificate`, if it has one.
     pub fn label(&self, certificate: &CertificateDer) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(der, _)| der == certificate)
-            .map(|(_, label)| label.as_str())
+        self.entry(certificate).map(|entry| entry.label.as_str())
     }
 
     /// Every labelled certificate, in the order they were labelled.
     pub fn entries(&self) -> impl Iterator<Item = (&CertificateDer, &str)> {
         self.entries
             .iter()
-            .map(|(der, label)| (der, label.as_str()))
+            .map(|(der, entry)| (der, entry.label.as_str()))
     }
 
     /// The label of the certificate an identifier names, or the identifier itself.
     pub fn label_for(&self, id: &CertificateId) -> String {
-        self.entries
-            .iter()
-            .find(|(der, _)| id.matches_der(der))
-            .map_or_else(
-                || format!("unknown certificate ({})", id.describe()),
-                |(_, label)| label.clone(),
-            )
+        self.by_identifier.get(id).map_or_else(
+            || format!("unknown certificate ({})", id.describe()),
+            Clone::clone,
+        )
     }
 
     /// `label (serial …)` for a certificate, or its subject if it is not in the book.
     pub fn describe(&self, certificate: &CertificateDer) -> String {
-        let info = CertificateInfo::parse(certificate);
-        match (self.label(certificate), info) {
-            (Some(label), Ok(info)) => format!("{label} (serial {})", info.serial),
-            (Some(label), Err(_)) => label.to_owned(),
-            (None, Ok(info)) => format!("{} (serial {})", info.subject, info.serial),
-            (None, Err(_)) => "an unparseable certificate".to_owned(),
+        if let Some(entry) = self.entry(certificate) {
+            return entry.described.clone();
+        }
+        match CertificateInfo::parse(certificate) {
+            Ok(info) => format!("{} (serial {})", info.subject, info.serial),
+            Err(_) => "an unparseable certificate".to_owned(),
         }
     }
 }

@@ -19,8 +19,8 @@ mod world;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use report::Transcript;
-use scenario::Scenario;
+use report::{Record, Transcript};
+use scenario::{Scenario, Step};
 use smime::Engine;
 
 pub use artifacts::{
@@ -161,14 +161,45 @@ pub fn run_scenario(
     }
 }
 
+/// Watches a run step by step, for instance to time each step (`kmlab bench` does). It sees
+/// the run; it cannot change it.
+pub trait Observer {
+    /// Called just before `step` runs.
+    fn before(&mut self, step: &Step) {
+        let _ = step;
+    }
+
+    /// Called once `step` has run and produced `record`.
+    fn after(&mut self, step: &Step, record: &Record) {
+        let _ = (step, record);
+    }
+}
+
+/// The observer that watches nothing.
+impl Observer for () {}
+
 /// Runs `scenario` to the end.
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
+    run_observed(scenario, options, &mut ())
+}
+
+/// Runs `scenario` to the end, telling `observer` about every step.
+pub fn run_observed(
+    scenario: &Scenario,
+    options: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<Run, RunError> {
     let (mut world, mut records) = World::build(scenario, options)?;
+    // A long scenario's transcript is most of what its run holds; it is kept without slack.
+    records.reserve_exact(scenario.steps.len());
     for step in &scenario.steps {
+        observer.before(step);
         let mut record = steps::execute(&mut world, step)?;
         if let Some(expectation) = &step.expect {
             record.expectation = Some(expect::check(expectation, &record));
         }
+        record.details.shrink_to_fit();
+        observer.after(step, &record);
         records.push(record);
     }
     let disagreements = records

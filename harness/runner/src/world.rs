@@ -20,6 +20,9 @@ use smime_external::ExternalEngine;
 use crate::book::{CertificateBook, certificate_line};
 use crate::{RunError, RunOptions};
 
+/// A mailbox as its client sees it: each message's sink identifier and bytes.
+pub(crate) type Inbox = Vec<(sink::MessageId, Arc<[u8]>)>;
+
 /// One message the run sent, for artifact names.
 #[derive(Debug, Clone)]
 pub(crate) struct SentMessage {
@@ -29,6 +32,9 @@ pub(crate) struct SentMessage {
     pub(crate) subject: String,
     /// The sink's identifier.
     pub(crate) id: sink::MessageId,
+    /// The message as the client composed it, kept only when the sink stored other bytes;
+    /// otherwise the sender's sent copy is the sink's.
+    pub(crate) composed: Option<Arc<[u8]>>,
 }
 
 /// Everything a running scenario holds.
@@ -164,7 +170,21 @@ impl World {
         let kms = BTreeMap::new();
 
         let mut world = Self {
-            scenario: scenario.clone(),
+            // Everything but the steps, which the run reads from the caller's scenario.
+            scenario: Scenario {
+                id: scenario.id.clone(),
+                path: scenario.path.clone(),
+                title: scenario.title.clone(),
+                description: scenario.description.clone(),
+                covers: scenario.covers.clone(),
+                seed: scenario.seed,
+                start: scenario.start,
+                topology: scenario.topology.clone(),
+                steps: Vec::new(),
+                matrix: Vec::new(),
+                settings: scenario.settings.clone(),
+                source: String::new(),
+            },
             seed,
             clock,
             rng: SeededRng::new(seed, "messages"),
@@ -184,7 +204,12 @@ impl World {
             dropped_mappings: Vec::new(),
             trust_list: TrustList::default(),
             signed_trust_list: None,
-            sink: EmbeddedSink::start(Limits::default())?,
+            // Message bytes go to a spool file in the work folder: a run's memory does not
+            // grow with its mail.
+            sink: EmbeddedSink::start_with(
+                Limits::default(),
+                sink::Store::spooled(&options.work_dir.join("sink.spool"))?,
+            )?,
             tokens: BTreeMap::new(),
             book: CertificateBook::default(),
             sent: Vec::new(),
@@ -350,6 +375,16 @@ impl World {
         *counter = (*counter).max(generation.get());
     }
 
+    /// The size in bits of `user`'s RSA keys, as the scenario sets it.
+    pub(crate) fn key_bits(&self, user: &UserName) -> usize {
+        let bits = self
+            .scenario
+            .topology
+            .user(user)
+            .map_or(clients::DEFAULT_KEY_BITS, |spec| spec.key_size);
+        bits as usize
+    }
+
     /// The KM server serving `user`'s current site, if one is installed there.
     pub(crate) fn km_for(&self, user: &UserName) -> Option<KmName> {
         let site = self.user_sites.get(user)?;
@@ -383,21 +418,20 @@ impl World {
 
     /// A user's inbox as their client sees it: what the sink delivered, with any message the
     /// security tool rewrote in its rewritten form.
-    pub(crate) fn inbox(&self, user: &UserName) -> Vec<(sink::MessageId, Vec<u8>)> {
+    pub(crate) fn inbox(&self, user: &UserName) -> Result<Inbox, String> {
         let Some(client) = self.users.get(user) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         self.sink
             .store()
             .mailbox(client.email.as_str())
             .into_iter()
             .map(|stored| {
-                let data = self
-                    .mailbox_overrides
-                    .get(&(user.clone(), stored.id))
-                    .cloned()
-                    .unwrap_or_else(|| stored.envelope.data.clone());
-                (stored.id, data)
+                let data = match self.mailbox_overrides.get(&(user.clone(), stored.id)) {
+                    Some(rewritten) => Arc::from(rewritten.as_slice()),
+                    None => stored.data().map_err(|e| spool_error(&e))?,
+                };
+                Ok((stored.id, data))
             })
             .collect()
     }
@@ -667,6 +701,11 @@ impl World {
         self.seated.get(user).map(|engine| engine.name())
     }
 
+    /// Every message the run's SMTP sink stored, in delivery order.
+    pub fn delivered_messages(&self) -> Vec<sink::StoredMessage> {
+        self.sink.store().all()
+    }
+
     /// The KM database files, by KM server name.
     pub fn km_databases(&self) -> Vec<(KmName, PathBuf)> {
         self.kms
@@ -674,6 +713,11 @@ impl World {
             .map(|(name, server)| (name.clone(), server.database().path().to_path_buf()))
             .collect()
     }
+}
+
+/// A failure to read a message back from the sink's spool file.
+pub(crate) fn spool_error(error: &std::io::Error) -> String {
+    format!("reading a message from the sink's spool: {error}")
 }
 
 /// The database file of a KM server.

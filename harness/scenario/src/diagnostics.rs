@@ -63,6 +63,32 @@ pub fn locate(source: &str, offset: usize) -> Location {
     Location { line, column }
 }
 
+/// Where each line of a source starts, for finding many lines without reading the source
+/// from the start each time (a generated scenario has hundreds of thousands of steps).
+#[derive(Debug, Clone)]
+pub(crate) struct LineIndex {
+    /// The offset just after every `\n`, in order.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub(crate) fn new(source: &str) -> Self {
+        Self {
+            starts: source
+                .bytes()
+                .enumerate()
+                .filter(|(_, byte)| *byte == b'\n')
+                .map(|(index, _)| index + 1)
+                .collect(),
+        }
+    }
+
+    /// The line number, from 1, of byte `offset`: the same as `locate(source, offset).line`.
+    pub(crate) fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|start| *start <= offset) + 1
+    }
+}
+
 impl Diagnostics {
     /// Collects problems for `path`, sorted by position.
     pub fn new(path: &Path, source: &str, mut items: Vec<Diagnostic>) -> Self {
@@ -158,6 +184,10 @@ mod tests {
         assert_eq!(locate(source, 0), Location { line: 1, column: 1 });
         assert_eq!(locate(source, 6), Location { line: 2, column: 1 });
         assert_eq!(locate(source, 9), Location { line: 2, column: 4 });
+        let lines = LineIndex::new(source);
+        for offset in 0..=source.len() + 2 {
+            assert_eq!(lines.line(offset), locate(source, offset).line, "{offset}");
+        }
     }
 
     #[test]

@@ -461,6 +461,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 false,
                 "a real S/MIME implementation doing this user's cryptography: a built-in adapter (openssl-cli, gpgsm, cmsutil), an adapter program's path relative to the scenario's folder, or \"kmlab\" (kmlab's own engine, the default)",
             ),
+            key(
+                "key_size",
+                FieldKind::Integer,
+                false,
+                "the RSA key size of the user's keys in bits (default 2048; 1024 for legacy clients)",
+            ),
         ],
     ),
 ];

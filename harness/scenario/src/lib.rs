@@ -10,6 +10,7 @@
 pub mod actions;
 mod diagnostics;
 pub mod file;
+mod load;
 mod resolve;
 pub mod settings;
 mod skeleton;
@@ -20,6 +21,7 @@ use std::path::Path;
 use settings::{Axis, Setting};
 
 pub use diagnostics::{Diagnostic, Diagnostics, Location, locate};
+pub use load::{LOAD_KEY_SIZE, LoadShape, LoadShapeError, load_enrollment_shard, load_scenario};
 pub use resolve::LANGUAGE_VERSION;
 pub use skeleton::skeleton;
 pub use types::{

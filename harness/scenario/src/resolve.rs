@@ -1,6 +1,6 @@
 //! Level two: from the file's shape to a typed scenario, with every name resolved.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ use pki::{
 
 use smime::{Cipher, Digest, IdentifierKind};
 
-use crate::diagnostics::{Diagnostic, locate};
+use crate::diagnostics::{Diagnostic, LineIndex};
 use crate::file::{RawScenario, RawStep, RawTable, Spanned};
 use crate::types::{
     Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
@@ -47,7 +47,7 @@ named!(ProductName { Ex55 => "ex55", Ex2000 => "ex2000" });
 pub const LANGUAGE_VERSION: i64 = 1;
 
 struct Resolver<'a> {
-    source: &'a str,
+    lines: LineIndex,
     problems: &'a mut Vec<Diagnostic>,
 }
 
@@ -138,8 +138,8 @@ impl Resolver<'_> {
     }
 
     /// Reports a reference to a name that the section does not define.
-    fn reference(&mut self, value: &Spanned<&str>, section: &str, defined: &[String]) -> bool {
-        if defined.iter().any(|name| name == value.value) {
+    fn reference(&mut self, value: &Spanned<&str>, section: &str, defined: &Names) -> bool {
+        if defined.index.contains(value.value) {
             return true;
         }
         let help = if defined.is_empty() {
@@ -156,11 +156,38 @@ impl Resolver<'_> {
     }
 }
 
-fn names_of(tables: &[RawTable]) -> Vec<String> {
-    tables
-        .iter()
-        .filter_map(|table| table.text("name").map(|name| name.value.to_owned()))
-        .collect()
+/// The names a section defines, in order, with an index for looking them up (a generated
+/// scenario names thousands of users in hundreds of thousands of steps).
+#[derive(Debug, Default)]
+struct Names {
+    ordered: Vec<String>,
+    index: BTreeSet<String>,
+}
+
+impl std::ops::Deref for Names {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.ordered
+    }
+}
+
+impl From<Vec<String>> for Names {
+    fn from(ordered: Vec<String>) -> Self {
+        Self {
+            index: ordered.iter().cloned().collect(),
+            ordered,
+        }
+    }
+}
+
+fn names_of(tables: &[RawTable]) -> Names {
+    Names::from(
+        tables
+            .iter()
+            .filter_map(|table| table.text("name").map(|name| name.value.to_owned()))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Resolves level one into a scenario, or leaves every problem in `problems`.
@@ -171,7 +198,10 @@ pub(crate) fn resolve(
     source: &str,
     problems: &mut Vec<Diagnostic>,
 ) -> Option<Scenario> {
-    let mut r = Resolver { source, problems };
+    let mut r = Resolver {
+        lines: LineIndex::new(source),
+        problems,
+    };
     let empty = Vec::new();
     let section = |name: &str| raw.sections.get(name).unwrap_or(&empty);
 
@@ -373,9 +403,14 @@ fn resolve_cas(
     r: &mut Resolver<'_>,
     tables: &[RawTable],
     hosts: &[Host],
-    cas: &[String],
+    cas: &Names,
 ) -> Vec<CaSpec> {
-    let host_names: Vec<String> = hosts.iter().map(|host| host.name.to_string()).collect();
+    let host_names = Names::from(
+        hosts
+            .iter()
+            .map(|host| host.name.to_string())
+            .collect::<Vec<_>>(),
+    );
     let mut resolved = Vec::new();
     for table in tables {
         let Some(name) = table.text("name") else {
@@ -668,9 +703,9 @@ fn order_parents_first(
 fn resolve_km(
     r: &mut Resolver<'_>,
     table: &RawTable,
-    hosts: &[String],
-    sites: &[String],
-    ca_names: &[String],
+    hosts: &Names,
+    sites: &Names,
+    ca_names: &Names,
     cas: &[CaSpec],
 ) -> Option<KmSpec> {
     let name = table.text("name")?;
@@ -747,7 +782,7 @@ fn resolve_user(
     r: &mut Resolver<'_>,
     table: &RawTable,
     path: &Path,
-    sites: &[String],
+    sites: &Names,
     mail_domain: &str,
 ) -> Option<UserSpec> {
     let name = table.text("name")?;
@@ -767,6 +802,25 @@ fn resolve_user(
         }
         return None;
     }
+    let key_size = match table.integer("key_size") {
+        None => clients::DEFAULT_KEY_BITS,
+        Some(bits) => match u32::try_from(bits.value) {
+            Ok(size) if profile.key_sizes.contains(&size) => size,
+            _ => {
+                let sizes: Vec<String> = profile.key_sizes.iter().map(u32::to_string).collect();
+                r.problem_with_help(
+                    bits.span,
+                    format!("{} does not make {}-bit keys", profile.name, bits.value),
+                    format!(
+                        "key_size for {} is one of {}",
+                        profile.name,
+                        sizes.join(", ")
+                    ),
+                );
+                return None;
+            }
+        },
+    };
     let email = match table.text("email") {
         Some(email) if email.value.contains('@') && !email.value.contains(char::is_whitespace) => {
             email.value.to_owned()
@@ -794,6 +848,7 @@ fn resolve_user(
             .text("display_name")
             .map_or_else(|| name.value.to_owned(), |display| display.value.to_owned()),
         seat: seat.flatten(),
+        key_size,
     })
 }
 
@@ -919,12 +974,12 @@ fn certificate_ref(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<Certif
 }
 
 struct StepContext<'a> {
-    km_names: &'a [String],
-    site_names: &'a [String],
+    km_names: &'a Names,
+    site_names: &'a Names,
     moving_users: &'a [String],
-    user_names: &'a [String],
-    ca_names: &'a [String],
-    host_names: &'a [String],
+    user_names: &'a Names,
+    ca_names: &'a Names,
+    host_names: &'a Names,
     km_servers: &'a [KmSpec],
     users: &'a [UserSpec],
     cas: &'a [CaSpec],
@@ -938,7 +993,7 @@ fn resolve_step(
 ) -> Option<Step> {
     let spec = raw.action.as_ref()?;
     let table = &raw.table;
-    let line = locate(r.source, raw.span.start).line;
+    let line = r.lines.line(raw.span.start);
     let user = |r: &mut Resolver<'_>, key: &str| -> Option<UserName> {
         let value = table.text(key)?;
         r.reference(&value, "user", context.user_names)

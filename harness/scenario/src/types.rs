@@ -225,6 +225,9 @@ pub struct UserSpec {
     pub email: MailAddress,
     /// The display name used in the mailbox DN.
     pub display_name: String,
+    /// The size in bits of the user's RSA keys: the signing keys the client makes and the
+    /// encryption keys the KM server (or a CA) makes for the user.
+    pub key_size: u32,
     /// A real S/MIME implementation in this user's seat, if the scenario puts one there.
     pub seat: Option<SeatSpec>,
 }

@@ -400,3 +400,32 @@ fn a_users_seat_is_a_built_in_adapter_kmlab_or_a_program_inside_the_scenarios_fo
         "{help}"
     );
 }
+
+#[test]
+fn key_size_is_per_user_and_1024_bits_only_for_the_clients_of_the_era() {
+    let legacy = scenario::skeleton("t").replacen(
+        "client = \"outlook2000\"     #",
+        "key_size = 1024\nclient = \"outlook2000\"     #",
+        1,
+    );
+    let scenario = parse(&legacy).unwrap();
+    assert_eq!(scenario.topology.users[0].key_size, 1024);
+    assert_eq!(scenario.topology.users[1].key_size, 2048);
+
+    let modern = legacy.replacen("client = \"outlook2000\"", "client = \"modern\"", 1);
+    let messages = parse(&modern).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].contains("modern does not make 1024-bit keys"),
+        "{}",
+        messages[0]
+    );
+
+    let odd = legacy.replacen("key_size = 1024", "key_size = 1000", 1);
+    let messages = parse(&odd).unwrap_err().located_messages();
+    assert!(
+        messages[0].contains("outlook2000 does not make 1000-bit keys"),
+        "{}",
+        messages[0]
+    );
+}

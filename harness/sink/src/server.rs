@@ -162,6 +162,7 @@ async fn handle(
             break;
         }
         deadlines.last_read = now();
+        acknowledge_now(&socket);
         let mut deliver = |envelope: Envelope| -> Result<MessageId, String> {
             store.deliver(envelope).map_err(|e| e.to_string())
         };
@@ -221,6 +222,23 @@ async fn close(socket: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> std::io::R
     Ok(())
 }
 
+/// Acknowledges what was just read at once instead of after the delayed-ACK timer.
+///
+/// A client that writes the end of DATA (`CRLF.CRLF`) separately from the message, as lettre
+/// does, has Nagle's algorithm hold that last write until the message is acknowledged; a
+/// receiver that delays its ACK (it has nothing to reply yet) would then stall every message
+/// for the delayed-ACK timeout (40 ms on Linux). Linux clears the option after use, so it is
+/// set again after every read.
+fn acknowledge_now(socket: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // Only a latency hint: a socket that refuses it still works.
+        let _ = socket2::SockRef::from(socket).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
+}
+
 /// A sink running on 127.0.0.1 on its own thread, stopped when dropped.
 #[derive(Debug)]
 pub struct EmbeddedSink {
@@ -232,12 +250,16 @@ pub struct EmbeddedSink {
 }
 
 impl EmbeddedSink {
-    /// Binds a free loopback port and starts serving.
+    /// Binds a free loopback port and starts serving, keeping messages in memory.
     pub fn start(limits: Limits) -> Result<Self, SinkError> {
+        Self::start_with(limits, Store::in_memory())
+    }
+
+    /// Binds a free loopback port and starts serving into `store`.
+    pub fn start_with(limits: Limits, store: Store) -> Result<Self, SinkError> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
-        let store = Store::in_memory();
         let (stop, stopped) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -338,7 +360,7 @@ mod tests {
         );
         assert!(exchange(&mut stream, &mut reader, b"QUIT\r\n").starts_with("221"));
         assert_eq!(
-            sink.store().mailbox("b@x.test")[0].envelope.data,
+            &*sink.store().mailbox("b@x.test")[0].data().unwrap(),
             b"Subject: t\r\n\r\n.dot\r\n"
         );
     }

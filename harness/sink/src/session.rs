@@ -419,7 +419,7 @@ impl Connection {
             DataEnd::Complete(data) => match deliver(Envelope {
                 from,
                 recipients,
-                data,
+                data: data.into(),
             }) {
                 Ok(id) => Reply::new(250, "2.0.0", format!("OK: queued as {id}")),
                 Err(why) => Reply::new(451, "4.3.0", format!("message not stored: {why}")),
@@ -508,7 +508,7 @@ mod tests {
         assert_eq!(codes, [250, 250, 250, 250, 354, 250, 221]);
         assert_eq!(h.delivered.len(), 1);
         assert_eq!(h.delivered[0].recipients, ["b@x.test", "c@x.test"]);
-        assert_eq!(h.delivered[0].data, b"hi\r\n");
+        assert_eq!(&*h.delivered[0].data, b"hi\r\n");
         assert!(h.connection.is_closed());
     }
 

@@ -17,7 +17,7 @@ use crate::algorithms::{Capability, Cipher, Digest, IdentifierKind};
 use crate::oids;
 
 /// How a CMS structure names a certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CertificateId {
     /// By issuer name and serial number.
     IssuerAndSerial {
@@ -70,6 +70,26 @@ impl CertificateId {
                 matches!(tbs.get::<SubjectKeyIdentifier>(), Ok(Some((_, ski))) if ski.0.as_bytes() == id.as_slice())
             }
         }
+    }
+
+    /// Every identifier that names the certificate in `der` (none if it does not parse):
+    /// exactly the identifiers [`Self::matches_der`] accepts for it.
+    pub fn all_for(der: &CertificateDer) -> Vec<Self> {
+        let Ok(certificate) = Certificate::from_der(der.as_bytes()) else {
+            return Vec::new();
+        };
+        let tbs = &certificate.tbs_certificate;
+        let mut ids = Vec::new();
+        if let Ok(issuer_der) = tbs.issuer.to_der() {
+            ids.push(Self::IssuerAndSerial {
+                issuer_der,
+                serial: Serial::from_be_bytes(tbs.serial_number.as_bytes()),
+            });
+        }
+        if let Ok(Some((_, ski))) = tbs.get::<SubjectKeyIdentifier>() {
+            ids.push(Self::SubjectKeyIdentifier(ski.0.as_bytes().to_vec()));
+        }
+        ids
     }
 
     /// Whether this identifier names the certificate in `der`.

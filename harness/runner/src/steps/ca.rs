@@ -332,7 +332,10 @@ fn request_certificate(
             (subject, None, format!("server:{}", world.direct_requests))
         }
     };
-    let (key, _) = world.keys.key(&role, 2048).map_err(|e| e.to_string())?;
+    let key_bits = user.map_or(clients::DEFAULT_KEY_BITS as usize, |user| {
+        world.key_bits(user)
+    });
+    let (key, _) = world.keys.key(&role, key_bits).map_err(|e| e.to_string())?;
     let certificate_purpose = match purpose {
         RequestPurpose::SmimeEncryption => CertificatePurpose::SmimeEncryption,
         RequestPurpose::SmimeSigning => CertificatePurpose::SmimeSigning,

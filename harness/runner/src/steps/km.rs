@@ -78,6 +78,7 @@ fn km_context_parts<'w>(
         directory: &mut world.directory,
         root,
         missing_templates,
+        key_bits: clients::DEFAULT_KEY_BITS as usize,
     };
     Ok((server, context))
 }
@@ -403,11 +404,13 @@ pub(super) fn enroll(
     let versions = client.profile().certificate_versions;
     // The client generates its own signing key pair; the KM server only sees the public half.
     let signing_generation = world.next_generation(user, "sign");
+    let key_bits = world.key_bits(user);
     let (signing_key, _) = world
         .keys
-        .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
+        .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)
         .map_err(|e| e.to_string())?;
     let (server, mut context) = km_context_parts(world, &km)?;
+    context.key_bits = key_bits;
     let enrollment = match server.enroll(
         user,
         &token,
@@ -645,11 +648,13 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String
         };
         let versions = client.profile().certificate_versions;
         let signing_generation = world.next_generation(&user, "sign");
+        let key_bits = world.key_bits(&user);
         let (signing_key, _) = world
             .keys
-            .key(&format!("user:{user}:sign:{signing_generation}"), 2048)
+            .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)
             .map_err(|e| e.to_string())?;
         let (server, mut context) = km_context_parts(world, km)?;
+        context.key_bits = key_bits;
         match server
             .renew(&user, &signing_key.to_public_key(), versions, &mut context)
             .map_err(|e| e.to_string())?
@@ -746,12 +751,12 @@ fn serial_label(world: &World, km: &KmName, serial: &str) -> String {
 }
 
 /// Encrypted messages in a user's inbox that none of the client's keys opens.
-fn unreadable_messages(world: &World, user: &UserName) -> Vec<String> {
+fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, String> {
     let Some(client) = world.users.get(user) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    world
-        .inbox(user)
+    Ok(world
+        .inbox(user)?
         .into_iter()
         .filter(|(_, data)| {
             let Ok(Entity::Pkcs7 { der, .. }) = classify(data) else {
@@ -766,7 +771,7 @@ fn unreadable_messages(world: &World, user: &UserName) -> Vec<String> {
                 })
         })
         .map(|(id, data)| format!("#{id} \"{}\"", subject_of(&data)))
-        .collect()
+        .collect())
 }
 
 fn subject_of(data: &[u8]) -> String {
@@ -829,7 +834,7 @@ pub(super) fn move_user(
         client.encryption_keys.clear();
         client.signing_keys.clear();
         record.details.push(Detail::list("lost", lost));
-        let unreadable = unreadable_messages(world, user);
+        let unreadable = unreadable_messages(world, user)?;
         if !unreadable.is_empty() {
             record.outcome = Outcome::Warning;
             record.reason = Some("key-history-lost".into());
@@ -852,7 +857,7 @@ pub(super) fn sectool(
         .ok_or_else(|| format!("no user {user}"))?;
     let mut processed = Vec::new();
     let mut skipped = Vec::new();
-    for (id, data) in world.inbox(user) {
+    for (id, data) in world.inbox(user)? {
         let label = format!("#{id} \"{}\"", subject_of(&data));
         let (headers, entity) = split_message(&data);
         match operation {
@@ -1070,7 +1075,7 @@ pub(super) fn reattach_ca(
     let mut unreadable = Vec::new();
     for user in &users {
         unreadable.extend(
-            unreadable_messages(world, user)
+            unreadable_messages(world, user)?
                 .into_iter()
                 .map(|message| format!("{user}: {message}")),
         );

@@ -1,6 +1,6 @@
 //! Composing, sending and reading messages, and changing them in transit.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use clients::compose::{Draft, Encryption, Signing};
 use clients::faults::{SendFault, TransitChange, first_difference};
@@ -17,7 +17,7 @@ use smime::{Capability, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Rec
 
 use super::{new_record, refuse};
 use crate::reading::{algorithm_text, cipher_text, describe_reading};
-use crate::world::{SentMessage, World};
+use crate::world::{SentMessage, World, spool_error};
 
 pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
     let record = new_record(world, step.from.to_string(), "send");
@@ -606,7 +606,7 @@ fn submit(
     mut record: Record,
 ) -> Result<Record, String> {
     let to: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
-    let stored_before = world.sink.store().all().len();
+    let stored_before = world.sink.store().len();
     let attempts = submit_with_retries(
         world.sink.address(),
         "client.kmlab.test",
@@ -615,11 +615,11 @@ fn submit(
         &message,
         sender.profile().smtp_retries,
     );
-    let stored = world.sink.store().all();
-    if stored.len() > stored_before + 1 {
+    let stored = world.sink.store().since(stored_before);
+    if stored.len() > 1 {
         return Err(format!(
             "the sink stored {} copies of one submission",
-            stored.len() - stored_before
+            stored.len()
         ));
     }
     if attempts.len() > 1 || attempts.iter().all(|attempt| !attempt.delivered) {
@@ -646,7 +646,7 @@ fn submit(
     let last = attempts.last().ok_or("no submission attempt was made")?;
     if last.delivered {
         let delivered = stored
-            .get(stored_before)
+            .first()
             .ok_or("the sink accepted a message it did not store")?;
         record.details.insert(
             0,
@@ -663,16 +663,18 @@ fn submit(
         record
             .details
             .push(Detail::text("sink", last.outcome.clone()));
+        // The sender's sent copy is what the client composed: the sink's bytes when it stored
+        // exactly those, else a copy of its own.
+        let stored_bytes = delivered.data().map_err(|e| spool_error(&e))?;
+        let composed = (*stored_bytes != *message).then(|| Arc::from(message));
         world.sent.push(SentMessage {
             from: step.from.clone(),
             subject: step.subject.clone(),
             id: delivered.id,
+            composed,
         });
-        if let Some(sender) = world.users.get_mut(&step.from) {
-            sender.sent.push(message);
-        }
     } else {
-        if stored.len() != stored_before {
+        if !stored.is_empty() {
             return Err("the sink stored a message the client was told failed".into());
         }
         record.outcome = Outcome::Error(None);
@@ -718,20 +720,24 @@ fn envelopes_in(message: &[u8]) -> Vec<EnvelopeSummary> {
 /// changed in transit) the bytes as they were delivered.
 struct Found {
     label: String,
-    data: Vec<u8>,
-    delivered: Option<Vec<u8>>,
+    data: Arc<[u8]>,
+    delivered: Option<Arc<[u8]>>,
 }
 
-fn find_message(world: &World, user: &UserName, subject: &str, folder: Folder) -> Option<Found> {
-    let client = world.users.get(user)?;
+fn find_message(
+    world: &World,
+    user: &UserName,
+    subject: &str,
+    folder: Folder,
+) -> Result<Option<Found>, String> {
     let has_subject = |data: &[u8]| {
         mail_parser::MessageParser::new()
             .parse_headers(data)
             .is_some_and(|message| message.subject() == Some(subject))
     };
-    match folder {
+    Ok(match folder {
         Folder::Inbox => world
-            .inbox(user)
+            .inbox(user)?
             .into_iter()
             .rev()
             .find(|(_, data)| has_subject(data))
@@ -744,21 +750,43 @@ fn find_message(world: &World, user: &UserName, subject: &str, folder: Folder) -
                     } else {
                         format!("inbox #{id} \"{subject}\"")
                     },
-                    delivered: altered.map(|_| data.clone()),
-                    data: altered.map_or(data, Clone::clone),
+                    delivered: altered.map(|_| Arc::clone(&data)),
+                    data: altered.map_or(data, |changed| Arc::from(changed.as_slice())),
                 }
             }),
-        Folder::Sent => client
-            .sent
-            .iter()
-            .rev()
-            .find(|data| has_subject(data))
-            .map(|data| Found {
-                label: format!("sent copy \"{subject}\""),
-                data: data.clone(),
-                delivered: None,
-            }),
-    }
+        Folder::Sent => {
+            let mut found = None;
+            for sent in world.sent.iter().rev().filter(|sent| &sent.from == user) {
+                let data = match &sent.composed {
+                    Some(composed) => Arc::clone(composed),
+                    None => sent_copy(world, sent.id)?,
+                };
+                if has_subject(&data) {
+                    found = Some(Found {
+                        label: format!("sent copy \"{subject}\""),
+                        data,
+                        delivered: None,
+                    });
+                    break;
+                }
+            }
+            found
+        }
+    })
+}
+
+/// The bytes the sink stored for message `id`.
+fn sent_copy(world: &World, id: sink::MessageId) -> Result<Arc<[u8]>, String> {
+    let index = usize::try_from(id.0.saturating_sub(1)).unwrap_or(usize::MAX);
+    let stored = world
+        .sink
+        .store()
+        .since(index)
+        .into_iter()
+        .next()
+        .filter(|stored| stored.id == id)
+        .ok_or_else(|| format!("the sink has no message #{id}"))?;
+    stored.data().map_err(|e| spool_error(&e))
 }
 
 pub(super) fn alter_message(
@@ -772,18 +800,24 @@ pub(super) fn alter_message(
         .users
         .get(user)
         .ok_or_else(|| format!("no user {user}"))?;
-    let stored = world
+    let mut stored = None;
+    for message in world
         .sink
         .store()
         .mailbox(client.email.as_str())
         .into_iter()
         .rev()
-        .find(|stored| {
-            mail_parser::MessageParser::new()
-                .parse_headers(&stored.envelope.data)
-                .is_some_and(|message| message.subject() == Some(subject))
-        });
-    let Some(stored) = stored else {
+    {
+        let data = message.data().map_err(|e| spool_error(&e))?;
+        if mail_parser::MessageParser::new()
+            .parse_headers(&data)
+            .is_some_and(|parsed| parsed.subject() == Some(subject))
+        {
+            stored = Some((message, data));
+            break;
+        }
+    }
+    let Some((stored, data)) = stored else {
         record.outcome = Outcome::Error(None);
         record.reason = Some("no-such-message".into());
         return Ok(record);
@@ -798,7 +832,7 @@ pub(super) fn alter_message(
         .altered
         .get(&key)
         .cloned()
-        .unwrap_or_else(|| stored.envelope.data.clone());
+        .unwrap_or_else(|| data.to_vec());
     match change.apply(&current) {
         Some(changed) => {
             if let Some(difference) = first_difference(&current, &changed) {
@@ -823,7 +857,7 @@ pub(super) fn read(
     folder: Folder,
 ) -> Result<Record, String> {
     let mut record = new_record(world, user.to_string(), "read");
-    let Some(found) = find_message(world, user, subject, folder) else {
+    let Some(found) = find_message(world, user, subject, folder)? else {
         record.outcome = Outcome::Error(None);
         record.reason = Some("no-such-message".into());
         return Ok(record);

@@ -11,7 +11,7 @@ use crate::world::World;
 
 pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> Result<Record, String> {
     let mut record = new_record(world, "smtp-client", "smtp-session");
-    let stored_before = world.sink.store().all().len();
+    let stored_before = world.sink.store().len();
     let mut stream = TcpStream::connect(world.sink.address()).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(StdDuration::from_secs(30)))
@@ -30,14 +30,17 @@ pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> Result<Record, St
         "replies",
         text.lines().map(str::to_owned).collect(),
     ));
-    let stored: Vec<String> = world.sink.store().all()[stored_before..]
+    let stored: Vec<String> = world
+        .sink
+        .store()
+        .since(stored_before)
         .iter()
         .map(|message| {
             format!(
                 "#{} for {}, {} bytes",
                 message.id,
-                message.envelope.recipients.join(", "),
-                message.envelope.data.len()
+                message.recipients.join(", "),
+                message.size
             )
         })
         .collect();

@@ -1,0 +1,1200 @@
+//! `kmlab bench`: the performance figures P1–P4, each with its goal and whether it holds, and
+//! `BENCHMARKS.md` rewritten from what was measured.
+//!
+//! - **P1** pipeline overhead: a generated two-user scenario's messages through the whole
+//!   path (compose, sign, encrypt, lettre to the sink, fetch, parse, decrypt, verify, judge)
+//!   against the same engine calls replayed alone. The calls are recorded by wrapping the
+//!   engine in an untimed run; determinism makes the timed runs make the same calls.
+//! - **P2** sink throughput: those messages delivered by lettre, over kept-open loopback
+//!   connections, to kmlab's sink and to Python's aiosmtpd, the same way to both.
+//! - **P3** the `scenarios/` suite as `kmlab run` runs it, with an empty and with a warm key
+//!   cache.
+//! - **P4** scale: `kmlab gen-load` scenarios at two sizes, each run in a process of its own
+//!   (so that its peak resident memory is its own), with a warm key cache.
+//!
+//! This is the only timing code in kmlab: it alone reads the monotonic clock.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use lettre::address::Envelope as LettreEnvelope;
+use lettre::transport::smtp::client::SmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
+use model::{CertificateDer, PrivateKeyDer, SeededRng, Timestamp};
+use rand_core::CryptoRngCore;
+use scenario::LoadShape;
+use smime::{
+    Capability, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
+    IdentifierKind, Recipient, SignRequest, SignatureCheck, SignerCredentials,
+};
+use smime_rustcrypto::RustCryptoEngine;
+
+use crate::Exit;
+
+/// The aiosmtpd receiver P2 compares against.
+const AIOSMTPD_SINK: &str = include_str!("../bench/aiosmtpd_sink.py");
+
+/// The seed of every scenario the bench generates.
+const BENCH_SEED: u64 = 1;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Which figures to measure (default: all four).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Figure>,
+    /// Repetitions of P1, P2 and P3's warm suite; the median is reported with the spread.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Messages through the whole path in P1.
+    #[arg(long, default_value_t = 200)]
+    messages: u64,
+    /// Messages each server receives in P2 (P1's messages, over and over).
+    #[arg(long, default_value_t = 2000)]
+    sink_messages: usize,
+    /// Connections delivering at once in P2, each kept open for its share of the messages.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// The Python with aiosmtpd for P2 (default: target/bench-venv/bin/python, as
+    /// ci/install-bench-deps.sh makes it, else $KMLAB_BENCH_PYTHON).
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// The suite P3 runs.
+    #[arg(long, default_value = "scenarios", value_name = "DIR")]
+    scenarios: PathBuf,
+    /// Runs of P3's suite with an empty key cache (each generates every key).
+    #[arg(long, default_value_t = 3)]
+    cold_runs: usize,
+    /// P4's large load: this many users ...
+    #[arg(long, default_value_t = 10_000)]
+    scale_users: u32,
+    /// ... exchanging this many messages; the small load is a tenth of both.
+    #[arg(long, default_value_t = 100_000)]
+    scale_messages: u64,
+    /// Runs of each P4 load.
+    #[arg(long, default_value_t = 1)]
+    scale_runs: usize,
+    /// Scenarios run at once in P3 and while warming P4's keys (default: the number of cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// Where warm keys are kept between bench runs (default: $KMLAB_KEY_CACHE, else
+    /// ~/.cache/kmlab/keys); P3's cold runs always start from an empty folder.
+    #[arg(long, value_name = "DIR")]
+    key_cache: Option<PathBuf>,
+    /// Where to write the report.
+    #[arg(long, default_value = "BENCHMARKS.md", value_name = "FILE")]
+    write: PathBuf,
+    /// Print the figures only; leave the report file alone.
+    #[arg(long, conflicts_with = "write")]
+    no_write: bool,
+}
+
+/// The four figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+enum Figure {
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+/// Arguments of the process P4 runs each load in.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchLoadArgs {
+    /// The load scenario.
+    scenario: PathBuf,
+    /// The key cache.
+    #[arg(long, value_name = "DIR")]
+    key_cache: PathBuf,
+}
+
+/// Several measurements of one quantity.
+#[derive(Debug, Clone)]
+struct Sample(Vec<f64>);
+
+impl Sample {
+    fn median(&self) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => sorted[n / 2],
+            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        }
+    }
+
+    fn min(&self) -> f64 {
+        self.0.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    fn max(&self) -> f64 {
+        self.0.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// `median (n runs: min–max)` with `format` for each number.
+    fn describe(&self, format: impl Fn(f64) -> String) -> String {
+        if self.0.len() < 2 {
+            return format(self.median());
+        }
+        format!(
+            "{} (median of {}: {}–{})",
+            format(self.median()),
+            self.0.len(),
+            format(self.min()),
+            format(self.max())
+        )
+    }
+}
+
+/// One goal and whether the measurement meets it.
+#[derive(Debug, Clone)]
+struct Verdict {
+    goal: String,
+    holds: bool,
+}
+
+impl Verdict {
+    fn new(goal: impl Into<String>, holds: bool) -> Self {
+        Self {
+            goal: goal.into(),
+            holds,
+        }
+    }
+
+    fn word(&self) -> &'static str {
+        if self.holds { "holds" } else { "MISSED" }
+    }
+}
+
+/// What one figure measured: a headline, its goals, and the detail behind it.
+#[derive(Debug, Clone)]
+struct Outcome {
+    figure: &'static str,
+    title: &'static str,
+    headline: String,
+    verdicts: Vec<Verdict>,
+    details: Vec<String>,
+}
+
+impl Outcome {
+    fn print(&self) {
+        println!("{} {}: {}", self.figure, self.title, self.headline);
+        for verdict in &self.verdicts {
+            println!("   goal {}: {}", verdict.goal, verdict.word());
+        }
+        for detail in &self.details {
+            println!("   {detail}");
+        }
+    }
+}
+
+/// The stopwatch every measurement uses.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the benchmark measures wall time; nothing it times feeds a scenario's result"
+)]
+fn stopwatch() -> Instant {
+    Instant::now()
+}
+
+/// The seconds since `start`, read on the same stopwatch.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the benchmark measures wall time; nothing it times feeds a scenario's result"
+)]
+fn seconds_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<Exit> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let figures: Vec<Figure> = if args.only.is_empty() {
+        vec![Figure::P1, Figure::P2, Figure::P3, Figure::P4]
+    } else {
+        let mut only = args.only.clone();
+        only.sort();
+        only.dedup();
+        only
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let keys = args
+        .key_cache
+        .clone()
+        .or_else(crate::run_cmd::default_key_cache)
+        .context("no key cache folder: give --key-cache")?;
+    std::fs::create_dir_all(&keys)
+        .with_context(|| format!("creating the key cache {}", keys.display()))?;
+    let machine = Machine::describe(jobs);
+    println!("kmlab bench on {}", machine.summary());
+
+    let mut outcomes = Vec::new();
+    let mut messages = Vec::new();
+    if figures.contains(&Figure::P1) || figures.contains(&Figure::P2) {
+        let (outcome, delivered) = pipeline(args, &keys)?;
+        messages = delivered;
+        if figures.contains(&Figure::P1) {
+            outcome.print();
+            outcomes.push(outcome);
+        }
+    }
+    if figures.contains(&Figure::P2) {
+        let outcome = sink_throughput(args, &messages)?;
+        outcome.print();
+        outcomes.push(outcome);
+    }
+    if figures.contains(&Figure::P3) {
+        let outcome = suite(args, jobs)?;
+        outcome.print();
+        outcomes.push(outcome);
+    }
+    if figures.contains(&Figure::P4) {
+        let outcome = scale(args, jobs, &keys)?;
+        outcome.print();
+        outcomes.push(outcome);
+    }
+    if !args.no_write {
+        std::fs::write(&args.write, report(&outcomes, &machine))
+            .with_context(|| format!("writing {}", args.write.display()))?;
+        println!("wrote {}", args.write.display());
+    }
+    Ok(Exit::Passed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// P1: the whole path against the crypto alone.
+
+/// One engine call, with everything it was given.
+#[derive(Debug, Clone)]
+enum Call {
+    Sign {
+        content: Vec<u8>,
+        signer: SignerCredentials,
+        digest: Digest,
+        identifier: IdentifierKind,
+        signing_time: Timestamp,
+        detached: bool,
+        capabilities: Vec<Capability>,
+    },
+    Envelope {
+        content: Vec<u8>,
+        recipients: Vec<Recipient>,
+        cipher: Cipher,
+    },
+    Decrypt {
+        message: Vec<u8>,
+        certificate: CertificateDer,
+        key: PrivateKeyDer,
+    },
+    Verify {
+        message: Vec<u8>,
+        detached_content: Option<Vec<u8>>,
+    },
+}
+
+/// An engine that notes every call it passes on.
+#[derive(Debug)]
+struct Recorder {
+    inner: RustCryptoEngine,
+    calls: Mutex<Vec<Call>>,
+}
+
+impl Recorder {
+    fn note(&self, call: Call) {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
+    }
+}
+
+impl Engine for Recorder {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn is_deterministic(&self) -> bool {
+        self.inner.is_deterministic()
+    }
+
+    fn sign(
+        &self,
+        request: &SignRequest<'_>,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<CmsDer, EngineError> {
+        self.note(Call::Sign {
+            content: request.content.to_vec(),
+            signer: request.signer.clone(),
+            digest: request.digest,
+            identifier: request.identifier,
+            signing_time: request.signing_time,
+            detached: request.detached,
+            capabilities: request.capabilities.to_vec(),
+        });
+        self.inner.sign(request, rng)
+    }
+
+    fn envelope(
+        &self,
+        request: &EnvelopeRequest<'_>,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<CmsDer, EngineError> {
+        self.note(Call::Envelope {
+            content: request.content.to_vec(),
+            recipients: request.recipients.to_vec(),
+            cipher: request.cipher,
+        });
+        self.inner.envelope(request, rng)
+    }
+
+    fn decrypt(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer,
+        key: &PrivateKeyDer,
+    ) -> Decryption {
+        self.note(Call::Decrypt {
+            message: message.to_vec(),
+            certificate: certificate.clone(),
+            key: key.clone(),
+        });
+        self.inner.decrypt(message, certificate, key)
+    }
+
+    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
+        self.note(Call::Verify {
+            message: message.to_vec(),
+            detached_content: detached_content.map(<[u8]>::to_vec),
+        });
+        self.inner.verify(message, detached_content)
+    }
+}
+
+/// Makes every recorded call again, straight on the engine.
+fn replay(engine: &dyn Engine, calls: &[Call]) -> anyhow::Result<()> {
+    let mut rng = SeededRng::new(BENCH_SEED, "bench-replay");
+    for call in calls {
+        match call {
+            Call::Sign {
+                content,
+                signer,
+                digest,
+                identifier,
+                signing_time,
+                detached,
+                capabilities,
+            } => {
+                let request = SignRequest {
+                    content,
+                    signer,
+                    digest: *digest,
+                    identifier: *identifier,
+                    signing_time: *signing_time,
+                    detached: *detached,
+                    capabilities,
+                };
+                std::hint::black_box(engine.sign(&request, &mut rng)?);
+            }
+            Call::Envelope {
+                content,
+                recipients,
+                cipher,
+            } => {
+                let request = EnvelopeRequest {
+                    content,
+                    recipients,
+                    cipher: *cipher,
+                };
+                std::hint::black_box(engine.envelope(&request, &mut rng)?);
+            }
+            Call::Decrypt {
+                message,
+                certificate,
+                key,
+            } => {
+                let _ = std::hint::black_box(engine.decrypt(message, certificate, key));
+            }
+            Call::Verify {
+                message,
+                detached_content,
+            } => {
+                let _ = std::hint::black_box(engine.verify(message, detached_content.as_deref()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a scenario in this process; a run whose expectations fail is an error, since then it
+/// did not do the work being measured.
+fn run_scenario(
+    scenario: &scenario::Scenario,
+    engine: Arc<dyn Engine>,
+    keys: &Path,
+    observer: &mut dyn runner::Observer,
+) -> anyhow::Result<runner::Run> {
+    let work = tempfile::Builder::new().prefix("kmlab-bench-").tempdir()?;
+    let options = runner::RunOptions {
+        work_dir: work.path().to_path_buf(),
+        key_cache: Some(keys.to_path_buf()),
+        seed: None,
+        engine,
+        cross_check: None,
+        seats: Vec::new(),
+        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+    };
+    let run = runner::run_observed(scenario, &options, observer)
+        .map_err(|error| anyhow::anyhow!("running {}: {error}", scenario.id))?;
+    let unmet = run.transcript.unmet_expectations();
+    if !unmet.is_empty() {
+        bail!(
+            "{} did not run as expected: {}",
+            scenario.id,
+            unmet.join("; ")
+        );
+    }
+    Ok(run)
+}
+
+/// Adds up the time spent in the steps that carry messages (`send` and `read`).
+#[derive(Debug, Default)]
+struct MessageSteps {
+    started: Option<Instant>,
+    seconds: f64,
+}
+
+impl runner::Observer for MessageSteps {
+    fn before(&mut self, step: &scenario::Step) {
+        self.started = matches!(
+            step.action,
+            scenario::Action::Send(_) | scenario::Action::Read { .. }
+        )
+        .then(stopwatch);
+    }
+
+    fn after(&mut self, _: &scenario::Step, _: &report::Record) {
+        if let Some(started) = self.started.take() {
+            self.seconds += seconds_since(started);
+        }
+    }
+}
+
+fn generated(id: &str, shape: LoadShape) -> anyhow::Result<scenario::Scenario> {
+    let text = scenario::load_scenario(shape)?;
+    scenario::parse(id, Path::new(&format!("{id}.toml")), &text)
+        .map_err(|diagnostics| anyhow::anyhow!("the generated scenario is invalid: {diagnostics}"))
+}
+
+/// P1; also returns the messages the sink received, for P2.
+fn pipeline(args: &BenchArgs, keys: &Path) -> anyhow::Result<(Outcome, Vec<sink::StoredMessage>)> {
+    let shape = LoadShape {
+        users: 2,
+        messages: args.messages,
+        seed: BENCH_SEED,
+    };
+    let full = generated("bench-pipeline", shape)?;
+    let engine: Arc<dyn Engine> = Arc::new(RustCryptoEngine);
+
+    // Untimed: fills the key cache and notes every engine call the messages cause.
+    let recorder = Arc::new(Recorder {
+        inner: RustCryptoEngine,
+        calls: Mutex::new(Vec::new()),
+    });
+    let recorded = run_scenario(
+        &full,
+        Arc::clone(&recorder) as Arc<dyn Engine>,
+        keys,
+        &mut (),
+    )?;
+    let delivered = recorded.world.delivered_messages();
+    drop(recorded);
+    let calls = std::mem::take(
+        &mut *recorder
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+
+    let mut path = Vec::new();
+    let mut crypto = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..args.runs {
+        let mut steps = MessageSteps::default();
+        run_scenario(&full, Arc::clone(&engine), keys, &mut steps)?;
+        let start = stopwatch();
+        replay(engine.as_ref(), &calls)?;
+        let alone = seconds_since(start);
+        path.push(steps.seconds);
+        crypto.push(alone);
+        ratios.push(steps.seconds / alone);
+    }
+    let (path, crypto, ratios) = (Sample(path), Sample(crypto), Sample(ratios));
+    let ratio = ratios.median();
+    let per_message = |s: f64| format!("{:.2} ms", s * 1000.0 / args.messages.max(1) as f64);
+    let counts = CallCounts::of(&calls);
+    let outcome = Outcome {
+        figure: "P1",
+        title: "pipeline overhead",
+        headline: format!(
+            "{} (whole path ÷ the same crypto alone)",
+            ratios.describe(|r| format!("{r:.3}"))
+        ),
+        verdicts: vec![Verdict::new("≤ 1.25", ratio <= 1.25)],
+        details: vec![
+            format!(
+                "{} messages, each sent clear-signed and encrypted and read by its recipient (2 Outlook 2000 users, {}-bit keys)",
+                args.messages,
+                scenario::LOAD_KEY_SIZE
+            ),
+            format!(
+                "whole path {} per message; crypto alone {} per message",
+                path.describe(per_message),
+                crypto.describe(per_message)
+            ),
+            format!(
+                "crypto alone is the engine's {} signs, {} envelopes, {} decryptions and {} verifications, replayed",
+                counts.sign, counts.envelope, counts.decrypt, counts.verify
+            ),
+        ],
+    };
+    Ok((outcome, delivered))
+}
+
+#[derive(Debug, Default)]
+struct CallCounts {
+    sign: usize,
+    envelope: usize,
+    decrypt: usize,
+    verify: usize,
+}
+
+impl CallCounts {
+    fn of(calls: &[Call]) -> Self {
+        let mut counts = Self::default();
+        for call in calls {
+            match call {
+                Call::Sign { .. } => counts.sign += 1,
+                Call::Envelope { .. } => counts.envelope += 1,
+                Call::Decrypt { .. } => counts.decrypt += 1,
+                Call::Verify { .. } => counts.verify += 1,
+            }
+        }
+        counts
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// P2: kmlab's sink against aiosmtpd.
+
+/// A message as a client submits it.
+struct Submission {
+    envelope: LettreEnvelope,
+    body: Vec<u8>,
+}
+
+fn submissions(messages: &[sink::StoredMessage]) -> anyhow::Result<Vec<Submission>> {
+    messages
+        .iter()
+        .map(|message| {
+            let parse = |address: &str| {
+                address
+                    .parse::<lettre::Address>()
+                    .with_context(|| format!("address {address}"))
+            };
+            let from = Some(parse(&message.from)?);
+            let to = message
+                .recipients
+                .iter()
+                .map(|address| parse(address))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let data = message.data()?;
+            // lettre ends DATA with CRLF.CRLF itself, as clients::submit relies on.
+            let body = data.strip_suffix(b"\r\n").unwrap_or(&data).to_vec();
+            Ok(Submission {
+                envelope: LettreEnvelope::new(from, to)?,
+                body,
+            })
+        })
+        .collect()
+}
+
+/// Delivers `total` messages (cycling through `messages`) to `server` over `connections`
+/// connections at once, each kept open for its share; returns the seconds it took.
+fn deliver(
+    server: SocketAddr,
+    messages: &[Submission],
+    total: usize,
+    connections: usize,
+) -> anyhow::Result<f64> {
+    let connections = connections.clamp(1, total.max(1));
+    let hello = ClientId::Domain("bench.kmlab.test".to_owned());
+    let start = stopwatch();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..connections)
+            .map(|worker| {
+                let hello = &hello;
+                scope.spawn(move || -> anyhow::Result<()> {
+                    let mut connection = SmtpConnection::connect(
+                        server,
+                        Some(Duration::from_secs(60)),
+                        hello,
+                        None,
+                        None,
+                    )?;
+                    for index in (worker..total).step_by(connections) {
+                        let message = &messages[index % messages.len()];
+                        connection.send(&message.envelope, &message.body)?;
+                    }
+                    connection.quit()?;
+                    Ok(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a delivering thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(seconds_since(start))
+}
+
+/// aiosmtpd running in a Python process of its own.
+struct Aiosmtpd {
+    child: std::process::Child,
+    address: SocketAddr,
+    output: BufReader<std::process::ChildStdout>,
+    _script: tempfile::TempDir,
+}
+
+impl Aiosmtpd {
+    fn start(python: &Path) -> anyhow::Result<Self> {
+        let script = tempfile::tempdir()?;
+        let path = script.path().join("aiosmtpd_sink.py");
+        std::fs::write(&path, AIOSMTPD_SINK)?;
+        let mut child = Command::new(python)
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", python.display()))?;
+        let stdout = child.stdout.take().context("aiosmtpd's output")?;
+        let mut output = BufReader::new(stdout);
+        let mut line = String::new();
+        output.read_line(&mut line)?;
+        let port: u16 = line
+            .strip_prefix("PORT ")
+            .and_then(|port| port.trim().parse().ok())
+            .with_context(|| {
+                format!(
+                    "{} did not start aiosmtpd (said {line:?}); run ci/install-bench-deps.sh",
+                    python.display()
+                )
+            })?;
+        Ok(Self {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            output,
+            _script: script,
+        })
+    }
+
+    /// Stops it; returns how many messages it stored.
+    fn stop(mut self) -> anyhow::Result<usize> {
+        drop(self.child.stdin.take());
+        let mut line = String::new();
+        self.output.read_line(&mut line)?;
+        self.child.wait()?;
+        line.strip_prefix("STORED ")
+            .and_then(|count| count.trim().parse().ok())
+            .with_context(|| format!("aiosmtpd ended saying {line:?}"))
+    }
+}
+
+impl Drop for Aiosmtpd {
+    fn drop(&mut self) {
+        // Only reached with the process still running when a measurement failed.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn python(args: &BenchArgs) -> PathBuf {
+    args.python
+        .clone()
+        .or_else(|| std::env::var_os("KMLAB_BENCH_PYTHON").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/bench-venv/bin/python"))
+}
+
+fn sink_throughput(args: &BenchArgs, messages: &[sink::StoredMessage]) -> anyhow::Result<Outcome> {
+    let submissions = submissions(messages)?;
+    if submissions.is_empty() {
+        bail!("P2 needs messages: give --messages 1 or more");
+    }
+    let total = args.sink_messages.max(1);
+    let python = python(args);
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..args.runs {
+        let sink = sink::EmbeddedSink::start(sink::Limits::default())?;
+        let took = deliver(sink.address(), &submissions, total, args.connections)?;
+        let stored = sink.store().len();
+        if stored != total {
+            bail!("kmlab's sink stored {stored} of {total} messages");
+        }
+        drop(sink);
+        let peer = Aiosmtpd::start(&python)?;
+        let peer_took = deliver(peer.address, &submissions, total, args.connections)?;
+        let stored = peer.stop()?;
+        if stored != total {
+            bail!("aiosmtpd stored {stored} of {total} messages");
+        }
+        let (rate, peer_rate) = (total as f64 / took, total as f64 / peer_took);
+        ours.push(rate);
+        theirs.push(peer_rate);
+        ratios.push(rate / peer_rate);
+    }
+    let (ours, theirs, ratios) = (Sample(ours), Sample(theirs), Sample(ratios));
+    let average =
+        messages.iter().map(|message| message.size).sum::<usize>() / messages.len().max(1);
+    Ok(Outcome {
+        figure: "P2",
+        title: "sink throughput",
+        headline: format!(
+            "{} (kmlab's sink ÷ aiosmtpd, messages per second)",
+            ratios.describe(|r| format!("{r:.1}×"))
+        ),
+        verdicts: vec![Verdict::new("≥ 20×", ratios.median() >= 20.0)],
+        details: vec![
+            format!("kmlab sink {}", ours.describe(|r| format!("{r:.0} msg/s"))),
+            format!("aiosmtpd {}", theirs.describe(|r| format!("{r:.0} msg/s"))),
+            format!(
+                "{total} S/MIME messages of {average} bytes on average from P1, delivered by lettre over {} loopback connections kept open, to each server the same way",
+                args.connections.clamp(1, total)
+            ),
+        ],
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// P3: the suite, cold and warm.
+
+/// Runs this kmlab in a process of its own; its output when it fails.
+fn kmlab(arguments: &[&std::ffi::OsStr]) -> anyhow::Result<f64> {
+    let exe = std::env::current_exe().context("finding the kmlab binary")?;
+    let start = stopwatch();
+    let output = Command::new(&exe)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", exe.display()))?;
+    let took = seconds_since(start);
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stdout);
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        bail!(
+            "kmlab {} failed ({}): {}{}",
+            arguments
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(took)
+}
+
+fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
+    let files = crate::discover::scenario_files(std::slice::from_ref(&args.scenarios))?;
+    let cache = tempfile::Builder::new()
+        .prefix("kmlab-bench-keys-")
+        .tempdir()?;
+    let jobs_text = jobs.to_string();
+    let run = |keys: &Path| {
+        kmlab(&[
+            "run".as_ref(),
+            "--jobs".as_ref(),
+            jobs_text.as_ref(),
+            "--key-cache".as_ref(),
+            keys.as_os_str(),
+            args.scenarios.as_os_str(),
+        ])
+    };
+    let mut cold = Vec::new();
+    for round in 0..args.cold_runs {
+        let keys = cache.path().join(format!("cold-{round}"));
+        cold.push(run(&keys)?);
+    }
+    // The warm runs use what the last cold run generated (or fill a cache first).
+    let warm_keys = cache
+        .path()
+        .join(format!("cold-{}", args.cold_runs.saturating_sub(1)));
+    if args.cold_runs == 0 {
+        run(&warm_keys)?;
+    }
+    let warm = Sample(
+        (0..args.runs)
+            .map(|_| run(&warm_keys))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let keys_made = std::fs::read_dir(&warm_keys).map_or(0, Iterator::count);
+    let cold = Sample(cold);
+    let secs = |s: f64| format!("{s:.2} s");
+    let mut verdicts = vec![Verdict::new("warm ≤ 5 s", warm.median() <= 5.0)];
+    let mut headline = format!("warm {}", warm.describe(secs));
+    if !cold.0.is_empty() {
+        verdicts.push(Verdict::new("cold ≤ 60 s", cold.median() <= 60.0));
+        headline.push_str(&format!("; cold {}", cold.describe(secs)));
+    }
+    Ok(Outcome {
+        figure: "P3",
+        title: "suite time",
+        headline,
+        verdicts,
+        details: vec![format!(
+            "`kmlab run --jobs {jobs}` over {} ({} scenario files, snapshots compared); cold starts from an empty key cache and generates {keys_made} keys",
+            args.scenarios.display(),
+            files.len()
+        )],
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// P4: scale.
+
+/// What one load run measured.
+#[derive(Debug, Clone, Copy)]
+struct LoadRun {
+    seconds: f64,
+    messages: u64,
+    peak_kib: u64,
+}
+
+/// `kmlab bench-load`: runs one load scenario in this process and prints
+/// `seconds messages peak-KiB`.
+pub(crate) fn bench_load(args: &BenchLoadArgs) -> anyhow::Result<Exit> {
+    let start = stopwatch();
+    let id = args.scenario.file_stem().map_or_else(
+        || "load".to_owned(),
+        |stem| stem.to_string_lossy().into_owned(),
+    );
+    let scenario = scenario::load(&id, &args.scenario)?;
+    let run = run_scenario(
+        &scenario,
+        Arc::new(RustCryptoEngine),
+        &args.key_cache,
+        &mut (),
+    )?;
+    let messages = run.world.delivered_messages().len();
+    drop(run);
+    let took = seconds_since(start);
+    let peak = peak_resident_kib().context("reading VmHWM from /proc/self/status")?;
+    println!("{took:.3} {messages} {peak}");
+    Ok(Exit::Passed)
+}
+
+/// The process's peak resident set (Linux's VmHWM), in KiB.
+fn peak_resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> {
+    let big = LoadShape {
+        users: args.scale_users,
+        messages: args.scale_messages,
+        seed: BENCH_SEED,
+    };
+    let small = LoadShape {
+        users: (big.users / 10).max(2),
+        messages: (big.messages / 10).max(1),
+        seed: BENCH_SEED,
+    };
+    let folder = tempfile::Builder::new()
+        .prefix("kmlab-bench-load-")
+        .tempdir()?;
+    let mut measured = Vec::new();
+    let mut details = Vec::new();
+    for shape in [small, big] {
+        let warm_up = warm_load_keys(shape, jobs, keys, folder.path())?;
+        let file = folder
+            .path()
+            .join(format!("load-{}-{}.toml", shape.users, shape.messages));
+        std::fs::write(&file, scenario::load_scenario(shape)?)?;
+        let mut runs = Vec::new();
+        for _ in 0..args.scale_runs.max(1) {
+            runs.push(load_run(&file, keys)?);
+        }
+        let wall = Sample(runs.iter().map(|run| run.seconds).collect());
+        let rate = Sample(
+            runs.iter()
+                .map(|run| run.messages as f64 / run.seconds)
+                .collect(),
+        );
+        let peak = Sample(
+            runs.iter()
+                .map(|run| run.peak_kib as f64 / 1024.0)
+                .collect(),
+        );
+        details.push(format!(
+            "{} users, {} messages: {}, {}, peak RSS {} (keys warmed beforehand in {warm_up:.0} s)",
+            shape.users,
+            shape.messages,
+            wall.describe(|s| format!("{s:.1} s")),
+            rate.describe(|r| format!("{r:.0} msg/s")),
+            peak.describe(|m| format!("{m:.0} MiB"))
+        ));
+        measured.push((wall, peak));
+    }
+    let [(small_wall, small_peak), (big_wall, big_peak)] =
+        <[_; 2]>::try_from(measured).map_err(|_| anyhow::anyhow!("two loads were measured"))?;
+    let growth = big_wall.median() / small_wall.median();
+    let peak = big_peak.median().max(small_peak.median());
+    details.push(format!(
+        "every user has {}-bit keys (the scenario's key_size); each message is sent clear-signed and encrypted, then read by its recipient",
+        scenario::LOAD_KEY_SIZE
+    ));
+    Ok(Outcome {
+        figure: "P4",
+        title: "scale",
+        headline: format!(
+            "{} users / {} messages in {:.1} s, peak {:.0} MiB; 10× the work took {growth:.2}× the time",
+            big.users,
+            big.messages,
+            big_wall.median(),
+            big_peak.median()
+        ),
+        verdicts: vec![
+            Verdict::new("≤ 120 s warm", big_wall.median() <= 120.0),
+            Verdict::new("≤ 1 GiB", peak <= 1024.0),
+            Verdict::new("10× the work in ≤ 11× the time", growth <= 11.0),
+        ],
+        details,
+    })
+}
+
+/// Fills the key cache for a load by running its enrollment in shards side by side; returns
+/// the seconds it took.
+fn warm_load_keys(
+    shape: LoadShape,
+    jobs: usize,
+    keys: &Path,
+    folder: &Path,
+) -> anyhow::Result<f64> {
+    let shards = u32::try_from(jobs).unwrap_or(1).max(1);
+    let shard_folder = folder.join(format!("warm-{}", shape.users));
+    std::fs::create_dir_all(&shard_folder)?;
+    for shard in 0..shards {
+        std::fs::write(
+            shard_folder.join(format!("shard-{shard}.toml")),
+            scenario::load_enrollment_shard(shape, shard, shards)?,
+        )?;
+    }
+    let jobs = jobs.to_string();
+    kmlab(&[
+        "run".as_ref(),
+        "--jobs".as_ref(),
+        jobs.as_ref(),
+        "--key-cache".as_ref(),
+        keys.as_os_str(),
+        shard_folder.as_os_str(),
+    ])
+}
+
+fn load_run(file: &Path, keys: &Path) -> anyhow::Result<LoadRun> {
+    let exe = std::env::current_exe().context("finding the kmlab binary")?;
+    let output = Command::new(&exe)
+        .arg("bench-load")
+        .arg(file)
+        .arg("--key-cache")
+        .arg(keys)
+        .stdin(Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "the load run failed ({}): {text}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    match fields.as_slice() {
+        [seconds, messages, peak] => Ok(LoadRun {
+            seconds: seconds.parse()?,
+            messages: messages.parse()?,
+            peak_kib: peak.parse()?,
+        }),
+        _ => bail!("the load run printed {text:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine and the report.
+
+/// What the figures were measured on.
+#[derive(Debug)]
+struct Machine {
+    cpu: String,
+    cores: usize,
+    memory: String,
+    kernel: String,
+    jobs: usize,
+}
+
+impl Machine {
+    fn describe(jobs: usize) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or_else(
+                || "unknown CPU".to_owned(),
+                |(_, name)| name.trim().to_owned(),
+            );
+        let memory = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                let kib: u64 = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("MemTotal:"))?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some(format!("{:.0} GiB", kib as f64 / 1024.0 / 1024.0))
+            })
+            .unwrap_or_else(|| "unknown memory".to_owned());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(
+            |_| std::env::consts::OS.to_owned(),
+            |r| format!("Linux {}", r.trim()),
+        );
+        Self {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            memory,
+            kernel,
+            jobs,
+        }
+    }
+
+    fn build(&self) -> &'static str {
+        if cfg!(debug_assertions) {
+            "debug build"
+        } else {
+            "release build"
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} cores ({}), {}, {}, {}, {} jobs",
+            self.cores,
+            self.cpu,
+            self.memory,
+            self.kernel,
+            self.build(),
+            self.jobs
+        )
+    }
+}
+
+const METHOD: &str = "\
+- **P1 pipeline overhead.** A generated scenario (`kmlab gen-load 2 N`: two Outlook 2000
+  users, 1024-bit keys) sends N clear-signed, encrypted messages, each read by its recipient:
+  compose, sign, encrypt, lettre to the embedded sink, fetch, parse, decrypt, verify, judge
+  the chain. The time spent in its `send` and `read` steps (the runner tells the bench when
+  each step starts and ends) is the whole path. One untimed run records every call the
+  messages make on the S/MIME engine;
+  replaying those calls straight on the engine is the crypto alone. The ratio is taken per
+  run, whole path ÷ crypto alone.
+- **P2 sink throughput.** P1's messages, delivered by lettre (`SmtpConnection`, one kept-open
+  connection per thread, several threads) to kmlab's sink and to Python's aiosmtpd
+  (`ci/install-bench-deps.sh` installs it; the script is `harness/cli/bench/aiosmtpd_sink.py`),
+  both on loopback, both keeping every message in memory. Messages per second, and their
+  ratio per run.
+- **P3 suite time.** `kmlab run` over `scenarios/` in a process of its own, snapshots
+  compared, once per cold run with an empty key cache (every key generated) and then with
+  that cache warm.
+- **P4 scale.** `kmlab gen-load USERS MESSAGES` scenarios at two sizes (the second ten times
+  the first), each run in a process of its own (`kmlab bench-load`) after its keys were
+  generated into the cache by running its enrollment in shards side by side; wall time
+  (parse and run), messages per second, and peak resident memory (VmHWM).
+
+Each figure is the median of its runs, with the lowest and highest in brackets.";
+
+fn report(outcomes: &[Outcome], machine: &Machine) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(
+        out,
+        "# Benchmarks\n\n\
+         Written by `kmlab bench` from what it measured; do not edit by hand. Run it again \
+         (`cargo run --release -- bench`, after `ci/install-bench-deps.sh`) to bring the \
+         figures up to date.\n"
+    );
+    let _ = writeln!(out, "## Machine\n\n{}\n", machine.summary());
+    let _ = writeln!(out, "## Figures\n");
+    let _ = writeln!(out, "| figure | measured | goal | verdict |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for outcome in outcomes {
+        for (index, verdict) in outcome.verdicts.iter().enumerate() {
+            let measured = if index == 0 {
+                outcome.headline.as_str()
+            } else {
+                "″"
+            };
+            let _ = writeln!(
+                out,
+                "| {} {} | {} | {} | {} |",
+                outcome.figure,
+                outcome.title,
+                measured.replace('|', "\\|"),
+                verdict.goal,
+                verdict.word()
+            );
+        }
+    }
+    let _ = writeln!(out);
+    for outcome in outcomes {
+        let _ = writeln!(out, "### {} {}\n", outcome.figure, outcome.title);
+        let _ = writeln!(out, "{}\n", outcome.headline);
+        for detail in &outcome.details {
+            let _ = writeln!(out, "- {detail}");
+        }
+        let _ = writeln!(out);
+    }
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let _ = writeln!(
+        out,
+        "## Method\n\n{METHOD}\n\nThis report came from `kmlab {}`.",
+        command.join(" ")
+    );
+    out
+}
