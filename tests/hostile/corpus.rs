@@ -108,6 +108,15 @@ pub fn files() -> Vec<CorpusFile> {
             &indefinite(detached_der.as_bytes(), 1),
         ),
         g.pkcs7_file(
+            "indefinite-length-never-ended.eml",
+            &{
+                // The end-of-contents octets of the two innermost indefinite lengths are cut.
+                let ber = indefinite(enveloped_der.as_bytes(), 3);
+                ber[..ber.len() - 4].to_vec()
+            },
+            SmimeType::EnvelopedData,
+        ),
+        g.pkcs7_file(
             "der-trailing-bytes.eml",
             &[enveloped_der.as_bytes(), b"\0\0trailing"].concat(),
             SmimeType::EnvelopedData,
