@@ -490,17 +490,40 @@ impl KmServer {
         let Some(entry) = self.entry(user, context.directory)? else {
             return Ok(Err(Refusal::NotEnabled));
         };
-        match self.database.user_state(&entry.mailbox_dn)?.as_deref() {
-            Some("enrolled" | "recovering") => return Ok(Err(Refusal::AlreadyEnrolled)),
-            Some(_) => self.database.set_user_state(&entry.mailbox_dn, "enabled")?,
-            None => self.database.enable_user(
-                &entry.mailbox_dn,
-                user.as_str(),
-                entry.email.as_str(),
-                context.now,
-            )?,
+        let state = self.database.user_state(&entry.mailbox_dn)?;
+        if matches!(state.as_deref(), Some("enrolled" | "recovering")) {
+            return Ok(Err(Refusal::AlreadyEnrolled));
         }
-        Ok(Ok(self.new_token(&entry.mailbox_dn, context.now)?))
+        self.atomically(|server| {
+            if state.is_some() {
+                server
+                    .database
+                    .set_user_state(&entry.mailbox_dn, "enabled")?;
+            } else {
+                server.database.enable_user(
+                    &entry.mailbox_dn,
+                    user.as_str(),
+                    entry.email.as_str(),
+                    context.now,
+                )?;
+            }
+            Ok(Ok(server.new_token(&entry.mailbox_dn, context.now)?))
+        })
+    }
+
+    /// Runs `writes` as one unit in the database: a crash or an error keeps all of them or
+    /// none, and the unit costs one commit however many rows it writes.
+    fn atomically<T>(
+        &mut self,
+        writes: impl FnOnce(&mut Self) -> Result<T, KmError>,
+    ) -> Result<T, KmError> {
+        self.database.begin()?;
+        let result = writes(self);
+        match &result {
+            Ok(_) => self.database.commit()?,
+            Err(_) => self.database.roll_back()?,
+        }
+        result
     }
 
     /// Starts recovery for a user who lost keys or forgot the password: a new token, with
@@ -586,34 +609,39 @@ impl KmServer {
             TokenCheck::Wrong => return Ok(Err(Refusal::WrongToken)),
             TokenCheck::AlreadyUsed => return Ok(Err(Refusal::TokenUsed)),
         }
-        let issued = match self.issue_pair(
-            user,
-            &entry.mailbox_dn,
-            entry.email.as_str(),
-            signing_key,
-            versions,
-            context,
-        )? {
-            Ok(issued) => issued,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        self.database
-            .use_token(&entry.mailbox_dn, &token.digest(), context.now)?;
-        let recovered = state.as_deref() == Some("recovering");
-        let history = if recovered {
-            let mut history = self.current_history(&entry.mailbox_dn)?;
-            history.retain(|key| key.generation != issued.encryption.generation);
-            history
-        } else {
-            Vec::new()
-        };
-        self.database
-            .set_user_state(&entry.mailbox_dn, "enrolled")?;
-        Ok(Ok(Enrollment {
-            history,
-            recovered,
-            ..issued
-        }))
+        // The escrow, the spent token and the new state are written as one unit.
+        self.atomically(|server| {
+            let issued = match server.issue_pair(
+                user,
+                &entry.mailbox_dn,
+                entry.email.as_str(),
+                signing_key,
+                versions,
+                context,
+            )? {
+                Ok(issued) => issued,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            server
+                .database
+                .use_token(&entry.mailbox_dn, &token.digest(), context.now)?;
+            let recovered = state.as_deref() == Some("recovering");
+            let history = if recovered {
+                let mut history = server.current_history(&entry.mailbox_dn)?;
+                history.retain(|key| key.generation != issued.encryption.generation);
+                history
+            } else {
+                Vec::new()
+            };
+            server
+                .database
+                .set_user_state(&entry.mailbox_dn, "enrolled")?;
+            Ok(Ok(Enrollment {
+                history,
+                recovered,
+                ..issued
+            }))
+        })
     }
 
     /// Re-issues an enrolled user's certificates under the current mode, with a new escrowed
@@ -634,14 +662,16 @@ impl KmServer {
         if self.database.user_state(&entry.mailbox_dn)?.as_deref() != Some("enrolled") {
             return Ok(Err(Refusal::NeverEnrolled));
         }
-        self.issue_pair(
-            user,
-            &entry.mailbox_dn,
-            entry.email.as_str(),
-            signing_key,
-            versions,
-            context,
-        )
+        self.atomically(|server| {
+            server.issue_pair(
+                user,
+                &entry.mailbox_dn,
+                entry.email.as_str(),
+                signing_key,
+                versions,
+                context,
+            )
+        })
     }
 
     /// Every user this KM server has enrolled, in mailbox order.
