@@ -12,24 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{kmlab, text, workspace};
-
-fn files_under(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut found = BTreeMap::new();
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let name = path.strip_prefix(root).unwrap().display().to_string();
-                found.insert(name, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    found
-}
+use common::{files_under, kmlab, text, workspace};
 
 /// The identifiers of the scenario files under `dir` (`basic/signed-encrypted-message` …).
 fn scenario_ids(root: &Path, dir: &Path, ids: &mut Vec<String>) {

@@ -4,6 +4,7 @@
     reason = "each test binary uses its own part of these helpers"
 )]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -55,4 +56,22 @@ pub(crate) fn bobs_deviations(steps: &str) -> String {
         "[[deviation]]\nadapter = \"unsupported\"\nseat = \"bob\"\nreason = \"it does nothing\"\n\
          [deviation.steps]\n\"basic/signed-encrypted-message\" = {steps}\n"
     )
+}
+
+/// Every file under `root`, by its path relative to `root`, with its bytes.
+pub(crate) fn files_under(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                found.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
 }
