@@ -21,7 +21,10 @@ use crate::book::{CertificateBook, certificate_line};
 use crate::{RunError, RunOptions};
 
 /// A mailbox as its client sees it: each message's sink identifier and bytes.
-pub(crate) type Inbox = Vec<(sink::MessageId, Arc<[u8]>)>;
+pub(crate) type Inbox = Vec<Delivered>;
+
+/// One delivered message as a client sees it: its number and its bytes.
+pub(crate) type Delivered = (sink::MessageId, Arc<[u8]>);
 
 /// One message the run sent, for artifact names.
 #[derive(Debug, Clone)]
@@ -425,15 +428,37 @@ impl World {
         self.sink
             .store()
             .mailbox(client.email.as_str())
-            .into_iter()
-            .map(|stored| {
-                let data = match self.mailbox_overrides.get(&(user.clone(), stored.id)) {
-                    Some(rewritten) => Arc::from(rewritten.as_slice()),
-                    None => stored.data().map_err(|e| spool_error(&e))?,
-                };
-                Ok((stored.id, data))
-            })
+            .iter()
+            .map(|stored| Ok((stored.id, self.as_seen_by(user, stored)?)))
             .collect()
+    }
+
+    /// A user's inbox as [`World::inbox`] gives it, newest first, each message's bytes read
+    /// only when the iteration reaches it: finding a recent message reads no older one.
+    pub(crate) fn inbox_newest_first<'w>(
+        &'w self,
+        user: &'w UserName,
+    ) -> impl Iterator<Item = Result<Delivered, String>> + 'w {
+        let stored = self.users.get(user).map_or_else(Vec::new, |client| {
+            self.sink.store().mailbox(client.email.as_str())
+        });
+        stored
+            .into_iter()
+            .rev()
+            .map(move |stored| Ok((stored.id, self.as_seen_by(user, &stored)?)))
+    }
+
+    /// A delivered message as `user`'s client sees it: as stored, or as the security tool
+    /// rewrote it.
+    fn as_seen_by(
+        &self,
+        user: &UserName,
+        stored: &sink::StoredMessage,
+    ) -> Result<Arc<[u8]>, String> {
+        match self.mailbox_overrides.get(&(user.clone(), stored.id)) {
+            Some(rewritten) => Ok(Arc::from(rewritten.as_slice())),
+            None => stored.data().map_err(|e| spool_error(&e)),
+        }
     }
 
     /// Installs one CA and records how it went (CA-05, CA-08, CA-10).

@@ -17,7 +17,7 @@ use smime::{Capability, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Rec
 
 use super::{new_record, refuse};
 use crate::reading::{algorithm_text, cipher_text, describe_reading};
-use crate::world::{SentMessage, World, spool_error};
+use crate::world::{Delivered, SentMessage, World, spool_error};
 
 pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
     let record = new_record(world, step.from.to_string(), "send");
@@ -736,12 +736,8 @@ fn find_message(
             .is_some_and(|message| message.subject() == Some(subject))
     };
     Ok(match folder {
-        Folder::Inbox => world
-            .inbox(user)?
-            .into_iter()
-            .rev()
-            .find(|(_, data)| has_subject(data))
-            .map(|(id, data)| {
+        Folder::Inbox => {
+            newest_with_subject(world.inbox_newest_first(user), has_subject)?.map(|(id, data)| {
                 let altered = world.altered.get(&(user.clone(), id));
                 let rewritten = world.mailbox_overrides.contains_key(&(user.clone(), id));
                 Found {
@@ -753,7 +749,8 @@ fn find_message(
                     delivered: altered.map(|_| Arc::clone(&data)),
                     data: altered.map_or(data, |changed| Arc::from(changed.as_slice())),
                 }
-            }),
+            })
+        }
         Folder::Sent => {
             let mut found = None;
             for sent in world.sent.iter().rev().filter(|sent| &sent.from == user) {
@@ -773,6 +770,20 @@ fn find_message(
             found
         }
     })
+}
+
+/// The first message (newest first) whose bytes `has_subject` accepts.
+fn newest_with_subject(
+    inbox: impl Iterator<Item = Result<Delivered, String>>,
+    has_subject: impl Fn(&[u8]) -> bool,
+) -> Result<Option<Delivered>, String> {
+    for entry in inbox {
+        let (id, data) = entry?;
+        if has_subject(&data) {
+            return Ok(Some((id, data)));
+        }
+    }
+    Ok(None)
 }
 
 /// The bytes the sink stored for message `id`.
