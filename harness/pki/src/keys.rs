@@ -148,6 +148,58 @@ mod tests {
     }
 
     #[test]
+    fn pools_sharing_one_cache_at_once_agree_and_leave_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let roles: Vec<String> = (0..6).map(|n| format!("user:u{n}:enc:1")).collect();
+        // Four pools on one empty cache, each asking for every key, each in its own order.
+        let results: Vec<Vec<(String, RsaPrivateKey)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|worker| {
+                    let (roles, cache) = (&roles, dir.path().to_path_buf());
+                    scope.spawn(move || {
+                        let pool = KeyPool::new(5, Some(cache));
+                        let mut order = roles.clone();
+                        order.rotate_left(worker);
+                        if worker % 2 == 1 {
+                            order.reverse();
+                        }
+                        let mut keys: Vec<(String, RsaPrivateKey)> = order
+                            .into_iter()
+                            .map(|role| {
+                                let (key, _) = pool.key(&role, 1024).unwrap();
+                                (role, key)
+                            })
+                            .collect();
+                        keys.sort_by(|a, b| a.0.cmp(&b.0));
+                        keys
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let fresh = KeyPool::new(5, None);
+        for keys in &results {
+            for (role, key) in keys {
+                assert_eq!(*key, fresh.key(role, 1024).unwrap().0, "{role}");
+            }
+        }
+        // One whole file per key, no temporary file left behind, each read back as it was.
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), roles.len(), "{names:?}");
+        assert!(names.iter().all(|name| name.ends_with(".p8")), "{names:?}");
+        let reader = KeyPool::new(5, Some(dir.path().to_path_buf()));
+        for (role, key) in &results[0] {
+            assert_eq!(
+                reader.key(role, 1024).unwrap(),
+                (key.clone(), KeySource::Cached)
+            );
+        }
+    }
+
+    #[test]
     fn torn_cache_file_is_regenerated() {
         let dir = tempfile::tempdir().unwrap();
         let pool = KeyPool::new(3, Some(dir.path().to_path_buf()));
