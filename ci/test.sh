@@ -17,7 +17,7 @@ fi
 
 # The main job as a user runs it: every built-in scenario, snapshots compared; then with every
 # reader also judging each message with OpenSSL (any disagreement not in
-# known-deviations.toml fails); then with OpenSSL building, which must give the same
+# harness/smime/known-deviations.toml fails); then with OpenSSL building, which must give the same
 # transcripts.
 cargo run --locked -q -p cli -- run scenarios
 cargo run --locked -q -p cli -- run --cross-check scenarios

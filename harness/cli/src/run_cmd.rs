@@ -43,8 +43,13 @@ impl EngineChoice {
     }
 }
 
-/// The file of known engine deviations `--cross-check` reads unless told otherwise.
+/// The file of known engine deviations `--cross-check` reads unless told otherwise: one in the
+/// current folder, else kmlab's own beside the engine trait.
 const KNOWN_DEVIATIONS: &str = "known-deviations.toml";
+
+fn built_in_engine_deviations() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../smime/known-deviations.toml")
+}
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -82,8 +87,8 @@ pub(crate) struct RunArgs {
     /// fails the scenario unless the known-deviations file lists it.
     #[arg(long)]
     cross_check: bool,
-    /// The known-deviations file (default: known-deviations.toml in the current folder, if
-    /// there is one).
+    /// The known-deviations file (default: known-deviations.toml in the current folder if
+    /// there is one, else kmlab's own, harness/smime/known-deviations.toml).
     #[arg(long, value_name = "FILE", requires = "cross_check")]
     known_deviations: Option<PathBuf>,
     /// Also write a static HTML report (DIR/index.html) and the run as JSON (DIR/run.json).
@@ -129,6 +134,9 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         Some(path) => KnownDeviations::load(path)?,
         None if args.cross_check && Path::new(KNOWN_DEVIATIONS).is_file() => {
             KnownDeviations::load(Path::new(KNOWN_DEVIATIONS))?
+        }
+        None if args.cross_check && built_in_engine_deviations().is_file() => {
+            KnownDeviations::load(&built_in_engine_deviations())?
         }
         None => KnownDeviations::default(),
     };
