@@ -4,7 +4,6 @@
 //! verdicts must be kmlab's, step for step, including a signature broken in transit.
 #![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use report::{DetailValue, Record, Transcript};
@@ -19,13 +18,8 @@ fn run_file(path: &str, seats: Vec<runner::Seat>) -> Transcript {
     let scenario = scenario::load("adapters-test", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
     let options = runner::RunOptions {
-        work_dir: work.path().to_path_buf(),
-        key_cache: Some(kmlab_tests::key_cache()),
-        seed: None,
-        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
-        cross_check: None,
         seats,
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+        ..kmlab_tests::run_options(work.path())
     };
     runner::run(&scenario, &options).unwrap().transcript
 }

@@ -17,6 +17,17 @@ pub fn key_cache() -> PathBuf {
     workspace_root().join("target").join("kmlab-keys")
 }
 
+/// Options for a run in `work` with the default engine and the shared key cache.
+pub fn run_options(work: &Path) -> runner::RunOptions {
+    runner::RunOptions {
+        key_cache: Some(key_cache()),
+        ..runner::RunOptions::new(
+            work.to_path_buf(),
+            Arc::new(smime_rustcrypto::RustCryptoEngine),
+        )
+    }
+}
+
 /// The path of `path` under its `scenarios` folder without `.toml`, and the project root
 /// (the parent of that folder).
 pub fn scenario_id(path: &Path) -> (String, PathBuf) {
@@ -50,15 +61,7 @@ pub fn check_scenario(path: &Path) {
         Err(error) => panic!("{error}"),
     };
     let work = tempfile::tempdir().expect("a temporary folder for the run");
-    let options = runner::RunOptions {
-        work_dir: work.path().to_path_buf(),
-        key_cache: Some(key_cache()),
-        seed: None,
-        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
-        cross_check: None,
-        seats: Vec::new(),
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
-    };
+    let options = run_options(work.path());
     let run = runner::run_scenario(&scenario, &options, 2)
         .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));
     let unmet = run.problems();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kmlab_tests::{check_scenario, key_cache, workspace_root};
+use kmlab_tests::{check_scenario, workspace_root};
 
 fn scenario_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -100,15 +100,7 @@ fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let path = workspace_root().join("scenarios/basic/signed-encrypted-message.toml");
     let scenario = scenario::load("basic/signed-encrypted-message", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let options = runner::RunOptions {
-        work_dir: work.path().to_path_buf(),
-        key_cache: Some(key_cache()),
-        seed: None,
-        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
-        cross_check: None,
-        seats: Vec::new(),
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
-    };
+    let options = kmlab_tests::run_options(work.path());
     let run = runner::run(&scenario, &options).unwrap();
     let written = run.write_artifacts(dir, true).unwrap();
     let mut files = Vec::new();
@@ -220,13 +212,8 @@ fn a_cross_check_disagreement_is_listed_with_both_verdicts_and_leaves_the_snapsh
     let scenario = scenario::load("basic/signed-encrypted-message", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
     let options = runner::RunOptions {
-        work_dir: work.path().to_path_buf(),
-        key_cache: Some(key_cache()),
-        seed: None,
-        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
         cross_check: Some(Arc::new(Contrary)),
-        seats: Vec::new(),
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+        ..kmlab_tests::run_options(work.path())
     };
     let run = runner::run(&scenario, &options).unwrap();
     // Both reads of the signed message disagree.
@@ -256,15 +243,7 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
     let path = workspace_root().join("scenarios/km/recovery.toml");
     let scenario = scenario::load("km/recovery", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
-    let options = runner::RunOptions {
-        work_dir: work.path().to_path_buf(),
-        key_cache: Some(key_cache()),
-        seed: None,
-        engine: Arc::new(smime_rustcrypto::RustCryptoEngine),
-        cross_check: None,
-        seats: Vec::new(),
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
-    };
+    let options = kmlab_tests::run_options(work.path());
     let run = runner::run(&scenario, &options).unwrap();
     let root = run.write_artifacts(out.path(), true).unwrap();
     let database_file = root.join("km/KM1.sqlite");

@@ -444,13 +444,8 @@ fn run_scenario(
 ) -> anyhow::Result<runner::Run> {
     let work = tempfile::Builder::new().prefix("kmlab-bench-").tempdir()?;
     let options = runner::RunOptions {
-        work_dir: work.path().to_path_buf(),
         key_cache: Some(keys.to_path_buf()),
-        seed: None,
-        engine,
-        cross_check: None,
-        seats: Vec::new(),
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+        ..runner::RunOptions::new(work.path().to_path_buf(), engine)
     };
     let run = runner::run_observed(scenario, &options, observer)
         .map_err(|error| anyhow::anyhow!("running {}: {error}", scenario.id))?;

@@ -2,7 +2,6 @@
 //! outcome differs between them.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use runner::RunOptions;
@@ -99,13 +98,9 @@ pub(crate) fn matrix(args: &MatrixArgs) -> anyhow::Result<Exit> {
         .tempdir()
         .context("creating a work folder")?;
     let options = RunOptions {
-        work_dir: work.path().to_path_buf(),
         key_cache: args.key_cache.clone().or_else(default_key_cache),
         seed: args.seed,
-        engine: args.engine.engine()?,
-        cross_check: None::<Arc<dyn smime::Engine>>,
-        seats: Vec::new(),
-        adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+        ..RunOptions::new(work.path().to_path_buf(), args.engine.engine()?)
     };
     let jobs = args
         .jobs

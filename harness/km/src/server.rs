@@ -443,14 +443,14 @@ impl KmServer {
         &mut self,
         context: &mut KmContext<'_>,
     ) -> Result<Result<EnabledV3, Refusal>, KmError> {
-        if let Some(missing) = context.missing_templates.iter().find(|permission| {
-            matches!(
-                permission,
-                TemplatePermission::AuthenticatedUsersReadMachineEnrollmentAgent
-                    | TemplatePermission::KmEnrollMachineEnrollmentAgent
-            )
-        }) {
-            return Ok(Err(Refusal::TemplatePermission(*missing)));
+        if let Some(refusal) = lacking(
+            &context.missing_templates,
+            &[
+                TemplatePermission::AuthenticatedUsersReadMachineEnrollmentAgent,
+                TemplatePermission::KmEnrollMachineEnrollmentAgent,
+            ],
+        ) {
+            return Ok(Err(refusal));
         }
         let (key, _) = context.keys.key(&format!("km:{}", self.setup.name), 2048)?;
         let request = CertificateRequest {
@@ -484,11 +484,9 @@ impl KmServer {
         user: &UserName,
         context: &mut KmContext<'_>,
     ) -> Result<Result<Token, Refusal>, KmError> {
-        if !self.running {
-            return Ok(Err(Refusal::ServiceStopped));
-        }
-        let Some(entry) = self.entry(user, context.directory)? else {
-            return Ok(Err(Refusal::NotEnabled));
+        let entry = match self.serving(user, context.directory, Refusal::NotEnabled)? {
+            Ok(entry) => entry,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let state = self.database.user_state(&entry.mailbox_dn)?;
         if matches!(state.as_deref(), Some("enrolled" | "recovering")) {
@@ -533,11 +531,9 @@ impl KmServer {
         user: &UserName,
         context: &mut KmContext<'_>,
     ) -> Result<Result<Token, Refusal>, KmError> {
-        if !self.running {
-            return Ok(Err(Refusal::ServiceStopped));
-        }
-        let Some(entry) = self.entry(user, context.directory)? else {
-            return Ok(Err(Refusal::NeverEnrolled));
+        let entry = match self.serving(user, context.directory, Refusal::NeverEnrolled)? {
+            Ok(entry) => entry,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let has_keys = !self.current_history(&entry.mailbox_dn)?.is_empty();
         match self.database.user_state(&entry.mailbox_dn)?.as_deref() {
@@ -548,6 +544,20 @@ impl KmServer {
         self.database
             .set_user_state(&entry.mailbox_dn, "recovering")?;
         Ok(Ok(self.new_token(&entry.mailbox_dn, context.now)?))
+    }
+
+    /// The directory entry of a user this running KM server can act for; `unknown` when the
+    /// directory does not know the user.
+    fn serving(
+        &self,
+        user: &UserName,
+        directory: &Directory,
+        unknown: Refusal,
+    ) -> Result<Result<crate::DirectoryEntry, Refusal>, KmError> {
+        if !self.running {
+            return Ok(Err(Refusal::ServiceStopped));
+        }
+        Ok(self.entry(user, directory)?.ok_or(unknown))
     }
 
     /// A user's directory entry, with the mailbox DN this KM database knows the user by: a
@@ -653,11 +663,9 @@ impl KmServer {
         versions: &[CertificateVersion],
         context: &mut KmContext<'_>,
     ) -> Result<Result<Enrollment, Refusal>, KmError> {
-        if !self.running {
-            return Ok(Err(Refusal::ServiceStopped));
-        }
-        let Some(entry) = self.entry(user, context.directory)? else {
-            return Ok(Err(Refusal::NeverEnrolled));
+        let entry = match self.serving(user, context.directory, Refusal::NeverEnrolled)? {
+            Ok(entry) => entry,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         if self.database.user_state(&entry.mailbox_dn)?.as_deref() != Some("enrolled") {
             return Ok(Err(Refusal::NeverEnrolled));
@@ -709,14 +717,14 @@ impl KmServer {
                 limit: self.setup.max_dn_length,
             }));
         }
-        if let Some(missing) = context.missing_templates.iter().find(|permission| {
-            matches!(
-                permission,
-                TemplatePermission::KmEnrollExchangeUser
-                    | TemplatePermission::KmEnrollExchangeUserSignature
-            )
-        }) {
-            return Ok(Err(Refusal::TemplatePermission(*missing)));
+        if let Some(refusal) = lacking(
+            &context.missing_templates,
+            &[
+                TemplatePermission::KmEnrollExchangeUser,
+                TemplatePermission::KmEnrollExchangeUserSignature,
+            ],
+        ) {
+            return Ok(Err(refusal));
         }
         let generation =
             KeyGeneration::new(self.database.escrowed_keys(mailbox_dn)?.len() as u32 + 1);
@@ -1183,6 +1191,15 @@ fn unwrap(startup_password: &str, iv: &[u8], ciphertext: &[u8]) -> Option<Vec<u8
         .ok()?
         .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
         .ok()
+}
+
+/// The refusal for the first of the `needed` template permissions the CA's templates lack
+/// (KM-17), if any.
+fn lacking(missing: &[TemplatePermission], needed: &[TemplatePermission]) -> Option<Refusal> {
+    missing
+        .iter()
+        .find(|permission| needed.contains(permission))
+        .map(|permission| Refusal::TemplatePermission(*permission))
 }
 
 #[cfg(test)]

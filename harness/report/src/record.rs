@@ -108,6 +108,29 @@ impl Flow {
 }
 
 impl Record {
+    /// A record of `actor` doing `action` at `at`: outcome ok, no details yet. The runner
+    /// numbers it when its step is done.
+    pub fn new(at: Timestamp, actor: impl Into<String>, action: &str) -> Self {
+        Self {
+            step: 0,
+            line: 0,
+            at,
+            actor: actor.into(),
+            action: action.to_owned(),
+            outcome: Outcome::Ok,
+            reason: None,
+            details: Vec::new(),
+            expectation: None,
+            flow: None,
+        }
+    }
+
+    /// Makes the record a warning for `reason`.
+    pub fn warn(&mut self, reason: impl Into<String>) {
+        self.outcome = Outcome::Warning;
+        self.reason = Some(reason.into());
+    }
+
     /// `setup` for what installing the topology recorded, else the step number.
     pub fn label(&self) -> String {
         if self.step == 0 {

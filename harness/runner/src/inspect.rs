@@ -265,18 +265,7 @@ impl Inspector {
     /// at all is read with every LF made CRLF (mail on disk often lost its CRs; on the wire it
     /// had them), and the record says so.
     pub fn inspect(&self, message: &str, raw: &[u8], engine: &dyn Engine) -> Inspection {
-        let mut record = Record {
-            step: 0,
-            line: 0,
-            at: self.at,
-            actor: self.client.name.to_string(),
-            action: "inspect".to_owned(),
-            outcome: Outcome::Ok,
-            reason: None,
-            details: Vec::new(),
-            expectation: None,
-            flow: None,
-        };
+        let mut record = Record::new(self.at, self.client.name.to_string(), "inspect");
         record.details.push(Detail::text("message", message));
         record.details.push(Detail::text(
             "client",

@@ -58,6 +58,22 @@ pub struct RunOptions {
     pub adapter_timeout: std::time::Duration,
 }
 
+impl RunOptions {
+    /// Options for a run in `work_dir` with `engine`: no key cache, the scenario's own seed,
+    /// no cross-check, no seats, adapters given their default time.
+    pub fn new(work_dir: PathBuf, engine: Arc<dyn Engine>) -> Self {
+        Self {
+            work_dir,
+            key_cache: None,
+            seed: None,
+            engine,
+            cross_check: None,
+            seats: Vec::new(),
+            adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
 /// An external S/MIME implementation seated as one user, or as every user.
 #[derive(Debug, Clone)]
 pub struct Seat {

@@ -316,8 +316,7 @@ impl World {
             .details
             .push(Detail::text("database", format!("km/{}.sqlite", spec.name)));
         if spec.product == Product::Ex2000 && earlier.iter().any(|other| other.site == spec.site) {
-            record.outcome = Outcome::Warning;
-            record.reason = Some("second-km-in-group".into());
+            record.warn("second-km-in-group");
             record.details.push(Detail::text(
                 "placement",
                 format!(
@@ -328,8 +327,7 @@ impl World {
         }
         if server.has_default_admin_password() {
             if record.outcome == Outcome::Ok {
-                record.outcome = Outcome::Warning;
-                record.reason = Some("default-admin-password".into());
+                record.warn("default-admin-password");
             }
             record.details.push(Detail::text(
                 "admin-password",
@@ -541,14 +539,12 @@ impl World {
                             .map_err(|e| RunError::Unsupported(format!("CA {}: {e}", spec.name)))?;
                         ca.install_certificate(der).map_err(ca_error)?;
                         if cut {
-                            record.outcome = Outcome::Warning;
-                            record.reason = Some("root-expires-first".into());
+                            record.warn("root-expires-first");
                             record.details.push(Detail::text("lifetime", format!("cut to {parent}'s expiry: a CA never issues beyond its own certificate")));
                         }
                     }
                     (CaInstall::Online, _) => {
-                        record.outcome = Outcome::Warning;
-                        record.reason = Some("parent-pending".into());
+                        record.warn("parent-pending");
                         record.details.push(Detail::text(
                             "state",
                             format!("pending: parent {parent} has no certificate yet"),
@@ -565,8 +561,7 @@ impl World {
                 .push(Detail::text("certificate", certificate_line(certificate)));
         }
         if spec.policy.is_outdated() {
-            record.outcome = Outcome::Warning;
-            record.reason = Some("outdated-policy-module".into());
+            record.warn("outdated-policy-module");
             record.details.push(Detail::text(
                 "policy-module",
                 "the Exchange 5.5 SP1 build of Expolicy.dll is outdated; register Expolicyw2k.dll",
@@ -576,8 +571,7 @@ impl World {
         self.trust_own_chain(spec);
         if let Some(warning) = self.root_lifetime_warning(spec) {
             if record.outcome == Outcome::Ok {
-                record.outcome = Outcome::Warning;
-                record.reason = Some("root-lifetime".into());
+                record.warn("root-lifetime");
             }
             record.details.push(Detail::text("root-lifetime", warning));
         }
@@ -679,18 +673,7 @@ impl World {
     }
 
     fn setup_record(&self, actor: String, action: &str) -> Record {
-        Record {
-            step: 0,
-            line: 0,
-            at: self.clock.now(),
-            actor,
-            action: action.to_owned(),
-            outcome: Outcome::Ok,
-            reason: None,
-            details: Vec::new(),
-            expectation: None,
-            flow: None,
-        }
+        Record::new(self.clock.now(), actor, action)
     }
 
     /// The seed the run used.

@@ -368,29 +368,17 @@ fn resolve_domain(r: &mut Resolver<'_>, table: &RawTable) -> Option<Domain> {
 fn resolve_host(r: &mut Resolver<'_>, table: &RawTable) -> Option<Host> {
     let name = table.text("name")?;
     let os: Os = r.choose(&table.text("os")?, "operating system")?;
-    let mut installed = Vec::new();
-    for part in table.names("installed") {
-        let value = part.value.as_str();
-        let known = match value {
-            "certificate-services" => Some(InstalledPart::CertificateServices),
-            "web-enrollment-support" => Some(InstalledPart::WebEnrollmentSupport),
-            fix if fix.len() > 1
-                && fix.starts_with('Q')
-                && fix[1..].bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                Some(InstalledPart::Fix(fix.to_owned()))
-            }
-            _ => None,
-        };
-        match known {
-            Some(part) => installed.push(part),
-            None => r.problem_with_help(
-                part.span,
-                format!("unknown installed part `{value}`"),
-                "expected certificate-services, web-enrollment-support or a fix such as Q262288",
-            ),
-        }
-    }
+    let installed = table
+        .names("installed")
+        .iter()
+        .filter_map(|part| {
+            let value = Spanned {
+                value: part.value.as_str(),
+                span: part.span.clone(),
+            };
+            installed_part(r, &value)
+        })
+        .collect();
     Some(Host {
         name: HostName::new(name.value),
         os,

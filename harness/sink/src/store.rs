@@ -208,6 +208,17 @@ impl Store {
         inner.messages.get(count..).unwrap_or_default().to_vec()
     }
 
+    /// The message numbered `id`, if it was stored.
+    pub fn message(&self, id: MessageId) -> Option<StoredMessage> {
+        let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner
+            .messages
+            .get(index)
+            .filter(|stored| stored.id == id)
+            .cloned()
+    }
+
     /// Every message, in delivery order.
     pub fn all(&self) -> Vec<StoredMessage> {
         self.since(0)
@@ -301,5 +312,7 @@ mod tests {
         assert_eq!(store.len(), 1);
         assert!(store.since(1).is_empty());
         assert_eq!(store.since(0)[0].id, id);
+        assert_eq!(store.message(id).map(|stored| stored.id), Some(id));
+        assert!(store.message(MessageId(id.0 + 1)).is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! Certification authority administration: settings and restarts, subordinate installation,
 //! direct requests, revocation and CRLs, trusted roots and trust lists.
 
-use model::{CertifiedKey, Named, Outcome, Serial};
+use model::{CaName, CertificateDer, CertifiedKey, Named, Outcome, Serial};
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateRequest, CertificateVersion, CrlInfo,
     NameAttribute, ValiditySetting, build_name, private_key_der,
@@ -102,12 +102,7 @@ pub(super) fn execute(world: &mut World, action: &Action) -> Result<Record, Stri
                 RootStore::User(user) => user.to_string(),
             };
             let mut record = new_record(world, actor, "install-root");
-            let Some(root) = world
-                .cas
-                .get(ca)
-                .and_then(|authority| authority.certificate())
-                .cloned()
-            else {
+            let Some(root) = installed_certificate(world, ca) else {
                 return Ok(refuse(record, "ca-pending"));
             };
             let where_ = match store {
@@ -132,12 +127,7 @@ pub(super) fn execute(world: &mut World, action: &Action) -> Result<Record, Stri
             let adding = matches!(action, Action::CtlAdd { .. });
             let name = if adding { "ctl-add" } else { "ctl-remove" };
             let mut record = new_record(world, format!("admin@{km}"), name);
-            let Some(certificate) = world
-                .cas
-                .get(ca)
-                .and_then(|authority| authority.certificate())
-                .cloned()
-            else {
+            let Some(certificate) = installed_certificate(world, ca) else {
                 return Ok(refuse(record, "ca-pending"));
             };
             let changed = if adding {
@@ -283,8 +273,7 @@ fn install_ca_certificate(
         world.book.label(&root).unwrap_or("unknown").to_owned(),
     ));
     if cut {
-        record.outcome = Outcome::Warning;
-        record.reason = Some("root-expires-first".into());
+        record.warn("root-expires-first");
     }
     Ok(record)
 }
@@ -516,4 +505,9 @@ fn revoked_line(world: &World, serial: &Serial, at: model::Timestamp) -> String 
         .and_then(|issued| world.book.label(&issued.der))
         .unwrap_or("unknown");
     format!("{label} (serial {serial}, revoked {at})")
+}
+
+/// The certificate of an installed CA; `None` while it is pending (or unknown).
+fn installed_certificate(world: &World, ca: &CaName) -> Option<CertificateDer> {
+    world.cas.get(ca)?.certificate().cloned()
 }

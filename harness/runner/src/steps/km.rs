@@ -33,6 +33,28 @@ fn resolve_km(world: &World, km: Option<&KmName>, user: &UserName) -> Option<KmN
     km.cloned().or_else(|| world.km_for(user))
 }
 
+/// The KM server an administrator's `action` for `user` goes to (the one named, else the one
+/// serving the user's site) with the action's record; or the refused record when there is no
+/// such server or it cannot act.
+fn admin_action(
+    world: &World,
+    km: Option<&KmName>,
+    user: &UserName,
+    action: &str,
+) -> Result<(KmName, Record), Box<Record>> {
+    let Some(km) = resolve_km(world, km, user) else {
+        return Err(Box::new(refuse(
+            new_record(world, "admin", action),
+            "no-km-server-for-site",
+        )));
+    };
+    let record = new_record(world, format!("admin@{km}"), action);
+    match unavailable(world, &km) {
+        Some(refusal) => Err(Box::new(refused(record, &refusal))),
+        None => Ok((km, record)),
+    }
+}
+
 /// Why a KM server cannot act at all right now, if it cannot.
 fn unavailable(world: &World, km: &KmName) -> Option<Refusal> {
     if !world.kms.contains_key(km) {
@@ -240,8 +262,7 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
         apply_mode(world, km, mode, &mut record)?;
     }
     if let Some(warning) = check.warnings.first() {
-        record.outcome = Outcome::Warning;
-        record.reason = Some(warning.reason.to_owned());
+        record.warn(warning.reason);
     } else if enabled.revoked && record.outcome != Outcome::Warning {
         // CA-11: the Exchange policy module revokes the KM server's own certificate at once;
         // user certificates are still issued, so this is information, not an error.
@@ -288,16 +309,10 @@ pub(super) fn enable_users(
     mail_token: bool,
 ) -> Result<Record, String> {
     let first = users.first().ok_or("no users")?;
-    let Some(km) = resolve_km(world, km, first) else {
-        return Ok(refuse(
-            new_record(world, "admin", "enable-user"),
-            "no-km-server-for-site",
-        ));
+    let (km, mut record) = match admin_action(world, km, first, "enable-user") {
+        Ok(found) => found,
+        Err(refused) => return Ok(*refused),
     };
-    let mut record = new_record(world, format!("admin@{km}"), "enable-user");
-    if let Some(refusal) = unavailable(world, &km) {
-        return Ok(refused(record, &refusal));
-    }
     let mut tokens = Vec::new();
     for user in users {
         let mailbox = world
@@ -333,8 +348,7 @@ pub(super) fn enable_users(
     }
     if mail_token {
         // KM-07: a token sent by mail is less secure than one handed over in person.
-        record.outcome = Outcome::Warning;
-        record.reason = Some("token-mailed".into());
+        record.warn("token-mailed");
         record.details.push(Detail::text("welcome-mail", "sent through the SMTP sink, which is less secure than handing the token over in person"));
     }
     Ok(record)
@@ -511,16 +525,10 @@ pub(super) fn recover(
     km: Option<&KmName>,
     user: &UserName,
 ) -> Result<Record, String> {
-    let Some(km) = resolve_km(world, km, user) else {
-        return Ok(refuse(
-            new_record(world, "admin", "recover"),
-            "no-km-server-for-site",
-        ));
+    let (km, mut record) = match admin_action(world, km, user, "recover") {
+        Ok(found) => found,
+        Err(refused) => return Ok(*refused),
     };
-    let mut record = new_record(world, format!("admin@{km}"), "recover");
-    if let Some(refusal) = unavailable(world, &km) {
-        return Ok(refused(record, &refusal));
-    }
     let directory = world.directory.clone();
     let (server, mut context) = km_context_parts(world, &km)?;
     let history = server
@@ -602,8 +610,7 @@ fn apply_mode(
     let enrolled = server.enrolled_users().map_err(|e| e.to_string())?;
     record.details.push(Detail::text("mode", mode.name()));
     if let Some(warning) = warning {
-        record.outcome = Outcome::Warning;
-        record.reason = Some("legacy-clients-lose-security".into());
+        record.warn("legacy-clients-lose-security");
         record.details.push(Detail::text("warning", warning));
     }
     if mode == km::EnrollmentMode::V3Only {
@@ -678,8 +685,7 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String
     }
     record.details.push(Detail::list("renewed", renewed));
     if !refused_users.is_empty() {
-        record.outcome = Outcome::Warning;
-        record.reason = Some("some-users-not-renewed".into());
+        record.warn("some-users-not-renewed");
         record.details.push(Detail::list("refused", refused_users));
     }
     Ok(record)
@@ -690,16 +696,10 @@ pub(super) fn revoke_user(
     km: Option<&KmName>,
     user: &UserName,
 ) -> Result<Record, String> {
-    let Some(km) = resolve_km(world, km, user) else {
-        return Ok(refuse(
-            new_record(world, "admin", "revoke-user"),
-            "no-km-server-for-site",
-        ));
+    let (km, mut record) = match admin_action(world, km, user, "revoke-user") {
+        Ok(found) => found,
+        Err(refused) => return Ok(*refused),
     };
-    let mut record = new_record(world, format!("admin@{km}"), "revoke-user");
-    if let Some(refusal) = unavailable(world, &km) {
-        return Ok(refused(record, &refusal));
-    }
     let permission = world
         .scenario
         .topology
@@ -722,8 +722,7 @@ pub(super) fn revoke_user(
     if !revocation.diverged.is_empty() {
         // OPS-01: the KM database says these are revoked, the CA does not; the KM server will
         // not revoke them again, so they stay valid.
-        record.outcome = Outcome::Warning;
-        record.reason = Some("km-ca-divergence".into());
+        record.warn("km-ca-divergence");
         let labels = revocation
             .diverged
             .iter()
@@ -836,8 +835,7 @@ pub(super) fn move_user(
         record.details.push(Detail::list("lost", lost));
         let unreadable = unreadable_messages(world, user)?;
         if !unreadable.is_empty() {
-            record.outcome = Outcome::Warning;
-            record.reason = Some("key-history-lost".into());
+            record.warn("key-history-lost");
         }
         record.details.push(Detail::list("unreadable", unreadable));
     }
@@ -1080,8 +1078,7 @@ pub(super) fn reattach_ca(
                 .map(|message| format!("{user}: {message}")),
         );
     }
-    record.outcome = Outcome::Warning;
-    record.reason = Some("root-of-trust-changed".into());
+    record.warn("root-of-trust-changed");
     record.details.push(Detail::text(
         "hierarchy",
         format!("{old} -> {ca}; advanced security must be enabled again"),
@@ -1132,8 +1129,7 @@ pub(super) fn change_admin_password(world: &mut World, km: &KmName, password: &s
         Some(server) => {
             server.set_admin_password(password);
             if server.has_default_admin_password() {
-                record.outcome = Outcome::Warning;
-                record.reason = Some("default-admin-password".into());
+                record.warn("default-admin-password");
             }
             record
         }
@@ -1236,8 +1232,7 @@ fn note_divergence(world: &World, record: &mut Record, kms: &[KmName]) -> Result
         all.extend(divergence(world, km)?);
     }
     if !all.is_empty() {
-        record.outcome = Outcome::Warning;
-        record.reason = Some("km-ca-divergence".into());
+        record.warn("km-ca-divergence");
         record.details.push(Detail::list("divergence", all));
     }
     Ok(())
@@ -1414,8 +1409,7 @@ pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> Result<Record
         format!("{ca} is now a Windows 2000 stand-alone CA on {host_name}; its database was kept"),
     ));
     if !web_enrollment {
-        record.outcome = Outcome::Warning;
-        record.reason = Some("km-lost-ca".into());
+        record.warn("km-lost-ca");
         record.details.push(Detail::list("km-servers", attached.iter().map(|km| format!("{km} lost its CA: Web Enrollment Support was not installed before the upgrade")).collect()));
         world.lost_ca.extend(attached);
     } else {

@@ -327,8 +327,7 @@ fn encryption(
                 stop(record)
             }
             Fallback::SendInClear => {
-                notes.record.outcome = Outcome::Warning;
-                notes.record.reason = Some("sent-unencrypted".into());
+                notes.record.warn("sent-unencrypted");
                 notes
                     .record
                     .details
@@ -788,14 +787,10 @@ fn newest_with_subject(
 
 /// The bytes the sink stored for message `id`.
 fn sent_copy(world: &World, id: sink::MessageId) -> Result<Arc<[u8]>, String> {
-    let index = usize::try_from(id.0.saturating_sub(1)).unwrap_or(usize::MAX);
     let stored = world
         .sink
         .store()
-        .since(index)
-        .into_iter()
-        .next()
-        .filter(|stored| stored.id == id)
+        .message(id)
         .ok_or_else(|| format!("the sink has no message #{id}"))?;
     stored.data().map_err(|e| spool_error(&e))
 }

@@ -100,18 +100,7 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
 }
 
 pub(super) fn new_record(world: &World, actor: impl Into<String>, action: &str) -> Record {
-    Record {
-        step: 0,
-        line: 0,
-        at: world.now(),
-        actor: actor.into(),
-        action: action.to_owned(),
-        outcome: Outcome::Ok,
-        reason: None,
-        details: Vec::new(),
-        expectation: None,
-        flow: None,
-    }
+    Record::new(world.now(), actor, action)
 }
 
 /// Between whom a step passes, for the report's message-flow diagram.
