@@ -21,7 +21,9 @@ fn run_file(path: &str, seats: Vec<runner::Seat>) -> Transcript {
         seats,
         ..kmlab_tests::run_options(work.path())
     };
-    runner::run(&scenario, &options).unwrap().transcript
+    runner::run(std::sync::Arc::new(scenario), &options)
+        .unwrap()
+        .transcript
 }
 
 fn text<'a>(record: &'a Record, key: &str) -> Option<&'a str> {

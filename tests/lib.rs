@@ -62,7 +62,7 @@ pub fn check_scenario(path: &Path) {
     };
     let work = tempfile::tempdir().expect("a temporary folder for the run");
     let options = run_options(work.path());
-    let run = runner::run_scenario(&scenario, &options, 2)
+    let run = runner::run_scenario(&std::sync::Arc::new(scenario), &options, 2)
         .unwrap_or_else(|error| panic!("{id}: harness error: {error}"));
     let unmet = run.problems();
     assert!(

@@ -101,7 +101,7 @@ fn artifacts_of_one_run(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let scenario = scenario::load("basic/signed-encrypted-message", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
     let options = kmlab_tests::run_options(work.path());
-    let run = runner::run(&scenario, &options).unwrap();
+    let run = runner::run(std::sync::Arc::new(scenario), &options).unwrap();
     let written = run.write_artifacts(dir, true).unwrap();
     let mut files = Vec::new();
     collect(&written, &written, &mut files);
@@ -215,7 +215,7 @@ fn a_cross_check_disagreement_is_listed_with_both_verdicts_and_leaves_the_snapsh
         cross_check: Some(Arc::new(Contrary)),
         ..kmlab_tests::run_options(work.path())
     };
-    let run = runner::run(&scenario, &options).unwrap();
+    let run = runner::run(std::sync::Arc::new(scenario), &options).unwrap();
     // Both reads of the signed message disagree.
     assert_eq!(
         run.transcript.disagreements.len(),
@@ -244,7 +244,7 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
     let scenario = scenario::load("km/recovery", &path).unwrap();
     let work = tempfile::tempdir().unwrap();
     let options = kmlab_tests::run_options(work.path());
-    let run = runner::run(&scenario, &options).unwrap();
+    let run = runner::run(std::sync::Arc::new(scenario), &options).unwrap();
     let root = run.write_artifacts(out.path(), true).unwrap();
     let database_file = root.join("km/KM1.sqlite");
     let bytes = std::fs::read(&database_file).unwrap();

@@ -437,7 +437,7 @@ fn replay(engine: &dyn Engine, calls: &[Call]) -> anyhow::Result<()> {
 /// Runs a scenario in this process; a run whose expectations fail is an error, since then it
 /// did not do the work being measured.
 fn run_scenario(
-    scenario: &scenario::Scenario,
+    scenario: &Arc<scenario::Scenario>,
     engine: Arc<dyn Engine>,
     keys: &Path,
     observer: &mut dyn runner::Observer,
@@ -447,7 +447,7 @@ fn run_scenario(
         key_cache: Some(keys.to_path_buf()),
         ..runner::RunOptions::new(work.path().to_path_buf(), engine)
     };
-    let run = runner::run_observed(scenario, &options, observer)
+    let run = runner::run_observed(Arc::clone(scenario), &options, observer)
         .map_err(|error| anyhow::anyhow!("running {}: {error}", scenario.id))?;
     let unmet = run.transcript.unmet_expectations();
     if !unmet.is_empty() {
@@ -496,7 +496,7 @@ fn pipeline(args: &BenchArgs, keys: &Path) -> anyhow::Result<(Outcome, Vec<sink:
         messages: args.messages,
         seed: BENCH_SEED,
     };
-    let full = generated("bench-pipeline", shape)?;
+    let full = Arc::new(generated("bench-pipeline", shape)?);
     let engine: Arc<dyn Engine> = Arc::new(RustCryptoEngine);
 
     // Untimed: fills the key cache and notes every engine call the messages cause.
@@ -890,7 +890,7 @@ pub(crate) fn bench_load(args: &BenchLoadArgs) -> anyhow::Result<Exit> {
         || "load".to_owned(),
         |stem| stem.to_string_lossy().into_owned(),
     );
-    let scenario = scenario::load(&id, &args.scenario)?;
+    let scenario = Arc::new(scenario::load(&id, &args.scenario)?);
     let run = run_scenario(
         &scenario,
         Arc::new(RustCryptoEngine),

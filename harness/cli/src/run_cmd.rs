@@ -340,7 +340,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         seats: None,
     };
     let scenario = match scenario::load(&file.id, &file.path) {
-        Ok(scenario) => scenario,
+        Ok(scenario) => Arc::new(scenario),
         Err(scenario::LoadError::Invalid(diagnostics)) => {
             eprintln!("{diagnostics}\n");
             result.status = ScenarioStatus::Invalid {
@@ -454,7 +454,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
 /// every difference the adapters' known-deviations file does not list, and every listed one
 /// that did not happen, is added to `reasons`.
 fn seated_runs(
-    scenario: &scenario::Scenario,
+    scenario: &Arc<scenario::Scenario>,
     kmlab: &ScenarioRun,
     options: &RunOptions,
     setup: &Setup,

@@ -116,7 +116,7 @@ impl Run {
         }
         let pki = root.join("pki");
         fs::create_dir_all(&pki)?;
-        for (name, ca) in &world.cas {
+        for (name, ca) in &world.pki.cas {
             if let Some(certificate) = ca.certificate() {
                 write_pem(
                     &pki.join(format!("{}.crt.pem", file_name(name.as_str())?)),
@@ -132,11 +132,11 @@ impl Run {
                 )?;
             }
         }
-        if let Some(trust_list) = &world.signed_trust_list {
+        if let Some(trust_list) = &world.pki.signed_trust_list {
             // Microsoft's certificate trust list files are DER with the .stl extension.
             fs::write(pki.join("trust-list.stl"), trust_list.as_bytes())?;
         }
-        for (name, user) in &world.users {
+        for (name, user) in &world.clients.users {
             let folder = root.join("users").join(file_name(name.as_str())?);
             fs::create_dir_all(&folder)?;
             let mut files = ClientFile {
@@ -146,7 +146,7 @@ impl Run {
                 client: user.persona.name().to_owned(),
                 strength: user.strength.name().to_owned(),
                 at: world.now().to_string(),
-                advanced_security_lost: world.v1_disabled.contains(name),
+                advanced_security_lost: world.km.v1_disabled.contains(name),
                 encryption_keys: Vec::new(),
                 signing_keys: Vec::new(),
                 trusted_roots: Vec::new(),
@@ -185,7 +185,7 @@ impl Run {
             // What the client trusts and knows at the end of the run, so `kmlab inspect` can
             // read as this client does.
             let trust = folder.join("trust");
-            let trust_list = world.trust_list_for(user);
+            let trust_list = world.pki.trust_list_for(user);
             let groups: [(&str, &[CertificateDer], &mut Vec<String>); 2] = [
                 ("root", &user.trusted_roots, &mut files.trusted_roots),
                 ("listed", &trust_list, &mut files.trust_list),
@@ -218,6 +218,7 @@ impl Run {
         let book = CertificatesFile {
             schema: CERTIFICATES_SCHEMA.to_owned(),
             certificates: world
+                .pki
                 .book
                 .entries()
                 .map(|(certificate, label)| {
@@ -229,12 +230,12 @@ impl Run {
                 .collect::<std::io::Result<_>>()?,
         };
         fs::write(root.join(CERTIFICATES_FILE), json_text(&book)?)?;
-        let stored = world.sink.store().all();
-        if !world.sent.is_empty() || !stored.is_empty() {
+        let stored = world.mail.sink.store().all();
+        if !world.mail.sent.is_empty() || !stored.is_empty() {
             let mail = root.join("mail");
             fs::create_dir_all(&mail)?;
             let senders: std::collections::BTreeMap<sink::MessageId, &crate::world::SentMessage> =
-                world.sent.iter().map(|sent| (sent.id, sent)).collect();
+                world.mail.sent.iter().map(|sent| (sent.id, sent)).collect();
             for message in &stored {
                 let sent = senders.get(&message.id);
                 let from =
@@ -274,10 +275,11 @@ impl Run {
         if keys.is_empty() {
             return Ok(None);
         }
-        let label = |certificate: &CertificateDer| world.book.label(certificate).map(str::to_owned);
+        let label =
+            |certificate: &CertificateDer| world.pki.book.label(certificate).map(str::to_owned);
         let mut chain: Vec<CertificateDer> = Vec::new();
         for key in &keys {
-            for certificate in world.issuer_chain(&key.certificate) {
+            for certificate in world.pki.issuer_chain(&key.certificate) {
                 if !chain.contains(&certificate) {
                     chain.push(certificate);
                 }

@@ -8,6 +8,7 @@
 
 mod artifacts;
 mod book;
+mod error;
 mod expect;
 mod files;
 mod inspect;
@@ -28,6 +29,7 @@ pub use artifacts::{
     ClientFile, KeyFiles, LabelledCertificate, PKCS12_PASSWORD,
 };
 pub use book::CertificateBook;
+pub use error::{StepError, Thing};
 pub use files::{
     FileError, read_certificate, read_certificates, read_crls, read_pkcs12_file, read_private_key,
 };
@@ -106,12 +108,12 @@ pub enum RunError {
         source: Box<km::KmError>,
     },
     /// A step hit a harness failure.
-    #[error("step {step}: {message}")]
+    #[error("step {step}: {source}")]
     Step {
         /// The step number.
         step: usize,
         /// What failed.
-        message: String,
+        source: StepError,
     },
     /// The scenario asks for something this kmlab does not model.
     #[error("{0}")]
@@ -161,12 +163,12 @@ impl ScenarioRun {
 /// Runs `scenario`, under every combination of its `[matrix]` if it has one (`jobs`
 /// combinations at a time).
 pub fn run_scenario(
-    scenario: &Scenario,
+    scenario: &Arc<Scenario>,
     options: &RunOptions,
     jobs: usize,
 ) -> Result<ScenarioRun, RunError> {
     if scenario.matrix.is_empty() {
-        run(scenario, options).map(|run| ScenarioRun::Single(Box::new(run)))
+        run(Arc::clone(scenario), options).map(|run| ScenarioRun::Single(Box::new(run)))
     } else {
         Ok(ScenarioRun::Matrix(run_matrix(
             scenario,
@@ -195,17 +197,17 @@ pub trait Observer {
 impl Observer for () {}
 
 /// Runs `scenario` to the end.
-pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<Run, RunError> {
+pub fn run(scenario: Arc<Scenario>, options: &RunOptions) -> Result<Run, RunError> {
     run_observed(scenario, options, &mut ())
 }
 
 /// Runs `scenario` to the end, telling `observer` about every step.
 pub fn run_observed(
-    scenario: &Scenario,
+    scenario: Arc<Scenario>,
     options: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<Run, RunError> {
-    let (mut world, mut records) = World::build(scenario, options)?;
+    let (mut world, mut records) = World::build(Arc::clone(&scenario), options)?;
     // A long scenario's transcript is most of what its run holds; it is kept without slack.
     records.reserve_exact(scenario.steps.len());
     for step in &scenario.steps {

@@ -1,8 +1,8 @@
 //! One scenario under every combination of settings, each combination in its own World, run
 //! in parallel; and the table of where their outcomes differ.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use report::{Column, MatrixTable, Transcript, column_labels, matrix_table};
 use scenario::settings::{Axis, Setting, combinations};
@@ -174,5 +174,5 @@ fn run_cell(
         work_dir,
         ..options.clone()
     };
-    Ok(run(&cell, &options)?)
+    Ok(run(Arc::new(cell), &options)?)
 }

@@ -1,186 +1,180 @@
 //! Certification authority administration: settings and restarts, subordinate installation,
 //! direct requests, revocation and CRLs, trusted roots and trust lists.
 
-use model::{CaName, CertificateDer, CertifiedKey, Named, Outcome, Serial};
+use model::{CaName, CertifiedKey, KmName, Named, Outcome, Serial, UserName};
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateRequest, CertificateVersion, CrlInfo,
     NameAttribute, ValiditySetting, build_name, private_key_der,
 };
+use pki::{PolicyModule, ValidityPeriod};
 use report::{Detail, Record};
-use scenario::{Action, RequestPurpose, RevokeTarget, RootStore};
+use scenario::{RequestPurpose, RevokeTarget, RootStore};
 
-use super::{new_record, refuse};
+use super::{TrustListChange, new_record, refuse};
 use crate::book::certificate_line;
-use crate::world::World;
+use crate::error::{StepError, StepResult, Thing};
+use crate::world::{Backup, KeyKind, World};
 
-/// Runs a CA action.
-pub(super) fn execute(world: &mut World, action: &Action) -> Result<Record, String> {
-    match action {
-        Action::ConfigureCa {
-            ca,
-            period,
-            units,
-            policy,
-        } => {
-            let mut record = new_record(world, format!("admin@{ca}"), "configure-ca");
-            let authority = world.cas.get_mut(ca).ok_or_else(|| format!("no CA {ca}"))?;
-            let current = authority.validity();
-            let validity = (period.is_some() || units.is_some()).then(|| ValiditySetting {
-                period: period.unwrap_or(current.period),
-                units: units.unwrap_or(current.units),
-            });
-            authority.configure(validity, *policy);
-            record
-                .details
-                .push(Detail::list("pending", pending_lines(authority)));
-            record
-                .details
-                .push(Detail::text("in-force", in_force(authority)));
-            Ok(record)
-        }
-        Action::RestartCa { ca } => {
-            let mut record = new_record(world, format!("admin@{ca}"), "restart-ca");
-            let authority = world.cas.get_mut(ca).ok_or_else(|| format!("no CA {ca}"))?;
-            let (validity, policy) = authority.restart();
-            let mut applied = Vec::new();
-            if let Some(validity) = validity {
-                applied.push(format!("validity {validity}"));
-            }
-            if let Some(policy) = policy {
-                applied.push(format!("policy module {}", policy.name()));
-            }
-            record.details.push(Detail::list("applied", applied));
-            record
-                .details
-                .push(Detail::text("in-force", in_force(authority)));
-            Ok(record)
-        }
-        Action::InstallCaCertificate { ca, supply_root } => {
-            install_ca_certificate(world, ca, *supply_root)
-        }
-        Action::RequestCertificate {
-            ca,
-            user,
-            purpose,
-            version,
-        } => request_certificate(world, ca, user.as_ref(), *purpose, *version),
-        Action::Revoke { ca, target } => revoke(world, ca, target),
-        Action::PublishCrl { ca } => {
-            let mut record = new_record(world, format!("admin@{ca}"), "publish-crl");
-            let now = world.now();
-            let authority = world.cas.get_mut(ca).ok_or_else(|| format!("no CA {ca}"))?;
-            let crl = match authority.publish_crl(now) {
-                Ok(crl) => crl,
-                Err(error) => return Ok(refuse(record, error.reason())),
-            };
-            let info = CrlInfo::parse(&crl).map_err(|e| e.to_string())?;
-            describe_crl(world, &info, &mut record);
-            Ok(record)
-        }
-        Action::FetchCrl { user, ca } => {
-            let mut record = new_record(world, user.to_string(), "fetch-crl");
-            let Some(crl) = world
-                .cas
-                .get(ca)
-                .and_then(|authority| authority.latest_crl())
-                .cloned()
-            else {
-                return Ok(refuse(record, "no-crl-published"));
-            };
-            let info = CrlInfo::parse(&crl).map_err(|e| e.to_string())?;
-            describe_crl(world, &info, &mut record);
-            let client = world
-                .users
-                .get_mut(user)
-                .ok_or_else(|| format!("no user {user}"))?;
-            client.add_crl(crl);
-            Ok(record)
-        }
-        Action::InstallRoot { ca, store } => {
-            let actor = match store {
-                RootStore::Host(host) => format!("admin@{host}"),
-                RootStore::User(user) => user.to_string(),
-            };
-            let mut record = new_record(world, actor, "install-root");
-            let Some(root) = installed_certificate(world, ca) else {
-                return Ok(refuse(record, "ca-pending"));
-            };
-            let where_ = match store {
-                RootStore::Host(host) => {
-                    world.trust_root_on_host(host, root);
-                    format!("host {host}")
-                }
-                RootStore::User(user) => {
-                    world
-                        .users
-                        .get_mut(user)
-                        .ok_or_else(|| format!("no user {user}"))?
-                        .trust_root(root);
-                    format!("client of {user}")
-                }
-            };
-            record.details.push(Detail::text("store", where_));
-            record.details.push(Detail::text("root", ca.to_string()));
-            Ok(record)
-        }
-        Action::CtlAdd { ca, km } | Action::CtlRemove { ca, km } => {
-            let adding = matches!(action, Action::CtlAdd { .. });
-            let name = if adding { "ctl-add" } else { "ctl-remove" };
-            let mut record = new_record(world, format!("admin@{km}"), name);
-            let Some(certificate) = installed_certificate(world, ca) else {
-                return Ok(refuse(record, "ca-pending"));
-            };
-            let changed = if adding {
-                world.trust_list.add(certificate)
-            } else {
-                world.trust_list.remove(&certificate)
-            };
-            if !changed {
-                return Ok(refuse(
-                    record,
-                    if adding {
-                        "already-listed"
-                    } else {
-                        "not-listed"
-                    },
-                ));
-            }
-            let signer_name = world
-                .scenario
-                .topology
-                .km_server(km)
-                .map(|spec| world.chain_names(&spec.ca))
-                .and_then(|mut chain| chain.pop())
-                .ok_or_else(|| format!("no hierarchy for {km}"))?;
-            let signer = world
-                .cas
-                .get(&signer_name)
-                .ok_or_else(|| format!("no CA {signer_name}"))?;
-            let now = world.now();
-            let signed = match world.trust_list.sign(signer, now) {
-                Ok(signed) => signed,
-                Err(pki::PkiError::Pending(_)) => return Ok(refuse(record, "ca-pending")),
-                Err(error) => return Err(error.to_string()),
-            };
-            world.signed_trust_list = Some(signed);
-            record.details.push(Detail::text(
-                "sequence",
-                world.trust_list.sequence.to_string(),
-            ));
-            let trusted = world
-                .trust_list
-                .certificates
-                .iter()
-                .map(|c| world.book.label(c).unwrap_or("unknown").to_owned())
-                .collect();
-            record.details.push(Detail::list("trusted", trusted));
-            record
-                .details
-                .push(Detail::text("signed-by", signer_name.to_string()));
-            Ok(record)
-        }
-        other => Err(format!("{} is not a CA action", other.name())),
+/// Changes a CA's registry settings or policy module; they are in force after a restart.
+pub(super) fn configure(
+    world: &mut World,
+    ca: &CaName,
+    period: Option<ValidityPeriod>,
+    units: Option<u32>,
+    policy: Option<PolicyModule>,
+) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"), "configure-ca");
+    let authority = world.pki.ca_mut(ca)?;
+    let current = authority.validity();
+    let validity = (period.is_some() || units.is_some()).then(|| ValiditySetting {
+        period: period.unwrap_or(current.period),
+        units: units.unwrap_or(current.units),
+    });
+    authority.configure(validity, policy);
+    record
+        .details
+        .push(Detail::list("pending", pending_lines(authority)));
+    record
+        .details
+        .push(Detail::text("in-force", in_force(authority)));
+    Ok(record)
+}
+
+/// Restarts certificate services: pending settings come into force.
+pub(super) fn restart(world: &mut World, ca: &CaName) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"), "restart-ca");
+    let authority = world.pki.ca_mut(ca)?;
+    let (validity, policy) = authority.restart();
+    let mut applied = Vec::new();
+    if let Some(validity) = validity {
+        applied.push(format!("validity {validity}"));
     }
+    if let Some(policy) = policy {
+        applied.push(format!("policy module {}", policy.name()));
+    }
+    record.details.push(Detail::list("applied", applied));
+    record
+        .details
+        .push(Detail::text("in-force", in_force(authority)));
+    Ok(record)
+}
+
+/// Publishes a CA's next CRL.
+pub(super) fn publish_crl(world: &mut World, ca: &CaName) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"), "publish-crl");
+    let now = world.now();
+    let crl = match world.pki.ca_mut(ca)?.publish_crl(now) {
+        Ok(crl) => crl,
+        Err(error) => return Ok(refuse(record, error.reason())),
+    };
+    let info = CrlInfo::parse(&crl)?;
+    describe_crl(world, &info, &mut record);
+    Ok(record)
+}
+
+/// A client downloads a CA's newest CRL.
+pub(super) fn fetch_crl(world: &mut World, user: &UserName, ca: &CaName) -> StepResult {
+    let mut record = new_record(world, user.to_string(), "fetch-crl");
+    let Some(crl) = world
+        .pki
+        .cas
+        .get(ca)
+        .and_then(|authority| authority.latest_crl())
+        .cloned()
+    else {
+        return Ok(refuse(record, "no-crl-published"));
+    };
+    let info = CrlInfo::parse(&crl)?;
+    describe_crl(world, &info, &mut record);
+    world.clients.user_mut(user)?.add_crl(crl);
+    Ok(record)
+}
+
+/// Adds a root to a host's or a client's trusted root store.
+pub(super) fn install_root(world: &mut World, ca: &CaName, store: &RootStore) -> StepResult {
+    let actor = match store {
+        RootStore::Host(host) => format!("admin@{host}"),
+        RootStore::User(user) => user.to_string(),
+    };
+    let mut record = new_record(world, actor, "install-root");
+    let Some(root) = world.pki.installed_certificate(ca) else {
+        return Ok(refuse(record, "ca-pending"));
+    };
+    let where_ = match store {
+        RootStore::Host(host) => {
+            world.pki.trust_root_on_host(host, root);
+            format!("host {host}")
+        }
+        RootStore::User(user) => {
+            world.clients.user_mut(user)?.trust_root(root);
+            format!("client of {user}")
+        }
+    };
+    record.details.push(Detail::text("store", where_));
+    record.details.push(Detail::text("root", ca.to_string()));
+    Ok(record)
+}
+
+/// Adds a CA to the organisation's certificate trust list, or removes it, and signs the list
+/// again with the root of the KM server's hierarchy (KM-15).
+pub(super) fn change_trust_list(
+    world: &mut World,
+    ca: &CaName,
+    km: &KmName,
+    change: TrustListChange,
+) -> StepResult {
+    let adding = change == TrustListChange::Add;
+    let name = if adding { "ctl-add" } else { "ctl-remove" };
+    let mut record = new_record(world, format!("admin@{km}"), name);
+    let Some(certificate) = world.pki.installed_certificate(ca) else {
+        return Ok(refuse(record, "ca-pending"));
+    };
+    let changed = if adding {
+        world.pki.trust_list.add(certificate)
+    } else {
+        world.pki.trust_list.remove(&certificate)
+    };
+    if !changed {
+        let reason = if adding {
+            "already-listed"
+        } else {
+            "not-listed"
+        };
+        return Ok(refuse(record, reason));
+    }
+    let spec = world
+        .scenario
+        .topology
+        .km_server(km)
+        .ok_or_else(|| StepError::missing(Thing::KmServer, km))?;
+    let signer_name = world
+        .pki
+        .chain_names(&spec.ca)
+        .pop()
+        .ok_or_else(|| StepError::missing(Thing::Ca, &spec.ca))?;
+    let signer = world.pki.ca(&signer_name)?;
+    let signed = match world.pki.trust_list.sign(signer, world.clock.now()) {
+        Ok(signed) => signed,
+        Err(pki::PkiError::Pending(_)) => return Ok(refuse(record, "ca-pending")),
+        Err(error) => return Err(error.into()),
+    };
+    world.pki.signed_trust_list = Some(signed);
+    record.details.push(Detail::text(
+        "sequence",
+        world.pki.trust_list.sequence.to_string(),
+    ));
+    let trusted = world
+        .pki
+        .trust_list
+        .certificates
+        .iter()
+        .map(|c| world.pki.book.label(c).unwrap_or("unknown").to_owned())
+        .collect();
+    record.details.push(Detail::list("trusted", trusted));
+    record
+        .details
+        .push(Detail::text("signed-by", signer_name.to_string()));
+    Ok(record)
 }
 
 fn pending_lines(authority: &pki::CertificationAuthority) -> Vec<String> {
@@ -203,17 +197,17 @@ fn in_force(authority: &pki::CertificationAuthority) -> String {
     )
 }
 
-fn install_ca_certificate(
+pub(super) fn install_ca_certificate(
     world: &mut World,
     ca: &model::CaName,
     supply_root: bool,
-) -> Result<Record, String> {
+) -> StepResult {
     let spec = world
         .scenario
         .topology
         .ca(ca)
         .cloned()
-        .ok_or_else(|| format!("no CA {ca}"))?;
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?;
     let actor = spec
         .host
         .as_ref()
@@ -223,18 +217,19 @@ fn install_ca_certificate(
         return Ok(refuse(record, "not-a-subordinate"));
     };
     let request = {
-        let authority = world.cas.get(ca).ok_or_else(|| format!("no CA {ca}"))?;
+        let authority = world.pki.ca(ca)?;
         if !authority.is_pending() {
             return Ok(refuse(record, "not-pending"));
         }
         authority.subordinate_request()
     };
-    let Some(root) = world.root_certificate(parent) else {
+    let Some(root) = world.pki.root_certificate(parent) else {
         return Ok(refuse(record, "parent-pending"));
     };
     let host = spec.host.clone();
     let root_present = host.as_ref().is_none_or(|host| {
         world
+            .pki
             .host_roots
             .get(host)
             .is_some_and(|store| store.contains(&root))
@@ -248,29 +243,30 @@ fn install_ca_certificate(
     }
     let now = world.now();
     let parent_ca = world
+        .pki
         .cas
         .get_mut(parent)
-        .ok_or_else(|| format!("no CA {parent}"))?;
+        .ok_or_else(|| StepError::missing(Thing::Ca, parent))?;
     let (certificate, cut) = match parent_ca.sign_subordinate(&request, now) {
         Ok(signed) => signed,
         Err(error) => return Ok(refuse(record, error.reason())),
     };
     world
+        .pki
         .cas
         .get_mut(ca)
-        .ok_or_else(|| format!("no CA {ca}"))?
-        .install_certificate(certificate.clone())
-        .map_err(|e| e.to_string())?;
-    world.book.add(&certificate, ca.to_string());
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?
+        .install_certificate(certificate.clone())?;
+    world.pki.book.add(&certificate, ca.to_string());
     if let Some(host) = &host {
-        world.trust_root_on_host(host, root.clone());
+        world.pki.trust_root_on_host(host, root.clone());
     }
     record
         .details
         .push(Detail::text("certificate", certificate_line(&certificate)));
     record.details.push(Detail::text(
         "root",
-        world.book.label(&root).unwrap_or("unknown").to_owned(),
+        world.pki.book.label(&root).unwrap_or("unknown").to_owned(),
     ));
     if cut {
         record.warn("root-expires-first");
@@ -278,37 +274,37 @@ fn install_ca_certificate(
     Ok(record)
 }
 
-fn request_certificate(
+pub(super) fn request_certificate(
     world: &mut World,
     ca: &model::CaName,
     user: Option<&model::UserName>,
     purpose: RequestPurpose,
     version: CertificateVersion,
-) -> Result<Record, String> {
+) -> StepResult {
     let actor = user.map_or_else(|| format!("admin@{ca}"), ToString::to_string);
     let mut record = new_record(world, actor, "request-certificate");
-    world.direct_requests += 1;
+    world.pki.direct_requests += 1;
     let topology = &world.scenario.topology;
     let (subject, email, role) = match user {
         Some(user) => {
             let client = world
+                .clients
                 .users
                 .get(user)
-                .ok_or_else(|| format!("no user {user}"))?;
+                .ok_or_else(|| StepError::missing(Thing::User, user))?;
             let spec = topology
                 .user(user)
-                .ok_or_else(|| format!("no user {user}"))?;
+                .ok_or_else(|| StepError::missing(Thing::User, user))?;
             let subject = build_name(&[
                 NameAttribute::Organization(&topology.organisation),
                 NameAttribute::OrganizationalUnit(spec.site.as_str()),
                 NameAttribute::CommonName(user.as_str()),
                 NameAttribute::Email(client.email.as_str()),
-            ])
-            .map_err(|e| e.to_string())?;
+            ])?;
             (
                 subject,
                 Some(client.email.to_string()),
-                format!("user:{user}:direct:{}", world.direct_requests),
+                format!("user:{user}:direct:{}", world.pki.direct_requests),
             )
         }
         None => {
@@ -316,15 +312,18 @@ fn request_certificate(
             let subject = build_name(&[
                 NameAttribute::Organization(&topology.organisation),
                 NameAttribute::CommonName(&host),
-            ])
-            .map_err(|e| e.to_string())?;
-            (subject, None, format!("server:{}", world.direct_requests))
+            ])?;
+            (
+                subject,
+                None,
+                format!("server:{}", world.pki.direct_requests),
+            )
         }
     };
     let key_bits = user.map_or(clients::DEFAULT_KEY_BITS as usize, |user| {
-        world.key_bits(user)
+        world.clients.key_bits(user)
     });
-    let (key, _) = world.keys.key(&role, key_bits).map_err(|e| e.to_string())?;
+    let (key, _) = world.pki.keys.key(&role, key_bits)?;
     let certificate_purpose = match purpose {
         RequestPurpose::SmimeEncryption => CertificatePurpose::SmimeEncryption,
         RequestPurpose::SmimeSigning => CertificatePurpose::SmimeSigning,
@@ -338,10 +337,10 @@ fn request_certificate(
         version,
     };
     let now = world.now();
-    let authority = world.cas.get_mut(ca).ok_or_else(|| format!("no CA {ca}"))?;
+    let authority = world.pki.ca_mut(ca)?;
     let issued = match authority.issue(&request, now) {
         Ok(issued) => issued,
-        Err(pki::IssueError::Pki(error)) => return Err(error.to_string()),
+        Err(pki::IssueError::Pki(error)) => return Err(error.into()),
         Err(refused) => {
             let mut refused_record = refuse(record, refused.reason());
             refused_record
@@ -358,7 +357,7 @@ fn request_certificate(
         .push(Detail::text("serial", issued.serial.to_string()));
     record.details.push(Detail::text("version", version.name()));
     if version == CertificateVersion::V3 {
-        let info = CertificateInfo::parse(&issued.der).map_err(|e| e.to_string())?;
+        let info = CertificateInfo::parse(&issued.der)?;
         let cdp = info
             .crl_distribution_points
             .first()
@@ -369,17 +368,18 @@ fn request_certificate(
     if let Some(user) = user {
         // Taken straight from the CA: the client holds the only copy of the key (KM-11).
         let kind = if purpose == RequestPurpose::SmimeSigning {
-            "sign"
+            KeyKind::Signing
         } else {
-            "enc"
+            KeyKind::Encryption
         };
-        let generation = world.next_generation(user, kind);
-        world.use_generation(user, kind, generation);
+        let generation = world.clients.next_generation(user, kind);
+        world.clients.use_generation(user, kind, generation);
         let client = world
+            .clients
             .users
             .get_mut(user)
-            .ok_or_else(|| format!("no user {user}"))?;
-        let private = private_key_der(&key).map_err(|e| e.to_string())?;
+            .ok_or_else(|| StepError::missing(Thing::User, user))?;
+        let private = private_key_der(&key)?;
         let (label, certified) = if purpose == RequestPurpose::SmimeSigning {
             client.signing_keys.push(CertifiedKey {
                 generation,
@@ -396,34 +396,36 @@ fn request_certificate(
             client.add_encryption_key(certified.clone());
             (format!("{user} enc#{generation}"), Some(certified))
         };
-        if let Some(root) = world.root_certificate(ca) {
-            if let Some(client) = world.users.get_mut(user) {
+        if let Some(root) = world.pki.root_certificate(ca) {
+            if let Some(client) = world.clients.users.get_mut(user) {
                 client.trust_root(root);
             }
         }
         if certified.is_some() {
             world
+                .km
                 .directory
                 .publish_encryption_certificate(user, issued.der.clone());
         }
-        world.book.add(&issued.der, label);
+        world.pki.book.add(&issued.der, label);
     } else {
-        world.book.add(
+        world.pki.book.add(
             &issued.der,
-            format!("server certificate #{}", world.direct_requests),
+            format!("server certificate #{}", world.pki.direct_requests),
         );
     }
     Ok(record)
 }
 
-fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarget) -> Result<Record, String> {
+pub(super) fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarget) -> StepResult {
     let mut record = new_record(world, format!("admin@{ca}"), "revoke");
     let certificate = match target {
         RevokeTarget::User { user, certificate } => {
             let client = world
+                .clients
                 .users
                 .get(user)
-                .ok_or_else(|| format!("no user {user}"))?;
+                .ok_or_else(|| StepError::missing(Thing::User, user))?;
             let keys = if certificate.encryption {
                 &client.encryption_keys
             } else {
@@ -438,17 +440,20 @@ fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarget) -> Resul
             }
         }
         RevokeTarget::KmServer(km) => {
-            match world.kms.get(km).and_then(|server| server.certificate()) {
+            match world
+                .km
+                .servers
+                .get(km)
+                .and_then(|server| server.certificate())
+            {
                 Some(certificate) => certificate.clone(),
                 None => return Ok(refuse(record, "no-such-certificate")),
             }
         }
     };
-    let serial = CertificateInfo::parse(&certificate)
-        .map_err(|e| e.to_string())?
-        .serial;
+    let serial = CertificateInfo::parse(&certificate)?.serial;
     let now = world.now();
-    let authority = world.cas.get_mut(ca).ok_or_else(|| format!("no CA {ca}"))?;
+    let authority = world.pki.ca_mut(ca)?;
     if let Err(error) = authority.revoke(&serial, now) {
         return Ok(refuse(
             record,
@@ -461,6 +466,7 @@ fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarget) -> Resul
     record.details.push(Detail::text(
         "certificate",
         world
+            .pki
             .book
             .label(&certificate)
             .unwrap_or("unknown")
@@ -498,16 +504,54 @@ fn describe_crl(world: &World, info: &CrlInfo, record: &mut Record) {
 
 fn revoked_line(world: &World, serial: &Serial, at: model::Timestamp) -> String {
     let label = world
+        .pki
         .cas
         .values()
         .flat_map(|ca| ca.issued())
         .find(|issued| &issued.serial == serial)
-        .and_then(|issued| world.book.label(&issued.der))
+        .and_then(|issued| world.pki.book.label(&issued.der))
         .unwrap_or("unknown");
     format!("{label} (serial {serial}, revoked {at})")
 }
 
-/// The certificate of an installed CA; `None` while it is pending (or unknown).
-fn installed_certificate(world: &World, ca: &CaName) -> Option<CertificateDer> {
-    world.cas.get(ca)?.certificate().cloned()
+/// Takes a copy of a CA's whole state under a name.
+pub(super) fn backup_ca(world: &mut World, ca: &model::CaName, name: &str) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"), "backup-ca");
+    let state = world
+        .pki
+        .cas
+        .get(ca)
+        .cloned()
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?;
+    record.details.push(Detail::text("backup", name));
+    world.backups.insert(
+        name.to_owned(),
+        Backup::Ca {
+            ca: ca.clone(),
+            state: Box::new(state),
+        },
+    );
+    Ok(record)
+}
+
+/// Puts a CA back as a backup left it, and reports where the KM databases attached to it
+/// now disagree with it (OPS-01).
+pub(super) fn restore_ca(world: &mut World, ca: &model::CaName, from: &str) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"), "restore-ca");
+    let state = match world.backups.get(from) {
+        Some(Backup::Ca { ca: owner, state }) if owner == ca => state.clone(),
+        Some(_) => return Ok(refuse(record, "not-a-backup-of-this-ca")),
+        None => return Ok(refuse(record, "no-such-backup")),
+    };
+    world.pki.cas.insert(ca.clone(), *state);
+    record.details.push(Detail::text("restored", from));
+    let attached: Vec<KmName> = world
+        .km
+        .servers
+        .iter()
+        .filter(|(_, server)| server.hierarchy() == ca)
+        .map(|(name, _)| name.clone())
+        .collect();
+    super::km::note_divergence(world, &mut record, &attached)?;
+    Ok(record)
 }

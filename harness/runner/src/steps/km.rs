@@ -12,7 +12,8 @@ use smime::{Decryption, EnvelopeRequest, Recipient};
 
 use super::{new_record, refuse};
 use crate::book::certificate_line;
-use crate::world::{Backup, World, database_path};
+use crate::error::{StepError, StepResult, Thing};
+use crate::world::{Backup, KeyKind, World, database_path};
 
 /// Records a KM refusal: `refused`, or `error <id>` when the product has an identifier for it.
 fn refused(mut record: Record, refusal: &Refusal) -> Record {
@@ -30,7 +31,7 @@ fn refused(mut record: Record, refusal: &Refusal) -> Record {
 
 /// The KM server a step acts on: the one named, else the one serving the user's site.
 fn resolve_km(world: &World, km: Option<&KmName>, user: &UserName) -> Option<KmName> {
-    km.cloned().or_else(|| world.km_for(user))
+    km.cloned().or_else(|| world.km.km_for(user))
 }
 
 /// The KM server an administrator's `action` for `user` goes to (the one named, else the one
@@ -57,47 +58,56 @@ fn admin_action(
 
 /// Why a KM server cannot act at all right now, if it cannot.
 fn unavailable(world: &World, km: &KmName) -> Option<Refusal> {
-    if !world.kms.contains_key(km) {
+    if !world.km.servers.contains_key(km) {
         return Some(Refusal::NotInstalled);
     }
-    world.lost_ca.contains(km).then_some(Refusal::CaLost)
+    world.km.lost_ca.contains(km).then_some(Refusal::CaLost)
 }
 
 fn km_context_parts<'w>(
     world: &'w mut World,
     km: &KmName,
-) -> Result<(&'w mut KmServer, KmContext<'w>), String> {
+) -> Result<(&'w mut KmServer, KmContext<'w>), StepError> {
     let ca_name = world
-        .kms
+        .km
+        .servers
         .get(km)
         .map(|server| server.hierarchy().clone())
-        .ok_or_else(|| format!("KM server {km} is not installed"))?;
-    let root = world.root_certificate(&ca_name);
+        .ok_or_else(|| StepError::missing(Thing::InstalledKmServer, km))?;
+    let root = world.pki.root_certificate(&ca_name);
     let now = world.clock.now();
-    let product = world.kms.get(km).map(|server| server.setup().product);
-    let missing_templates: Vec<TemplatePermission> =
-        match (product, world.cas.get(&ca_name).map(|ca| ca.setup().kind)) {
-            (Some(km::Product::Ex2000), Some(CaKind::Enterprise)) => world
-                .scenario
-                .topology
-                .ca(&ca_name)
-                .map(|spec| spec.missing_template_permissions.clone())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+    let product = world
+        .km
+        .servers
+        .get(km)
+        .map(|server| server.setup().product);
+    let missing_templates: Vec<TemplatePermission> = match (
+        product,
+        world.pki.cas.get(&ca_name).map(|ca| ca.setup().kind),
+    ) {
+        (Some(km::Product::Ex2000), Some(CaKind::Enterprise)) => world
+            .scenario
+            .topology
+            .ca(&ca_name)
+            .map(|spec| spec.missing_template_permissions.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let server = world
-        .kms
+        .km
+        .servers
         .get_mut(km)
-        .ok_or_else(|| format!("KM server {km} is not installed"))?;
+        .ok_or_else(|| StepError::missing(Thing::InstalledKmServer, km))?;
     let ca = world
+        .pki
         .cas
         .get_mut(&ca_name)
-        .ok_or_else(|| format!("CA {ca_name} is not installed"))?;
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca_name))?;
     let context = KmContext {
         ca,
-        keys: &world.keys,
+        keys: &world.pki.keys,
         now,
-        directory: &mut world.directory,
+        directory: &mut world.km.directory,
         root,
         missing_templates,
         key_bits: clients::DEFAULT_KEY_BITS as usize,
@@ -106,51 +116,54 @@ fn km_context_parts<'w>(
 }
 
 /// Gathers what the KM server checks before enabling advanced security.
-fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
+fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, StepError> {
     let topology = &world.scenario.topology;
     let spec = topology
         .km_server(km)
-        .ok_or_else(|| format!("no KM server {km}"))?;
+        .ok_or_else(|| StepError::missing(Thing::KmServer, km))?;
     let server = world
-        .kms
+        .km
+        .servers
         .get(km)
-        .ok_or_else(|| format!("KM server {km} is not installed"))?;
+        .ok_or_else(|| StepError::missing(Thing::InstalledKmServer, km))?;
     let ca_name = server.hierarchy();
     let ca_spec = topology
         .ca(ca_name)
-        .ok_or_else(|| format!("no CA {ca_name}"))?;
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca_name))?;
     let km_host = world
         .hosts
         .get(&spec.host)
-        .ok_or_else(|| format!("no host {}", spec.host))?;
+        .ok_or_else(|| StepError::missing(Thing::Host, &spec.host))?;
     let ca_host_name = ca_spec
         .host
         .as_ref()
-        .ok_or_else(|| format!("CA {} has no host", ca_spec.name))?;
+        .ok_or_else(|| StepError::missing(Thing::CaHost, &ca_spec.name))?;
     let ca_host = world
         .hosts
         .get(ca_host_name)
-        .ok_or_else(|| format!("no host {ca_host_name}"))?;
+        .ok_or_else(|| StepError::missing(Thing::Host, ca_host_name))?;
     let ca = world
+        .pki
         .cas
         .get(ca_name)
-        .ok_or_else(|| format!("CA {ca_name} is not installed"))?;
-    let chain_names = world.chain_names(ca_name);
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca_name))?;
+    let chain_names = world.pki.chain_names(ca_name);
     let chain: Vec<CertificateInfo> = chain_names
         .iter()
-        .map_while(|name| world.cas.get(name).and_then(|ca| ca.info()).cloned())
+        .map_while(|name| world.pki.cas.get(name).and_then(|ca| ca.info()).cloned())
         .collect();
     let complete = chain.len() == chain_names.len();
-    let root = world.root_certificate(ca_name);
+    let root = world.pki.root_certificate(ca_name);
     let root_trusted = root.as_ref().is_some_and(|root| {
         world
+            .pki
             .host_roots
             .get(&spec.host)
             .is_some_and(|store| store.contains(root))
     });
     let third_party_root = chain_names
         .last()
-        .and_then(|root| world.cas.get(root))
+        .and_then(|root| world.pki.cas.get(root))
         .is_some_and(|root| root.setup().kind == CaKind::ThirdParty);
     Ok(V3Facts {
         product: spec.product,
@@ -167,11 +180,12 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
         hash: ca_spec.hash,
         shared_folder: &ca_spec.shared_folder,
         configuration_directory: world
+            .km
             .configuration_directories
             .get(km)
             .map(String::as_str)
             .or(spec.configuration_directory.as_deref()),
-        mapped_drive: !world.dropped_mappings.contains(km),
+        mapped_drive: !world.km.dropped_mappings.contains(km),
         installer_writes_directory: ca_spec.installer_writes_directory,
         chain: if complete { chain } else { Vec::new() },
         root_trusted,
@@ -183,7 +197,7 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, String> {
     })
 }
 
-pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String> {
+pub(super) fn enable_v3(world: &mut World, km: &KmName) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"), "enable-v3");
     if let Some(refusal) = unavailable(world, km) {
         return Ok(refused(record, &refusal));
@@ -231,15 +245,14 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
         return Ok(record);
     }
     let (server, mut context) = km_context_parts(world, km)?;
-    let enabled = match server.enable_v3(&mut context).map_err(|e| e.to_string())? {
+    let enabled = match server.enable_v3(&mut context)? {
         Ok(enabled) => enabled,
         Err(refusal) => return Ok(refused(record, &refusal)),
     };
-    let certificate = server
-        .certificate()
-        .cloned()
-        .ok_or("no KM certificate after enable-v3")?;
-    world.book.add(&certificate, km.to_string());
+    let certificate = server.certificate().cloned().ok_or_else(|| {
+        StepError::Inconsistent(format!("KM server {km} has no certificate after enable-v3"))
+    })?;
+    world.pki.book.add(&certificate, km.to_string());
     let revoked = if enabled.revoked {
         ", revoked by the CA right after issue"
     } else {
@@ -275,9 +288,10 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> Result<Record, String
 pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: &str) -> Record {
     let mut record = new_record(world, format!("admin@{km}"), "set-configuration-directory");
     world
+        .km
         .configuration_directories
         .insert(km.clone(), path.to_owned());
-    world.dropped_mappings.retain(|dropped| dropped != km);
+    world.km.dropped_mappings.retain(|dropped| dropped != km);
     record
         .details
         .push(Detail::text("configuration-directory", path));
@@ -286,8 +300,8 @@ pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: 
 
 pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
     let mut record = new_record(world, format!("admin@{km}"), "drop-drive-mapping");
-    if !world.dropped_mappings.contains(km) {
-        world.dropped_mappings.push(km.clone());
+    if !world.km.dropped_mappings.contains(km) {
+        world.km.dropped_mappings.push(km.clone());
     }
     let directory = world
         .scenario
@@ -307,8 +321,10 @@ pub(super) fn enable_users(
     km: Option<&KmName>,
     users: &[UserName],
     mail_token: bool,
-) -> Result<Record, String> {
-    let first = users.first().ok_or("no users")?;
+) -> StepResult {
+    let first = users
+        .first()
+        .ok_or_else(|| StepError::Inconsistent("enable-user names no users".to_owned()))?;
     let (km, mut record) = match admin_action(world, km, first, "enable-user") {
         Ok(found) => found,
         Err(refused) => return Ok(*refused),
@@ -316,15 +332,13 @@ pub(super) fn enable_users(
     let mut tokens = Vec::new();
     for user in users {
         let mailbox = world
+            .km
             .directory
             .entry(user)
             .map(|entry| entry.mailbox_dn.clone())
             .unwrap_or_default();
         let (server, mut context) = km_context_parts(world, &km)?;
-        match server
-            .enable_user(user, &mut context)
-            .map_err(|e| e.to_string())?
-        {
+        match server.enable_user(user, &mut context)? {
             Ok(token) => {
                 if users.len() == 1 {
                     record.details.push(Detail::text("user", user.to_string()));
@@ -337,7 +351,7 @@ pub(super) fn enable_users(
                 if mail_token {
                     mail_welcome(world, &km, user, &token)?;
                 }
-                world.tokens.insert(user.clone(), token);
+                world.km.tokens.insert(user.clone(), token);
             }
             Err(refusal) if users.len() == 1 => return Ok(refused(record, &refusal)),
             Err(refusal) => tokens.push(format!("{user}: refused ({})", refusal.reason())),
@@ -360,11 +374,12 @@ fn mail_welcome(
     km: &KmName,
     user: &UserName,
     token: &Token,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let client = world
+        .clients
         .users
         .get(user)
-        .ok_or_else(|| format!("no user {user}"))?;
+        .ok_or_else(|| StepError::missing(Thing::User, user))?;
     let from = format!("km-admin@{}", world.scenario.topology.mail_domain);
     let headers = smime::mime::MessageHeaders {
         from: from.clone(),
@@ -373,7 +388,7 @@ fn mail_welcome(
         date: world.now().to_rfc5322(),
         message_id: format!(
             "welcome.{user}.{}@{}",
-            world.sent.len() + 1,
+            world.mail.sent.len() + 1,
             world.scenario.topology.mail_domain
         ),
     };
@@ -383,8 +398,13 @@ fn mail_welcome(
     let message = smime::mime::message(&headers, &smime::mime::text_entity(&body));
     let to = [client.email.to_string()];
     let to: Vec<&str> = to.iter().map(String::as_str).collect();
-    clients::submit::submit(world.sink.address(), "km.kmlab.test", &from, &to, &message)
-        .map_err(|e| e.to_string())?;
+    clients::submit::submit(
+        world.mail.sink.address(),
+        "km.kmlab.test",
+        &from,
+        &to,
+        &message,
+    )?;
     Ok(())
 }
 
@@ -393,12 +413,13 @@ pub(super) fn enroll(
     km: Option<&KmName>,
     user: &UserName,
     choice: TokenChoice,
-) -> Result<Record, String> {
+) -> StepResult {
     let record = new_record(world, user.to_string(), "enroll");
     let client = world
+        .clients
         .users
         .get(user)
-        .ok_or_else(|| format!("no user {user}"))?;
+        .ok_or_else(|| StepError::missing(Thing::User, user))?;
     if !client.profile().enrolls_with_km {
         return Ok(refuse(record, "client-cannot-enroll"));
     }
@@ -409,7 +430,7 @@ pub(super) fn enroll(
         return Ok(refused(record, &refusal));
     }
     let token = match choice {
-        TokenChoice::Issued => match world.tokens.get(user) {
+        TokenChoice::Issued => match world.km.tokens.get(user) {
             Some(token) => token.clone(),
             None => return Ok(refuse(record, "no-token-issued")),
         },
@@ -417,12 +438,12 @@ pub(super) fn enroll(
     };
     let versions = client.profile().certificate_versions;
     // The client generates its own signing key pair; the KM server only sees the public half.
-    let signing_generation = world.next_generation(user, "sign");
-    let key_bits = world.key_bits(user);
+    let signing_generation = world.clients.next_generation(user, KeyKind::Signing);
+    let key_bits = world.clients.key_bits(user);
     let (signing_key, _) = world
+        .pki
         .keys
-        .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)
-        .map_err(|e| e.to_string())?;
+        .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)?;
     let (server, mut context) = km_context_parts(world, &km)?;
     context.key_bits = key_bits;
     let enrollment = match server.enroll(
@@ -434,12 +455,12 @@ pub(super) fn enroll(
     ) {
         Ok(Ok(enrollment)) => enrollment,
         Ok(Err(refusal)) => return Ok(refused(record, &refusal)),
-        Err(error) => return Err(error.to_string()),
+        Err(error) => return Err(error.into()),
     };
     let signing = CertifiedKey {
         generation: signing_generation,
         certificate: enrollment.signing_certificate.clone(),
-        key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
+        key: private_key_der(&signing_key)?,
     };
     Ok(deliver_enrollment(world, user, record, enrollment, signing))
 }
@@ -452,13 +473,15 @@ fn deliver_enrollment(
     enrollment: km::Enrollment,
     signing: CertifiedKey,
 ) -> Record {
-    world.use_generation(user, "sign", signing.generation);
+    world
+        .clients
+        .use_generation(user, KeyKind::Signing, signing.generation);
     let generation = enrollment.encryption.generation;
-    world.book.add(
+    world.pki.book.add(
         &enrollment.encryption.certificate,
         format!("{user} enc#{generation}"),
     );
-    world.book.add(
+    world.pki.book.add(
         &signing.certificate,
         format!("{user} sign#{}", signing.generation),
     );
@@ -479,18 +502,18 @@ fn deliver_enrollment(
     let root_label = enrollment
         .root
         .as_ref()
-        .and_then(|root| world.book.label(root))
+        .and_then(|root| world.pki.book.label(root))
         .unwrap_or("an unknown root")
         .to_owned();
     record
         .details
         .push(Detail::text("trusted-root", root_label));
     // KM-09: the directory entry keeps every encryption certificate the user has had.
-    if let Some(entry) = world.directory.entry(user) {
+    if let Some(entry) = world.km.directory.entry(user) {
         let published = entry
             .encryption_certificates
             .iter()
-            .map(|c| world.book.label(c).unwrap_or("unknown").to_owned())
+            .map(|c| world.pki.book.label(c).unwrap_or("unknown").to_owned())
             .collect();
         record.details.push(Detail::list("directory", published));
     }
@@ -505,7 +528,7 @@ fn deliver_enrollment(
             .details
             .push(Detail::list("recovered-history", recovered));
     }
-    if let Some(client) = world.users.get_mut(user) {
+    if let Some(client) = world.clients.users.get_mut(user) {
         for key in enrollment.history {
             client.add_encryption_key(key);
         }
@@ -516,28 +539,19 @@ fn deliver_enrollment(
             client.trust_root(root);
         }
     }
-    world.v1_disabled.remove(user);
+    world.km.v1_disabled.remove(user);
     record
 }
 
-pub(super) fn recover(
-    world: &mut World,
-    km: Option<&KmName>,
-    user: &UserName,
-) -> Result<Record, String> {
+pub(super) fn recover(world: &mut World, km: Option<&KmName>, user: &UserName) -> StepResult {
     let (km, mut record) = match admin_action(world, km, user, "recover") {
         Ok(found) => found,
         Err(refused) => return Ok(*refused),
     };
-    let directory = world.directory.clone();
+    let directory = world.km.directory.clone();
     let (server, mut context) = km_context_parts(world, &km)?;
-    let history = server
-        .recoverable_history(user, &directory)
-        .map_err(|e| e.to_string())?;
-    match server
-        .recover(user, &mut context)
-        .map_err(|e| e.to_string())?
-    {
+    let history = server.recoverable_history(user, &directory)?;
+    match server.recover(user, &mut context)? {
         Ok(token) => {
             record.details.push(Detail::text("user", user.to_string()));
             record
@@ -550,19 +564,20 @@ pub(super) fn recover(
                     .map(|key| format!("enc#{}", key.generation))
                     .collect(),
             ));
-            world.tokens.insert(user.clone(), token);
+            world.km.tokens.insert(user.clone(), token);
             Ok(record)
         }
         Err(refusal) => Ok(refused(record, &refusal)),
     }
 }
 
-pub(super) fn lose_keys(world: &mut World, user: &UserName) -> Result<Record, String> {
+pub(super) fn lose_keys(world: &mut World, user: &UserName) -> StepResult {
     let mut record = new_record(world, user.to_string(), "lose-keys");
     let client = world
+        .clients
         .users
         .get_mut(user)
-        .ok_or_else(|| format!("no user {user}"))?;
+        .ok_or_else(|| StepError::missing(Thing::User, user))?;
     let mut lost: Vec<String> = client
         .encryption_keys
         .iter()
@@ -580,13 +595,9 @@ pub(super) fn lose_keys(world: &mut World, user: &UserName) -> Result<Record, St
     Ok(record)
 }
 
-pub(super) fn set_mode(
-    world: &mut World,
-    km: &KmName,
-    mode: km::EnrollmentMode,
-) -> Result<Record, String> {
+pub(super) fn set_mode(world: &mut World, km: &KmName, mode: km::EnrollmentMode) -> StepResult {
     let record = new_record(world, format!("admin@{km}"), "set-enrollment-mode");
-    if !world.kms.contains_key(km) {
+    if !world.km.servers.contains_key(km) {
         return Ok(refused(record, &Refusal::NotInstalled));
     }
     let mut record = record;
@@ -601,13 +612,14 @@ fn apply_mode(
     km: &KmName,
     mode: km::EnrollmentMode,
     record: &mut Record,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     let server = world
-        .kms
+        .km
+        .servers
         .get_mut(km)
-        .ok_or_else(|| format!("no KM server {km}"))?;
+        .ok_or_else(|| StepError::missing(Thing::KmServer, km))?;
     let warning = server.set_mode(mode);
-    let enrolled = server.enrolled_users().map_err(|e| e.to_string())?;
+    let enrolled = server.enrolled_users()?;
     record.details.push(Detail::text("mode", mode.name()));
     if let Some(warning) = warning {
         record.warn("legacy-clients-lose-security");
@@ -617,7 +629,7 @@ fn apply_mode(
         // KM-06: V1-only clients lose advanced security, including mail encrypted to them.
         let mut lost = Vec::new();
         for user in enrolled {
-            let v1_only = world.users.get(&user).is_some_and(|client| {
+            let v1_only = world.clients.users.get(&user).is_some_and(|client| {
                 !client
                     .profile()
                     .certificate_versions
@@ -625,7 +637,7 @@ fn apply_mode(
             });
             if v1_only {
                 lost.push(user.to_string());
-                world.v1_disabled.insert(user);
+                world.km.v1_disabled.insert(user);
             }
         }
         record
@@ -635,37 +647,34 @@ fn apply_mode(
     Ok(())
 }
 
-pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String> {
+pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"), "renew-all");
     if let Some(refusal) = unavailable(world, km) {
         return Ok(refused(record, &refusal));
     }
     let users = world
-        .kms
+        .km
+        .servers
         .get(km)
         .map(KmServer::enrolled_users)
-        .transpose()
-        .map_err(|e| e.to_string())?
+        .transpose()?
         .unwrap_or_default();
     let mut renewed = Vec::new();
     let mut refused_users = Vec::new();
     for user in users {
-        let Some(client) = world.users.get(&user) else {
+        let Some(client) = world.clients.users.get(&user) else {
             continue;
         };
         let versions = client.profile().certificate_versions;
-        let signing_generation = world.next_generation(&user, "sign");
-        let key_bits = world.key_bits(&user);
+        let signing_generation = world.clients.next_generation(&user, KeyKind::Signing);
+        let key_bits = world.clients.key_bits(&user);
         let (signing_key, _) = world
+            .pki
             .keys
-            .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)
-            .map_err(|e| e.to_string())?;
+            .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)?;
         let (server, mut context) = km_context_parts(world, km)?;
         context.key_bits = key_bits;
-        match server
-            .renew(&user, &signing_key.to_public_key(), versions, &mut context)
-            .map_err(|e| e.to_string())?
-        {
+        match server.renew(&user, &signing_key.to_public_key(), versions, &mut context)? {
             Ok(enrollment) => {
                 renewed.push(format!(
                     "{user}: enc#{} {}",
@@ -675,7 +684,7 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String
                 let signing = CertifiedKey {
                     generation: signing_generation,
                     certificate: enrollment.signing_certificate.clone(),
-                    key: private_key_der(&signing_key).map_err(|e| e.to_string())?,
+                    key: private_key_der(&signing_key)?,
                 };
                 let scratch = new_record(world, user.to_string(), "renew");
                 let _ = deliver_enrollment(world, &user, scratch, enrollment, signing);
@@ -691,11 +700,7 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> Result<Record, String
     Ok(record)
 }
 
-pub(super) fn revoke_user(
-    world: &mut World,
-    km: Option<&KmName>,
-    user: &UserName,
-) -> Result<Record, String> {
+pub(super) fn revoke_user(world: &mut World, km: Option<&KmName>, user: &UserName) -> StepResult {
     let (km, mut record) = match admin_action(world, km, user, "revoke-user") {
         Ok(found) => found,
         Err(refused) => return Ok(*refused),
@@ -706,10 +711,7 @@ pub(super) fn revoke_user(
         .km_server(&km)
         .is_none_or(|spec| spec.ca_manage_permission);
     let (server, mut context) = km_context_parts(world, &km)?;
-    let revocation = match server
-        .revoke_user(user, permission, &mut context)
-        .map_err(|e| e.to_string())?
-    {
+    let revocation = match server.revoke_user(user, permission, &mut context)? {
         Ok(revocation) => revocation,
         Err(refusal) => return Ok(refused(record, &refusal)),
     };
@@ -736,26 +738,28 @@ pub(super) fn revoke_user(
 /// `alice enc#1 (serial …)` for a serial the KM server's CA issued.
 fn serial_label(world: &World, km: &KmName, serial: &str) -> String {
     let label = world
-        .kms
+        .km
+        .servers
         .get(km)
-        .and_then(|server| world.cas.get(server.hierarchy()))
+        .and_then(|server| world.pki.cas.get(server.hierarchy()))
         .and_then(|ca| {
             ca.issued()
                 .iter()
                 .find(|issued| issued.serial.to_string() == serial)
         })
-        .and_then(|issued| world.book.label(&issued.der))
+        .and_then(|issued| world.pki.book.label(&issued.der))
         .unwrap_or("unknown");
     format!("{label} (serial {serial})")
 }
 
 /// Encrypted messages in a user's inbox that none of the client's keys opens.
-fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, String> {
-    let Some(client) = world.users.get(user) else {
+fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, StepError> {
+    let Some(client) = world.clients.users.get(user) else {
         return Ok(Vec::new());
     };
     Ok(world
-        .inbox(user)?
+        .mail
+        .inbox(client)?
         .into_iter()
         .filter(|(_, data)| {
             let Ok(Entity::Pkcs7 { der, .. }) = classify(data) else {
@@ -764,7 +768,10 @@ fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, St
             matches!(summarize(&der), Ok(CmsSummary::Enveloped(_)))
                 && !client.encryption_keys.iter().any(|key| {
                     matches!(
-                        world.engine.decrypt(&der, &key.certificate, &key.key),
+                        world
+                            .clients
+                            .run_engine()
+                            .decrypt(&der, &key.certificate, &key.key),
                         Decryption::Opened { .. }
                     )
                 })
@@ -780,20 +787,17 @@ fn subject_of(data: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn move_user(
-    world: &mut World,
-    user: &UserName,
-    site: &model::SiteName,
-) -> Result<Record, String> {
+pub(super) fn move_user(world: &mut World, user: &UserName, site: &model::SiteName) -> StepResult {
     let mut record = new_record(world, format!("admin@{site}"), "move-user");
     let old_site = world
-        .user_sites
+        .km
+        .sites
         .get(user)
         .cloned()
-        .ok_or_else(|| format!("no user {user}"))?;
-    let old_km = world.km_for(user);
-    world.user_sites.insert(user.clone(), site.clone());
-    let new_km = world.km_for(user);
+        .ok_or_else(|| StepError::missing(Thing::User, user))?;
+    let old_km = world.km.km_for(user);
+    world.km.sites.insert(user.clone(), site.clone());
+    let new_km = world.km.km_for(user);
     let dn = format!(
         "/o={}/ou={site}/cn=Recipients/cn={}",
         world.scenario.topology.organisation,
@@ -803,7 +807,7 @@ pub(super) fn move_user(
             .user(user)
             .map_or(user.as_str(), |spec| spec.display_name.as_str())
     );
-    world.directory.rename_mailbox(user, dn);
+    world.km.directory.rename_mailbox(user, dn);
     record.details.push(Detail::text(
         "from",
         format!(
@@ -822,9 +826,10 @@ pub(super) fn move_user(
         // KM-12: the client's security belonged to the old KM server; pointing the mailbox at
         // another one loses the key history the client held.
         let client = world
+            .clients
             .users
             .get_mut(user)
-            .ok_or_else(|| format!("no user {user}"))?;
+            .ok_or_else(|| StepError::missing(Thing::User, user))?;
         let lost: Vec<String> = client
             .encryption_keys
             .iter()
@@ -846,16 +851,17 @@ pub(super) fn sectool(
     world: &mut World,
     user: &UserName,
     operation: SectoolOperation,
-) -> Result<Record, String> {
+) -> StepResult {
     let mut record = new_record(world, user.to_string(), "sectool");
     let client = world
+        .clients
         .users
         .get(user)
         .cloned()
-        .ok_or_else(|| format!("no user {user}"))?;
+        .ok_or_else(|| StepError::missing(Thing::User, user))?;
     let mut processed = Vec::new();
     let mut skipped = Vec::new();
-    for (id, data) in world.inbox(user)? {
+    for (id, data) in world.mail.inbox(&client)? {
         let label = format!("#{id} \"{}\"", subject_of(&data));
         let (headers, entity) = split_message(&data);
         match operation {
@@ -867,7 +873,11 @@ pub(super) fn sectool(
                     continue;
                 }
                 let opened = client.encryption_keys.iter().rev().find_map(|key| {
-                    match world.engine.decrypt(&der, &key.certificate, &key.key) {
+                    match world
+                        .clients
+                        .run_engine()
+                        .decrypt(&der, &key.certificate, &key.key)
+                    {
                         Decryption::Opened { content } => Some(content),
                         _ => None,
                     }
@@ -875,6 +885,7 @@ pub(super) fn sectool(
                 match opened {
                     Some(content) => {
                         world
+                            .mail
                             .mailbox_overrides
                             .insert((user.clone(), id), rebuild(&headers, &content));
                         processed.push(format!("{label}: decrypted"));
@@ -883,7 +894,11 @@ pub(super) fn sectool(
                 }
             }
             SectoolOperation::Encrypt => {
-                if !world.mailbox_overrides.contains_key(&(user.clone(), id)) {
+                if !world
+                    .mail
+                    .mailbox_overrides
+                    .contains_key(&(user.clone(), id))
+                {
                     continue;
                 }
                 let Some(key) = client.current_encryption_key() else {
@@ -906,11 +921,12 @@ pub(super) fn sectool(
                     cipher,
                 };
                 let enveloped = world
-                    .engine
-                    .envelope(&request, &mut world.rng)
-                    .map_err(|e| e.to_string())?;
+                    .clients
+                    .run_engine()
+                    .envelope(&request, &mut world.mail.rng)?;
                 let entity = pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
                 world
+                    .mail
                     .mailbox_overrides
                     .insert((user.clone(), id), rebuild(&headers, &entity));
                 processed.push(format!("{label}: encrypted to enc#{}", key.generation));
@@ -973,7 +989,7 @@ pub(super) fn export_keys(
     to: &KmName,
     users: &[UserName],
     thumbprint: Option<&str>,
-) -> Result<Record, String> {
+) -> StepResult {
     let mut record = new_record(world, format!("admin@{from}"), "export-keys");
     for km in [from, to] {
         if let Some(refusal) = unavailable(world, km) {
@@ -981,7 +997,8 @@ pub(super) fn export_keys(
         }
     }
     let target_certificate = world
-        .kms
+        .km
+        .servers
         .get(to)
         .and_then(|server| server.certificate())
         .cloned();
@@ -995,15 +1012,12 @@ pub(super) fn export_keys(
             .collect()
     });
     let (server, mut context) = km_context_parts(world, from)?;
-    let bundle = match server
-        .export(
-            users,
-            target_certificate.as_ref(),
-            expected.as_deref(),
-            &mut context,
-        )
-        .map_err(|e| e.to_string())?
-    {
+    let bundle = match server.export(
+        users,
+        target_certificate.as_ref(),
+        expected.as_deref(),
+        &mut context,
+    )? {
         Ok(bundle) => bundle,
         Err(refusal) => return Ok(refused(record, &refusal)),
     };
@@ -1024,10 +1038,7 @@ pub(super) fn export_keys(
         })
         .collect();
     let (target, mut context) = km_context_parts(world, to)?;
-    let imported = match target
-        .import(&bundle, &mut context)
-        .map_err(|e| e.to_string())?
-    {
+    let imported = match target.import(&bundle, &mut context)? {
         Ok(count) => count,
         Err(refusal) => return Ok(refused(record, &refusal)),
     };
@@ -1043,23 +1054,19 @@ pub(super) fn export_keys(
     Ok(record)
 }
 
-pub(super) fn reattach_ca(
-    world: &mut World,
-    km: &KmName,
-    ca: &model::CaName,
-) -> Result<Record, String> {
+pub(super) fn reattach_ca(world: &mut World, km: &KmName, ca: &model::CaName) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"), "reattach-ca");
-    let Some(server) = world.kms.get_mut(km) else {
+    let Some(server) = world.km.servers.get_mut(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
     let old = server.hierarchy().clone();
-    let users = server.enrolled_users().map_err(|e| e.to_string())?;
-    server.reattach(ca).map_err(|e| e.to_string())?;
+    let users = server.enrolled_users()?;
+    server.reattach(ca)?;
     // KM-13: the root of trust changed; every key certified under the old hierarchy is out of
     // reach, and so is every message encrypted to one.
     let mut lost = Vec::new();
     for user in &users {
-        if let Some(client) = world.users.get_mut(user) {
+        if let Some(client) = world.clients.users.get_mut(user) {
             lost.extend(
                 client
                     .encryption_keys
@@ -1090,7 +1097,7 @@ pub(super) fn reattach_ca(
 
 pub(super) fn stop_km(world: &mut World, km: &KmName) -> Record {
     let record = new_record(world, format!("admin@{km}"), "stop-km");
-    match world.kms.get_mut(km) {
+    match world.km.servers.get_mut(km) {
         Some(server) => {
             server.stop();
             record
@@ -1099,11 +1106,7 @@ pub(super) fn stop_km(world: &mut World, km: &KmName) -> Record {
     }
 }
 
-pub(super) fn start_km(
-    world: &mut World,
-    km: &KmName,
-    password: Option<&str>,
-) -> Result<Record, String> {
+pub(super) fn start_km(world: &mut World, km: &KmName, password: Option<&str>) -> StepResult {
     let record = new_record(world, format!("admin@{km}"), "start-km");
     let right = world
         .scenario
@@ -1111,13 +1114,10 @@ pub(super) fn start_km(
         .km_server(km)
         .map(|spec| spec.startup_password.clone())
         .unwrap_or_default();
-    let Some(server) = world.kms.get_mut(km) else {
+    let Some(server) = world.km.servers.get_mut(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
-    match server
-        .start(password.unwrap_or(&right))
-        .map_err(|e| e.to_string())?
-    {
+    match server.start(password.unwrap_or(&right))? {
         Ok(()) => Ok(record),
         Err(refusal) => Ok(refused(record, &refusal)),
     }
@@ -1125,7 +1125,7 @@ pub(super) fn start_km(
 
 pub(super) fn change_admin_password(world: &mut World, km: &KmName, password: &str) -> Record {
     let mut record = new_record(world, format!("admin@{km}"), "change-admin-password");
-    match world.kms.get_mut(km) {
+    match world.km.servers.get_mut(km) {
         Some(server) => {
             server.set_admin_password(password);
             if server.has_default_admin_password() {
@@ -1137,17 +1137,17 @@ pub(super) fn change_admin_password(world: &mut World, km: &KmName, password: &s
     }
 }
 
-pub(super) fn backup_km(world: &mut World, km: &KmName, name: &str) -> Result<Record, String> {
+pub(super) fn backup_km(world: &mut World, km: &KmName, name: &str) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"), "backup-km");
     let dir = world.work_dir.join("backups");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(StepError::io("creating the backups folder"))?;
     let path = dir.join(format!("{}.sqlite", backup_file_name(name)));
     let _ = std::fs::remove_file(&path);
-    let Some(server) = world.kms.get(km) else {
+    let Some(server) = world.km.servers.get(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
     let online = server.is_running();
-    match server.backup(&path).map_err(|e| e.to_string())? {
+    match server.backup(&path)? {
         Ok(()) => {
             record.details.push(Detail::text(
                 "backup",
@@ -1181,37 +1181,15 @@ fn backup_file_name(name: &str) -> String {
         .collect()
 }
 
-pub(super) fn backup_ca(
-    world: &mut World,
-    ca: &model::CaName,
-    name: &str,
-) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{ca}"), "backup-ca");
-    let state = world
-        .cas
-        .get(ca)
-        .cloned()
-        .ok_or_else(|| format!("no CA {ca}"))?;
-    record.details.push(Detail::text("backup", name));
-    world.backups.insert(
-        name.to_owned(),
-        Backup::Ca {
-            ca: ca.clone(),
-            state: Box::new(state),
-        },
-    );
-    Ok(record)
-}
-
 /// OPS-01: serials the KM database says are revoked while the CA does not.
-fn divergence(world: &World, km: &KmName) -> Result<Vec<String>, String> {
-    let Some(server) = world.kms.get(km) else {
+fn divergence(world: &World, km: &KmName) -> Result<Vec<String>, StepError> {
+    let Some(server) = world.km.servers.get(km) else {
         return Ok(Vec::new());
     };
-    let Some(ca) = world.cas.get(server.hierarchy()) else {
+    let Some(ca) = world.pki.cas.get(server.hierarchy()) else {
         return Ok(Vec::new());
     };
-    let serials = server.divergence(ca).map_err(|e| e.to_string())?;
+    let serials = server.divergence(ca)?;
     Ok(serials
         .into_iter()
         .map(|serial| {
@@ -1219,14 +1197,18 @@ fn divergence(world: &World, km: &KmName) -> Result<Vec<String>, String> {
                 .issued()
                 .iter()
                 .find(|issued| issued.serial.to_string() == serial)
-                .and_then(|issued| world.book.label(&issued.der))
+                .and_then(|issued| world.pki.book.label(&issued.der))
                 .unwrap_or("unknown");
             format!("{label} (serial {serial}) is revoked in the KM database but not in the CA's")
         })
         .collect())
 }
 
-fn note_divergence(world: &World, record: &mut Record, kms: &[KmName]) -> Result<(), String> {
+pub(super) fn note_divergence(
+    world: &World,
+    record: &mut Record,
+    kms: &[KmName],
+) -> Result<(), StepError> {
     let mut all = Vec::new();
     for km in kms {
         all.extend(divergence(world, km)?);
@@ -1238,11 +1220,7 @@ fn note_divergence(world: &World, record: &mut Record, kms: &[KmName]) -> Result
     Ok(())
 }
 
-pub(super) fn restore_km(
-    world: &mut World,
-    km: &KmName,
-    source: &RestoreSource,
-) -> Result<Record, String> {
+pub(super) fn restore_km(world: &mut World, km: &KmName, source: &RestoreSource) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"), "restore-km");
     let path = match source {
         RestoreSource::Backup(name) => match world.backups.get(name) {
@@ -1259,10 +1237,10 @@ pub(super) fn restore_km(
             .parent()
             .map_or_else(|| relative.clone(), |dir| dir.join(relative)),
     };
-    let Some(server) = world.kms.get_mut(km) else {
+    let Some(server) = world.km.servers.get_mut(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
-    match server.restore(&path).map_err(|e| e.to_string())? {
+    match server.restore(&path)? {
         Ok(()) => {
             let shown = match source {
                 RestoreSource::Backup(name) => name.clone(),
@@ -1276,35 +1254,12 @@ pub(super) fn restore_km(
     }
 }
 
-pub(super) fn restore_ca(
-    world: &mut World,
-    ca: &model::CaName,
-    from: &str,
-) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{ca}"), "restore-ca");
-    let state = match world.backups.get(from) {
-        Some(Backup::Ca { ca: owner, state }) if owner == ca => state.clone(),
-        Some(_) => return Ok(refuse(record, "not-a-backup-of-this-ca")),
-        None => return Ok(refuse(record, "no-such-backup")),
-    };
-    world.cas.insert(ca.clone(), *state);
-    record.details.push(Detail::text("restored", from));
-    let attached: Vec<KmName> = world
-        .kms
-        .iter()
-        .filter(|(_, server)| server.hierarchy() == ca)
-        .map(|(name, _)| name.clone())
-        .collect();
-    note_divergence(world, &mut record, &attached)?;
-    Ok(record)
-}
-
 pub(super) fn forklift(
     world: &mut World,
     km: &KmName,
     new_host: &str,
     password: Option<&str>,
-) -> Result<Record, String> {
+) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"), "forklift");
     let Some(spec) = world.scenario.topology.km_server(km).cloned() else {
         return Ok(refused(record, &Refusal::NotInstalled));
@@ -1314,18 +1269,15 @@ pub(super) fn forklift(
         &format!("{km}-{}", backup_file_name(new_host)),
     );
     let _ = std::fs::remove_file(&target);
-    let Some(server) = world.kms.get_mut(km) else {
+    let Some(server) = world.km.servers.get_mut(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
-    let histories = match server
-        .forklift(
-            spec.host.as_str(),
-            new_host,
-            password.unwrap_or(&spec.startup_password),
-            target,
-        )
-        .map_err(|e| e.to_string())?
-    {
+    let histories = match server.forklift(
+        spec.host.as_str(),
+        new_host,
+        password.unwrap_or(&spec.startup_password),
+        target,
+    )? {
         Ok(histories) => histories,
         Err(refusal) => return Ok(refused(record, &refusal)),
     };
@@ -1350,104 +1302,8 @@ pub(super) fn forklift(
     Ok(record)
 }
 
-pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{ca}"), "upgrade-ca");
-    let spec = world
-        .scenario
-        .topology
-        .ca(ca)
-        .cloned()
-        .ok_or_else(|| format!("no CA {ca}"))?;
-    let host_name = spec
-        .host
-        .clone()
-        .ok_or_else(|| format!("CA {ca} has no host"))?;
-    let in_hierarchy = world.scenario.topology.cas.iter().any(
-        |other| matches!(&other.role, scenario::CaRole::Subordinate { parent } if parent == ca),
-    ) || spec.role != scenario::CaRole::Root;
-    let attached: Vec<KmName> = world
-        .kms
-        .iter()
-        .filter(|(_, server)| server.hierarchy() == ca)
-        .map(|(name, _)| name.clone())
-        .collect();
-    let on_km_host = attached.iter().any(|km| {
-        world
-            .scenario
-            .topology
-            .km_server(km)
-            .is_some_and(|spec| spec.host == host_name)
-    });
-    if in_hierarchy || !on_km_host {
-        // OPS-03: only a CA outside any hierarchy, on the KM host, is converted in place.
-        record.outcome = Outcome::Error(None);
-        record.reason = Some("cannot-convert".into());
-        record.details.push(Detail::text(
-            "converted",
-            if in_hierarchy {
-                "no: the CA is part of a hierarchy"
-            } else {
-                "no: the CA is not on the KM server's host"
-            },
-        ));
-        return Ok(record);
-    }
-    let web_enrollment = world
-        .hosts
-        .get(&host_name)
-        .is_some_and(model::Host::has_web_enrollment_support);
-    if let Some(host) = world.hosts.get_mut(&host_name) {
-        host.os = model::Os::W2k;
-    }
-    world
-        .cas
-        .get_mut(ca)
-        .ok_or_else(|| format!("no CA {ca}"))?
-        .upgrade_to_w2k();
-    record.details.push(Detail::text(
-        "converted",
-        format!("{ca} is now a Windows 2000 stand-alone CA on {host_name}; its database was kept"),
-    ));
-    if !web_enrollment {
-        record.warn("km-lost-ca");
-        record.details.push(Detail::list("km-servers", attached.iter().map(|km| format!("{km} lost its CA: Web Enrollment Support was not installed before the upgrade")).collect()));
-        world.lost_ca.extend(attached);
-    } else {
-        record.details.push(Detail::list(
-            "km-servers",
-            attached
-                .iter()
-                .map(|km| format!("{km} keeps its CA"))
-                .collect(),
-        ));
-    }
-    Ok(record)
-}
-
-pub(super) fn install_part(
-    world: &mut World,
-    host: &model::HostName,
-    part: &model::InstalledPart,
-) -> Result<Record, String> {
-    let mut record = new_record(world, format!("admin@{host}"), "install-part");
-    let entry = world
-        .hosts
-        .get_mut(host)
-        .ok_or_else(|| format!("no host {host}"))?;
-    if !entry.installed.contains(part) {
-        entry.installed.push(part.clone());
-    }
-    let name = match part {
-        model::InstalledPart::CertificateServices => "certificate-services".to_owned(),
-        model::InstalledPart::WebEnrollmentSupport => "web-enrollment-support".to_owned(),
-        model::InstalledPart::Fix(fix) => fix.clone(),
-    };
-    record.details.push(Detail::text("installed", name));
-    Ok(record)
-}
-
 /// Whether a user's V1 client lost advanced security (KM-06): its reading of encrypted mail
 /// fails whatever keys it holds.
 pub(super) fn v1_security_lost(world: &World, user: &UserName) -> bool {
-    world.v1_disabled.contains(user)
+    world.km.v1_disabled.contains(user)
 }

@@ -3,81 +3,111 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clients::compose::{Draft, Encryption, Signing};
-use clients::faults::{SendFault, TransitChange, first_difference};
+use clients::faults::{TransitChange, first_difference};
+use clients::send::{Correspondent, PlanDetail, SendPlan, SendRefusal, SendRequest};
 use clients::submit::submit_with_retries;
-use clients::{Fallback, SignForm, VirtualUser};
-use model::{CertificateDer, Named, Outcome, Timestamp, UserName};
-use pki::{CertificateInfo, CertificateVersion};
+use model::{CertificateDer, Named, Outcome, UserName};
 use rand_core::RngCore;
 use report::{Detail, Record};
 use scenario::{Folder, SendStep};
 use smime::mime::{Entity, MessageHeaders, classify};
 use smime::structure::{CertificateId, CmsSummary, EnvelopeSummary, summarize};
-use smime::{Capability, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
+use smime::{Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
 
 use super::{new_record, refuse};
+use crate::error::{StepError, StepResult, Thing};
 use crate::reading::{algorithm_text, cipher_text, describe_reading};
-use crate::world::{Delivered, SentMessage, World, spool_error};
+use crate::world::{Delivered, SPOOL, SentMessage, World};
 
-pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String> {
-    let record = new_record(world, step.from.to_string(), "send");
-    let sender = world
-        .users
-        .get(&step.from)
-        .ok_or_else(|| format!("no user {}", step.from))?
-        .clone();
-    let profile = sender.profile();
-    let recipients: Vec<VirtualUser> = step
-        .to
-        .iter()
-        .map(|name| {
-            world
-                .users
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("no user {name}"))
-        })
-        .collect::<Result<_, _>>()?;
-    let now = world.now();
-    let form = step.sign.unwrap_or(profile.default_signing);
-    let digest = step.digest.unwrap_or(profile.signing_digest);
-    let identifier = step.identifier.unwrap_or(profile.identifier);
-    if !profile.sign_forms.contains(&form) {
-        return Ok(refuse(
-            record,
-            &format!("client-cannot-sign-{}", form.name()),
-        ));
-    }
-    if form != SignForm::None && !profile.digests.contains(&digest) {
-        return Ok(refuse(record, "digest-not-supported"));
-    }
-    let mut notes = Notes { record, now };
-
-    let signing = match form {
-        SignForm::None => None,
-        form => match signing(&sender, world, form, digest, identifier, now) {
-            Ok(signing) => Some(signing),
-            Err(reason) => return Ok(refuse(notes.record, reason)),
-        },
-    };
-    let (encryption, cipher_choice) = if step.encrypt {
-        match encryption(world, &sender, &recipients, step, identifier, &mut notes)? {
-            Planned::Envelope(encryption, choice) => (Some(encryption), choice),
-            Planned::InClear => (None, Vec::new()),
-            Planned::Refused(record) => return Ok(*record),
+pub(super) fn send(world: &mut World, step: &SendStep) -> StepResult {
+    let mut record = new_record(world, step.from.to_string(), "send");
+    let plan = match plan(world, step)? {
+        Ok(plan) => plan,
+        Err(refusal) => {
+            let mut record = refuse(record, &refusal.reason);
+            record
+                .details
+                .extend(refusal.details.into_iter().map(plan_detail));
+            return Ok(record);
         }
-    } else {
-        (None, Vec::new())
     };
-    let mut record = notes.record;
+    if let Some(warning) = plan.warning {
+        record.warn(warning);
+    }
+    record
+        .details
+        .extend(plan.details.into_iter().map(plan_detail));
+    let sender = world.clients.user(&step.from)?;
+    let addresses = Addresses {
+        from: sender.email.to_string(),
+        to: step
+            .to
+            .iter()
+            .map(|name| Ok(world.clients.user(name)?.email.to_string()))
+            .collect::<Result<_, StepError>>()?,
+        retries: sender.profile().smtp_retries,
+        minimum_bits: sender.strength.minimum_bits(),
+    };
+    let draft = draft(world, step, &addresses, plan.signing, plan.encryption);
+    if let Some(name) = world.clients.seated_name(&step.from) {
+        record
+            .details
+            .push(Detail::text("implementation", name.to_owned()));
+    }
+    let engine = world
+        .clients
+        .engine_for(&step.from, world.clock.now(), || world.pki.authorities());
+    let recording = Recording::new(engine.as_ref());
+    let message = match clients::compose::compose(&draft, &recording, &mut world.mail.rng) {
+        Ok(message) => message,
+        Err(error) => return engine_refusal(record, error),
+    };
+    let built = Built {
+        message: &message,
+        layers: recording.built(),
+        identifier: plan.identifier,
+        cipher_choice: plan.cipher_choice,
+        minimum_bits: addresses.minimum_bits,
+    };
+    describe_send(world, &draft, built, &mut record);
+    submit(world, step, &addresses, message, record)
+}
 
-    let sequence = world.sent.len() + 1;
+/// Who a message goes from and to, and how often the sender's client tries.
+struct Addresses {
+    from: String,
+    to: Vec<String>,
+    retries: u32,
+    /// The sender's build's weakest acceptable cipher, in bits.
+    minimum_bits: u32,
+}
+
+/// What the engine built for a send, and what the plan said about it.
+struct Built<'m> {
+    message: &'m [u8],
+    layers: Vec<CmsSummary>,
+    identifier: IdentifierKind,
+    cipher_choice: Vec<String>,
+    minimum_bits: u32,
+}
+
+/// The draft of a send: headers (the message identifier draws from the run's generator), the
+/// body and the plan's layers.
+fn draft(
+    world: &mut World,
+    step: &SendStep,
+    addresses: &Addresses,
+    signing: Option<Signing>,
+    encryption: Option<Encryption>,
+) -> Draft {
+    let now = world.clock.now();
+    let sequence = world.mail.sent.len() + 1;
     let mut tag = [0u8; 4];
-    world.rng.fill_bytes(&mut tag);
+    world.mail.rng.fill_bytes(&mut tag);
     let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
     let headers = MessageHeaders {
-        from: sender.email.to_string(),
-        to: recipients.iter().map(|r| r.email.to_string()).collect(),
+        from: addresses.from.clone(),
+        to: addresses.to.clone(),
         subject: step.subject.clone(),
         date: now.to_rfc5322(),
         message_id: format!("{sequence}.{tag}@{}", world.scenario.topology.mail_domain),
@@ -94,29 +124,28 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
             step.subject
         )
     });
-    let draft = Draft {
+    Draft {
         headers,
         body,
         date: now,
         signing,
         encryption,
         order: step.order,
-    };
-    if let Some(name) = world.seated_name(&step.from) {
-        record
-            .details
-            .push(Detail::text("implementation", name.to_owned()));
     }
-    let engine = world.engine_for(&step.from);
-    let recording = Recording::new(engine.as_ref());
-    let message = match clients::compose::compose(&draft, &recording, &mut world.rng) {
-        Ok(message) => message,
-        Err(error) => return engine_refusal(record, error),
-    };
-    let built = recording.built();
+}
 
+/// What a send record says about the layers: what the bytes say, not what was asked for,
+/// since an implementation in the user's seat may not do what it was asked.
+fn describe_send(world: &World, draft: &Draft, built: Built<'_>, record: &mut Record) {
+    let Built {
+        message,
+        layers: built,
+        identifier,
+        cipher_choice,
+        minimum_bits,
+    } = built;
     if let Some(signing) = &draft.signing {
-        let signer = world.book.describe(&signing.signer.certificate);
+        let signer = world.pki.book.describe(&signing.signer.certificate);
         // What the signer info says: an implementation in the user's seat may not do what
         // it was asked.
         let signer_info = built.iter().find_map(|summary| match summary {
@@ -169,7 +198,7 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
             let weak = envelope
                 .cipher
                 .as_ref()
-                .is_ok_and(|cipher| cipher.key_bits() < sender.strength.minimum_bits());
+                .is_ok_and(|cipher| cipher.key_bits() < minimum_bits);
             if weak {
                 record.outcome = Outcome::Error(None);
                 record.reason = Some("silent-downgrade".into());
@@ -191,293 +220,68 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
                 .collect(),
         ));
     }
-    submit(world, step, &sender, &recipients, message, record)
+}
+
+/// What the sender's client decides to do with this send (`clients::send`), from what the
+/// World knows: the sender's chain and the directory's certificates for each recipient.
+fn plan(world: &World, step: &SendStep) -> Result<Result<SendPlan, SendRefusal>, StepError> {
+    let sender = world.clients.user(&step.from)?;
+    let recipients = step
+        .to
+        .iter()
+        .map(|name| {
+            let recipient = world.clients.user(name)?;
+            Ok(Correspondent {
+                name: &recipient.name,
+                email: &recipient.email,
+                certificate: world.km.directory.current_encryption_certificate(name),
+            })
+        })
+        .collect::<Result<Vec<_>, StepError>>()?;
+    // Clients of the era sent their chain with the signature, up to and including the root,
+    // so a reader without that root still sees whose it is.
+    let chain = sender
+        .signing_key()
+        .map(|key| world.pki.issuer_chain(&key.certificate))
+        .unwrap_or_default();
+    let request = SendRequest {
+        form: step.sign,
+        digest: step.digest,
+        identifier: step.identifier,
+        encrypt: step.encrypt,
+        cipher: step.cipher,
+        fault: step.fault,
+        recipients: &recipients,
+        chain,
+        now: world.now(),
+    };
+    Ok(clients::send::plan(sender, &request))
+}
+
+/// A detail of a send plan as the record shows it.
+fn plan_detail(detail: PlanDetail) -> Detail {
+    match detail {
+        PlanDetail::Text { key, value } => Detail::text(key, value),
+        PlanDetail::List { key, items } => Detail::list(key, items),
+    }
 }
 
 /// A send the engine could not build: an implementation that says it cannot do what was
 /// asked refuses the send (`unsupported`); one that failed at its job (crashed, hung,
 /// answered nonsense) makes it an error (`adapter-failure`). Both are verdicts on the
 /// implementation; any other engine error is kmlab's own failure.
-fn engine_refusal(mut record: Record, error: smime::EngineError) -> Result<Record, String> {
+fn engine_refusal(mut record: Record, error: smime::EngineError) -> StepResult {
     let (outcome, reason, detail) = match error {
         smime::EngineError::AdapterFailure { detail } => {
             (Outcome::Error(None), "adapter-failure", detail)
         }
         smime::EngineError::Unsupported { detail, .. } => (Outcome::Refused, "unsupported", detail),
-        other => return Err(other.to_string()),
+        other => return Err(other.into()),
     };
     record.outcome = outcome;
     record.reason = Some(reason.to_owned());
     record.details.push(Detail::text(reason, detail));
     Ok(record)
-}
-
-/// A record being built, with the moment it is built at.
-struct Notes {
-    record: Record,
-    now: Timestamp,
-}
-
-/// What the envelope planning decided.
-enum Planned {
-    /// The envelope, and how its cipher was chosen.
-    Envelope(Encryption, Vec<String>),
-    /// A recipient had no usable certificate and the client sends in clear (with a warning
-    /// already on the record).
-    InClear,
-    Refused(Box<Record>),
-}
-
-fn signing(
-    sender: &VirtualUser,
-    world: &World,
-    form: SignForm,
-    digest: smime::Digest,
-    identifier: IdentifierKind,
-    now: Timestamp,
-) -> Result<Signing, &'static str> {
-    // Clients of the era sent their chain with the signature, up to and including the root,
-    // so a reader without that root still sees whose it is.
-    let chain = sender
-        .signing_key()
-        .map(|key| world.issuer_chain(&key.certificate))
-        .unwrap_or_default();
-    let signer = sender.signer(chain).ok_or("no-signing-certificate")?;
-    // MSG-07 at the signing end: a client does not sign with a certificate that is out of
-    // date at the moment of signing.
-    if let Ok(info) = CertificateInfo::parse(&signer.certificate) {
-        if now > info.not_after {
-            return Err("signing-certificate-expired");
-        }
-        if now < info.not_before {
-            return Err("signing-certificate-not-yet-valid");
-        }
-    }
-    let identifier = usable_identifier(identifier, &signer.certificate);
-    // The build announces what it can open: an export build only its 40-bit cipher.
-    let capabilities = sender
-        .profile()
-        .readable_ciphers(sender.strength)
-        .into_iter()
-        .map(Capability::Cipher)
-        .collect();
-    Ok(Signing {
-        form,
-        digest,
-        signer,
-        identifier,
-        capabilities,
-    })
-}
-
-/// A subject key identifier where the certificate has one; issuer and serial otherwise (a v1
-/// certificate has no extensions, MSG-05).
-fn usable_identifier(wanted: IdentifierKind, certificate: &CertificateDer) -> IdentifierKind {
-    if wanted == IdentifierKind::SubjectKeyIdentifier
-        && !smime::assemble::has_key_identifier(certificate)
-    {
-        IdentifierKind::IssuerAndSerial
-    } else {
-        wanted
-    }
-}
-
-fn encryption(
-    world: &World,
-    sender: &VirtualUser,
-    recipients: &[VirtualUser],
-    step: &SendStep,
-    identifier: IdentifierKind,
-    notes: &mut Notes,
-) -> Result<Planned, String> {
-    let profile = sender.profile();
-    // Takes the record out of `notes` as a refusal; the send stops there.
-    let refused = |notes: &mut Notes, reason: &str| {
-        refuse(
-            std::mem::replace(&mut notes.record, new_record(world, "", "")),
-            reason,
-        )
-    };
-    let stop = |record: Record| Ok(Planned::Refused(Box::new(record)));
-    // CL-02: a client without S/MIME encryption seals in the legacy format if it can.
-    let legacy = !profile.smime_encryption;
-    if legacy && !profile.legacy_security {
-        return stop(refused(notes, "client-cannot-encrypt-smime"));
-    }
-    let Some(own) = sender.current_encryption_key() else {
-        return stop(refused(notes, "sender-has-no-encryption-certificate"));
-    };
-    let mut certificates = Vec::new();
-    let mut unusable = Vec::new();
-    for recipient in recipients {
-        if recipient.name == sender.name {
-            continue;
-        }
-        match usable_certificate(world, &recipient.name, notes.now, legacy) {
-            Ok(certificate) => certificates.push(certificate),
-            Err(why) => unusable.push(format!("{} ({why})", recipient.name)),
-        }
-    }
-    if !unusable.is_empty() {
-        // MSG-04: never silently dropped; the profile says refuse or send in clear.
-        return match profile.no_usable_certificate {
-            Fallback::Refuse => {
-                let mut record = refused(notes, "no-usable-encryption-certificate");
-                record.details.push(Detail::list("missing", unusable));
-                stop(record)
-            }
-            Fallback::SendInClear => {
-                notes.record.warn("sent-unencrypted");
-                notes
-                    .record
-                    .details
-                    .push(Detail::list("unencrypted-for", unusable));
-                Ok(Planned::InClear)
-            }
-        };
-    }
-    if legacy {
-        certificates.push(own.certificate.clone());
-        notes
-            .record
-            .details
-            .push(Detail::text("format", "legacy (Exchange Server security)"));
-        let recipients = certificates
-            .into_iter()
-            .map(|certificate| Recipient {
-                identifier: IdentifierKind::IssuerAndSerial,
-                certificate,
-            })
-            .collect();
-        let cipher = sender.strength.legacy_cipher();
-        return Ok(Planned::Envelope(
-            Encryption {
-                cipher,
-                recipients,
-                legacy: true,
-            },
-            vec![format!(
-                "the legacy format seals with {} in a {} build",
-                cipher.name(),
-                sender.strength.name()
-            )],
-        ));
-    }
-    let (chosen, explanation) = match choose_cipher(sender, recipients, step.cipher) {
-        Ok(chosen) => chosen,
-        Err((reason, explanation)) => {
-            let mut record = refused(notes, reason);
-            record
-                .details
-                .push(Detail::list("cipher-choice", explanation));
-            return stop(record);
-        }
-    };
-    let cipher = match step.fault {
-        Some(SendFault::DowngradeCipher) => Cipher::Rc2Cbc40,
-        None => chosen,
-    };
-    // The sender encrypts to itself too, so the sent copy stays readable (MSG-04).
-    certificates.push(own.certificate.clone());
-    Ok(Planned::Envelope(
-        Encryption {
-            cipher,
-            recipients: certificates
-                .into_iter()
-                .map(|certificate| Recipient {
-                    identifier: usable_identifier(identifier, &certificate),
-                    certificate,
-                })
-                .collect(),
-            legacy: false,
-        },
-        explanation,
-    ))
-}
-
-/// The recipient's current encryption certificate from the directory, if the format can use
-/// it: present, valid now and, for S/MIME, v3 (CL-02: V1 certificates serve only the legacy
-/// format).
-fn usable_certificate(
-    world: &World,
-    user: &UserName,
-    now: Timestamp,
-    legacy: bool,
-) -> Result<CertificateDer, &'static str> {
-    let certificate = world
-        .directory
-        .current_encryption_certificate(user)
-        .ok_or("no certificate")?;
-    let info = CertificateInfo::parse(certificate).map_err(|_| "unreadable certificate")?;
-    if info.version == CertificateVersion::V1 && !legacy {
-        return Err("only a v1 certificate");
-    }
-    if now > info.not_after {
-        return Err("certificate expired");
-    }
-    Ok(certificate.clone())
-}
-
-/// A chosen cipher, or a refusal reason; either way with the reasoning, one line each.
-type CipherChoice = Result<(Cipher, Vec<String>), (&'static str, Vec<String>)>;
-
-/// MSG-06: the strongest cipher the sender may use that every recipient reads, judged from
-/// the SMIMECapabilities each announced (or the profile's assumption for strangers), never
-/// below the sender's minimum. Returns the cipher with the reasoning, or a refusal reason.
-fn choose_cipher(
-    sender: &VirtualUser,
-    recipients: &[VirtualUser],
-    explicit: Option<Cipher>,
-) -> CipherChoice {
-    let profile = sender.profile();
-    let offered = profile.sending_ciphers(sender.strength);
-    let minimum = sender.strength.minimum_bits();
-    let mut explanation = Vec::new();
-    let chosen = if let Some(cipher) = explicit {
-        explanation.push(format!("{} chosen by the sender", cipher.name()));
-        if !offered.contains(&cipher) {
-            return Err(("cipher-not-offered", explanation));
-        }
-        cipher
-    } else {
-        let mut readable: Vec<Vec<Cipher>> = Vec::new();
-        for recipient in recipients.iter().filter(|r| r.name != sender.name) {
-            match sender.known_capabilities(recipient.email.as_str()) {
-                Some(ciphers) => {
-                    explanation.push(format!("{} announced {}", recipient.name, names(ciphers)));
-                    readable.push(ciphers.to_vec());
-                }
-                None => {
-                    let assumed = profile.unknown_capabilities.to_vec();
-                    explanation.push(format!(
-                        "{} announced nothing; assumed {}",
-                        recipient.name,
-                        names(&assumed)
-                    ));
-                    readable.push(assumed);
-                }
-            }
-        }
-        let Some(cipher) = offered
-            .iter()
-            .copied()
-            .find(|cipher| readable.iter().all(|ciphers| ciphers.contains(cipher)))
-        else {
-            explanation.push(format!("the sender offers {}", names(&offered)));
-            return Err(("no-common-cipher", explanation));
-        };
-        explanation.push(format!("strongest in common: {}", cipher.name()));
-        cipher
-    };
-    if chosen.key_bits() < minimum {
-        explanation.push(format!(
-            "{} has {} bits, below the sender's {minimum}-bit minimum",
-            chosen.name(),
-            chosen.key_bits()
-        ));
-        return Err(("below-minimum-strength", explanation));
-    }
-    Ok((chosen, explanation))
 }
 
 fn names(ciphers: &[Cipher]) -> String {
@@ -499,7 +303,7 @@ fn recipient_text(
     wanted: IdentifierKind,
     named: Option<&[CertificateId]>,
 ) -> String {
-    let text = world.book.describe(&recipient.certificate);
+    let text = world.pki.book.describe(&recipient.certificate);
     let used = named.map(|ids| {
         ids.iter()
             .find(|id| id.matches_der(&recipient.certificate))
@@ -599,27 +403,26 @@ impl Engine for Recording<'_> {
 fn submit(
     world: &mut World,
     step: &SendStep,
-    sender: &VirtualUser,
-    recipients: &[VirtualUser],
+    addresses: &Addresses,
     message: Vec<u8>,
     mut record: Record,
-) -> Result<Record, String> {
-    let to: Vec<&str> = recipients.iter().map(|r| r.email.as_str()).collect();
-    let stored_before = world.sink.store().len();
+) -> StepResult {
+    let to: Vec<&str> = addresses.to.iter().map(String::as_str).collect();
+    let stored_before = world.mail.sink.store().len();
     let attempts = submit_with_retries(
-        world.sink.address(),
+        world.mail.sink.address(),
         "client.kmlab.test",
-        sender.email.as_str(),
+        &addresses.from,
         &to,
         &message,
-        sender.profile().smtp_retries,
+        addresses.retries,
     );
-    let stored = world.sink.store().since(stored_before);
+    let stored = world.mail.sink.store().since(stored_before);
     if stored.len() > 1 {
-        return Err(format!(
+        return Err(StepError::Inconsistent(format!(
             "the sink stored {} copies of one submission",
             stored.len()
-        ));
+        )));
     }
     if attempts.len() > 1 || attempts.iter().all(|attempt| !attempt.delivered) {
         record.details.push(Detail::list(
@@ -642,11 +445,13 @@ fn submit(
                 .collect(),
         ));
     }
-    let last = attempts.last().ok_or("no submission attempt was made")?;
+    let last = attempts
+        .last()
+        .ok_or_else(|| StepError::Inconsistent("no submission attempt was made".to_owned()))?;
     if last.delivered {
-        let delivered = stored
-            .first()
-            .ok_or("the sink accepted a message it did not store")?;
+        let delivered = stored.first().ok_or_else(|| {
+            StepError::Inconsistent("the sink accepted a message it did not store".to_owned())
+        })?;
         record.details.insert(
             0,
             Detail::text(
@@ -664,9 +469,9 @@ fn submit(
             .push(Detail::text("sink", last.outcome.clone()));
         // The sender's sent copy is what the client composed: the sink's bytes when it stored
         // exactly those, else a copy of its own.
-        let stored_bytes = delivered.data().map_err(|e| spool_error(&e))?;
+        let stored_bytes = delivered.data().map_err(StepError::io(SPOOL))?;
         let composed = (*stored_bytes != *message).then(|| Arc::from(message));
-        world.sent.push(SentMessage {
+        world.mail.sent.push(SentMessage {
             from: step.from.clone(),
             subject: step.subject.clone(),
             id: delivered.id,
@@ -674,7 +479,9 @@ fn submit(
         });
     } else {
         if !stored.is_empty() {
-            return Err("the sink stored a message the client was told failed".into());
+            return Err(StepError::Inconsistent(
+                "the sink stored a message the client was told failed".to_owned(),
+            ));
         }
         record.outcome = Outcome::Error(None);
         record.reason = Some("submission-failed".into());
@@ -728,17 +535,21 @@ fn find_message(
     user: &UserName,
     subject: &str,
     folder: Folder,
-) -> Result<Option<Found>, String> {
+) -> Result<Option<Found>, StepError> {
     let has_subject = |data: &[u8]| {
         mail_parser::MessageParser::new()
             .parse_headers(data)
             .is_some_and(|message| message.subject() == Some(subject))
     };
+    let reader = world.clients.user(user)?;
     Ok(match folder {
-        Folder::Inbox => {
-            newest_with_subject(world.inbox_newest_first(user), has_subject)?.map(|(id, data)| {
-                let altered = world.altered.get(&(user.clone(), id));
-                let rewritten = world.mailbox_overrides.contains_key(&(user.clone(), id));
+        Folder::Inbox => newest_with_subject(world.mail.inbox_newest_first(reader), has_subject)?
+            .map(|(id, data)| {
+                let altered = world.mail.altered.get(&(user.clone(), id));
+                let rewritten = world
+                    .mail
+                    .mailbox_overrides
+                    .contains_key(&(user.clone(), id));
                 Found {
                     label: if rewritten {
                         format!("inbox #{id} \"{subject}\" (the copy sectool rewrote)")
@@ -748,14 +559,19 @@ fn find_message(
                     delivered: altered.map(|_| Arc::clone(&data)),
                     data: altered.map_or(data, |changed| Arc::from(changed.as_slice())),
                 }
-            })
-        }
+            }),
         Folder::Sent => {
             let mut found = None;
-            for sent in world.sent.iter().rev().filter(|sent| &sent.from == user) {
+            for sent in world
+                .mail
+                .sent
+                .iter()
+                .rev()
+                .filter(|sent| &sent.from == user)
+            {
                 let data = match &sent.composed {
                     Some(composed) => Arc::clone(composed),
-                    None => sent_copy(world, sent.id)?,
+                    None => world.mail.stored(sent.id)?,
                 };
                 if has_subject(&data) {
                     found = Some(Found {
@@ -773,9 +589,9 @@ fn find_message(
 
 /// The first message (newest first) whose bytes `has_subject` accepts.
 fn newest_with_subject(
-    inbox: impl Iterator<Item = Result<Delivered, String>>,
+    inbox: impl Iterator<Item = Result<Delivered, StepError>>,
     has_subject: impl Fn(&[u8]) -> bool,
-) -> Result<Option<Delivered>, String> {
+) -> Result<Option<Delivered>, StepError> {
     for entry in inbox {
         let (id, data) = entry?;
         if has_subject(&data) {
@@ -785,36 +601,28 @@ fn newest_with_subject(
     Ok(None)
 }
 
-/// The bytes the sink stored for message `id`.
-fn sent_copy(world: &World, id: sink::MessageId) -> Result<Arc<[u8]>, String> {
-    let stored = world
-        .sink
-        .store()
-        .message(id)
-        .ok_or_else(|| format!("the sink has no message #{id}"))?;
-    stored.data().map_err(|e| spool_error(&e))
-}
-
 pub(super) fn alter_message(
     world: &mut World,
     user: &UserName,
     subject: &str,
     change: TransitChange,
-) -> Result<Record, String> {
+) -> StepResult {
     let mut record = new_record(world, "transit", "alter-message");
     let client = world
+        .clients
         .users
         .get(user)
-        .ok_or_else(|| format!("no user {user}"))?;
+        .ok_or_else(|| StepError::missing(Thing::User, user))?;
     let mut stored = None;
     for message in world
+        .mail
         .sink
         .store()
         .mailbox(client.email.as_str())
         .into_iter()
         .rev()
     {
-        let data = message.data().map_err(|e| spool_error(&e))?;
+        let data = message.data().map_err(StepError::io(SPOOL))?;
         if mail_parser::MessageParser::new()
             .parse_headers(&data)
             .is_some_and(|parsed| parsed.subject() == Some(subject))
@@ -835,6 +643,7 @@ pub(super) fn alter_message(
     record.details.push(Detail::text("change", change.name()));
     let key = (user.clone(), stored.id);
     let current = world
+        .mail
         .altered
         .get(&key)
         .cloned()
@@ -846,7 +655,7 @@ pub(super) fn alter_message(
                     .details
                     .push(Detail::text("difference", difference.to_string()));
             }
-            world.altered.insert(key, changed);
+            world.mail.altered.insert(key, changed);
         }
         None => {
             record.outcome = Outcome::Refused;
@@ -861,7 +670,7 @@ pub(super) fn read(
     user: &UserName,
     subject: &str,
     folder: Folder,
-) -> Result<Record, String> {
+) -> StepResult {
     let mut record = new_record(world, user.to_string(), "read");
     let Some(found) = find_message(world, user, subject, folder)? else {
         record.outcome = Outcome::Error(None);
@@ -869,27 +678,31 @@ pub(super) fn read(
         return Ok(record);
     };
     record.details.push(Detail::text("message", found.label));
-    let mut client = world
-        .users
-        .get(user)
-        .cloned()
-        .ok_or_else(|| format!("no user {user}"))?;
+    let client = world.clients.user(user)?;
     // KM-06: after v3-only a V1-only client's security is gone, keys and all.
     let security_lost = super::km::v1_security_lost(world, user);
-    if security_lost {
-        client.encryption_keys.clear();
-    }
     // KM-15: the organisation's trust list, where a root this client trusts signed it.
-    client.trust_list = world.trust_list_for(&client);
-    let client = &client;
-    if let Some(name) = world.seated_name(user) {
+    let trust_list = world.pki.trust_list_for(client);
+    if let Some(name) = world.clients.seated_name(user) {
         record
             .details
             .push(Detail::text("implementation", name.to_owned()));
     }
-    let engine = world.engine_for(user);
-    let reading = clients::read::read(&found.data, &client.reader(engine.as_ref(), world.now()));
-    describe_reading(&world.book, &client.encryption_keys, &reading, &mut record);
+    let now = world.clock.now();
+    let engine = world
+        .clients
+        .engine_for(user, now, || world.pki.authorities());
+    let reader = |engine| {
+        let mut reader = client.reader(engine, now);
+        reader.trust_list = &trust_list;
+        if security_lost {
+            reader.keys = &[];
+        }
+        reader
+    };
+    let reading = clients::read::read(&found.data, &reader(engine.as_ref()));
+    let keys = reader(engine.as_ref()).keys;
+    describe_reading(&world.pki.book, keys, &reading, &mut record);
     if security_lost && record.outcome != Outcome::Ok {
         record.reason = Some("advanced-security-lost".into());
     }
@@ -899,8 +712,8 @@ pub(super) fn read(
             transit_difference(delivered, &found.data),
         ));
     }
-    if let Some(cross) = &world.cross_check {
-        let other = clients::read::read(&found.data, &client.reader(cross.as_ref(), world.now()));
+    if let Some(cross) = &world.clients.cross_check {
+        let other = clients::read::read(&found.data, &reader(cross.as_ref()));
         let (ours, theirs) = (reading.verdicts(), other.verdicts());
         if ours != theirs {
             let mut lines: Vec<String> = ours
@@ -918,9 +731,10 @@ pub(super) fn read(
     if folder == Folder::Inbox {
         if let (Some(ciphers), Some(from)) = (reading.announced_ciphers(), &reading.from) {
             let reader = world
+                .clients
                 .users
                 .get_mut(user)
-                .ok_or_else(|| format!("no user {user}"))?;
+                .ok_or_else(|| StepError::missing(Thing::User, user))?;
             if reader.remember_capabilities(from, ciphers.clone()) {
                 record.details.push(Detail::text(
                     "capabilities",

@@ -9,6 +9,7 @@ use report::{Detail, DetailValue, Record};
 use scenario::{Folder, SendStep};
 
 use super::{mail, new_record};
+use crate::error::{StepError, StepResult, Thing};
 use crate::world::World;
 
 /// One way of sending a message.
@@ -65,7 +66,7 @@ impl Form {
     }
 }
 
-pub(super) fn interop_matrix(world: &mut World, users: &[UserName]) -> Result<Record, String> {
+pub(super) fn interop_matrix(world: &mut World, users: &[UserName]) -> StepResult {
     let mut record = new_record(world, "scenario", "interop-matrix");
     record.details.push(Detail::list(
         "forms",
@@ -77,9 +78,10 @@ pub(super) fn interop_matrix(world: &mut World, users: &[UserName]) -> Result<Re
         let mut rows = Vec::new();
         for from in users {
             let profile = world
+                .clients
                 .users
                 .get(from)
-                .ok_or_else(|| format!("no user {from}"))?
+                .ok_or_else(|| StepError::missing(Thing::User, from))?
                 .profile();
             let mut cells = Vec::new();
             if !form.allowed_by(profile) {
@@ -110,7 +112,7 @@ fn exchange(
     form: Form,
     from: &UserName,
     to: &UserName,
-) -> Result<String, String> {
+) -> Result<String, StepError> {
     let subject = format!("matrix {} {from} to {to}", form.name);
     let step = SendStep {
         from: from.clone(),

@@ -2,6 +2,7 @@
 //! product has its own module; this one dispatches and holds what they share.
 
 mod ca;
+mod host;
 mod km;
 mod mail;
 mod matrix;
@@ -12,91 +13,120 @@ use report::{Detail, Flow, Record};
 use scenario::{Action, Step};
 
 use crate::RunError;
+use crate::error::StepResult;
 use crate::world::World;
 
-/// Runs one step and returns its record (without the expectation check).
+/// Runs one step and returns its record (without the expectation check). Every action has
+/// its arm, so the compiler checks that each one is handled.
 pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError> {
-    let harness = |message: String| RunError::Step {
+    let mut record = dispatch(world, &step.action).map_err(|source| RunError::Step {
         step: step.number,
-        message,
-    };
-    let mut record = match &step.action {
-        Action::Clock { advance } => clock(world, *advance),
-        Action::EnableV3 { km } => km::enable_v3(world, km).map_err(harness)?,
+        source,
+    })?;
+    record.step = step.number;
+    record.line = step.line;
+    record.flow = flow(world, &step.action);
+    Ok(record)
+}
+
+fn dispatch(world: &mut World, action: &Action) -> StepResult {
+    match action {
+        Action::Clock { advance } => Ok(clock(world, *advance)),
+        // KM administration, enrollment and recovery.
+        Action::EnableV3 { km } => km::enable_v3(world, km),
         Action::EnableUser {
             km,
             users,
             mail_token,
-        } => km::enable_users(world, km.as_ref(), users, *mail_token).map_err(harness)?,
-        Action::Enroll { km, user, token } => {
-            km::enroll(world, km.as_ref(), user, *token).map_err(harness)?
-        }
-        Action::Recover { km, user } => km::recover(world, km.as_ref(), user).map_err(harness)?,
-        Action::LoseKeys { user } => km::lose_keys(world, user).map_err(harness)?,
-        Action::SetEnrollmentMode { km, mode } => {
-            km::set_mode(world, km, *mode).map_err(harness)?
-        }
-        Action::RenewAll { km } => km::renew_all(world, km).map_err(harness)?,
-        Action::RevokeUser { km, user } => {
-            km::revoke_user(world, km.as_ref(), user).map_err(harness)?
-        }
-        Action::MoveUser { user, site } => km::move_user(world, user, site).map_err(harness)?,
-        Action::Sectool { user, operation } => {
-            km::sectool(world, user, *operation).map_err(harness)?
-        }
+        } => km::enable_users(world, km.as_ref(), users, *mail_token),
+        Action::Enroll { km, user, token } => km::enroll(world, km.as_ref(), user, *token),
+        Action::Recover { km, user } => km::recover(world, km.as_ref(), user),
+        Action::LoseKeys { user } => km::lose_keys(world, user),
+        Action::SetEnrollmentMode { km, mode } => km::set_mode(world, km, *mode),
+        Action::RenewAll { km } => km::renew_all(world, km),
+        Action::RevokeUser { km, user } => km::revoke_user(world, km.as_ref(), user),
+        Action::MoveUser { user, site } => km::move_user(world, user, site),
+        Action::Sectool { user, operation } => km::sectool(world, user, *operation),
         Action::ExportKeys {
             from,
             to,
             users,
             thumbprint,
-        } => km::export_keys(world, from, to, users, thumbprint.as_deref()).map_err(harness)?,
-        Action::ReattachCa { km, ca } => km::reattach_ca(world, km, ca).map_err(harness)?,
-        Action::StopKm { km } => km::stop_km(world, km),
+        } => km::export_keys(world, from, to, users, thumbprint.as_deref()),
+        Action::ReattachCa { km, ca } => km::reattach_ca(world, km, ca),
+        Action::StopKm { km } => Ok(km::stop_km(world, km)),
         Action::StartKm {
             km,
             startup_password,
-        } => km::start_km(world, km, startup_password.as_deref()).map_err(harness)?,
+        } => km::start_km(world, km, startup_password.as_deref()),
         Action::ChangeAdminPassword { km, password } => {
-            km::change_admin_password(world, km, password)
+            Ok(km::change_admin_password(world, km, password))
         }
-        Action::BackupKm { km, name } => km::backup_km(world, km, name).map_err(harness)?,
-        Action::BackupCa { ca, name } => km::backup_ca(world, ca, name).map_err(harness)?,
-        Action::RestoreKm { km, source } => km::restore_km(world, km, source).map_err(harness)?,
-        Action::RestoreCa { ca, from } => km::restore_ca(world, ca, from).map_err(harness)?,
+        Action::BackupKm { km, name } => km::backup_km(world, km, name),
+        Action::RestoreKm { km, source } => km::restore_km(world, km, source),
         Action::Forklift {
             km,
             new_host,
             startup_password,
-        } => km::forklift(world, km, new_host, startup_password.as_deref()).map_err(harness)?,
-        Action::UpgradeCa { ca } => km::upgrade_ca(world, ca).map_err(harness)?,
-        Action::InstallPart { host, part } => {
-            km::install_part(world, host, part).map_err(harness)?
+        } => km::forklift(world, km, new_host, startup_password.as_deref()),
+        Action::DropDriveMapping { km } => Ok(km::drop_drive_mapping(world, km)),
+        Action::SetConfigurationDirectory { km, path } => {
+            Ok(km::set_configuration_directory(world, km, path))
         }
-        Action::Send(send_step) => mail::send(world, send_step).map_err(harness)?,
+        // CA administration, CRLs and trust.
+        Action::ConfigureCa {
+            ca,
+            period,
+            units,
+            policy,
+        } => ca::configure(world, ca, *period, *units, *policy),
+        Action::RestartCa { ca } => ca::restart(world, ca),
+        Action::InstallCaCertificate { ca, supply_root } => {
+            ca::install_ca_certificate(world, ca, *supply_root)
+        }
+        Action::RequestCertificate {
+            ca,
+            user,
+            purpose,
+            version,
+        } => ca::request_certificate(world, ca, user.as_ref(), *purpose, *version),
+        Action::Revoke { ca, target } => ca::revoke(world, ca, target),
+        Action::PublishCrl { ca } => ca::publish_crl(world, ca),
+        Action::FetchCrl { user, ca } => ca::fetch_crl(world, user, ca),
+        Action::InstallRoot { ca, store } => ca::install_root(world, ca, store),
+        Action::CtlAdd { ca, km } => ca::change_trust_list(world, ca, km, TrustListChange::Add),
+        Action::CtlRemove { ca, km } => {
+            ca::change_trust_list(world, ca, km, TrustListChange::Remove)
+        }
+        Action::BackupCa { ca, name } => ca::backup_ca(world, ca, name),
+        Action::RestoreCa { ca, from } => ca::restore_ca(world, ca, from),
+        // Hosts.
+        Action::UpgradeCa { ca } => host::upgrade_ca(world, ca),
+        Action::InstallPart { host, part } => host::install_part(world, host, part),
+        // Mail.
+        Action::Send(send_step) => mail::send(world, send_step),
         Action::Read {
             user,
             subject,
             folder,
-        } => mail::read(world, user, subject, *folder).map_err(harness)?,
+        } => mail::read(world, user, subject, *folder),
         Action::AlterMessage {
             user,
             subject,
             change,
-        } => mail::alter_message(world, user, subject, *change).map_err(harness)?,
-        Action::SmtpFault(fault) => smtp::smtp_fault(world, fault),
-        Action::InteropMatrix { users } => matrix::interop_matrix(world, users).map_err(harness)?,
-        Action::SmtpSession { input } => smtp::smtp_session(world, input).map_err(harness)?,
-        Action::DropDriveMapping { km } => km::drop_drive_mapping(world, km),
-        Action::SetConfigurationDirectory { km, path } => {
-            km::set_configuration_directory(world, km, path)
-        }
-        ca_action => ca::execute(world, ca_action).map_err(harness)?,
-    };
+        } => mail::alter_message(world, user, subject, *change),
+        Action::InteropMatrix { users } => matrix::interop_matrix(world, users),
+        // The SMTP conversation itself.
+        Action::SmtpFault(fault) => Ok(smtp::smtp_fault(world, fault)),
+        Action::SmtpSession { input } => smtp::smtp_session(world, input),
+    }
+}
 
-    record.step = step.number;
-    record.line = step.line;
-    record.flow = flow(world, &step.action);
-    Ok(record)
+/// Whether a trust-list step adds or removes a CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TrustListChange {
+    Add,
+    Remove,
 }
 
 pub(super) fn new_record(world: &World, actor: impl Into<String>, action: &str) -> Record {
@@ -109,7 +139,7 @@ fn flow(world: &World, action: &Action) -> Option<Flow> {
     let sink = "sink";
     let km_of = |km: &Option<model::KmName>, user: &model::UserName| {
         km.clone()
-            .or_else(|| world.km_for(user))
+            .or_else(|| world.km.km_for(user))
             .map_or_else(|| "KM".to_owned(), |km| km.to_string())
     };
     Some(match action {

@@ -7,30 +7,21 @@ use std::time::Duration as StdDuration;
 use report::{Detail, Record};
 
 use super::new_record;
+use crate::error::{StepError, StepResult};
 use crate::world::World;
 
-pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> Result<Record, String> {
+pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> StepResult {
     let mut record = new_record(world, "smtp-client", "smtp-session");
-    let stored_before = world.sink.store().len();
-    let mut stream = TcpStream::connect(world.sink.address()).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(StdDuration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
-    stream.write_all(input).map_err(|e| e.to_string())?;
-    // Half-closing tells the sink the client is done; it answers what it got and hangs up.
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .map_err(|e| e.to_string())?;
-    let mut replies = Vec::new();
-    stream
-        .read_to_end(&mut replies)
-        .map_err(|e| e.to_string())?;
+    let stored_before = world.mail.sink.store().len();
+    let replies = converse(world.mail.sink.address(), input)
+        .map_err(StepError::io("talking to the SMTP sink"))?;
     let text = String::from_utf8_lossy(&replies);
     record.details.push(Detail::list(
         "replies",
         text.lines().map(str::to_owned).collect(),
     ));
     let stored: Vec<String> = world
+        .mail
         .sink
         .store()
         .since(stored_before)
@@ -74,6 +65,18 @@ pub(super) fn smtp_fault(world: &mut World, fault: &sink::Fault) -> Record {
         "fault",
         format!("{effect} for {trigger}, {times}"),
     ));
-    world.sink.faults().arm(fault.clone());
+    world.mail.sink.faults().arm(fault.clone());
     record
+}
+
+/// Sends `input` to the sink at `address`, half-closes the connection (the client is done;
+/// the sink answers what it got and hangs up) and reads every reply.
+fn converse(address: std::net::SocketAddr, input: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(StdDuration::from_secs(30)))?;
+    stream.write_all(input)?;
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut replies = Vec::new();
+    stream.read_to_end(&mut replies)?;
+    Ok(replies)
 }

@@ -1,0 +1,109 @@
+//! Host administration: installing parts (Certificate Services, Web Enrollment Support,
+//! fixes) and upgrading an NT 4.0 CA host to Windows 2000 (OPS-03).
+
+use model::{KmName, Outcome};
+use report::Detail;
+
+use super::new_record;
+use crate::error::{StepError, StepResult, Thing};
+use crate::world::World;
+
+/// Converts an NT 4.0 CA to a Windows 2000 stand-alone CA in place (OPS-03).
+pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"), "upgrade-ca");
+    let spec = world
+        .scenario
+        .topology
+        .ca(ca)
+        .cloned()
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?;
+    let host_name = spec
+        .host
+        .clone()
+        .ok_or_else(|| StepError::missing(Thing::CaHost, ca))?;
+    let in_hierarchy = world.scenario.topology.cas.iter().any(
+        |other| matches!(&other.role, scenario::CaRole::Subordinate { parent } if parent == ca),
+    ) || spec.role != scenario::CaRole::Root;
+    let attached: Vec<KmName> = world
+        .km
+        .servers
+        .iter()
+        .filter(|(_, server)| server.hierarchy() == ca)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let on_km_host = attached.iter().any(|km| {
+        world
+            .scenario
+            .topology
+            .km_server(km)
+            .is_some_and(|spec| spec.host == host_name)
+    });
+    if in_hierarchy || !on_km_host {
+        // OPS-03: only a CA outside any hierarchy, on the KM host, is converted in place.
+        record.outcome = Outcome::Error(None);
+        record.reason = Some("cannot-convert".into());
+        record.details.push(Detail::text(
+            "converted",
+            if in_hierarchy {
+                "no: the CA is part of a hierarchy"
+            } else {
+                "no: the CA is not on the KM server's host"
+            },
+        ));
+        return Ok(record);
+    }
+    let web_enrollment = world
+        .hosts
+        .get(&host_name)
+        .is_some_and(model::Host::has_web_enrollment_support);
+    if let Some(host) = world.hosts.get_mut(&host_name) {
+        host.os = model::Os::W2k;
+    }
+    world
+        .pki
+        .cas
+        .get_mut(ca)
+        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?
+        .upgrade_to_w2k();
+    record.details.push(Detail::text(
+        "converted",
+        format!("{ca} is now a Windows 2000 stand-alone CA on {host_name}; its database was kept"),
+    ));
+    if !web_enrollment {
+        record.warn("km-lost-ca");
+        record.details.push(Detail::list("km-servers", attached.iter().map(|km| format!("{km} lost its CA: Web Enrollment Support was not installed before the upgrade")).collect()));
+        world.km.lost_ca.extend(attached);
+    } else {
+        record.details.push(Detail::list(
+            "km-servers",
+            attached
+                .iter()
+                .map(|km| format!("{km} keeps its CA"))
+                .collect(),
+        ));
+    }
+    Ok(record)
+}
+
+/// Installs a part on a host.
+pub(super) fn install_part(
+    world: &mut World,
+    host: &model::HostName,
+    part: &model::InstalledPart,
+) -> StepResult {
+    let mut record = new_record(world, format!("admin@{host}"), "install-part");
+    let entry = world
+        .hosts
+        .get_mut(host)
+        .ok_or_else(|| StepError::missing(Thing::Host, host))?;
+    if !entry.installed.contains(part) {
+        entry.installed.push(part.clone());
+    }
+    let name = match part {
+        model::InstalledPart::CertificateServices => "certificate-services".to_owned(),
+        model::InstalledPart::WebEnrollmentSupport => "web-enrollment-support".to_owned(),
+        model::InstalledPart::Fix(fix) => fix.clone(),
+    };
+    record.details.push(Detail::text("installed", name));
+    Ok(record)
+}

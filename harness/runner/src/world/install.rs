@@ -1,0 +1,270 @@
+//! Installing the scenario's topology: each CA and KM server in file order, each leaving a
+//! `[setup]` record (CA-05, CA-08, CA-10, KM-01, KM-16).
+
+use std::path::Path;
+
+use km::{KmServer, KmSetup, Product, ServicePack};
+use model::{Duration, HostName, Named, Os, Outcome, SeededRng};
+use pki::{CaKind, CaSetup, CertificationAuthority};
+use report::{Detail, Record};
+use scenario::{CaInstall, CaRole, CaSpec, KmSpec};
+
+use super::{World, database_path};
+use crate::RunError;
+use crate::book::certificate_line;
+
+impl World {
+    /// Installs a KM server, applying the product's placement rules (KM-01) and noting the
+    /// default administrator password (KM-16).
+    pub(super) fn install_km(&mut self, spec: &KmSpec, km_dir: &Path) -> Result<Record, RunError> {
+        let mut record = self.setup_record(format!("admin@{}", spec.host), "install-km");
+        record.details.push(Detail::text(
+            "km-server",
+            format!(
+                "{} ({} on {}, site {}, CA {})",
+                spec.name,
+                spec.product.describe(),
+                spec.host,
+                spec.site,
+                spec.ca
+            ),
+        ));
+        let earlier: Vec<&KmSpec> = self
+            .scenario
+            .topology
+            .km_servers
+            .iter()
+            .take_while(|other| other.name != spec.name)
+            .filter(|other| self.km.servers.contains_key(&other.name))
+            .collect();
+        let host_os = self.hosts.get(&spec.host).map(|host| host.os);
+        let failure = match spec.product {
+            Product::Ex55(ServicePack::None) if !earlier.is_empty() => Some((
+                "one-km-per-organisation",
+                format!(
+                    "Exchange 5.5 before SP1 allows one KM server per organisation; {} is already installed",
+                    earlier[0].name
+                ),
+            )),
+            Product::Ex55(_) if earlier.iter().any(|other| other.site == spec.site) => Some((
+                "one-km-per-site",
+                format!("site {} already has a KM server", spec.site),
+            )),
+            Product::Ex55(sp) if host_os == Some(Os::W2k) && sp < ServicePack::Sp3 => Some((
+                "needs-sp3",
+                format!(
+                    "an Exchange 5.5 KM server on Windows 2000 needs SP3; this is {}",
+                    sp.name()
+                ),
+            )),
+            _ => None,
+        };
+        if let Some((reason, message)) = failure {
+            record.outcome = Outcome::Error(None);
+            record.reason = Some(reason.to_owned());
+            record.details.push(Detail::text("problem", message));
+            return Ok(record);
+        }
+        let setup = KmSetup {
+            name: spec.name.clone(),
+            product: spec.product,
+            site: spec.site.clone(),
+            organization: self.scenario.topology.organisation.clone(),
+            startup_password: spec.startup_password.clone(),
+            ca: spec.ca.clone(),
+            max_dn_length: spec.max_dn_length,
+        };
+        let path = database_path(km_dir, spec.name.as_str());
+        let rng = SeededRng::new(self.seed, &format!("km:{}", spec.name));
+        let server = KmServer::install(setup, &path, rng).map_err(|source| RunError::Km {
+            km: spec.name.to_string(),
+            source: Box::new(source),
+        })?;
+        record
+            .details
+            .push(Detail::text("database", format!("km/{}.sqlite", spec.name)));
+        if spec.product == Product::Ex2000 && earlier.iter().any(|other| other.site == spec.site) {
+            record.warn("second-km-in-group");
+            record.details.push(Detail::text(
+                "placement",
+                format!(
+                    "administrative group {} already has a KM server; one per group is recommended",
+                    spec.site
+                ),
+            ));
+        }
+        if server.has_default_admin_password() {
+            if record.outcome == Outcome::Ok {
+                record.warn("default-admin-password");
+            }
+            record.details.push(Detail::text(
+                "admin-password",
+                "still the default \"password\"; change it",
+            ));
+        }
+        self.km.servers.insert(spec.name.clone(), server);
+        Ok(record)
+    }
+
+    /// Installs one CA and records how it went (CA-05, CA-08, CA-10).
+    pub(super) fn install_ca(&mut self, spec: &CaSpec) -> Result<Record, RunError> {
+        let ca_error = |source: pki::PkiError| RunError::Ca {
+            ca: spec.name.to_string(),
+            source: Box::new(source),
+        };
+        let actor = spec.host.as_ref().map_or_else(
+            || format!("{} (third party)", spec.name),
+            |host| format!("admin@{host}"),
+        );
+        let mut record = self.setup_record(actor, "install-ca");
+        let host = spec
+            .host
+            .as_ref()
+            .map_or("outside the organisation".to_owned(), |host| {
+                format!("on {host}")
+            });
+        let role = match &spec.role {
+            CaRole::Root => "root".to_owned(),
+            CaRole::Subordinate { parent } => format!("subordinate of {parent}"),
+        };
+        record.details.push(Detail::text(
+            "ca",
+            format!(
+                "{} ({} {role} {host}, {} policy module)",
+                spec.name,
+                spec.kind.name(),
+                spec.policy.name()
+            ),
+        ));
+        let setup = CaSetup {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            organization: match &spec.organisation {
+                Some(organisation) => organisation.clone(),
+                None if spec.kind == CaKind::ThirdParty => format!("{} Trust Services", spec.name),
+                None => self.scenario.topology.organisation.clone(),
+            },
+            policy: spec.policy,
+            validity: spec.validity,
+            lifetime: spec.lifetime,
+            hash: spec.hash,
+            crl_url: format!(
+                "http://{}/CertEnroll/{}.crl",
+                spec.host.as_ref().map_or_else(
+                    || format!("crl.{}.example", spec.name.as_str().to_lowercase()),
+                    |h| h.as_str().to_lowercase()
+                ),
+                spec.name
+            ),
+            publishes_cdp: spec.publishes_cdp,
+            crl_period: spec.crl_period,
+            subordinate_validity: spec.subordinate_validity,
+            faults: spec.faults.clone(),
+        };
+        let (key, _) = self
+            .pki
+            .keys
+            .key(&format!("ca:{}", spec.name), 2048)
+            .map_err(|e| ca_error(e.into()))?;
+        let serials = SeededRng::new(self.seed, &format!("ca:{}:serials", spec.name));
+        let now = self.clock.now();
+        let ca = match &spec.role {
+            CaRole::Root => {
+                CertificationAuthority::install_root(setup, key, serials, now).map_err(ca_error)?
+            }
+            CaRole::Subordinate { parent } => {
+                let mut ca = CertificationAuthority::install_pending(setup, key, serials)
+                    .map_err(ca_error)?;
+                match (spec.install, self.pki.cas.get_mut(parent)) {
+                    (CaInstall::RequestFile, _) => {
+                        record.outcome = Outcome::Info;
+                        record.reason = Some("pending".into());
+                        record.details.push(Detail::text("state", format!("pending: the request file waits for {parent} to sign it (install-ca-certificate installs the result)")));
+                    }
+                    (CaInstall::Online, Some(parent_ca)) if !parent_ca.is_pending() => {
+                        let (der, cut) = parent_ca
+                            .sign_subordinate(&ca.subordinate_request(), now)
+                            .map_err(|e| RunError::Unsupported(format!("CA {}: {e}", spec.name)))?;
+                        ca.install_certificate(der).map_err(ca_error)?;
+                        if cut {
+                            record.warn("root-expires-first");
+                            record.details.push(Detail::text("lifetime", format!("cut to {parent}'s expiry: a CA never issues beyond its own certificate")));
+                        }
+                    }
+                    (CaInstall::Online, _) => {
+                        record.warn("parent-pending");
+                        record.details.push(Detail::text(
+                            "state",
+                            format!("pending: parent {parent} has no certificate yet"),
+                        ));
+                    }
+                }
+                ca
+            }
+        };
+        if let Some(certificate) = ca.certificate() {
+            self.pki.book.add(certificate, spec.name.to_string());
+            record
+                .details
+                .push(Detail::text("certificate", certificate_line(certificate)));
+        }
+        if spec.policy.is_outdated() {
+            record.warn("outdated-policy-module");
+            record.details.push(Detail::text(
+                "policy-module",
+                "the Exchange 5.5 SP1 build of Expolicy.dll is outdated; register Expolicyw2k.dll",
+            ));
+        }
+        self.pki.cas.insert(spec.name.clone(), ca);
+        self.trust_own_chain(spec);
+        if let Some(warning) = self.root_lifetime_warning(spec) {
+            if record.outcome == Outcome::Ok {
+                record.warn("root-lifetime");
+            }
+            record.details.push(Detail::text("root-lifetime", warning));
+        }
+        Ok(record)
+    }
+
+    /// A CA's host trusts the root of the CA's chain once the CA is installed; an enterprise
+    /// root is published to the directory, so every Windows 2000 host trusts it.
+    pub(crate) fn trust_own_chain(&mut self, spec: &CaSpec) {
+        let Some(root) = self.pki.root_certificate(&spec.name) else {
+            return;
+        };
+        if spec.kind == CaKind::Enterprise && spec.role == CaRole::Root {
+            let w2k_hosts: Vec<HostName> = self
+                .scenario
+                .topology
+                .hosts
+                .iter()
+                .filter(|host| host.os == Os::W2k)
+                .map(|host| host.name.clone())
+                .collect();
+            for host in w2k_hosts {
+                self.pki.trust_root_on_host(&host, root.clone());
+            }
+        } else if let Some(host) = &spec.host {
+            if spec.install == CaInstall::Online || spec.role == CaRole::Root {
+                self.pki.trust_root_on_host(host, root);
+            }
+        }
+    }
+
+    /// CA-08: a root with subordinates should last at least 3 years.
+    fn root_lifetime_warning(&self, spec: &CaSpec) -> Option<String> {
+        let CaRole::Subordinate { .. } = spec.role else {
+            return None;
+        };
+        let chain = self.pki.chain_names(&spec.name);
+        let root_name = chain.last()?;
+        let root = self.pki.cas.get(root_name)?.info()?;
+        (root.not_before.plus(Duration::years(3)) > root.not_after).then(|| {
+            format!("root {root_name} signs subordinates but is valid only until {}; a root with subordinates should last at least 3 years", root.not_after)
+        })
+    }
+
+    fn setup_record(&self, actor: String, action: &str) -> Record {
+        Record::new(self.clock.now(), actor, action)
+    }
+}
