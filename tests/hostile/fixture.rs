@@ -8,8 +8,8 @@ use clients::{Persona, Strength};
 use model::{CertificateDer, CertifiedKey, Duration, KeyGeneration, Serial, Timestamp};
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateTemplate, CertificateVersion, Issuer, KeyPool,
-    Name, NameAttribute, RsaPrivateKey, RsaPublicKey, SignatureHash, build_name, issue_certificate,
-    private_key_der,
+    Name, NameAttribute, RsaPrivateKey, RsaPublicKey, SignatureHash, SignatureMemo, build_name,
+    issue_certificate, private_key_der,
 };
 use smime::Engine;
 
@@ -187,6 +187,7 @@ impl Fixture {
             trust_list: &[],
             crls: &[],
             now: self.now,
+            memo: SignatureMemo::new(),
         }
     }
 }

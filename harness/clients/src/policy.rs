@@ -8,7 +8,7 @@ use const_oid::db::rfc5280::{ANY_EXTENDED_KEY_USAGE, ID_KP_EMAIL_PROTECTION};
 use const_oid::db::rfc5912::{SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION};
 use der::{Decode, Encode};
 use model::{CertificateDer, CrlDer, Serial, Timestamp};
-use pki::{CertificateInfo, ChainVerdict, RsaPublicKey, timestamp, verify_chain};
+use pki::{CertificateInfo, ChainVerdict, RsaPublicKey, SignatureMemo, timestamp, verify_chain};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use x509_cert::crl::CertificateList;
@@ -143,18 +143,20 @@ impl SignaturePolicy {
     }
 }
 
-/// Judges `signer` (with the certificates its message carried) under `trust`.
+/// Judges `signer` (with the certificates its message carried) under `trust`; `memo`
+/// remembers the chains' signature verdicts (it only saves work, never changes a verdict).
 pub fn judge(
     signer: &CertificateDer,
     carried: &[CertificateDer],
     signing_time: Option<Timestamp>,
     from: Option<&str>,
     trust: &TrustInput<'_>,
+    memo: &SignatureMemo,
 ) -> SignaturePolicy {
-    let (at_reading, reading_anchor) = chain_at(signer, carried, trust, trust.now);
+    let (at_reading, reading_anchor) = chain_at(signer, carried, trust, trust.now, memo);
     let (at_signing, signing_anchor) = match signing_time {
         Some(time) => {
-            let (verdict, anchor) = chain_at(signer, carried, trust, time);
+            let (verdict, anchor) = chain_at(signer, carried, trust, time, memo);
             (Some(verdict), anchor)
         }
         None => (None, None),
@@ -193,8 +195,9 @@ fn chain_at(
     carried: &[CertificateDer],
     trust: &TrustInput<'_>,
     at: Timestamp,
+    memo: &SignatureMemo,
 ) -> (ChainVerdict, Option<Anchor>) {
-    let by_root = verify_chain(signer, carried, trust.roots, at);
+    let by_root = verify_chain(signer, carried, trust.roots, at, memo);
     if by_root.is_valid() {
         return (by_root, Some(Anchor::TrustedRoot));
     }
@@ -203,7 +206,7 @@ fn chain_at(
         ChainVerdict::UntrustedRoot { .. } | ChainVerdict::IssuerNotFound { .. }
     );
     if untrusted && !trust.trust_list.is_empty() {
-        let by_list = verify_chain(signer, carried, trust.trust_list, at);
+        let by_list = verify_chain(signer, carried, trust.trust_list, at, memo);
         if by_list.is_valid() {
             return (by_list, Some(Anchor::TrustList));
         }
@@ -428,6 +431,7 @@ mod tests {
             Some(START),
             Some("alice@contoso.example"),
             &trust(&roots, &[], &[], START),
+            &SignatureMemo::new(),
         );
         assert_eq!(policy.reason(), "valid");
         assert_eq!(policy.anchor, Some(Anchor::TrustedRoot));
@@ -446,7 +450,14 @@ mod tests {
         let now = START.plus(Duration::days(3));
         // Only the older CRL: revoked.
         let crls = [older_listing.clone()];
-        let policy = judge(&signer, &[], None, None, &trust(&roots, &[], &crls, now));
+        let policy = judge(
+            &signer,
+            &[],
+            None,
+            None,
+            &trust(&roots, &[], &crls, now),
+            &SignatureMemo::new(),
+        );
         assert_eq!(
             policy.revocation,
             Revocation::Revoked {
@@ -457,7 +468,14 @@ mod tests {
         assert_eq!(policy.reason(), "revoked");
         // A newer CRL that no longer lists it (the revocation was lifted): not revoked.
         let crls = [older_listing.clone(), newer_clean];
-        let policy = judge(&signer, &[], None, None, &trust(&roots, &[], &crls, now));
+        let policy = judge(
+            &signer,
+            &[],
+            None,
+            None,
+            &trust(&roots, &[], &crls, now),
+            &SignatureMemo::new(),
+        );
         assert_eq!(policy.revocation.reason(), "not-revoked");
         // A CRL dated after the moment of reading has not been fetched yet.
         let crls = [older_listing];
@@ -467,6 +485,7 @@ mod tests {
             None,
             None,
             &trust(&roots, &[], &crls, START.plus(Duration::seconds(3600))),
+            &SignatureMemo::new(),
         );
         assert_eq!(early.revocation, Revocation::NoCrl);
     }
@@ -484,6 +503,7 @@ mod tests {
             None,
             None,
             &trust(&roots, &[], &forged, START),
+            &SignatureMemo::new(),
         );
         assert_eq!(policy.revocation, Revocation::NoCrl);
         assert_eq!(policy.reason(), "valid");
@@ -503,6 +523,7 @@ mod tests {
             None,
             None,
             &trust(&roots, &[], &[], START),
+            &SignatureMemo::new(),
         );
         assert_eq!(untrusted.reason(), "untrusted-root");
         assert_eq!(untrusted.anchor, None);
@@ -513,6 +534,7 @@ mod tests {
             None,
             None,
             &trust(&roots, &listed, &[], START),
+            &SignatureMemo::new(),
         );
         assert_eq!(trusted.reason(), "valid");
         assert_eq!(trusted.anchor, Some(Anchor::TrustList));
@@ -525,7 +547,14 @@ mod tests {
         let roots = [root.certificate.clone()];
         let later = START.plus(Duration::years(2));
         let mut input = trust(&roots, &[], &[], later);
-        let at_reading = judge(&signer, &[], Some(START), None, &input);
+        let at_reading = judge(
+            &signer,
+            &[],
+            Some(START),
+            None,
+            &input,
+            &SignatureMemo::new(),
+        );
         assert_eq!(at_reading.reason(), "expired");
         assert_eq!(
             at_reading.at_signing.as_ref().map(ChainVerdict::reason),
@@ -533,7 +562,15 @@ mod tests {
         );
         input.judged_at = ValidityTime::Signing;
         assert_eq!(
-            judge(&signer, &[], Some(START), None, &input).reason(),
+            judge(
+                &signer,
+                &[],
+                Some(START),
+                None,
+                &input,
+                &SignatureMemo::new()
+            )
+            .reason(),
             "valid"
         );
     }
@@ -549,6 +586,7 @@ mod tests {
             None,
             None,
             &trust(&roots, &[], &[], START),
+            &SignatureMemo::new(),
         );
         assert_eq!(policy.key_usage, KeyUsageCheck::NoSigningUsage);
         assert_eq!(policy.reason(), "wrong-key-usage");
@@ -565,6 +603,7 @@ mod tests {
             None,
             Some("mallory@contoso.example"),
             &trust(&roots, &[], &[], START),
+            &SignatureMemo::new(),
         );
         assert_eq!(policy.reason(), "address-mismatch");
     }

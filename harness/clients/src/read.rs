@@ -9,7 +9,7 @@
 
 use mail_parser::MessageParser;
 use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Named, Timestamp};
-use pki::CertificateInfo;
+use pki::{CertificateInfo, SignatureMemo};
 use smime::mime::{Entity, classify};
 use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
 use smime::{Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
@@ -21,7 +21,7 @@ use crate::policy::{SignaturePolicy, TrustInput, judge};
 const MAX_LAYERS: usize = 16;
 
 /// What the reading client has to work with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Reader<'a> {
     /// The engine doing the cryptography.
     pub engine: &'a dyn Engine,
@@ -39,6 +39,10 @@ pub struct Reader<'a> {
     pub crls: &'a [CrlDer],
     /// The moment of reading (virtual time).
     pub now: Timestamp,
+    /// Where signer chains' signature verdicts are remembered: the memo of whoever owns the
+    /// reading (a run's world), shared by its readers so that a chain checked once is not
+    /// checked again.
+    pub memo: SignatureMemo,
 }
 
 /// One attempt to open an envelope with one key.
@@ -418,5 +422,6 @@ fn policy_of(
         check.signing_time,
         from,
         &trust,
+        &reader.memo,
     ))
 }

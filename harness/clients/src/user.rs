@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use model::{CertificateDer, CertifiedKey, CrlDer, MailAddress, UserName};
+use pki::SignatureMemo;
 use smime::{Cipher, SignerCredentials};
 
 use crate::persona::{Persona, Profile, Strength};
@@ -111,11 +112,24 @@ impl VirtualUser {
         self.signing_keys.last()
     }
 
-    /// This client as a reader of mail at `now`, doing its cryptography with `engine`.
+    /// This client as a reader of mail at `now`, doing its cryptography with `engine`, with
+    /// a signature memo of its own: nothing it checks is remembered for the next reading.
+    /// Whoever reads many messages should hold one memo and use [`Self::reader_with`].
     pub fn reader<'a>(
         &'a self,
         engine: &'a dyn smime::Engine,
         now: model::Timestamp,
+    ) -> Reader<'a> {
+        self.reader_with(engine, now, &SignatureMemo::new())
+    }
+
+    /// This client as a reader of mail at `now`, doing its cryptography with `engine` and
+    /// remembering signature verdicts in `memo` (shared with its other clones).
+    pub fn reader_with<'a>(
+        &'a self,
+        engine: &'a dyn smime::Engine,
+        now: model::Timestamp,
+        memo: &SignatureMemo,
     ) -> Reader<'a> {
         Reader {
             engine,
@@ -126,6 +140,7 @@ impl VirtualUser {
             trust_list: &self.trust_list,
             crls: &self.crls,
             now,
+            memo: memo.clone(),
         }
     }
 

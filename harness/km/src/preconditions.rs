@@ -9,7 +9,7 @@ use pki::{
     third_party_violations,
 };
 
-use crate::server::Product;
+use crate::product::Product;
 
 /// "The Certificate Authority could not be found."
 pub const CA_NOT_FOUND: &str = "c1031dab";

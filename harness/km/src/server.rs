@@ -1,6 +1,7 @@
 //! The KM server: enabling advanced security, enrolling with tokens, escrow, key history and
 //! recovery, enrollment modes, revocation, export and import, backup, restore and forklift.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cipher::block_padding::Pkcs7;
@@ -11,51 +12,17 @@ use model::{
 };
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateRequest, CertificateVersion,
-    CertificationAuthority, KeyPool, NameAttribute, RsaPublicKey, TemplatePermission, build_name,
-    private_key_der,
+    CertificationAuthority, KeyPool, NameAttribute, RevokeError, RsaPublicKey, TemplatePermission,
+    build_name, private_key_der,
 };
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::database::{Database, DatabaseError, EscrowedKey, TokenCheck};
 use crate::directory::Directory;
+use crate::preconditions::CA_NOT_FOUND;
+use crate::product::Product;
 use crate::token::Token;
-
-/// An Exchange 5.5 service pack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ServicePack {
-    /// The release to manufacturing.
-    None,
-    /// Service Pack 1.
-    Sp1,
-    /// Service Pack 2.
-    Sp2,
-    /// Service Pack 3.
-    Sp3,
-    /// Service Pack 4.
-    Sp4,
-}
-
-named!(ServicePack { None => "none", Sp1 => "sp1", Sp2 => "sp2", Sp3 => "sp3", Sp4 => "sp4" });
-
-/// Which KM server product this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Product {
-    /// Exchange Server 5.5 Key Management Server, with its service pack.
-    Ex55(ServicePack),
-    /// Exchange 2000 Key Management Service.
-    Ex2000,
-}
-
-impl Product {
-    /// `ex55 sp3` or `ex2000`, for transcripts.
-    pub fn describe(self) -> String {
-        match self {
-            Self::Ex55(sp) => format!("ex55 {}", sp.name()),
-            Self::Ex2000 => "ex2000".to_owned(),
-        }
-    }
-}
 
 /// Which certificate versions the KM server hands out (KM-06).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -241,7 +208,7 @@ impl Refusal {
     pub fn error_id(&self) -> Option<&'static str> {
         match self {
             Self::NoManagePermission => Some("c1031d92"),
-            Self::CaLost => Some(crate::preconditions::CA_NOT_FOUND),
+            Self::CaLost => Some(CA_NOT_FOUND),
             _ => None,
         }
     }
@@ -344,6 +311,19 @@ pub struct KmServer {
     running: bool,
     admin_password: String,
     hierarchy: CaName,
+    /// What happened around the server rather than in its database: kept in memory only, so
+    /// that the database files stay byte for byte what the product would write.
+    surroundings: Surroundings,
+}
+
+/// The KM server's situation outside its database (see [`KmServer::has_lost_ca`] and the
+/// methods next to it).
+#[derive(Debug, Clone, Default)]
+struct Surroundings {
+    lost_ca: bool,
+    drive_mapping_dropped: bool,
+    configuration_directory: Option<String>,
+    v1_security_ended: BTreeSet<UserName>,
 }
 
 impl KmServer {
@@ -361,6 +341,7 @@ impl KmServer {
             mode: EnrollmentMode::V1AndV3,
             running: true,
             admin_password: DEFAULT_ADMIN_PASSWORD.to_owned(),
+            surroundings: Surroundings::default(),
         })
     }
 
@@ -411,6 +392,62 @@ impl KmServer {
     /// Changes the administrator password.
     pub fn set_admin_password(&mut self, password: &str) {
         self.admin_password = password.to_owned();
+    }
+
+    /// Notes that the KM server lost its CA: the CA's host was upgraded to Windows 2000 before
+    /// Web Enrollment Support was installed (OPS-03). It stays lost; see [`Refusal::CaLost`].
+    pub fn lose_ca(&mut self) {
+        self.surroundings.lost_ca = true;
+    }
+
+    /// Whether the KM server lost its CA (OPS-03).
+    pub fn has_lost_ca(&self) -> bool {
+        self.surroundings.lost_ca
+    }
+
+    /// Notes that the KM host's drive mapping to the CA's shared folder was dropped (KM-02).
+    pub fn drop_drive_mapping(&mut self) {
+        self.surroundings.drive_mapping_dropped = true;
+    }
+
+    /// Whether the KM host's drive mapping to the CA's shared folder was dropped (KM-02).
+    pub fn drive_mapping_dropped(&self) -> bool {
+        self.surroundings.drive_mapping_dropped
+    }
+
+    /// Sets the KM host's ConfigurationDirectory (KM-02). The administrator who sets it points
+    /// it at a folder the host reaches, so a dropped drive mapping no longer matters.
+    pub fn set_configuration_directory(&mut self, path: &str) {
+        self.surroundings.configuration_directory = Some(path.to_owned());
+        self.surroundings.drive_mapping_dropped = false;
+    }
+
+    /// The ConfigurationDirectory set by [`Self::set_configuration_directory`], if any; the
+    /// scenario's own setting applies otherwise.
+    pub fn configuration_directory(&self) -> Option<&str> {
+        self.surroundings.configuration_directory.as_deref()
+    }
+
+    /// Notes that `user`, whose client knows only V1 certificates, lost advanced security when
+    /// the enrollment mode became `v3-only` (KM-06): the client can no longer read mail
+    /// encrypted to it.
+    pub fn end_v1_security(&mut self, user: &UserName) {
+        self.surroundings.v1_security_ended.insert(user.clone());
+    }
+
+    /// Gives `user` advanced security back (the user enrolled again); whether it had ended.
+    pub fn restore_v1_security(&mut self, user: &UserName) -> bool {
+        self.surroundings.v1_security_ended.remove(user)
+    }
+
+    /// Whether `user`'s V1-only client lost advanced security here (KM-06).
+    pub fn v1_security_ended(&self, user: &UserName) -> bool {
+        self.surroundings.v1_security_ended.contains(user)
+    }
+
+    /// Every user whose V1-only client lost advanced security here, in name order.
+    pub fn v1_security_ended_users(&self) -> impl Iterator<Item = &UserName> {
+        self.surroundings.v1_security_ended.iter()
     }
 
     /// Stops the service.
@@ -471,8 +508,11 @@ impl KmServer {
         let info = CertificateInfo::parse(&issued.der)?;
         let revoked = context.ca.policy().is_exchange();
         if revoked {
-            // The serial was issued a moment ago, so the CA database has it.
-            let _ = context.ca.revoke(&issued.serial, context.now);
+            match context.ca.revoke(&issued.serial, context.now) {
+                // The serial was issued a moment ago, so the CA has it and has not revoked it;
+                // were it otherwise, the certificate would be unusable all the same.
+                Ok(()) | Err(RevokeError::NotIssued | RevokeError::AlreadyRevoked) => {}
+            }
         }
         self.certificate = Some(issued.der);
         Ok(Ok(EnabledV3 { info, revoked }))
@@ -931,7 +971,13 @@ impl KmServer {
                 }
                 continue;
             }
-            let _ = context.ca.revoke(&parsed, context.now);
+            match context.ca.revoke(&parsed, context.now) {
+                // The CA's administrator may have revoked it first, and the attached CA does
+                // not know a certificate of an earlier hierarchy (KM-13) or one issued after
+                // the backup it was restored from: the KM server records its own revocation
+                // all the same, as the product does.
+                Ok(()) | Err(RevokeError::AlreadyRevoked | RevokeError::NotIssued) => {}
+            }
             self.database
                 .record_revocation(&serial, &entry.mailbox_dn, context.now)?;
             revocation.revoked.push(serial);
@@ -1004,7 +1050,11 @@ impl KmServer {
             let keys = self.unwrapped(&mailbox_dn, Some(self.hierarchy.as_str()))?;
             for (key, _) in &keys {
                 let serial = CertificateInfo::parse(&key.certificate)?.serial;
-                let _ = context.ca.revoke(&serial, context.now);
+                match context.ca.revoke(&serial, context.now) {
+                    // As in `revoke_user`: revoked already, or unknown to the CA restored from
+                    // an older backup; the export goes on and the KM database records it.
+                    Ok(()) | Err(RevokeError::AlreadyRevoked | RevokeError::NotIssued) => {}
+                }
                 self.database
                     .record_revocation(&serial.to_string(), &mailbox_dn, context.now)?;
             }
@@ -1218,5 +1268,52 @@ mod tests {
             unwrap("wrong", &iv, &wrapped).as_deref(),
             Some(&b"private key bytes"[..])
         );
+    }
+
+    fn installed(dir: &Path) -> KmServer {
+        let setup = KmSetup {
+            name: KmName::new("KM1"),
+            product: Product::Ex2000,
+            site: SiteName::new("Redmond"),
+            organization: "Contoso".to_owned(),
+            startup_password: "startup".to_owned(),
+            ca: CaName::new("ExchCA"),
+            max_dn_length: 256,
+        };
+        KmServer::install(setup, &dir.join("km.sqlite"), SeededRng::new(1, "km")).unwrap()
+    }
+
+    #[test]
+    fn surroundings_are_remembered_outside_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = installed(dir.path());
+        let before = std::fs::read(server.database().path()).unwrap();
+        assert!(!server.has_lost_ca());
+        assert!(!server.drive_mapping_dropped());
+        assert_eq!(server.configuration_directory(), None);
+
+        server.lose_ca();
+        server.drop_drive_mapping();
+        assert!(server.has_lost_ca());
+        assert!(server.drive_mapping_dropped());
+        server.set_configuration_directory(r"\\CA1\CertConfig");
+        assert_eq!(server.configuration_directory(), Some(r"\\CA1\CertConfig"));
+        assert!(!server.drive_mapping_dropped());
+
+        let carol = UserName::new("carol");
+        let dave = UserName::new("dave");
+        server.end_v1_security(&dave);
+        server.end_v1_security(&carol);
+        assert!(server.v1_security_ended(&carol));
+        assert_eq!(
+            server.v1_security_ended_users().collect::<Vec<_>>(),
+            [&carol, &dave]
+        );
+        assert!(server.restore_v1_security(&carol));
+        assert!(!server.restore_v1_security(&carol));
+        assert!(!server.v1_security_ended(&carol));
+        assert!(server.v1_security_ended(&dave));
+
+        assert_eq!(std::fs::read(server.database().path()).unwrap(), before);
     }
 }

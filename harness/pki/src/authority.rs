@@ -723,7 +723,7 @@ mod tests {
     use super::*;
     use crate::crl::CrlInfo;
     use crate::ctl::{TrustList, TrustListInfo};
-    use crate::{KeyPool, verify_chain};
+    use crate::{KeyPool, SignatureMemo, verify_chain};
 
     fn setup(name: &str, policy: PolicyModule) -> CaSetup {
         CaSetup {
@@ -829,6 +829,36 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_memo_remembers_verdicts_without_changing_them() {
+        let now = Timestamp::DEFAULT_START;
+        let mut ca = root("Root", PolicyModule::Standard);
+        let issued = ca
+            .issue(&request(CertificatePurpose::SmimeSigning), now)
+            .unwrap();
+        let roots = [ca.certificate().unwrap().clone()];
+        let memo = SignatureMemo::new();
+        let shared = memo.clone();
+        let first = verify_chain(&issued.der, &[], &roots, now, &memo);
+        assert!(first.is_valid());
+        let remembered = memo.len();
+        assert!(remembered > 0);
+        // A clone is the same memo: the second chain is answered from it.
+        assert_eq!(verify_chain(&issued.der, &[], &roots, now, &shared), first);
+        assert_eq!(memo.len(), remembered);
+        // Another owner's memo starts empty and reaches the same verdict.
+        let fresh = SignatureMemo::new();
+        assert!(fresh.is_empty());
+        assert_eq!(verify_chain(&issued.der, &[], &roots, now, &fresh), first);
+        // An untrusted root is the same verdict with or without remembered answers.
+        let untrusted = verify_chain(&issued.der, &roots, &[], now, &memo);
+        assert_eq!(
+            untrusted,
+            verify_chain(&issued.der, &roots, &[], now, &SignatureMemo::new())
+        );
+        assert!(!untrusted.is_valid());
+    }
+
+    #[test]
     fn a_pending_subordinate_issues_nothing_until_installed() {
         let now = Timestamp::DEFAULT_START;
         let mut parent = root("Root", PolicyModule::Standard);
@@ -852,7 +882,16 @@ mod tests {
             .issue(&request(CertificatePurpose::SmimeSigning), now)
             .unwrap();
         let roots = [parent.certificate().unwrap().clone()];
-        assert!(verify_chain(&issued.der, &[certificate], &roots, now).is_valid());
+        assert!(
+            verify_chain(
+                &issued.der,
+                &[certificate],
+                &roots,
+                now,
+                &SignatureMemo::new()
+            )
+            .is_valid()
+        );
     }
 
     #[test]

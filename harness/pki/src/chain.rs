@@ -1,7 +1,7 @@
 //! Chain building and certificate signature checks, the way an S/MIME client judges a signer.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::{
@@ -20,15 +20,23 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::certificate::Certificate;
-use x509_cert::name::Name;
 
 use crate::certificate::CertificateInfo;
+use crate::name::names_match;
 
 /// The longest chain a client follows before giving up.
 const MAX_CHAIN_LENGTH: usize = 8;
 
-/// Whether `certificate` carries a valid signature by `issuer_key`.
+/// Whether `certificate` carries a valid signature by `issuer_key`, checked afresh.
 pub fn signature_is_valid(certificate: &Certificate, issuer_key: &RsaPublicKey) -> bool {
+    certificate_signed_by(certificate, issuer_key, None)
+}
+
+fn certificate_signed_by(
+    certificate: &Certificate,
+    issuer_key: &RsaPublicKey,
+    memo: Option<&SignatureMemo>,
+) -> bool {
     let Ok(tbs) = certificate.tbs_certificate.to_der() else {
         return false;
     };
@@ -37,47 +45,85 @@ pub fn signature_is_valid(certificate: &Certificate, issuer_key: &RsaPublicKey) 
         &certificate.signature_algorithm,
         &certificate.signature,
         issuer_key,
+        memo,
     )
 }
 
 /// Whether `signature` over `signed` verifies with `key` under `algorithm` (RSA with SHA-1 or
-/// SHA-256), for certificates, CRLs and anything else signed the X.509 way.
-///
-/// Clients check the same certificates again and again (every signed message names its
-/// signer's chain), and an RSA verification costs a hundred times more than hashing its
-/// inputs, so verdicts are remembered by a digest of everything they depend on. The memo is
-/// of a pure function: it changes no result, only how often the same one is computed.
+/// SHA-256), for certificates, CRLs and anything else signed the X.509 way; remembered in
+/// `memo` when there is one.
 pub(crate) fn signed_by(
     signed: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
     signature: &BitString,
     key: &RsaPublicKey,
+    memo: Option<&SignatureMemo>,
 ) -> bool {
     let Some(signature) = signature.as_bytes() else {
         return false;
     };
+    let Some(memo) = memo else {
+        return verify_signature(signed, algorithm, signature, key);
+    };
     let question = verification_digest(signed, algorithm, signature, key);
-    let memo = VERIFIED.get_or_init(Mutex::default);
-    if let Some(verdict) = memo
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&question)
-    {
-        return *verdict;
+    if let Some(verdict) = memo.recall(&question) {
+        return verdict;
     }
     let verdict = verify_signature(signed, algorithm, signature, key);
-    let mut memo = memo.lock().unwrap_or_else(PoisonError::into_inner);
-    if memo.len() >= MEMO_LIMIT {
-        memo.clear();
-    }
-    memo.insert(question, verdict);
+    memo.remember(question, verdict);
     verdict
 }
 
-/// Verdicts of [`signed_by`] by [`verification_digest`].
-static VERIFIED: OnceLock<Mutex<BTreeMap<[u8; 32], bool>>> = OnceLock::new();
+/// Signature verdicts remembered by a digest of everything they depend on, for
+/// [`verify_chain`].
+///
+/// Clients check the same certificates again and again (every signed message names its
+/// signer's chain), and an RSA verification costs a hundred times more than hashing its
+/// inputs. The memo is of a pure function: it changes no result, only how often the same one
+/// is computed. Its owner (a run's world, a test fixture) holds it, so runs in parallel never
+/// wait on each other's memo; clones share the verdicts, which makes one cheap to hand to
+/// every reader of a run.
+#[derive(Debug, Clone, Default)]
+pub struct SignatureMemo {
+    verdicts: Arc<Mutex<BTreeMap<[u8; 32], bool>>>,
+}
 
-/// How many verdicts the memo keeps before it starts over (about 12 MB at most).
+impl SignatureMemo {
+    /// An empty memo.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many verdicts it holds.
+    pub fn len(&self) -> usize {
+        self.verdicts().len()
+    }
+
+    /// Whether it holds no verdict yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn recall(&self, question: &[u8; 32]) -> Option<bool> {
+        self.verdicts().get(question).copied()
+    }
+
+    fn remember(&self, question: [u8; 32], verdict: bool) {
+        let mut verdicts = self.verdicts();
+        if verdicts.len() >= MEMO_LIMIT {
+            verdicts.clear();
+        }
+        verdicts.insert(question, verdict);
+    }
+
+    /// The verdicts, even after a panic elsewhere while they were held: every entry is a
+    /// finished insert of a correct verdict, so a poisoned map is still right.
+    fn verdicts(&self) -> MutexGuard<'_, BTreeMap<[u8; 32], bool>> {
+        self.verdicts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How many verdicts a memo keeps before it starts over (about 12 MB at most).
 const MEMO_LIMIT: usize = 1 << 18;
 
 /// A digest of every input of a verification, each length-prefixed so that no two different
@@ -117,53 +163,6 @@ fn verify_signature(
             .is_ok(),
         _ => false,
     }
-}
-
-/// RFC 5280 §7.1 name matching: the same RDNs in the same order, each attribute compared
-/// after case folding and collapsing white space, whatever string type encodes it.
-pub fn names_match(a: &Name, b: &Name) -> bool {
-    a.0.len() == b.0.len()
-        && a.0.iter().zip(b.0.iter()).all(|(left, right)| {
-            left.0.len() == right.0.len()
-                && left.0.iter().all(|attribute| {
-                    right.0.iter().any(|other| {
-                        other.oid == attribute.oid && values_match(&attribute.value, &other.value)
-                    })
-                })
-        })
-}
-
-fn values_match(a: &der::Any, b: &der::Any) -> bool {
-    match (prepared(a), prepared(b)) {
-        (Some(left), Some(right)) => left == right,
-        _ => a == b,
-    }
-}
-
-/// A string attribute value prepared for comparison (RFC 4518, reduced to what these names
-/// use): lower case, white space collapsed and trimmed.
-fn prepared(value: &der::Any) -> Option<String> {
-    use der::{Tag, Tagged};
-    let text = match value.tag() {
-        Tag::PrintableString | Tag::Utf8String | Tag::Ia5String | Tag::TeletexString => {
-            String::from_utf8(value.value().to_vec()).ok()?
-        }
-        Tag::BmpString => {
-            let units: Vec<u16> = value
-                .value()
-                .chunks_exact(2)
-                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
-                .collect();
-            String::from_utf16(&units).ok()?
-        }
-        _ => return None,
-    };
-    Some(
-        text.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase(),
-    )
 }
 
 /// What a relying party concluded about a certificate's chain.
@@ -258,12 +257,14 @@ fn unknown_critical_extension(certificate: &Certificate) -> Option<String> {
 }
 
 /// Builds a chain from `leaf` through `pool` to one of `roots` and checks every certificate's
-/// signature and validity at `at`. Issuers are matched by name and confirmed by signature.
+/// signature and validity at `at`. Issuers are matched by name and confirmed by signature;
+/// `memo` remembers each signature verdict for the next chain through the same certificates.
 pub fn verify_chain(
     leaf: &CertificateDer,
     pool: &[CertificateDer],
     roots: &[CertificateDer],
     at: Timestamp,
+    memo: &SignatureMemo,
 ) -> ChainVerdict {
     let parse = |der: &CertificateDer| CertificateInfo::parse(der);
     let mut current = match parse(leaf) {
@@ -306,7 +307,8 @@ pub fn verify_chain(
                 return None;
             }
             let key = info.public_key().ok()?;
-            signature_is_valid(&current.certificate, &key).then(|| (candidate.clone(), info))
+            certificate_signed_by(&current.certificate, &key, Some(memo))
+                .then(|| (candidate.clone(), info))
         });
         match issuer {
             Some((der, info)) if der == current_der => {
@@ -320,9 +322,9 @@ pub fn verify_chain(
             None => {
                 let self_signed =
                     names_match(&current.certificate.tbs_certificate.subject, issuer_name)
-                        && current
-                            .public_key()
-                            .is_ok_and(|key| signature_is_valid(&current.certificate, &key));
+                        && current.public_key().is_ok_and(|key| {
+                            certificate_signed_by(&current.certificate, &key, Some(memo))
+                        });
                 return if self_signed {
                     ChainVerdict::UntrustedRoot {
                         root: current.subject.clone(),

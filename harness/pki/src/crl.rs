@@ -130,7 +130,7 @@ impl CrlInfo {
         })
     }
 
-    /// Whether the CRL carries a valid signature by `key`.
+    /// Whether the CRL carries a valid signature by `key`, checked afresh.
     pub fn is_signed_by(&self, key: &RsaPublicKey) -> bool {
         let Ok(tbs) = self.list.tbs_cert_list.to_der() else {
             return false;
@@ -140,6 +140,7 @@ impl CrlInfo {
             &self.list.signature_algorithm,
             &self.list.signature,
             key,
+            None,
         )
     }
 

@@ -129,7 +129,7 @@ mod tests {
     use crate::certificate::{
         CertificatePurpose, CertificateTemplate, Issuer, SignatureHash, issue_certificate,
     };
-    use crate::chain::verify_chain;
+    use crate::chain::{SignatureMemo, verify_chain};
     use crate::name::{NameAttribute, build_name};
     use crate::{CertificateInfo, KeyPool};
     use der::asn1::{SetOfVec, Utf8StringRef};
@@ -193,7 +193,8 @@ mod tests {
         // Signed by the root's key, but naming the root in another encoding and case.
         let sub = certificate(&sub_name, &utf8_lower_root(), &sub_key, &root_key, 3);
         let at = Timestamp::DEFAULT_START;
-        assert!(verify_chain(&sub, &[], std::slice::from_ref(&root), at).is_valid());
+        let memo = SignatureMemo::new();
+        assert!(verify_chain(&sub, &[], std::slice::from_ref(&root), at, &memo).is_valid());
         let chain = [
             CertificateInfo::parse(&sub).unwrap(),
             CertificateInfo::parse(&root).unwrap(),
@@ -228,7 +229,8 @@ mod tests {
                 &sub,
                 &[],
                 std::slice::from_ref(&root),
-                Timestamp::DEFAULT_START
+                Timestamp::DEFAULT_START,
+                &SignatureMemo::new()
             )
             .is_valid()
         );

@@ -23,14 +23,16 @@ pub use certificate::{
     CertificateInfo, CertificatePurpose, CertificateTemplate, CertificateVersion, Issuer,
     SignatureHash, issue_certificate, subject_key_identifier, timestamp, x509_time,
 };
-pub use chain::{ChainVerdict, names_match, signature_is_valid, verify_chain};
+pub use chain::{ChainVerdict, SignatureMemo, signature_is_valid, verify_chain};
 pub use crl::{CrlInfo, RevokedEntry};
 pub use ctl::{CTL_CONTENT_TYPE, TrustList, TrustListInfo, thumbprint};
 pub use hierarchy::{
     NameLinkProblem, ThirdPartyViolation, check_name_links, third_party_violations,
 };
 pub use keys::{KeyError, KeyPool, KeySource, private_key_der};
-pub use name::{NameAttribute, build_name, common_name, display_name, email_attribute};
+pub use name::{
+    NameAttribute, build_name, common_name, display_name, email_attribute, names_match,
+};
 pub use pfx::{
     PKCS12_ITERATIONS, Pkcs12Certificate, Pkcs12Contents, Pkcs12Error, Pkcs12Key, build_pkcs12,
     read_pkcs12,

@@ -12,9 +12,8 @@ use model::Outcome;
 
 use crate::escape_markup as escape;
 use crate::matrix::{MatrixTable, Row};
-use crate::record::{
-    DetailValue, ExpectationCheck, Record, ScenarioResult, ScenarioStatus, Transcript,
-};
+use crate::record::{DetailValue, ExpectationCheck, Record, Transcript};
+use crate::result::{ScenarioResult, ScenarioStatus};
 use crate::seats::SeatComparison;
 
 const STYLE: &str = r#"

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::escape_markup as escape;
-use crate::record::{ScenarioResult, ScenarioStatus};
+use crate::result::{ScenarioResult, ScenarioStatus};
 
 /// One test case: its name, file, and the failure kind and text if it failed.
 struct Case<'a> {

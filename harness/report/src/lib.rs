@@ -9,6 +9,7 @@ mod html;
 mod junit;
 mod matrix;
 mod record;
+mod result;
 mod seats;
 mod snapshot;
 
@@ -18,10 +19,8 @@ pub use matrix::{
     Cell, Column, MATRIX_SCHEMA, MatrixTable, Row, VERDICT_DETAILS, column_labels, matrix_json,
     matrix_table, matrix_table_by, render_markdown,
 };
-pub use record::{
-    CellResult, Detail, DetailValue, ExpectationCheck, Flow, MatrixResult, Record, ScenarioResult,
-    ScenarioStatus, Transcript,
-};
+pub use record::{Detail, DetailValue, ExpectationCheck, Flow, Record, Transcript};
+pub use result::{CellResult, MatrixResult, ScenarioResult, ScenarioStatus};
 pub use seats::{
     KMLAB_COLUMN, SeatComparison, SeatCounts, SeatResult, StepDifference, compare, seat_table,
 };

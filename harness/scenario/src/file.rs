@@ -10,8 +10,8 @@ use std::ops::Range;
 use toml_span::value::{Table, Value, ValueInner};
 
 use crate::actions::{self, Field, FieldKind};
+use crate::axis::{Axis, Origin, Setting};
 use crate::diagnostics::Diagnostic;
-use crate::settings::{Axis, Origin, Setting};
 
 /// A value and where it stands in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]

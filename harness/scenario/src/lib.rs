@@ -8,6 +8,7 @@
 //! column ([`Diagnostics`]).
 
 pub mod actions;
+mod axis;
 mod diagnostics;
 pub mod file;
 mod load;

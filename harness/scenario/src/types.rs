@@ -18,7 +18,7 @@ use pki::{
 };
 use smime::{Cipher, Digest, IdentifierKind};
 
-use crate::settings::{Axis, Setting};
+use crate::axis::{Axis, Setting};
 
 /// A scenario, ready to run.
 #[derive(Debug, Clone)]
