@@ -187,6 +187,7 @@ impl Fixture {
             trust_list: &[],
             crls: &[],
             now: self.now,
+            authorities: std::slice::from_ref(&self.root),
         }
     }
 }

@@ -111,11 +111,13 @@ impl VirtualUser {
         self.signing_keys.last()
     }
 
-    /// This client as a reader of mail at `now`, doing its cryptography with `engine`.
+    /// This client as a reader of mail at `now`, doing its cryptography with `engine`, which
+    /// is told of the CA certificates `authorities` (see [`Reader::authorities`]).
     pub fn reader<'a>(
         &'a self,
         engine: &'a dyn smime::Engine,
         now: model::Timestamp,
+        authorities: &'a [CertificateDer],
     ) -> Reader<'a> {
         Reader {
             engine,
@@ -126,6 +128,7 @@ impl VirtualUser {
             trust_list: &self.trust_list,
             crls: &self.crls,
             now,
+            authorities,
         }
     }
 

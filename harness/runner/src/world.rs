@@ -164,7 +164,7 @@ impl World {
                 .find(|seat| seat.user.is_none())
                 .map(|seat| seat.adapter.clone());
             if let Some(adapter) = named.or(own).or(everyone) {
-                let engine = ExternalEngine::new(adapter, clock.now());
+                let engine = ExternalEngine::new(adapter);
                 seated.insert(spec.name.clone(), Arc::new(engine));
             }
         }
@@ -687,25 +687,25 @@ impl World {
     }
 
     /// The engine `user`'s client does its cryptography with: the implementation seated as
-    /// that user (told the virtual time), else the run's engine.
+    /// that user, else the run's engine.
     pub(crate) fn engine_for(&self, user: &UserName) -> Arc<dyn Engine> {
         match self.seated.get(user) {
-            Some(engine) => {
-                engine.set_time(self.now());
-                engine.set_authorities(
-                    self.cas
-                        .values()
-                        .filter_map(|ca| ca.certificate().cloned())
-                        .collect(),
-                );
-                Arc::clone(engine) as Arc<dyn Engine>
-            }
+            Some(engine) => Arc::clone(engine) as Arc<dyn Engine>,
             None => Arc::clone(&self.engine),
         }
     }
 
+    /// Every CA certificate the world holds: the authorities engines are told of, for a seated
+    /// implementation that will not use a certificate whose chain it cannot build.
+    pub(crate) fn authorities(&self) -> Vec<CertificateDer> {
+        self.cas
+            .values()
+            .filter_map(|ca| ca.certificate().cloned())
+            .collect()
+    }
+
     /// The name of the implementation seated as `user`, if one is.
-    pub(crate) fn seated_name(&self, user: &UserName) -> Option<&'static str> {
+    pub(crate) fn seated_name(&self, user: &UserName) -> Option<&str> {
         self.seated.get(user).map(|engine| engine.name())
     }
 

@@ -8,7 +8,7 @@ use report::{Detail, Record};
 use scenario::{RestoreSource, SectoolOperation, TokenChoice};
 use smime::mime::{Entity, SmimeType, classify, pkcs7_mime_entity};
 use smime::structure::{CmsSummary, summarize};
-use smime::{Decryption, EnvelopeRequest, Recipient};
+use smime::{CallContext, Decryption, EnvelopeRequest, Recipient};
 
 use super::{new_record, refuse};
 use crate::book::certificate_line;
@@ -754,6 +754,8 @@ fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, St
     let Some(client) = world.users.get(user) else {
         return Ok(Vec::new());
     };
+    let authorities = world.authorities();
+    let context = CallContext::new(world.now(), &authorities);
     Ok(world
         .inbox(user)?
         .into_iter()
@@ -764,7 +766,9 @@ fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, St
             matches!(summarize(&der), Ok(CmsSummary::Enveloped(_)))
                 && !client.encryption_keys.iter().any(|key| {
                     matches!(
-                        world.engine.decrypt(&der, &key.certificate, &key.key),
+                        world
+                            .engine
+                            .decrypt(&der, &key.certificate, &key.key, &context),
                         Decryption::Opened { .. }
                     )
                 })
@@ -855,6 +859,8 @@ pub(super) fn sectool(
         .ok_or_else(|| format!("no user {user}"))?;
     let mut processed = Vec::new();
     let mut skipped = Vec::new();
+    let authorities = world.authorities();
+    let context = CallContext::new(world.now(), &authorities);
     for (id, data) in world.inbox(user)? {
         let label = format!("#{id} \"{}\"", subject_of(&data));
         let (headers, entity) = split_message(&data);
@@ -867,7 +873,10 @@ pub(super) fn sectool(
                     continue;
                 }
                 let opened = client.encryption_keys.iter().rev().find_map(|key| {
-                    match world.engine.decrypt(&der, &key.certificate, &key.key) {
+                    match world
+                        .engine
+                        .decrypt(&der, &key.certificate, &key.key, &context)
+                    {
                         Decryption::Opened { content } => Some(content),
                         _ => None,
                     }
@@ -907,7 +916,7 @@ pub(super) fn sectool(
                 };
                 let enveloped = world
                     .engine
-                    .envelope(&request, &mut world.rng)
+                    .envelope(&request, &context, &mut world.rng)
                     .map_err(|e| e.to_string())?;
                 let entity = pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
                 world

@@ -13,7 +13,9 @@ use report::{Detail, Record};
 use scenario::{Folder, SendStep};
 use smime::mime::{Entity, MessageHeaders, classify};
 use smime::structure::{CertificateId, CmsSummary, EnvelopeSummary, summarize};
-use smime::{Capability, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
+use smime::{
+    CallContext, Capability, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient,
+};
 
 use super::{new_record, refuse};
 use crate::reading::{algorithm_text, cipher_text, describe_reading};
@@ -108,8 +110,10 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> Result<Record, String>
             .push(Detail::text("implementation", name.to_owned()));
     }
     let engine = world.engine_for(&step.from);
+    let authorities = world.authorities();
     let recording = Recording::new(engine.as_ref());
-    let message = match clients::compose::compose(&draft, &recording, &mut world.rng) {
+    let message = match clients::compose::compose(&draft, &recording, &authorities, &mut world.rng)
+    {
         Ok(message) => message,
         Err(error) => return engine_refusal(record, error),
     };
@@ -557,7 +561,7 @@ impl<'a> Recording<'a> {
 }
 
 impl Engine for Recording<'_> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.engine.name()
     }
 
@@ -568,17 +572,19 @@ impl Engine for Recording<'_> {
     fn sign(
         &self,
         request: &smime::SignRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        self.keep(self.engine.sign(request, rng))
+        self.keep(self.engine.sign(request, context, rng))
     }
 
     fn envelope(
         &self,
         request: &smime::EnvelopeRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        self.keep(self.engine.envelope(request, rng))
+        self.keep(self.engine.envelope(request, context, rng))
     }
 
     fn decrypt(
@@ -586,12 +592,18 @@ impl Engine for Recording<'_> {
         message: &[u8],
         certificate: &CertificateDer,
         key: &model::PrivateKeyDer,
+        context: &CallContext<'_>,
     ) -> smime::Decryption {
-        self.engine.decrypt(message, certificate, key)
+        self.engine.decrypt(message, certificate, key, context)
     }
 
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> smime::SignatureCheck {
-        self.engine.verify(message, detached_content)
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        context: &CallContext<'_>,
+    ) -> smime::SignatureCheck {
+        self.engine.verify(message, detached_content, context)
     }
 }
 
@@ -888,7 +900,11 @@ pub(super) fn read(
             .push(Detail::text("implementation", name.to_owned()));
     }
     let engine = world.engine_for(user);
-    let reading = clients::read::read(&found.data, &client.reader(engine.as_ref(), world.now()));
+    let authorities = world.authorities();
+    let reading = clients::read::read(
+        &found.data,
+        &client.reader(engine.as_ref(), world.now(), &authorities),
+    );
     describe_reading(&world.book, &client.encryption_keys, &reading, &mut record);
     if security_lost && record.outcome != Outcome::Ok {
         record.reason = Some("advanced-security-lost".into());
@@ -900,7 +916,10 @@ pub(super) fn read(
         ));
     }
     if let Some(cross) = &world.cross_check {
-        let other = clients::read::read(&found.data, &client.reader(cross.as_ref(), world.now()));
+        let other = clients::read::read(
+            &found.data,
+            &client.reader(cross.as_ref(), world.now(), &authorities),
+        );
         let (ours, theirs) = (reading.verdicts(), other.verdicts());
         if ours != theirs {
             let mut lines: Vec<String> = ours
