@@ -9,8 +9,15 @@ use pki::{
 };
 use smime::structure::{CmsSummary, summarize};
 use smime::{
-    Capability, Cipher, Decryption, Digest, Engine, EnvelopeRequest, IdentifierKind, Recipient,
-    SignRequest, SignatureStatus, SignerCredentials,
+    CallContext, Capability, Cipher, Decryption, Digest, Engine, EnvelopeRequest, IdentifierKind,
+    Recipient, SignRequest, SignatureStatus, SignerCredentials,
+};
+
+/// Every call happens at the certificates' start, with no authorities: the built-in engines
+/// judge nothing about time or trust.
+const CONTEXT: CallContext<'static> = CallContext {
+    at: Timestamp::DEFAULT_START,
+    authorities: &[],
 };
 
 struct Party {
@@ -111,7 +118,7 @@ fn every_cipher_and_identifier_opens_with_every_engine() {
                     cipher,
                 };
                 let der = builder
-                    .envelope(&request, &mut SeededRng::new(1, "engines"))
+                    .envelope(&request, &CONTEXT, &mut SeededRng::new(1, "engines"))
                     .unwrap();
                 let CmsSummary::Enveloped(summary) = summarize(der.as_bytes()).unwrap() else {
                     panic!("{} built something else", builder.name())
@@ -123,7 +130,7 @@ fn every_cipher_and_identifier_opens_with_every_engine() {
                         .find(|p| p.certificate == recipient.certificate)
                         .unwrap_or(party);
                     assert_eq!(
-                        reader.decrypt(der.as_bytes(), &holder.certificate, &holder.key),
+                        reader.decrypt(der.as_bytes(), &holder.certificate, &holder.key, &CONTEXT),
                         Decryption::Opened {
                             content: content.to_vec()
                         },
@@ -134,7 +141,7 @@ fn every_cipher_and_identifier_opens_with_every_engine() {
                     );
                 }
                 assert_eq!(
-                    reader.decrypt(der.as_bytes(), &carol.certificate, &carol.key),
+                    reader.decrypt(der.as_bytes(), &carol.certificate, &carol.key, &CONTEXT),
                     Decryption::NotARecipient
                 );
             }
@@ -158,10 +165,11 @@ fn a_key_that_does_not_match_its_certificate_does_not_open() {
                     recipients: &recipients,
                     cipher: Cipher::DesEde3Cbc,
                 },
+                &CONTEXT,
                 &mut SeededRng::new(2, "engines"),
             )
             .unwrap();
-        let result = reader.decrypt(der.as_bytes(), &alice.certificate, &carol.key);
+        let result = reader.decrypt(der.as_bytes(), &alice.certificate, &carol.key, &CONTEXT);
         assert_eq!(
             result.reason(),
             "key-does-not-open",
@@ -212,9 +220,11 @@ fn signatures_verify_with_every_engine_and_tampering_is_named_alike() {
                 detached,
                 capabilities: &capabilities,
             };
-            let der = builder.sign(&request, &mut SeededRng::new(1, "s")).unwrap();
+            let der = builder
+                .sign(&request, &CONTEXT, &mut SeededRng::new(1, "s"))
+                .unwrap();
             let context = format!("{} built, {} read", builder.name(), reader.name());
-            let check = reader.verify(der.as_bytes(), detached.then_some(content));
+            let check = reader.verify(der.as_bytes(), detached.then_some(content), &CONTEXT);
             assert_eq!(check.status, SignatureStatus::Verified, "{context}");
             assert_eq!(
                 check.signer.as_ref(),
@@ -225,7 +235,7 @@ fn signatures_verify_with_every_engine_and_tampering_is_named_alike() {
             assert_eq!(check.digest, Some(digest));
             assert_eq!(check.capabilities, capabilities);
             if detached {
-                let changed = reader.verify(der.as_bytes(), Some(tampered));
+                let changed = reader.verify(der.as_bytes(), Some(tampered), &CONTEXT);
                 assert_eq!(changed.status, SignatureStatus::DigestMismatch, "{context}");
             } else {
                 assert_eq!(check.content.as_deref(), Some(content), "{context}");
@@ -234,7 +244,7 @@ fn signatures_verify_with_every_engine_and_tampering_is_named_alike() {
             let mut broken = der.as_bytes().to_vec();
             let last = broken.len() - 1;
             broken[last] ^= 0x01;
-            let check = reader.verify(&broken, detached.then_some(content));
+            let check = reader.verify(&broken, detached.then_some(content), &CONTEXT);
             assert_eq!(check.status, SignatureStatus::SignatureInvalid, "{context}");
         }
     }
@@ -261,7 +271,11 @@ fn the_same_signing_inputs_give_the_same_bytes_from_both_engines() {
     };
     let built: Vec<_> = engines()
         .iter()
-        .map(|engine| engine.sign(&request, &mut SeededRng::new(1, "s")).unwrap())
+        .map(|engine| {
+            engine
+                .sign(&request, &CONTEXT, &mut SeededRng::new(1, "s"))
+                .unwrap()
+        })
         .collect();
     assert_eq!(built[0], built[1]);
     assert!(engines()[0].is_deterministic());
@@ -283,7 +297,7 @@ fn a_v1_certificate_cannot_be_named_by_key_identifier() {
     for engine in engines() {
         assert!(
             matches!(
-                engine.envelope(&request, &mut SeededRng::new(1, "m")),
+                engine.envelope(&request, &CONTEXT, &mut SeededRng::new(1, "m")),
                 Err(smime::EngineError::Unusable { .. })
             ),
             "{}",
@@ -306,10 +320,10 @@ fn a_deterministic_engine_gives_the_same_envelope_for_the_same_generator() {
     };
     for engine in engines().iter().filter(|engine| engine.is_deterministic()) {
         let a = engine
-            .envelope(&request, &mut SeededRng::new(3, "m"))
+            .envelope(&request, &CONTEXT, &mut SeededRng::new(3, "m"))
             .unwrap();
         let b = engine
-            .envelope(&request, &mut SeededRng::new(3, "m"))
+            .envelope(&request, &CONTEXT, &mut SeededRng::new(3, "m"))
             .unwrap();
         assert_eq!(a, b, "{}", engine.name());
     }

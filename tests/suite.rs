@@ -166,7 +166,7 @@ fn the_same_scenario_twice_gives_byte_identical_artifacts() {
 struct Contrary;
 
 impl smime::Engine for Contrary {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "contrary"
     }
 
@@ -177,17 +177,19 @@ impl smime::Engine for Contrary {
     fn sign(
         &self,
         request: &smime::SignRequest<'_>,
+        context: &smime::CallContext<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<smime::CmsDer, smime::EngineError> {
-        smime_rustcrypto::RustCryptoEngine.sign(request, rng)
+        smime_rustcrypto::RustCryptoEngine.sign(request, context, rng)
     }
 
     fn envelope(
         &self,
         request: &smime::EnvelopeRequest<'_>,
+        context: &smime::CallContext<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<smime::CmsDer, smime::EngineError> {
-        smime_rustcrypto::RustCryptoEngine.envelope(request, rng)
+        smime_rustcrypto::RustCryptoEngine.envelope(request, context, rng)
     }
 
     fn decrypt(
@@ -195,12 +197,18 @@ impl smime::Engine for Contrary {
         message: &[u8],
         certificate: &model::CertificateDer,
         key: &model::PrivateKeyDer,
+        context: &smime::CallContext<'_>,
     ) -> smime::Decryption {
-        smime_rustcrypto::RustCryptoEngine.decrypt(message, certificate, key)
+        smime_rustcrypto::RustCryptoEngine.decrypt(message, certificate, key, context)
     }
 
-    fn verify(&self, message: &[u8], detached: Option<&[u8]>) -> smime::SignatureCheck {
-        let mut check = smime_rustcrypto::RustCryptoEngine.verify(message, detached);
+    fn verify(
+        &self,
+        message: &[u8],
+        detached: Option<&[u8]>,
+        context: &smime::CallContext<'_>,
+    ) -> smime::SignatureCheck {
+        let mut check = smime_rustcrypto::RustCryptoEngine.verify(message, detached, context);
         check.status = smime::SignatureStatus::SignatureInvalid;
         check
     }

@@ -20,8 +20,8 @@ use sha2::Digest as _;
 use smime::mime::{self, MessageHeaders, SmimeType};
 use smime::structure::{cipher_algorithm, content_cipher};
 use smime::{
-    Capability, Cipher, CmsDer, Digest, Engine, EnvelopeRequest, IdentifierKind, Recipient,
-    SignRequest, SignerCredentials, oids,
+    CallContext, Capability, Cipher, CmsDer, Digest, Engine, EnvelopeRequest, IdentifierKind,
+    Recipient, SignRequest, SignerCredentials, oids,
 };
 use smime_rustcrypto::RustCryptoEngine;
 use x509_cert::Certificate;
@@ -558,6 +558,14 @@ impl Generator {
         )
     }
 
+    /// Alice writes at the signing time, knowing the fixture's root.
+    fn context(&self) -> CallContext<'static> {
+        CallContext::new(
+            self.fixture.signed_at,
+            std::slice::from_ref(&self.fixture.root),
+        )
+    }
+
     fn signer(&self) -> SignerCredentials {
         SignerCredentials {
             certificate: self.fixture.alice.sign.certificate.clone(),
@@ -578,7 +586,11 @@ impl Generator {
             capabilities: &[Capability::Cipher(Cipher::Aes128Cbc)],
         };
         self.engine
-            .sign(&request, &mut SeededRng::new(SEED, "signature"))
+            .sign(
+                &request,
+                &self.context(),
+                &mut SeededRng::new(SEED, "signature"),
+            )
             .expect("signing with the fixture's key")
     }
 
@@ -616,7 +628,11 @@ impl Generator {
             cipher,
         };
         self.engine
-            .envelope(&request, &mut SeededRng::new(SEED, purpose))
+            .envelope(
+                &request,
+                &self.context(),
+                &mut SeededRng::new(SEED, purpose),
+            )
             .expect("enveloping to the fixture's certificates")
     }
 

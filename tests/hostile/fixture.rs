@@ -188,6 +188,7 @@ impl Fixture {
             crls: &[],
             now: self.now,
             memo: SignatureMemo::new(),
+            authorities: std::slice::from_ref(&self.root),
         }
     }
 }

@@ -30,8 +30,8 @@ use model::{CertificateDer, PrivateKeyDer, SeededRng, Timestamp};
 use rand_core::CryptoRngCore;
 use scenario::LoadShape;
 use smime::{
-    Capability, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
-    IdentifierKind, Recipient, SignRequest, SignatureCheck, SignerCredentials,
+    CallContext, Capability, Cipher, CmsDer, Decryption, Digest, Engine, EngineError,
+    EnvelopeRequest, IdentifierKind, Recipient, SignRequest, SignatureCheck, SignerCredentials,
 };
 use smime_rustcrypto::RustCryptoEngine;
 
@@ -273,6 +273,26 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<Exit> {
 // ---------------------------------------------------------------------------------------------
 // P1: the whole path against the crypto alone.
 
+/// The [`CallContext`] of a recorded call, owned.
+#[derive(Debug, Clone)]
+struct RecordedContext {
+    at: Timestamp,
+    authorities: Vec<CertificateDer>,
+}
+
+impl RecordedContext {
+    fn of(context: &CallContext<'_>) -> Self {
+        Self {
+            at: context.at,
+            authorities: context.authorities.to_vec(),
+        }
+    }
+
+    fn context(&self) -> CallContext<'_> {
+        CallContext::new(self.at, &self.authorities)
+    }
+}
+
 /// One engine call, with everything it was given.
 #[derive(Debug, Clone)]
 enum Call {
@@ -284,20 +304,24 @@ enum Call {
         signing_time: Timestamp,
         detached: bool,
         capabilities: Vec<Capability>,
+        context: RecordedContext,
     },
     Envelope {
         content: Vec<u8>,
         recipients: Vec<Recipient>,
         cipher: Cipher,
+        context: RecordedContext,
     },
     Decrypt {
         message: Vec<u8>,
         certificate: CertificateDer,
         key: PrivateKeyDer,
+        context: RecordedContext,
     },
     Verify {
         message: Vec<u8>,
         detached_content: Option<Vec<u8>>,
+        context: RecordedContext,
     },
 }
 
@@ -318,7 +342,7 @@ impl Recorder {
 }
 
 impl Engine for Recorder {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.inner.name()
     }
 
@@ -329,6 +353,7 @@ impl Engine for Recorder {
     fn sign(
         &self,
         request: &SignRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         self.note(Call::Sign {
@@ -339,21 +364,24 @@ impl Engine for Recorder {
             signing_time: request.signing_time,
             detached: request.detached,
             capabilities: request.capabilities.to_vec(),
+            context: RecordedContext::of(context),
         });
-        self.inner.sign(request, rng)
+        self.inner.sign(request, context, rng)
     }
 
     fn envelope(
         &self,
         request: &EnvelopeRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         self.note(Call::Envelope {
             content: request.content.to_vec(),
             recipients: request.recipients.to_vec(),
             cipher: request.cipher,
+            context: RecordedContext::of(context),
         });
-        self.inner.envelope(request, rng)
+        self.inner.envelope(request, context, rng)
     }
 
     fn decrypt(
@@ -361,21 +389,29 @@ impl Engine for Recorder {
         message: &[u8],
         certificate: &CertificateDer,
         key: &PrivateKeyDer,
+        context: &CallContext<'_>,
     ) -> Decryption {
         self.note(Call::Decrypt {
             message: message.to_vec(),
             certificate: certificate.clone(),
             key: key.clone(),
+            context: RecordedContext::of(context),
         });
-        self.inner.decrypt(message, certificate, key)
+        self.inner.decrypt(message, certificate, key, context)
     }
 
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        context: &CallContext<'_>,
+    ) -> SignatureCheck {
         self.note(Call::Verify {
             message: message.to_vec(),
             detached_content: detached_content.map(<[u8]>::to_vec),
+            context: RecordedContext::of(context),
         });
-        self.inner.verify(message, detached_content)
+        self.inner.verify(message, detached_content, context)
     }
 }
 
@@ -392,6 +428,7 @@ fn replay(engine: &dyn Engine, calls: &[Call]) -> anyhow::Result<()> {
                 signing_time,
                 detached,
                 capabilities,
+                context,
             } => {
                 let request = SignRequest {
                     content,
@@ -402,32 +439,44 @@ fn replay(engine: &dyn Engine, calls: &[Call]) -> anyhow::Result<()> {
                     detached: *detached,
                     capabilities,
                 };
-                std::hint::black_box(engine.sign(&request, &mut rng)?);
+                std::hint::black_box(engine.sign(&request, &context.context(), &mut rng)?);
             }
             Call::Envelope {
                 content,
                 recipients,
                 cipher,
+                context,
             } => {
                 let request = EnvelopeRequest {
                     content,
                     recipients,
                     cipher: *cipher,
                 };
-                std::hint::black_box(engine.envelope(&request, &mut rng)?);
+                std::hint::black_box(engine.envelope(&request, &context.context(), &mut rng)?);
             }
             Call::Decrypt {
                 message,
                 certificate,
                 key,
+                context,
             } => {
-                let _ = std::hint::black_box(engine.decrypt(message, certificate, key));
+                let _ = std::hint::black_box(engine.decrypt(
+                    message,
+                    certificate,
+                    key,
+                    &context.context(),
+                ));
             }
             Call::Verify {
                 message,
                 detached_content,
+                context,
             } => {
-                let _ = std::hint::black_box(engine.verify(message, detached_content.as_deref()));
+                let _ = std::hint::black_box(engine.verify(
+                    message,
+                    detached_content.as_deref(),
+                    &context.context(),
+                ));
             }
         }
     }

@@ -152,9 +152,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> anyhow::Result<Exit> {
             let timeout = crate::seats::adapter_timeout(args.adapter_timeout)?;
             let adapter = crate::seats::adapter_named(written, timeout)
                 .map_err(|error| anyhow::anyhow!("--adapter {written}: {error}"))?;
-            let external = ExternalEngine::new(adapter, inspector.at);
-            external.set_authorities(inspector.client.trusted_roots.clone());
-            Arc::new(external)
+            Arc::new(ExternalEngine::new(adapter))
         }
         None => args.engine.engine()?,
     };

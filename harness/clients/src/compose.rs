@@ -1,12 +1,12 @@
 //! Building an outgoing message: text, then the signature layer and the envelope in the order
 //! the draft asks for.
 
-use model::Timestamp;
+use model::{CertificateDer, Timestamp};
 use rand_core::CryptoRngCore;
 use smime::mime::{self, MessageHeaders, SmimeType};
 use smime::{
-    Capability, Cipher, Digest, Engine, EngineError, EnvelopeRequest, IdentifierKind, Recipient,
-    SignRequest, SignerCredentials,
+    CallContext, Capability, Cipher, Digest, Engine, EngineError, EnvelopeRequest, IdentifierKind,
+    Recipient, SignRequest, SignerCredentials,
 };
 
 use crate::persona::SignForm;
@@ -69,12 +69,16 @@ pub struct Draft {
     pub order: Order,
 }
 
-/// Composes the message bytes.
+/// Composes the message bytes at the draft's date, the engine told of the CA certificates
+/// `authorities` (an implementation may not encrypt to or sign with a certificate whose chain
+/// it cannot build).
 pub fn compose(
     draft: &Draft,
     engine: &dyn Engine,
+    authorities: &[CertificateDer],
     rng: &mut dyn CryptoRngCore,
 ) -> Result<Vec<u8>, EngineError> {
+    let context = CallContext::new(draft.date, authorities);
     let mut entity = mime::text_entity(&draft.body);
     let signing = draft
         .signing
@@ -83,18 +87,18 @@ pub fn compose(
     match draft.order {
         Order::SignThenEncrypt => {
             if let Some(signing) = signing {
-                entity = sign(&entity, signing, draft.date, engine, rng)?;
+                entity = sign(&entity, signing, &context, engine, rng)?;
             }
             if let Some(encryption) = &draft.encryption {
-                entity = envelope(&entity, encryption, engine, rng)?;
+                entity = envelope(&entity, encryption, &context, engine, rng)?;
             }
         }
         Order::EncryptThenSign => {
             if let Some(encryption) = &draft.encryption {
-                entity = envelope(&entity, encryption, engine, rng)?;
+                entity = envelope(&entity, encryption, &context, engine, rng)?;
             }
             if let Some(signing) = signing {
-                entity = sign(&entity, signing, draft.date, engine, rng)?;
+                entity = sign(&entity, signing, &context, engine, rng)?;
             }
         }
     }
@@ -104,7 +108,7 @@ pub fn compose(
 fn sign(
     entity: &[u8],
     signing: &Signing,
-    date: Timestamp,
+    context: &CallContext<'_>,
     engine: &dyn Engine,
     rng: &mut dyn CryptoRngCore,
 ) -> Result<Vec<u8>, EngineError> {
@@ -114,11 +118,11 @@ fn sign(
         signer: &signing.signer,
         digest: signing.digest,
         identifier: signing.identifier,
-        signing_time: date,
+        signing_time: context.at,
         detached,
         capabilities: &signing.capabilities,
     };
-    let signature = engine.sign(&request, rng)?;
+    let signature = engine.sign(&request, context, rng)?;
     Ok(if detached {
         let mut random = [0u8; 12];
         rng.fill_bytes(&mut random);
@@ -137,6 +141,7 @@ fn sign(
 fn envelope(
     entity: &[u8],
     encryption: &Encryption,
+    context: &CallContext<'_>,
     engine: &dyn Engine,
     rng: &mut dyn CryptoRngCore,
 ) -> Result<Vec<u8>, EngineError> {
@@ -145,7 +150,7 @@ fn envelope(
         recipients: &encryption.recipients,
         cipher: encryption.cipher,
     };
-    let enveloped = engine.envelope(&request, rng)?;
+    let enveloped = engine.envelope(&request, context, rng)?;
     Ok(if encryption.legacy {
         mime::sealed_entity(&enveloped)
     } else {

@@ -12,7 +12,7 @@ use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Named, Timestam
 use pki::{CertificateInfo, SignatureMemo};
 use smime::mime::{Entity, classify};
 use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
-use smime::{Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
+use smime::{CallContext, Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
 
 use crate::persona::{Profile, SignForm, Strength};
 use crate::policy::{SignaturePolicy, TrustInput, judge};
@@ -43,6 +43,18 @@ pub struct Reader<'a> {
     /// reading (a run's world), shared by its readers so that a chain checked once is not
     /// checked again.
     pub memo: SignatureMemo,
+    /// The CA certificates the engine is told of, for an implementation that will not use a
+    /// certificate whose chain it cannot build. The caller chooses them: a run hands over every
+    /// CA certificate it holds, `kmlab inspect` the client's trusted roots. The client's own
+    /// verdict on trust never looks at them.
+    pub authorities: &'a [CertificateDer],
+}
+
+impl Reader<'_> {
+    /// What the engine is told with every operation of this reading.
+    pub fn context(&self) -> CallContext<'_> {
+        CallContext::new(self.now, self.authorities)
+    }
 }
 
 /// One attempt to open an envelope with one key.
@@ -256,7 +268,9 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
             Entity::ClearSigned {
                 signed, signature, ..
             } => {
-                let check = reader.engine.verify(&signature, Some(&signed));
+                let check = reader
+                    .engine
+                    .verify(&signature, Some(&signed), &reader.context());
                 let policy = policy_of(&check, from.as_deref(), reader);
                 layers.push(Layer::Signed {
                     form: SignForm::Clear,
@@ -314,7 +328,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     }
                 }
                 Ok(CmsSummary::Signed(_)) => {
-                    let check = reader.engine.verify(&der, None);
+                    let check = reader.engine.verify(&der, None, &reader.context());
                     let policy = policy_of(&check, from.as_deref(), reader);
                     let inner = check.content.clone();
                     layers.push(Layer::Signed {
@@ -372,8 +386,11 @@ fn open_layer(
 /// implementation that failed at its job is not asked again.
 fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, Vec<KeyAttempt>) {
     let mut attempts = Vec::new();
+    let context = reader.context();
     for key in reader.keys.iter().rev() {
-        let result = reader.engine.decrypt(der, &key.certificate, &key.key);
+        let result = reader
+            .engine
+            .decrypt(der, &key.certificate, &key.key, &context);
         let detail = match &result {
             Decryption::AdapterFailure { detail } | Decryption::Unsupported { detail } => {
                 Some(detail.clone())

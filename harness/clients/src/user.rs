@@ -112,23 +112,25 @@ impl VirtualUser {
         self.signing_keys.last()
     }
 
-    /// This client as a reader of mail at `now`, doing its cryptography with `engine`, with
-    /// a signature memo of its own: nothing it checks is remembered for the next reading.
-    /// Whoever reads many messages should hold one memo and use [`Self::reader_with`].
+    /// This client as a reader of mail at `now`, doing its cryptography with `engine`, which
+    /// is told of the CA certificates `authorities` (see [`Reader::authorities`]).
     pub fn reader<'a>(
         &'a self,
         engine: &'a dyn smime::Engine,
         now: model::Timestamp,
+        authorities: &'a [CertificateDer],
     ) -> Reader<'a> {
-        self.reader_with(engine, now, &SignatureMemo::new())
+        self.reader_with(engine, now, authorities, &SignatureMemo::new())
     }
 
-    /// This client as a reader of mail at `now`, doing its cryptography with `engine` and
-    /// remembering signature verdicts in `memo` (shared with its other clones).
+    /// This client as a reader of mail at `now`, doing its cryptography with `engine` (told
+    /// of `authorities`) and remembering signature verdicts in `memo` (shared with its other
+    /// clones).
     pub fn reader_with<'a>(
         &'a self,
         engine: &'a dyn smime::Engine,
         now: model::Timestamp,
+        authorities: &'a [CertificateDer],
         memo: &SignatureMemo,
     ) -> Reader<'a> {
         Reader {
@@ -141,6 +143,7 @@ impl VirtualUser {
             crls: &self.crls,
             now,
             memo: memo.clone(),
+            authorities,
         }
     }
 

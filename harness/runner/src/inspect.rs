@@ -294,7 +294,12 @@ impl Inspector {
         if self.advanced_security_lost {
             client.encryption_keys.clear();
         }
-        let reading = clients::read::read(&data, &client.reader(engine, self.at));
+        // An implementation is told of the client's own trusted roots, the only CA
+        // certificates a client outside a run can vouch for.
+        let reading = clients::read::read(
+            &data,
+            &client.reader(engine, self.at, &client.trusted_roots),
+        );
         describe_reading(&self.book, &client.encryption_keys, &reading, &mut record);
         if self.advanced_security_lost && record.outcome != Outcome::Ok {
             record.reason = Some("advanced-security-lost".into());

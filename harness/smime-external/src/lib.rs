@@ -22,19 +22,18 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use model::{CertificateDer, Named, PrivateKeyDer, Timestamp};
+use model::{CertificateDer, Named, PrivateKeyDer};
 use rand_core::CryptoRngCore;
 use serde_json::{Map, Value, json};
 use smime::structure::{CmsSummary, summarize};
 use smime::{
-    CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest, SignatureCheck,
-    SignatureStatus,
+    CallContext, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
+    SignatureCheck, SignatureStatus,
 };
 
 /// The protocol's identifier, sent in every request and accepted in responses.
@@ -106,7 +105,7 @@ pub fn program_at(path: &Path) -> Option<(String, PathBuf)> {
 /// An adapter program and how kmlab calls it.
 #[derive(Debug, Clone)]
 pub struct Adapter {
-    name: &'static str,
+    name: String,
     program: PathBuf,
     timeout: Duration,
 }
@@ -115,19 +114,16 @@ impl Adapter {
     /// An adapter called `name` in reports, run as `program`, each call limited to
     /// `timeout`.
     pub fn new(name: &str, program: PathBuf, timeout: Duration) -> Self {
-        // Engine names are `'static`; an adapter is named once per command line, so the few
-        // bytes are kept for the life of the process.
-        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
         Self {
-            name,
+            name: name.to_owned(),
             program,
             timeout,
         }
     }
 
     /// The name reports use (`openssl-cli`).
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The program run for each call.
@@ -136,39 +132,18 @@ impl Adapter {
     }
 }
 
-/// An [`Engine`] whose every operation is a call of an adapter program.
+/// An [`Engine`] whose every operation is a call of an adapter program. It holds no state
+/// between calls: each call tells the adapter the [`CallContext`]'s time (`at`) and CA
+/// certificates (`authorities`).
 #[derive(Debug)]
 pub struct ExternalEngine {
     adapter: Adapter,
-    /// The virtual time sent as `at` with decrypt and verify calls, in Unix seconds.
-    at: AtomicI64,
-    /// CA certificates the world holds, sent as `authorities` for implementations that will
-    /// not use a certificate whose chain they cannot build.
-    authorities: std::sync::Mutex<Vec<CertificateDer>>,
 }
 
 impl ExternalEngine {
-    /// An engine calling `adapter`, telling it that the time is `at`.
-    pub fn new(adapter: Adapter, at: Timestamp) -> Self {
-        Self {
-            adapter,
-            at: AtomicI64::new(at.unix()),
-            authorities: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Moves the time the adapter is told (the virtual clock moved).
-    pub fn set_time(&self, at: Timestamp) {
-        self.at.store(at.unix(), Ordering::Relaxed);
-    }
-
-    /// Replaces the CA certificates sent with every call.
-    pub fn set_authorities(&self, certificates: Vec<CertificateDer>) {
-        let mut held = self
-            .authorities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *held = certificates;
+    /// An engine calling `adapter`.
+    pub fn new(adapter: Adapter) -> Self {
+        Self { adapter }
     }
 
     /// The adapter.
@@ -176,39 +151,32 @@ impl ExternalEngine {
         &self.adapter
     }
 
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix(self.at.load(Ordering::Relaxed))
-    }
-
     fn failure(&self, operation: &str, what: impl std::fmt::Display) -> String {
         format!("{} {operation}: {what}", self.adapter.name)
     }
 
-    /// Runs one call: the request is `fields` plus the protocol's common fields.
+    /// Runs one call: the request is `fields` plus the protocol's common fields, taken from
+    /// `context`.
     fn call(
         &self,
         operation: &'static str,
-        at: Timestamp,
+        context: &CallContext<'_>,
         scratch: &Path,
         fields: Map<String, Value>,
     ) -> Result<Answer, String> {
         let mut request = Map::new();
         request.insert("protocol".into(), json!(PROTOCOL));
         request.insert("operation".into(), json!(operation));
-        request.insert("at".into(), json!(at.to_string()));
-        request.insert("at_unix".into(), json!(at.unix()));
+        request.insert("at".into(), json!(context.at.to_string()));
+        request.insert("at_unix".into(), json!(context.at.unix()));
         // The adapter's own folder, apart from the request's files, so that nothing it
         // writes can overwrite them.
         let workdir = scratch.join("work");
         std::fs::create_dir_all(&workdir)
             .map_err(|e| self.failure(operation, format!("no work folder: {e}")))?;
         request.insert("workdir".into(), json!(workdir.display().to_string()));
-        let authorities = self
+        let paths = context
             .authorities
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let paths = authorities
             .iter()
             .enumerate()
             .map(|(index, der)| write_certificate(scratch, &format!("authority-{index}"), der))
@@ -226,7 +194,7 @@ impl ExternalEngine {
     fn call_with_files(
         &self,
         operation: &'static str,
-        at: Timestamp,
+        context: &CallContext<'_>,
         request: impl FnOnce(&Path) -> std::io::Result<Map<String, Value>>,
     ) -> Result<Answer, String> {
         let scratch = tempfile::Builder::new()
@@ -235,13 +203,13 @@ impl ExternalEngine {
             .map_err(|e| self.failure(operation, format!("no scratch folder: {e}")))?;
         let fields = request(scratch.path())
             .map_err(|e| self.failure(operation, format!("writing the request files: {e}")))?;
-        self.call(operation, at, scratch.path(), fields)
+        self.call(operation, context, scratch.path(), fields)
     }
 }
 
 impl Engine for ExternalEngine {
-    fn name(&self) -> &'static str {
-        self.adapter.name
+    fn name(&self) -> &str {
+        &self.adapter.name
     }
 
     fn is_deterministic(&self) -> bool {
@@ -251,10 +219,13 @@ impl Engine for ExternalEngine {
     fn sign(
         &self,
         request: &SignRequest<'_>,
+        context: &CallContext<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let operation = "sign";
-        let answer = self.call_with_files(operation, request.signing_time, |dir| {
+        // The protocol's `at` for a signature is the signing time the signature will carry.
+        let context = CallContext::new(request.signing_time, context.authorities);
+        let answer = self.call_with_files(operation, &context, |dir| {
             let chain: Vec<String> = request
                 .signer
                 .chain
@@ -290,10 +261,11 @@ impl Engine for ExternalEngine {
     fn envelope(
         &self,
         request: &EnvelopeRequest<'_>,
+        context: &CallContext<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let operation = "encrypt";
-        let answer = self.call_with_files(operation, self.now(), |dir| {
+        let answer = self.call_with_files(operation, context, |dir| {
             let recipients: Vec<Value> = request
                 .recipients
                 .iter()
@@ -323,10 +295,11 @@ impl Engine for ExternalEngine {
         message: &[u8],
         certificate: &CertificateDer,
         key: &PrivateKeyDer,
+        context: &CallContext<'_>,
     ) -> Decryption {
         smime::judge::open_enveloped(message, certificate, || {
             let operation = "decrypt";
-            let answer = self.call_with_files(operation, self.now(), |dir| {
+            let answer = self.call_with_files(operation, context, |dir| {
                 Ok(object(json!({
                     "message_file": write_file(dir, "message.der", message)?,
                     "message": BASE64.encode(message),
@@ -358,10 +331,15 @@ impl Engine for ExternalEngine {
         })
     }
 
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        context: &CallContext<'_>,
+    ) -> SignatureCheck {
         smime::judge::check_signed(message, detached_content, || {
             let operation = "verify";
-            let answer = self.call_with_files(operation, self.now(), |dir| {
+            let answer = self.call_with_files(operation, context, |dir| {
                 let content_file = detached_content
                     .map(|content| write_file(dir, "content", content))
                     .transpose()?;
@@ -420,7 +398,7 @@ impl ExternalEngine {
                 }
             }
             "unsupported" => Err(EngineError::Unsupported {
-                engine: self.adapter.name,
+                engine: self.adapter.name.clone(),
                 detail: answer.reason_or("no reason given"),
             }),
             other => Err(failed(format!("unknown status `{other}`"))),

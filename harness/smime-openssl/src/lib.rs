@@ -28,8 +28,8 @@ use openssl::x509::X509;
 use rand_core::CryptoRngCore;
 use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
 use smime::{
-    Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, IdentifierKind,
-    SignRequest, SignatureCheck, SignatureStatus,
+    CallContext, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
+    IdentifierKind, SignRequest, SignatureCheck, SignatureStatus,
 };
 
 const NAME: &str = "openssl";
@@ -51,7 +51,7 @@ impl OpensslEngine {
     pub fn new() -> Result<Self, EngineError> {
         let legacy =
             Provider::try_load(None, "legacy", true).map_err(|e| EngineError::Unsupported {
-                engine: NAME,
+                engine: NAME.to_owned(),
                 detail: format!("OpenSSL's legacy provider (RC2) does not load: {e}"),
             })?;
         Ok(Self { _legacy: legacy })
@@ -59,7 +59,7 @@ impl OpensslEngine {
 }
 
 impl Engine for OpensslEngine {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
@@ -70,6 +70,7 @@ impl Engine for OpensslEngine {
     fn sign(
         &self,
         request: &SignRequest<'_>,
+        _context: &CallContext<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let key = private_key(&request.signer.key)?;
@@ -89,6 +90,7 @@ impl Engine for OpensslEngine {
     fn envelope(
         &self,
         request: &EnvelopeRequest<'_>,
+        _context: &CallContext<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let Some(first) = request.recipients.first() else {
@@ -127,6 +129,7 @@ impl Engine for OpensslEngine {
         message: &[u8],
         certificate_der: &CertificateDer,
         key: &PrivateKeyDer,
+        _context: &CallContext<'_>,
     ) -> Decryption {
         // What the message says about itself is read structurally, so the verdicts that do not
         // need a key are worded the same for every engine; the key work is OpenSSL's.
@@ -154,7 +157,12 @@ impl Engine for OpensslEngine {
         })
     }
 
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        _context: &CallContext<'_>,
+    ) -> SignatureCheck {
         smime::judge::check_signed(message, detached_content, || {
             let mut content = Vec::new();
             let status = openssl_verify(message, detached_content, &mut content);
@@ -242,7 +250,7 @@ fn symmetric(cipher: Cipher) -> Result<symm::Cipher, EngineError> {
         Cipher::Aes256Cbc => Some(symm::Cipher::aes_256_cbc()),
     };
     found.ok_or_else(|| EngineError::Unsupported {
-        engine: NAME,
+        engine: NAME.to_owned(),
         detail: format!("OpenSSL has no {cipher}"),
     })
 }

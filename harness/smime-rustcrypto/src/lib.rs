@@ -15,8 +15,8 @@ use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
 use smime::structure::{CertificateId, attribute_values, carried_certificates, content_cipher};
 use smime::{
-    Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
-    SignatureCheck, SignatureStatus, oids,
+    CallContext, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
+    SignRequest, SignatureCheck, SignatureStatus, oids,
 };
 use spki::DecodePublicKey;
 use x509_cert::Certificate;
@@ -28,7 +28,7 @@ const NAME: &str = "rustcrypto";
 pub struct RustCryptoEngine;
 
 impl Engine for RustCryptoEngine {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
@@ -39,6 +39,7 @@ impl Engine for RustCryptoEngine {
     fn sign(
         &self,
         request: &SignRequest<'_>,
+        _context: &CallContext<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let key = RsaPrivateKey::from_pkcs8_der(request.signer.key.as_bytes())
@@ -56,6 +57,7 @@ impl Engine for RustCryptoEngine {
     fn envelope(
         &self,
         request: &EnvelopeRequest<'_>,
+        _context: &CallContext<'_>,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let cipher = request.cipher;
@@ -96,6 +98,7 @@ impl Engine for RustCryptoEngine {
         message: &[u8],
         certificate: &CertificateDer,
         key: &PrivateKeyDer,
+        _context: &CallContext<'_>,
     ) -> Decryption {
         let enveloped = match smime::structure::decode_enveloped(message) {
             Ok(enveloped) => enveloped,
@@ -158,7 +161,12 @@ impl Engine for RustCryptoEngine {
         }
     }
 
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck {
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        _context: &CallContext<'_>,
+    ) -> SignatureCheck {
         let signed = match smime::structure::decode_signed(message) {
             Ok(signed) => signed,
             Err(detail) => return SignatureCheck::failed(SignatureStatus::Malformed { detail }),

@@ -96,6 +96,27 @@ pub struct EnvelopeRequest<'a> {
     pub cipher: Cipher,
 }
 
+/// The circumstances of one operation: when it happens and which certification authorities
+/// the caller knows of. The built-in engines need neither (they judge nothing about time or
+/// trust; that is the reader's policy), but a real implementation in a user's seat checks
+/// validity at the moment it is told and will not use a certificate whose chain it cannot
+/// build, so every operation is told both rather than the engine keeping a clock of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    /// The virtual time of the operation: the moment of reading for decrypt and verify, of
+    /// building for sign and envelope.
+    pub at: Timestamp,
+    /// CA certificates the caller vouches for, whichever its trust policy makes of them.
+    pub authorities: &'a [CertificateDer],
+}
+
+impl<'a> CallContext<'a> {
+    /// The operation happens at `at`, with `authorities` known.
+    pub fn new(at: Timestamp, authorities: &'a [CertificateDer]) -> Self {
+        Self { at, authorities }
+    }
+}
+
 /// A failure of the engine itself, as opposed to a verdict about a message.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -111,7 +132,7 @@ pub enum EngineError {
     #[error("unsupported by the {engine} engine: {detail}")]
     Unsupported {
         /// The engine's name.
-        engine: &'static str,
+        engine: String,
         /// What is missing.
         detail: String,
     },
@@ -290,8 +311,8 @@ impl SignatureCheck {
 /// One S/MIME implementation. Verdicts about messages are data; `Err` is reserved for the
 /// engine failing to do its own job.
 pub trait Engine: Send + Sync + std::fmt::Debug {
-    /// A short name for transcripts: `rustcrypto`, `openssl`.
-    fn name(&self) -> &'static str;
+    /// A short name for transcripts: `rustcrypto`, `openssl`, an adapter's name.
+    fn name(&self) -> &str;
 
     /// Whether the same inputs and generator always give the same bytes.
     fn is_deterministic(&self) -> bool;
@@ -300,6 +321,7 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn sign(
         &self,
         request: &SignRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError>;
 
@@ -307,6 +329,7 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
     fn envelope(
         &self,
         request: &EnvelopeRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError>;
 
@@ -316,8 +339,14 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         message: &[u8],
         certificate: &CertificateDer,
         key: &PrivateKeyDer,
+        context: &CallContext<'_>,
     ) -> Decryption;
 
     /// Checks signed-data; `detached_content` is the signed part of a multipart/signed.
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> SignatureCheck;
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        context: &CallContext<'_>,
+    ) -> SignatureCheck;
 }

@@ -8,7 +8,7 @@ use report::{Detail, Record};
 use scenario::{RestoreSource, SectoolOperation, TokenChoice};
 use smime::mime::{Entity, SmimeType, classify, pkcs7_mime_entity};
 use smime::structure::{CmsSummary, summarize};
-use smime::{Decryption, EnvelopeRequest, Recipient};
+use smime::{CallContext, Decryption, EnvelopeRequest, Recipient};
 
 use super::{new_record, refuse};
 use crate::book::certificate_line;
@@ -757,6 +757,8 @@ fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, St
     let Some(client) = world.clients.users.get(user) else {
         return Ok(Vec::new());
     };
+    let authorities = world.pki.authorities();
+    let context = CallContext::new(world.clock.now(), &authorities);
     Ok(world
         .mail
         .inbox(client)?
@@ -768,10 +770,12 @@ fn unreadable_messages(world: &World, user: &UserName) -> Result<Vec<String>, St
             matches!(summarize(&der), Ok(CmsSummary::Enveloped(_)))
                 && !client.encryption_keys.iter().any(|key| {
                     matches!(
-                        world
-                            .clients
-                            .run_engine()
-                            .decrypt(&der, &key.certificate, &key.key),
+                        world.clients.run_engine().decrypt(
+                            &der,
+                            &key.certificate,
+                            &key.key,
+                            &context
+                        ),
                         Decryption::Opened { .. }
                     )
                 })
@@ -861,6 +865,8 @@ pub(super) fn sectool(
         .ok_or_else(|| StepError::missing(Thing::User, user))?;
     let mut processed = Vec::new();
     let mut skipped = Vec::new();
+    let authorities = world.pki.authorities();
+    let context = CallContext::new(world.clock.now(), &authorities);
     for (id, data) in world.mail.inbox(&client)? {
         let label = format!("#{id} \"{}\"", subject_of(&data));
         let (headers, entity) = split_message(&data);
@@ -873,11 +879,12 @@ pub(super) fn sectool(
                     continue;
                 }
                 let opened = client.encryption_keys.iter().rev().find_map(|key| {
-                    match world
-                        .clients
-                        .run_engine()
-                        .decrypt(&der, &key.certificate, &key.key)
-                    {
+                    match world.clients.run_engine().decrypt(
+                        &der,
+                        &key.certificate,
+                        &key.key,
+                        &context,
+                    ) {
                         Decryption::Opened { content } => Some(content),
                         _ => None,
                     }
@@ -920,10 +927,11 @@ pub(super) fn sectool(
                     recipients: &recipients,
                     cipher,
                 };
-                let enveloped = world
-                    .clients
-                    .run_engine()
-                    .envelope(&request, &mut world.mail.rng)?;
+                let enveloped =
+                    world
+                        .clients
+                        .run_engine()
+                        .envelope(&request, &context, &mut world.mail.rng)?;
                 let entity = pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
                 world
                     .mail

@@ -12,7 +12,7 @@ use report::{Detail, Record};
 use scenario::{Folder, SendStep};
 use smime::mime::{Entity, MessageHeaders, classify};
 use smime::structure::{CertificateId, CmsSummary, EnvelopeSummary, summarize};
-use smime::{Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
+use smime::{CallContext, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
 
 use super::{new_record, refuse};
 use crate::error::{StepError, StepResult, Thing};
@@ -54,11 +54,11 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> StepResult {
             .details
             .push(Detail::text("implementation", name.to_owned()));
     }
-    let engine = world
-        .clients
-        .engine_for(&step.from, world.clock.now(), || world.pki.authorities());
+    let engine = world.clients.engine_for(&step.from);
+    let authorities = world.pki.authorities();
     let recording = Recording::new(engine.as_ref());
-    let message = match clients::compose::compose(&draft, &recording, &mut world.mail.rng) {
+    let composed = clients::compose::compose(&draft, &recording, &authorities, &mut world.mail.rng);
+    let message = match composed {
         Ok(message) => message,
         Err(error) => return engine_refusal(record, error),
     };
@@ -361,7 +361,7 @@ impl<'a> Recording<'a> {
 }
 
 impl Engine for Recording<'_> {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.engine.name()
     }
 
@@ -372,17 +372,19 @@ impl Engine for Recording<'_> {
     fn sign(
         &self,
         request: &smime::SignRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        self.keep(self.engine.sign(request, rng))
+        self.keep(self.engine.sign(request, context, rng))
     }
 
     fn envelope(
         &self,
         request: &smime::EnvelopeRequest<'_>,
+        context: &CallContext<'_>,
         rng: &mut dyn rand_core::CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        self.keep(self.engine.envelope(request, rng))
+        self.keep(self.engine.envelope(request, context, rng))
     }
 
     fn decrypt(
@@ -390,12 +392,18 @@ impl Engine for Recording<'_> {
         message: &[u8],
         certificate: &CertificateDer,
         key: &model::PrivateKeyDer,
+        context: &CallContext<'_>,
     ) -> smime::Decryption {
-        self.engine.decrypt(message, certificate, key)
+        self.engine.decrypt(message, certificate, key, context)
     }
 
-    fn verify(&self, message: &[u8], detached_content: Option<&[u8]>) -> smime::SignatureCheck {
-        self.engine.verify(message, detached_content)
+    fn verify(
+        &self,
+        message: &[u8],
+        detached_content: Option<&[u8]>,
+        context: &CallContext<'_>,
+    ) -> smime::SignatureCheck {
+        self.engine.verify(message, detached_content, context)
     }
 }
 
@@ -689,11 +697,10 @@ pub(super) fn read(
             .push(Detail::text("implementation", name.to_owned()));
     }
     let now = world.clock.now();
-    let engine = world
-        .clients
-        .engine_for(user, now, || world.pki.authorities());
+    let engine = world.clients.engine_for(user);
+    let authorities = world.pki.authorities();
     let reader = |engine| {
-        let mut reader = client.reader(engine, now);
+        let mut reader = client.reader_with(engine, now, &authorities, &world.pki.signatures);
         reader.trust_list = &trust_list;
         if security_lost {
             reader.keys = &[];

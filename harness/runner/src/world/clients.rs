@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use clients::VirtualUser;
-use model::{CertificateDer, KeyGeneration, Timestamp, UserName};
+use model::{KeyGeneration, UserName};
 use scenario::Scenario;
 use smime::Engine;
 use smime_external::ExternalEngine;
@@ -74,7 +74,7 @@ impl Clients {
                 .find(|seat| seat.user.is_none())
                 .map(|seat| seat.adapter.clone());
             if let Some(adapter) = named.or(own).or(everyone) {
-                let engine = ExternalEngine::new(adapter, scenario.start);
+                let engine = ExternalEngine::new(adapter);
                 seated.insert(spec.name.clone(), Arc::new(engine));
             }
         }
@@ -146,19 +146,10 @@ impl Clients {
     }
 
     /// The engine `user`'s client does its cryptography with: the implementation seated as
-    /// that user, told the time and the authorities it may trust, else the run's engine.
-    pub(crate) fn engine_for(
-        &self,
-        user: &UserName,
-        now: Timestamp,
-        authorities: impl FnOnce() -> Vec<CertificateDer>,
-    ) -> Arc<dyn Engine> {
+    /// that user, else the run's engine. Each call tells it the time and the authorities.
+    pub(crate) fn engine_for(&self, user: &UserName) -> Arc<dyn Engine> {
         match self.seated.get(user) {
-            Some(engine) => {
-                engine.set_time(now);
-                engine.set_authorities(authorities());
-                Arc::clone(engine) as Arc<dyn Engine>
-            }
+            Some(engine) => Arc::clone(engine) as Arc<dyn Engine>,
             None => Arc::clone(&self.engine),
         }
     }
@@ -169,7 +160,7 @@ impl Clients {
     }
 
     /// The name of the implementation seated as `user`, if one is.
-    pub(crate) fn seated_name(&self, user: &UserName) -> Option<&'static str> {
+    pub(crate) fn seated_name(&self, user: &UserName) -> Option<&str> {
         self.seated.get(user).map(|engine| engine.name())
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clients::VirtualUser;
 use model::{CaName, CertificateDer, CtlDer, HostName};
-use pki::{CertificationAuthority, KeyPool, TrustList, TrustListInfo};
+use pki::{CertificationAuthority, KeyPool, SignatureMemo, TrustList, TrustListInfo};
 use scenario::{CaRole, Scenario};
 
 use crate::book::CertificateBook;
@@ -27,6 +27,9 @@ pub(crate) struct Pki {
     pub(crate) book: CertificateBook,
     /// Keys handed out for certificates requested straight from a CA, counted per owner.
     pub(crate) direct_requests: u32,
+    /// Signature verdicts on certificate chains, remembered for the run: every signed
+    /// message makes its readers check the same certificates again.
+    pub(crate) signatures: SignatureMemo,
 }
 
 impl Pki {
@@ -45,6 +48,7 @@ impl Pki {
             signed_trust_list: None,
             book: CertificateBook::default(),
             direct_requests: 0,
+            signatures: SignatureMemo::new(),
         }
     }
 
