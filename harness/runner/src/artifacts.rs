@@ -146,7 +146,7 @@ impl Run {
                 client: user.persona.name().to_owned(),
                 strength: user.strength.name().to_owned(),
                 at: world.now().to_string(),
-                advanced_security_lost: world.km.v1_disabled.contains(name),
+                advanced_security_lost: world.km.v1_security_ended(name),
                 encryption_keys: Vec::new(),
                 signing_keys: Vec::new(),
                 trusted_roots: Vec::new(),

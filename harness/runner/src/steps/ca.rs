@@ -242,20 +242,14 @@ pub(super) fn install_ca_certificate(
         return Ok(record);
     }
     let now = world.now();
-    let parent_ca = world
-        .pki
-        .cas
-        .get_mut(parent)
-        .ok_or_else(|| StepError::missing(Thing::Ca, parent))?;
+    let parent_ca = world.pki.ca_mut(parent)?;
     let (certificate, cut) = match parent_ca.sign_subordinate(&request, now) {
         Ok(signed) => signed,
         Err(error) => return Ok(refuse(record, error.reason())),
     };
     world
         .pki
-        .cas
-        .get_mut(ca)
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?
+        .ca_mut(ca)?
         .install_certificate(certificate.clone())?;
     world.pki.book.add(&certificate, ca.to_string());
     if let Some(host) = &host {
@@ -287,11 +281,7 @@ pub(super) fn request_certificate(
     let topology = &world.scenario.topology;
     let (subject, email, role) = match user {
         Some(user) => {
-            let client = world
-                .clients
-                .users
-                .get(user)
-                .ok_or_else(|| StepError::missing(Thing::User, user))?;
+            let client = world.clients.user(user)?;
             let spec = topology
                 .user(user)
                 .ok_or_else(|| StepError::missing(Thing::User, user))?;
@@ -374,11 +364,7 @@ pub(super) fn request_certificate(
         };
         let generation = world.clients.next_generation(user, kind);
         world.clients.use_generation(user, kind, generation);
-        let client = world
-            .clients
-            .users
-            .get_mut(user)
-            .ok_or_else(|| StepError::missing(Thing::User, user))?;
+        let client = world.clients.user_mut(user)?;
         let private = private_key_der(&key)?;
         let (label, certified) = if purpose == RequestPurpose::SmimeSigning {
             client.signing_keys.push(CertifiedKey {
@@ -421,11 +407,7 @@ pub(super) fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarge
     let mut record = new_record(world, format!("admin@{ca}"), "revoke");
     let certificate = match target {
         RevokeTarget::User { user, certificate } => {
-            let client = world
-                .clients
-                .users
-                .get(user)
-                .ok_or_else(|| StepError::missing(Thing::User, user))?;
+            let client = world.clients.user(user)?;
             let keys = if certificate.encryption {
                 &client.encryption_keys
             } else {

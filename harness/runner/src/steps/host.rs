@@ -59,12 +59,7 @@ pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> StepResult {
     if let Some(host) = world.hosts.get_mut(&host_name) {
         host.os = model::Os::W2k;
     }
-    world
-        .pki
-        .cas
-        .get_mut(ca)
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?
-        .upgrade_to_w2k();
+    world.pki.ca_mut(ca)?.upgrade_to_w2k();
     record.details.push(Detail::text(
         "converted",
         format!("{ca} is now a Windows 2000 stand-alone CA on {host_name}; its database was kept"),
@@ -72,7 +67,9 @@ pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> StepResult {
     if !web_enrollment {
         record.warn("km-lost-ca");
         record.details.push(Detail::list("km-servers", attached.iter().map(|km| format!("{km} lost its CA: Web Enrollment Support was not installed before the upgrade")).collect()));
-        world.km.lost_ca.extend(attached);
+        for km in &attached {
+            world.km.server_mut(km)?.lose_ca();
+        }
     } else {
         record.details.push(Detail::list(
             "km-servers",

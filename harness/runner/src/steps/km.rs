@@ -29,11 +29,6 @@ fn refused(mut record: Record, refusal: &Refusal) -> Record {
     record
 }
 
-/// The KM server a step acts on: the one named, else the one serving the user's site.
-fn resolve_km(world: &World, km: Option<&KmName>, user: &UserName) -> Option<KmName> {
-    km.cloned().or_else(|| world.km.km_for(user))
-}
-
 /// The KM server an administrator's `action` for `user` goes to (the one named, else the one
 /// serving the user's site) with the action's record; or the refused record when there is no
 /// such server or it cannot act.
@@ -43,7 +38,7 @@ fn admin_action(
     user: &UserName,
     action: &str,
 ) -> Result<(KmName, Record), Box<Record>> {
-    let Some(km) = resolve_km(world, km, user) else {
+    let Some(km) = world.km.resolve(km, user) else {
         return Err(Box::new(refuse(
             new_record(world, "admin", action),
             "no-km-server-for-site",
@@ -61,7 +56,12 @@ fn unavailable(world: &World, km: &KmName) -> Option<Refusal> {
     if !world.km.servers.contains_key(km) {
         return Some(Refusal::NotInstalled);
     }
-    world.km.lost_ca.contains(km).then_some(Refusal::CaLost)
+    world
+        .km
+        .servers
+        .get(km)
+        .is_some_and(KmServer::has_lost_ca)
+        .then_some(Refusal::CaLost)
 }
 
 fn km_context_parts<'w>(
@@ -93,6 +93,7 @@ fn km_context_parts<'w>(
             .unwrap_or_default(),
         _ => Vec::new(),
     };
+    // Borrowed field by field: the server, its CA, the key pool and the directory at once.
     let server = world
         .km
         .servers
@@ -102,7 +103,7 @@ fn km_context_parts<'w>(
         .pki
         .cas
         .get_mut(&ca_name)
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca_name))?;
+        .ok_or_else(|| StepError::missing(Thing::Ca, &ca_name))?;
     let context = KmContext {
         ca,
         keys: &world.pki.keys,
@@ -121,11 +122,7 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, StepError>
     let spec = topology
         .km_server(km)
         .ok_or_else(|| StepError::missing(Thing::KmServer, km))?;
-    let server = world
-        .km
-        .servers
-        .get(km)
-        .ok_or_else(|| StepError::missing(Thing::InstalledKmServer, km))?;
+    let server = world.km.server(km)?;
     let ca_name = server.hierarchy();
     let ca_spec = topology
         .ca(ca_name)
@@ -142,11 +139,7 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, StepError>
         .hosts
         .get(ca_host_name)
         .ok_or_else(|| StepError::missing(Thing::Host, ca_host_name))?;
-    let ca = world
-        .pki
-        .cas
-        .get(ca_name)
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca_name))?;
+    let ca = world.pki.ca(ca_name)?;
     let chain_names = world.pki.chain_names(ca_name);
     let chain: Vec<CertificateInfo> = chain_names
         .iter()
@@ -179,13 +172,10 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, StepError>
         key_origin: ca_spec.key_origin,
         hash: ca_spec.hash,
         shared_folder: &ca_spec.shared_folder,
-        configuration_directory: world
-            .km
-            .configuration_directories
-            .get(km)
-            .map(String::as_str)
+        configuration_directory: server
+            .configuration_directory()
             .or(spec.configuration_directory.as_deref()),
-        mapped_drive: !world.km.dropped_mappings.contains(km),
+        mapped_drive: !server.drive_mapping_dropped(),
         installer_writes_directory: ca_spec.installer_writes_directory,
         chain: if complete { chain } else { Vec::new() },
         root_trusted,
@@ -287,11 +277,11 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> StepResult {
 
 pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: &str) -> Record {
     let mut record = new_record(world, format!("admin@{km}"), "set-configuration-directory");
-    world
-        .km
-        .configuration_directories
-        .insert(km.clone(), path.to_owned());
-    world.km.dropped_mappings.retain(|dropped| dropped != km);
+    // A KM server the topology could not install has no setting to change; the record
+    // still says what the administrator did.
+    if let Some(server) = world.km.servers.get_mut(km) {
+        server.set_configuration_directory(path);
+    }
     record
         .details
         .push(Detail::text("configuration-directory", path));
@@ -300,8 +290,9 @@ pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: 
 
 pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
     let mut record = new_record(world, format!("admin@{km}"), "drop-drive-mapping");
-    if !world.km.dropped_mappings.contains(km) {
-        world.km.dropped_mappings.push(km.clone());
+    // As for the configuration directory: only an installed KM server has a mapping.
+    if let Some(server) = world.km.servers.get_mut(km) {
+        server.drop_drive_mapping();
     }
     let directory = world
         .scenario
@@ -375,11 +366,7 @@ fn mail_welcome(
     user: &UserName,
     token: &Token,
 ) -> Result<(), StepError> {
-    let client = world
-        .clients
-        .users
-        .get(user)
-        .ok_or_else(|| StepError::missing(Thing::User, user))?;
+    let client = world.clients.user(user)?;
     let from = format!("km-admin@{}", world.scenario.topology.mail_domain);
     let headers = smime::mime::MessageHeaders {
         from: from.clone(),
@@ -415,15 +402,11 @@ pub(super) fn enroll(
     choice: TokenChoice,
 ) -> StepResult {
     let record = new_record(world, user.to_string(), "enroll");
-    let client = world
-        .clients
-        .users
-        .get(user)
-        .ok_or_else(|| StepError::missing(Thing::User, user))?;
+    let client = world.clients.user(user)?;
     if !client.profile().enrolls_with_km {
         return Ok(refuse(record, "client-cannot-enroll"));
     }
-    let Some(km) = resolve_km(world, km, user) else {
+    let Some(km) = world.km.resolve(km, user) else {
         return Ok(refuse(record, "no-km-server-for-site"));
     };
     if let Some(refusal) = unavailable(world, &km) {
@@ -539,7 +522,10 @@ fn deliver_enrollment(
             client.trust_root(root);
         }
     }
-    world.km.v1_disabled.remove(user);
+    // KM-06: enrolling again (with a V3-capable client) gives security back.
+    for server in world.km.servers.values_mut() {
+        server.restore_v1_security(user);
+    }
     record
 }
 
@@ -573,11 +559,7 @@ pub(super) fn recover(world: &mut World, km: Option<&KmName>, user: &UserName) -
 
 pub(super) fn lose_keys(world: &mut World, user: &UserName) -> StepResult {
     let mut record = new_record(world, user.to_string(), "lose-keys");
-    let client = world
-        .clients
-        .users
-        .get_mut(user)
-        .ok_or_else(|| StepError::missing(Thing::User, user))?;
+    let client = world.clients.user_mut(user)?;
     let mut lost: Vec<String> = client
         .encryption_keys
         .iter()
@@ -637,7 +619,7 @@ fn apply_mode(
             });
             if v1_only {
                 lost.push(user.to_string());
-                world.km.v1_disabled.insert(user);
+                world.km.server_mut(km)?.end_v1_security(&user);
             }
         }
         record
@@ -829,11 +811,7 @@ pub(super) fn move_user(world: &mut World, user: &UserName, site: &model::SiteNa
     if old_km != new_km {
         // KM-12: the client's security belonged to the old KM server; pointing the mailbox at
         // another one loses the key history the client held.
-        let client = world
-            .clients
-            .users
-            .get_mut(user)
-            .ok_or_else(|| StepError::missing(Thing::User, user))?;
+        let client = world.clients.user_mut(user)?;
         let lost: Vec<String> = client
             .encryption_keys
             .iter()
@@ -1313,5 +1291,5 @@ pub(super) fn forklift(
 /// Whether a user's V1 client lost advanced security (KM-06): its reading of encrypted mail
 /// fails whatever keys it holds.
 pub(super) fn v1_security_lost(world: &World, user: &UserName) -> bool {
-    world.km.v1_disabled.contains(user)
+    world.km.v1_security_ended(user)
 }

@@ -15,7 +15,7 @@ use smime::structure::{CertificateId, CmsSummary, EnvelopeSummary, summarize};
 use smime::{CallContext, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
 
 use super::{new_record, refuse};
-use crate::error::{StepError, StepResult, Thing};
+use crate::error::{StepError, StepResult};
 use crate::reading::{algorithm_text, cipher_text, describe_reading};
 use crate::world::{Delivered, SPOOL, SentMessage, World};
 
@@ -616,11 +616,7 @@ pub(super) fn alter_message(
     change: TransitChange,
 ) -> StepResult {
     let mut record = new_record(world, "transit", "alter-message");
-    let client = world
-        .clients
-        .users
-        .get(user)
-        .ok_or_else(|| StepError::missing(Thing::User, user))?;
+    let client = world.clients.user(user)?;
     let mut stored = None;
     for message in world
         .mail
@@ -737,11 +733,7 @@ pub(super) fn read(
     }
     if folder == Folder::Inbox {
         if let (Some(ciphers), Some(from)) = (reading.announced_ciphers(), &reading.from) {
-            let reader = world
-                .clients
-                .users
-                .get_mut(user)
-                .ok_or_else(|| StepError::missing(Thing::User, user))?;
+            let reader = world.clients.user_mut(user)?;
             if reader.remember_capabilities(from, ciphers.clone()) {
                 record.details.push(Detail::text(
                     "capabilities",

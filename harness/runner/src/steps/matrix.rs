@@ -9,7 +9,7 @@ use report::{Detail, DetailValue, Record};
 use scenario::{Folder, SendStep};
 
 use super::{mail, new_record};
-use crate::error::{StepError, StepResult, Thing};
+use crate::error::{StepError, StepResult};
 use crate::world::World;
 
 /// One way of sending a message.
@@ -77,12 +77,7 @@ pub(super) fn interop_matrix(world: &mut World, users: &[UserName]) -> StepResul
     for form in FORMS {
         let mut rows = Vec::new();
         for from in users {
-            let profile = world
-                .clients
-                .users
-                .get(from)
-                .ok_or_else(|| StepError::missing(Thing::User, from))?
-                .profile();
+            let profile = world.clients.user(from)?.profile();
             let mut cells = Vec::new();
             if !form.allowed_by(profile) {
                 rows.push(format!(

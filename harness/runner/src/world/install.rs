@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use km::{KmServer, KmSetup, Product, ServicePack};
-use model::{Duration, HostName, Named, Os, Outcome, SeededRng};
+use km::{KmServer, KmSetup};
+use model::{Duration, HostName, KmName, Named, Os, Outcome, SeededRng, SiteName};
 use pki::{CaKind, CaSetup, CertificationAuthority};
 use report::{Detail, Record};
 use scenario::{CaInstall, CaRole, CaSpec, KmSpec};
@@ -29,40 +29,24 @@ impl World {
                 spec.ca
             ),
         ));
-        let earlier: Vec<&KmSpec> = self
+        // KM-01: the product's placement rules, against the KM servers installed before.
+        let earlier: Vec<(KmName, SiteName)> = self
             .scenario
             .topology
             .km_servers
             .iter()
             .take_while(|other| other.name != spec.name)
             .filter(|other| self.km.servers.contains_key(&other.name))
+            .map(|other| (other.name.clone(), other.site.clone()))
             .collect();
         let host_os = self.hosts.get(&spec.host).map(|host| host.os);
-        let failure = match spec.product {
-            Product::Ex55(ServicePack::None) if !earlier.is_empty() => Some((
-                "one-km-per-organisation",
-                format!(
-                    "Exchange 5.5 before SP1 allows one KM server per organisation; {} is already installed",
-                    earlier[0].name
-                ),
-            )),
-            Product::Ex55(_) if earlier.iter().any(|other| other.site == spec.site) => Some((
-                "one-km-per-site",
-                format!("site {} already has a KM server", spec.site),
-            )),
-            Product::Ex55(sp) if host_os == Some(Os::W2k) && sp < ServicePack::Sp3 => Some((
-                "needs-sp3",
-                format!(
-                    "an Exchange 5.5 KM server on Windows 2000 needs SP3; this is {}",
-                    sp.name()
-                ),
-            )),
-            _ => None,
-        };
-        if let Some((reason, message)) = failure {
+        let placement = km::placement::check(spec.product, &spec.site, host_os, &earlier);
+        if let Some(refusal) = placement.refusal {
             record.outcome = Outcome::Error(None);
-            record.reason = Some(reason.to_owned());
-            record.details.push(Detail::text("problem", message));
+            record.reason = Some(refusal.reason.to_owned());
+            record
+                .details
+                .push(Detail::text("problem", refusal.message));
             return Ok(record);
         }
         let setup = KmSetup {
@@ -83,15 +67,11 @@ impl World {
         record
             .details
             .push(Detail::text("database", format!("km/{}.sqlite", spec.name)));
-        if spec.product == Product::Ex2000 && earlier.iter().any(|other| other.site == spec.site) {
-            record.warn("second-km-in-group");
-            record.details.push(Detail::text(
-                "placement",
-                format!(
-                    "administrative group {} already has a KM server; one per group is recommended",
-                    spec.site
-                ),
-            ));
+        if let Some(warning) = placement.warning {
+            record.warn(warning.reason);
+            record
+                .details
+                .push(Detail::text("placement", warning.message));
         }
         if server.has_default_admin_password() {
             if record.outcome == Outcome::Ok {

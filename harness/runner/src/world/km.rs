@@ -1,7 +1,7 @@
 //! The World's KM side: the KM servers, the directory they publish to, where each user's
 //! mailbox lives now and the tokens administrators hold.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use km::{Directory, KmServer, Token};
@@ -19,14 +19,6 @@ pub(crate) struct Km {
     pub(crate) sites: BTreeMap<UserName, SiteName>,
     /// The last token the administrator received for each user.
     pub(crate) tokens: BTreeMap<UserName, Token>,
-    /// KM hosts whose drive mapping to the CA's shared folder was dropped (KM-02).
-    pub(crate) dropped_mappings: Vec<KmName>,
-    /// KM servers that lost their CA (an upgrade without Web Enrollment Support, OPS-03).
-    pub(crate) lost_ca: Vec<KmName>,
-    /// Users of V1-only clients whose advanced security ended with `v3-only` (KM-06).
-    pub(crate) v1_disabled: BTreeSet<UserName>,
-    /// ConfigurationDirectory settings changed by steps (KM-02).
-    pub(crate) configuration_directories: BTreeMap<KmName, String>,
 }
 
 impl Km {
@@ -49,10 +41,6 @@ impl Km {
                 .map(|user| (user.name.clone(), user.site.clone()))
                 .collect(),
             tokens: BTreeMap::new(),
-            dropped_mappings: Vec::new(),
-            lost_ca: Vec::new(),
-            v1_disabled: BTreeSet::new(),
-            configuration_directories: BTreeMap::new(),
         }
     }
 
@@ -82,6 +70,13 @@ impl Km {
     /// The KM server a step acts on: the one named, else the one serving the user's site.
     pub(crate) fn resolve(&self, km: Option<&KmName>, user: &UserName) -> Option<KmName> {
         km.cloned().or_else(|| self.km_for(user))
+    }
+
+    /// Whether a user's V1 client lost advanced security (KM-06) on any KM server.
+    pub(crate) fn v1_security_ended(&self, user: &UserName) -> bool {
+        self.servers
+            .values()
+            .any(|server| server.v1_security_ended(user))
     }
 }
 
