@@ -61,7 +61,7 @@ impl Namer {
     fn name(&self, now: Duration, size: usize) -> String {
         let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
         format!(
-            "{}.M{}P{}R{}Q{count}.{},S={size}",
+            "{}.M{:06}P{}R{}Q{count}.{},S={size}",
             now.as_secs(),
             now.subsec_micros(),
             self.pid,
