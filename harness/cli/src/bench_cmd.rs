@@ -5,8 +5,10 @@
 //!   path (compose, sign, encrypt, lettre to the sink, fetch, parse, decrypt, verify, judge)
 //!   against the same engine calls replayed alone. The calls are recorded by wrapping the
 //!   engine in an untimed run; determinism makes the timed runs make the same calls.
-//! - **P2** sink throughput: those messages delivered by lettre, over kept-open loopback
-//!   connections, to kmlab's sink and to Python's aiosmtpd, the same way to both.
+//! - **P2** sink throughput: Postfix's `smtp-source` delivering to kmlab's sink (Maildir and
+//!   in-memory stores), Postfix's `smtp-sink` (storing and discarding) and Python's aiosmtpd,
+//!   at 1 and 8 sessions, new and kept-open connections; and P1's messages delivered by
+//!   lettre to kmlab's embedded sink and to aiosmtpd.
 //! - **P3** the `scenarios/` suite as `kmlab run` runs it, with an empty and with a warm key
 //!   cache.
 //! - **P4** scale: `kmlab gen-load` scenarios at two sizes, each run in a process of its own
@@ -178,12 +180,17 @@ struct Outcome {
     title: &'static str,
     headline: String,
     verdicts: Vec<Verdict>,
+    /// A Markdown table behind the headline, if the figure has one.
+    table: Vec<String>,
     details: Vec<String>,
 }
 
 impl Outcome {
     fn print(&self) {
         println!("{} {}: {}", self.figure, self.title, self.headline);
+        for row in &self.table {
+            println!("   {row}");
+        }
         for verdict in &self.verdicts {
             println!("   goal {}: {}", verdict.goal, verdict.word());
         }
@@ -593,6 +600,7 @@ fn pipeline(args: &BenchArgs, keys: &Path) -> anyhow::Result<(Outcome, Vec<sink:
             ratios.describe(|r| format!("{r:.3}"))
         ),
         verdicts: vec![Verdict::new("≤ 1.25", ratio <= 1.25)],
+        table: Vec::new(),
         details: vec![
             format!(
                 "{} messages, each sent clear-signed and encrypted and read by its recipient (2 Outlook 2000 users, {}-bit keys)",
@@ -783,7 +791,388 @@ fn python(args: &BenchArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/bench-venv/bin/python"))
 }
 
+/// Postfix's SMTP test client and server, as Debian's postfix package installs them.
+const SMTP_SOURCE: &str = "/usr/sbin/smtp-source";
+const SMTP_SINK: &str = "/usr/sbin/smtp-sink";
+
+/// The payload smtp-source sends in every P2 message, in bytes (headers come on top).
+const P2_MESSAGE_BYTES: usize = 6000;
+
+/// The receivers P2 drives with smtp-source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiver {
+    /// `kmlab sink --maildir`, in a process of its own.
+    KmlabMaildir,
+    /// kmlab's sink with its in-memory store, on a multi-threaded runtime in this process.
+    KmlabMemory,
+    /// `smtp-sink -d`, writing a file per message.
+    SmtpSinkStoring,
+    /// `smtp-sink`, discarding.
+    SmtpSinkDiscarding,
+    /// aiosmtpd, keeping messages in memory.
+    Aiosmtpd,
+}
+
+impl Receiver {
+    const ALL: [Receiver; 5] = [
+        Receiver::KmlabMaildir,
+        Receiver::KmlabMemory,
+        Receiver::SmtpSinkStoring,
+        Receiver::SmtpSinkDiscarding,
+        Receiver::Aiosmtpd,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Receiver::KmlabMaildir => "kmlab Maildir",
+            Receiver::KmlabMemory => "kmlab in-memory",
+            Receiver::SmtpSinkStoring => "smtp-sink -d",
+            Receiver::SmtpSinkDiscarding => "smtp-sink",
+            Receiver::Aiosmtpd => "aiosmtpd",
+        }
+    }
+}
+
+/// How smtp-source delivers: this many sessions at once, a new connection per message or one
+/// kept open.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    sessions: usize,
+    kept_open: bool,
+}
+
+const LOADS: [Load; 4] = [
+    Load {
+        sessions: 1,
+        kept_open: false,
+    },
+    Load {
+        sessions: 1,
+        kept_open: true,
+    },
+    Load {
+        sessions: 8,
+        kept_open: false,
+    },
+    Load {
+        sessions: 8,
+        kept_open: true,
+    },
+];
+
+/// A receiver running for one measurement.
+enum Running {
+    Process {
+        child: std::process::Child,
+        address: SocketAddr,
+        /// Where it stores, and the folder to count files in.
+        folder: Option<(tempfile::TempDir, PathBuf)>,
+    },
+    Memory {
+        runtime: tokio::runtime::Runtime,
+        address: SocketAddr,
+        store: sink::Store,
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<Result<(), sink::SinkError>>,
+    },
+    Aiosmtpd(Aiosmtpd),
+}
+
+impl Running {
+    fn start(receiver: Receiver, python: &Path) -> anyhow::Result<Self> {
+        match receiver {
+            Receiver::KmlabMaildir => {
+                let dir = tempfile::tempdir()?;
+                let exe = std::env::current_exe().context("finding the kmlab binary")?;
+                let mut child = Command::new(exe)
+                    .args(["sink", "--listen", "127.0.0.1:0", "--maildir"])
+                    .arg(dir.path())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .context("starting kmlab sink")?;
+                let mut line = String::new();
+                BufReader::new(child.stdout.take().context("kmlab sink's output")?)
+                    .read_line(&mut line)?;
+                let address = line
+                    .split_whitespace()
+                    .nth(4)
+                    .map(|word| word.trim_end_matches(','))
+                    .and_then(|word| word.parse().ok())
+                    .with_context(|| format!("kmlab sink said {line:?}"))?;
+                let folder = dir.path().join("bob@x.test").join("new");
+                Ok(Running::Process {
+                    child,
+                    address,
+                    folder: Some((dir, folder)),
+                })
+            }
+            Receiver::KmlabMemory => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+                let address = listener.local_addr()?;
+                let store = sink::Store::in_memory();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let task = runtime.spawn(sink::serve(
+                    listener,
+                    store.clone(),
+                    sink::Limits::default(),
+                    sink::FaultPlan::default(),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ));
+                Ok(Running::Memory {
+                    runtime,
+                    address,
+                    store,
+                    stop,
+                    task,
+                })
+            }
+            Receiver::SmtpSinkStoring | Receiver::SmtpSinkDiscarding => {
+                let port = free_port()?;
+                let mut command = Command::new(SMTP_SINK);
+                // smtp-sink refuses to run as root without a user to switch to.
+                command.args(["-u", "nobody"]);
+                let folder = if receiver == Receiver::SmtpSinkStoring {
+                    let dir = tempfile::tempdir()?;
+                    let dumps = dir.path().join("dumps");
+                    std::fs::create_dir(&dumps)?;
+                    open_to_everyone(&dumps)?;
+                    command.arg("-d").arg(dumps.join("m."));
+                    Some((dir, dumps))
+                } else {
+                    None
+                };
+                let child = command
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg("256")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .with_context(|| {
+                        format!("starting {SMTP_SINK}; run ci/install-bench-deps.sh")
+                    })?;
+                let address = SocketAddr::from(([127, 0, 0, 1], port));
+                wait_for_listener(address)?;
+                Ok(Running::Process {
+                    child,
+                    address,
+                    folder,
+                })
+            }
+            Receiver::Aiosmtpd => Ok(Running::Aiosmtpd(Aiosmtpd::start(python)?)),
+        }
+    }
+
+    fn address(&self) -> SocketAddr {
+        match self {
+            Running::Process { address, .. } | Running::Memory { address, .. } => *address,
+            Running::Aiosmtpd(peer) => peer.address,
+        }
+    }
+
+    /// Stops the receiver; returns how many messages it stored, if it can tell.
+    fn stop(self) -> anyhow::Result<Option<usize>> {
+        match self {
+            Running::Process {
+                mut child, folder, ..
+            } => {
+                let _ = child.kill();
+                let _ = child.wait();
+                match folder {
+                    Some((_dir, folder)) => Ok(Some(std::fs::read_dir(&folder)?.count())),
+                    None => Ok(None),
+                }
+            }
+            Running::Memory {
+                runtime,
+                store,
+                stop,
+                task,
+                ..
+            } => {
+                let _ = stop.send(());
+                runtime.block_on(task)??;
+                Ok(Some(store.len()))
+            }
+            Running::Aiosmtpd(peer) => Ok(Some(peer.stop()?)),
+        }
+    }
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// smtp-sink writes its dumps as the unprivileged user it switched to.
+fn open_to_everyone(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    Ok(())
+}
+
+/// Waits (a bounded while) until something accepts connections at `address`.
+fn wait_for_listener(address: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(address).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    bail!("nothing listens on {address}")
+}
+
+/// smtp-source delivering `total` messages to `address`; returns messages per second.
+fn smtp_source(address: SocketAddr, load: Load, total: usize) -> anyhow::Result<f64> {
+    let mut command = Command::new(SMTP_SOURCE);
+    command
+        .arg("-s")
+        .arg(load.sessions.to_string())
+        .arg("-m")
+        .arg(total.to_string())
+        .arg("-l")
+        .arg(P2_MESSAGE_BYTES.to_string())
+        .args(["-f", "alice@x.test", "-t", "bob@x.test"]);
+    if load.kept_open {
+        command.arg("-d");
+    }
+    command
+        .arg(address.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let start = stopwatch();
+    let output = command
+        .output()
+        .with_context(|| format!("running {SMTP_SOURCE}; run ci/install-bench-deps.sh"))?;
+    let took = seconds_since(start);
+    if !output.status.success() {
+        bail!(
+            "smtp-source failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(total as f64 / took)
+}
+
 fn sink_throughput(args: &BenchArgs, messages: &[sink::StoredMessage]) -> anyhow::Result<Outcome> {
+    let total = args.sink_messages.max(1);
+    let python = python(args);
+    // rates[load][receiver]: one rate per run.
+    let mut rates: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); Receiver::ALL.len()]; LOADS.len()];
+    for _ in 0..args.runs {
+        for (load_index, load) in LOADS.iter().enumerate() {
+            // Every receiver in turn within a run, so that whatever else the machine does
+            // falls on all of them alike.
+            for (receiver_index, receiver) in Receiver::ALL.iter().enumerate() {
+                let running = Running::start(*receiver, &python)?;
+                let rate = smtp_source(running.address(), *load, total)?;
+                if let Some(stored) = running.stop()?
+                    && stored != total
+                {
+                    bail!("{} stored {stored} of {total} messages", receiver.label());
+                }
+                rates[load_index][receiver_index].push(rate);
+            }
+        }
+    }
+    let median = |load: usize, receiver: Receiver| -> f64 {
+        let index = Receiver::ALL
+            .iter()
+            .position(|r| *r == receiver)
+            .unwrap_or(0);
+        Sample(rates[load][index].clone()).median()
+    };
+    let ratio_pairs: [(Receiver, Receiver); 4] = [
+        (Receiver::KmlabMaildir, Receiver::SmtpSinkStoring),
+        (Receiver::KmlabMemory, Receiver::SmtpSinkDiscarding),
+        (Receiver::KmlabMemory, Receiver::Aiosmtpd),
+        (Receiver::KmlabMaildir, Receiver::Aiosmtpd),
+    ];
+    let mut header = "| sessions | connection |".to_owned();
+    for receiver in Receiver::ALL {
+        let _ = write!(header, " {} msg/s |", receiver.label());
+    }
+    for (ours, theirs) in ratio_pairs {
+        let _ = write!(header, " {} ÷ {} |", ours.label(), theirs.label());
+    }
+    let columns = 2 + Receiver::ALL.len() + ratio_pairs.len();
+    let mut table = vec![header, format!("|{}", "---|".repeat(columns))];
+    let mut verdicts = Vec::new();
+    for (load_index, load) in LOADS.iter().enumerate() {
+        let mode = if load.kept_open {
+            "kept open"
+        } else {
+            "new per message"
+        };
+        let mut row = format!("| {} | {mode} |", load.sessions);
+        for receiver in Receiver::ALL {
+            let _ = write!(row, " {:.0} |", median(load_index, receiver));
+        }
+        for (ours, theirs) in ratio_pairs {
+            let _ = write!(
+                row,
+                " {:.2}× |",
+                median(load_index, ours) / median(load_index, theirs)
+            );
+        }
+        table.push(row);
+        if load.sessions == 8 {
+            let maildir = median(load_index, Receiver::KmlabMaildir)
+                / median(load_index, Receiver::SmtpSinkStoring);
+            verdicts.push(Verdict::new(
+                format!("kmlab Maildir ÷ smtp-sink -d ≥ 2× (8 sessions, {mode}): {maildir:.2}×"),
+                maildir >= 2.0,
+            ));
+            let memory = median(load_index, Receiver::KmlabMemory)
+                / median(load_index, Receiver::SmtpSinkDiscarding);
+            verdicts.push(Verdict::new(
+                format!("kmlab in-memory ÷ smtp-sink ≥ 1× (8 sessions, {mode}): {memory:.2}×"),
+                memory >= 1.0,
+            ));
+        }
+    }
+    let at_eight = |receiver: Receiver, theirs: Receiver| -> String {
+        LOADS
+            .iter()
+            .enumerate()
+            .filter(|(_, load)| load.sessions == 8)
+            .map(|(index, _)| format!("{:.2}×", median(index, receiver) / median(index, theirs)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let mut details = vec![format!(
+        "Postfix's smtp-source delivering {total} messages of {P2_MESSAGE_BYTES} bytes (plus its headers) from one address to one recipient, at 1 and 8 sessions, with a new connection per message and with connections kept open (-d); loopback; median of {} runs",
+        args.runs
+    )];
+    if !messages.is_empty() {
+        details.push(lettre_throughput(args, messages)?);
+    }
+    Ok(Outcome {
+        figure: "P2",
+        title: "sink throughput",
+        headline: format!(
+            "at 8 sessions (new connections / kept open): kmlab Maildir ÷ smtp-sink -d {}; kmlab in-memory ÷ smtp-sink {}",
+            at_eight(Receiver::KmlabMaildir, Receiver::SmtpSinkStoring),
+            at_eight(Receiver::KmlabMemory, Receiver::SmtpSinkDiscarding)
+        ),
+        verdicts,
+        table,
+        details,
+    })
+}
+
+/// The lettre line of P2: P1's messages delivered by lettre to kmlab's embedded sink and to
+/// aiosmtpd; the ratio's description.
+fn lettre_throughput(args: &BenchArgs, messages: &[sink::StoredMessage]) -> anyhow::Result<String> {
     let submissions = submissions(messages)?;
     if submissions.is_empty() {
         bail!("P2 needs messages: give --messages 1 or more");
@@ -815,23 +1204,13 @@ fn sink_throughput(args: &BenchArgs, messages: &[sink::StoredMessage]) -> anyhow
     let (ours, theirs, ratios) = (Sample(ours), Sample(theirs), Sample(ratios));
     let average =
         messages.iter().map(|message| message.size).sum::<usize>() / messages.len().max(1);
-    Ok(Outcome {
-        figure: "P2",
-        title: "sink throughput",
-        headline: format!(
-            "{} (kmlab's sink ÷ aiosmtpd, messages per second)",
-            ratios.describe(|r| format!("{r:.1}×"))
-        ),
-        verdicts: vec![Verdict::new("≥ 20×", ratios.median() >= 20.0)],
-        details: vec![
-            format!("kmlab sink {}", ours.describe(|r| format!("{r:.0} msg/s"))),
-            format!("aiosmtpd {}", theirs.describe(|r| format!("{r:.0} msg/s"))),
-            format!(
-                "{total} S/MIME messages of {average} bytes on average from P1, delivered by lettre over {} loopback connections kept open, to each server the same way",
-                args.connections.clamp(1, total)
-            ),
-        ],
-    })
+    Ok(format!(
+        "lettre (P1's {total} S/MIME messages of {average} bytes on average, {} kept-open connections): kmlab's embedded sink {} ÷ aiosmtpd {} = {}",
+        args.connections.clamp(1, total),
+        ours.describe(|r| format!("{r:.0} msg/s")),
+        theirs.describe(|r| format!("{r:.0} msg/s")),
+        ratios.describe(|r| format!("{r:.1}×"))
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -912,6 +1291,7 @@ fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
         title: "suite time",
         headline,
         verdicts,
+        table: Vec::new(),
         details: vec![format!(
             "`kmlab run --jobs {jobs}` over {} ({} scenario files, snapshots compared); cold starts from an empty key cache and generates {keys_made} keys",
             args.scenarios.display(),
@@ -1037,6 +1417,7 @@ fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> 
             Verdict::new("≤ 1 GiB", peak <= 1024.0),
             Verdict::new("10× the work in ≤ 11× the time", growth <= 11.0),
         ],
+        table: Vec::new(),
         details,
     })
 }
@@ -1178,11 +1559,16 @@ const METHOD: &str = "\
   messages make on the S/MIME engine;
   replaying those calls straight on the engine is the crypto alone. The ratio is taken per
   run, whole path ÷ crypto alone.
-- **P2 sink throughput.** P1's messages, delivered by lettre (`SmtpConnection`, one kept-open
-  connection per thread, several threads) to kmlab's sink and to Python's aiosmtpd
-  (`ci/install-bench-deps.sh` installs it; the script is `harness/cli/bench/aiosmtpd_sink.py`),
-  both on loopback, both keeping every message in memory. Messages per second, and their
-  ratio per run.
+- **P2 sink throughput.** Postfix's `smtp-source` (one real client for every receiver)
+  delivers `--sink-messages` messages of 6000 bytes to each of: `kmlab sink --maildir` (a
+  process of its own, no `--fsync`), kmlab's sink with its in-memory store (`sink::serve` on a
+  multi-threaded runtime), Postfix's `smtp-sink -d` (a file per message) and `smtp-sink`
+  (discarding), and Python's aiosmtpd (in memory; the script is
+  `harness/cli/bench/aiosmtpd_sink.py`); at 1 and 8 sessions, with a new connection per
+  message and with connections kept open. `ci/install-bench-deps.sh` installs Postfix and
+  aiosmtpd. Messages per second, median per cell, and every ratio. A second line keeps the
+  older figure: P1's messages delivered by lettre (`SmtpConnection`, kept-open connections) to
+  kmlab's embedded sink and to aiosmtpd.
 - **P3 suite time.** `kmlab run` over `scenarios/` in a process of its own, snapshots
   compared, once per cold run with an empty key cache (every key generated) and then with
   that cache warm.
@@ -1229,6 +1615,9 @@ fn report(outcomes: &[Outcome], machine: &Machine) -> String {
     for outcome in outcomes {
         let _ = writeln!(out, "### {} {}\n", outcome.figure, outcome.title);
         let _ = writeln!(out, "{}\n", outcome.headline);
+        if !outcome.table.is_empty() {
+            let _ = writeln!(out, "{}\n", outcome.table.join("\n"));
+        }
         for detail in &outcome.details {
             let _ = writeln!(out, "- {detail}");
         }

@@ -1,16 +1,16 @@
-//! `kmlab rules`: the catalogue, and which scenarios cover each rule.
+//! `kmlab rules`: the catalogue, and which scenarios and named tests cover each rule.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use model::rules::CATALOGUE;
+use model::rules::{CATALOGUE, TESTED_BY};
 
 use crate::discover::scenario_files;
 use crate::{Exit, Format};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RulesArgs {
-    /// List the scenarios that cover each rule.
+    /// List the scenarios and named tests that cover each rule.
     #[arg(long)]
     coverage: bool,
     /// Where the scenarios are.
@@ -42,9 +42,18 @@ pub(crate) fn rules(args: &RulesArgs) -> anyhow::Result<Exit> {
             }
         }
     }
+    let mut tests: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    if args.coverage {
+        for covering in TESTED_BY {
+            tests
+                .entry(covering.rule)
+                .or_default()
+                .push(format!("{}::{}", covering.file, covering.test));
+        }
+    }
     let covered = CATALOGUE
         .iter()
-        .filter(|rule| coverage.contains_key(rule.id))
+        .filter(|rule| coverage.contains_key(rule.id) || tests.contains_key(rule.id))
         .count();
     match args.format {
         Format::Json | Format::Junit => {
@@ -55,6 +64,8 @@ pub(crate) fn rules(args: &RulesArgs) -> anyhow::Result<Exit> {
                     if args.coverage {
                         entry["scenarios"] =
                             serde_json::json!(coverage.get(rule.id).cloned().unwrap_or_default());
+                        entry["tests"] =
+                            serde_json::json!(tests.get(rule.id).cloned().unwrap_or_default());
                     }
                     entry
                 })
@@ -70,11 +81,14 @@ pub(crate) fn rules(args: &RulesArgs) -> anyhow::Result<Exit> {
             for rule in CATALOGUE {
                 println!("{:<8} {}", rule.id, rule.summary);
                 if args.coverage {
-                    match coverage.get(rule.id) {
-                        Some(scenarios) => {
-                            println!("         covered by: {}", scenarios.join(", "))
-                        }
-                        None => println!("         NOT COVERED"),
+                    if let Some(scenarios) = coverage.get(rule.id) {
+                        println!("         covered by: {}", scenarios.join(", "));
+                    }
+                    if let Some(names) = tests.get(rule.id) {
+                        println!("         tested by: {}", names.join(", "));
+                    }
+                    if !coverage.contains_key(rule.id) && !tests.contains_key(rule.id) {
+                        println!("         NOT COVERED");
                     }
                 }
             }

@@ -13,9 +13,14 @@ pub(crate) struct SinkArgs {
     /// Address to listen on; loopback unless you say otherwise.
     #[arg(long, default_value = "127.0.0.1:2525")]
     listen: SocketAddr,
-    /// Store every message as <DIR>/<recipient>/new/<id>.eml.
+    /// Store every message in Maildir folders: <DIR>/<recipient>/ (INBOX: tmp/, new/, cur/)
+    /// and <DIR>/<recipient>/.Sent/, UIDs in each folder's kmlab-uidlist; a restart continues
+    /// what is there.
     #[arg(long)]
     maildir: PathBuf,
+    /// Answer 250 only once the message is on disk: the file and its folder are synced.
+    #[arg(long)]
+    fsync: bool,
     /// Largest message accepted, in bytes.
     #[arg(long, default_value_t = sink::Limits::default().max_message_size)]
     max_size: usize,
@@ -31,6 +36,27 @@ pub(crate) struct SinkArgs {
     /// Most clients served at once; more are answered 421.
     #[arg(long, default_value_t = sink::Limits::default().max_connections)]
     max_connections: usize,
+    /// Most connections from one client address at once; more are answered
+    /// "421 4.7.0 too many connections from your address".
+    #[arg(long, default_value_t = sink::Limits::default().max_connections_per_client)]
+    max_connections_per_client: usize,
+}
+
+/// The wall clock, for Maildir names and the dates of delivered messages: the one place
+/// `kmlab sink` reads it, since a sink for real clients stands outside any scenario.
+#[derive(Debug)]
+struct WallClock;
+
+impl sink::Clock for WallClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the standalone sink dates real mail; no scenario result depends on it"
+    )]
+    fn now(&self) -> Duration {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    }
 }
 
 pub(crate) fn sink(args: &SinkArgs) -> anyhow::Result<Exit> {
@@ -46,13 +72,23 @@ pub(crate) fn sink(args: &SinkArgs) -> anyhow::Result<Exit> {
             listener.local_addr()?,
             args.maildir.display()
         );
-        let store = sink::Store::with_maildir(&args.maildir);
+        std::fs::create_dir_all(&args.maildir)
+            .with_context(|| format!("creating {}", args.maildir.display()))?;
+        let store = sink::Store::maildir(
+            &args.maildir,
+            sink::MaildirOptions {
+                fsync: args.fsync,
+                clock: std::sync::Arc::new(WallClock),
+                ..sink::MaildirOptions::default()
+            },
+        );
         let limits = sink::Limits {
             max_message_size: args.max_size,
             idle_timeout: Duration::from_secs(args.idle_timeout),
             command_timeout: Duration::from_secs(args.command_timeout),
             data_timeout: Duration::from_secs(args.data_timeout),
             max_connections: args.max_connections.max(1),
+            max_connections_per_client: args.max_connections_per_client.max(1),
             ..sink::Limits::default()
         };
         let shutdown = async {
@@ -91,6 +127,11 @@ mod tests {
         assert_eq!(args.command_timeout, limits.command_timeout.as_secs());
         assert_eq!(args.data_timeout, limits.data_timeout.as_secs());
         assert_eq!(args.max_connections, limits.max_connections);
+        assert_eq!(
+            args.max_connections_per_client,
+            limits.max_connections_per_client
+        );
+        assert!(!args.fsync);
         let told = Command::try_parse_from([
             "kmlab-sink",
             "--maildir",

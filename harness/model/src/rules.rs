@@ -1,7 +1,8 @@
 //! The behaviour catalogue: every rule kmlab simulates, by ID, with a one-line summary.
 //!
 //! The full text lives in the project's rule book; scenarios name the rules they cover in
-//! `covers`, and `kmlab rules --coverage` lists which scenarios cover each one.
+//! `covers`, rules no scenario can exercise (a sink killed mid-delivery, many clients at once)
+//! are covered by the named tests of [`TESTED_BY`], and `kmlab rules --coverage` lists both.
 
 /// One rule of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +219,54 @@ pub const CATALOGUE: &[Rule] = &[
         id: "SMTP-04",
         summary: "limits on message size, line length, recipients and errors per session, each with its proper reply code",
     },
+    Rule {
+        id: "SMTP-05",
+        summary: "nothing accepted is lost: not by a restart on the same mailbox folder, not by a kill during delivery; a long-running sink holds no message bytes once stored",
+    },
+    Rule {
+        id: "SMTP-06",
+        summary: "a per-client connection cap answers the excess with 421 while other clients are still served",
+    },
+];
+
+/// A test that covers a rule no scenario can exercise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleTest {
+    /// The rule's identifier.
+    pub rule: &'static str,
+    /// The test file, from the workspace root.
+    pub file: &'static str,
+    /// The test function in it.
+    pub test: &'static str,
+}
+
+/// Named tests that cover rules, besides the scenarios' `covers`.
+pub const TESTED_BY: &[RuleTest] = &[
+    RuleTest {
+        rule: "SMTP-05",
+        file: "harness/cli/tests/sink_store.rs",
+        test: "a_restart_on_the_same_maildir_keeps_the_first_message",
+    },
+    RuleTest {
+        rule: "SMTP-05",
+        file: "harness/cli/tests/sink_store.rs",
+        test: "a_kill_during_delivery_keeps_every_acknowledged_message_whole",
+    },
+    RuleTest {
+        rule: "SMTP-05",
+        file: "harness/cli/tests/sink_store.rs",
+        test: "a_long_running_sink_keeps_no_message_bytes_in_memory",
+    },
+    RuleTest {
+        rule: "SMTP-05",
+        file: "harness/sink/tests/mailstore.rs",
+        test: "a_restart_on_the_same_maildir_keeps_every_message_and_uid",
+    },
+    RuleTest {
+        rule: "SMTP-06",
+        file: "harness/sink/tests/connections.rs",
+        test: "one_client_past_its_cap_hears_421_while_another_is_served",
+    },
 ];
 
 /// The rule with this identifier, if the catalogue has one.
@@ -242,7 +291,22 @@ mod tests {
             );
             assert_eq!(number.len(), 2, "{}", rule.id);
         }
-        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 7 + 4);
+        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 7 + 6);
+    }
+
+    #[test]
+    fn tests_cover_rules_of_the_catalogue_in_files_that_have_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for covering in TESTED_BY {
+            assert!(find(covering.rule).is_some(), "{}", covering.rule);
+            let source = std::fs::read_to_string(root.join(covering.file)).unwrap();
+            assert!(
+                source.contains(&format!("fn {}(", covering.test)),
+                "{} has no test {}",
+                covering.file,
+                covering.test
+            );
+        }
     }
 
     #[test]

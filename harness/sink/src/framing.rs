@@ -20,6 +20,9 @@ pub enum CommandLine {
 pub enum DataProblem {
     /// A bare LF followed by `.` and CRLF: the SMTP smuggling pattern.
     Smuggling,
+    /// A bare CR followed by `.` and CRLF: the same pattern with a CR, which some servers
+    /// also take as a line end.
+    SmugglingCarriageReturn,
     /// A bare LF inside a line.
     BareLineFeed,
     /// A bare CR inside a line.
@@ -76,20 +79,15 @@ impl DataReader {
         if line.len() + 2 > self.max_line {
             self.flag(DataProblem::LineTooLong);
         }
-        if line.contains(&b'\n') {
-            let smuggling = line.ends_with(b"\n.") || line.ends_with(b"\r.");
-            self.flag(if smuggling {
-                DataProblem::Smuggling
-            } else {
-                DataProblem::BareLineFeed
-            });
+        // The bare line end just before the final `.` names the pattern.
+        if line.ends_with(b"\n.") {
+            self.flag(DataProblem::Smuggling);
+        } else if line.ends_with(b"\r.") {
+            self.flag(DataProblem::SmugglingCarriageReturn);
+        } else if line.contains(&b'\n') {
+            self.flag(DataProblem::BareLineFeed);
         } else if line.contains(&b'\r') {
-            let smuggling = line.ends_with(b"\r.");
-            self.flag(if smuggling {
-                DataProblem::Smuggling
-            } else {
-                DataProblem::BareCarriageReturn
-            });
+            self.flag(DataProblem::BareCarriageReturn);
         }
         if self.problem.is_some() {
             return;
@@ -261,6 +259,19 @@ mod tests {
         assert_eq!(
             data(b"a\r\nb\n.\r\nMAIL FROM:<x@y>\r\n.\r\n"),
             Some(DataEnd::Refused(DataProblem::Smuggling))
+        );
+    }
+
+    /// Regression: `hello\r.\r\n` has no LF, yet was refused as "bare LF before '.'".
+    #[test]
+    fn a_bare_cr_before_the_dot_is_named_as_such() {
+        assert_eq!(
+            data(b"hello\r.\r\n.\r\n"),
+            Some(DataEnd::Refused(DataProblem::SmugglingCarriageReturn))
+        );
+        assert_eq!(
+            data(b"a\nb\r.\r\n.\r\n"),
+            Some(DataEnd::Refused(DataProblem::SmugglingCarriageReturn))
         );
     }
 

@@ -3,17 +3,23 @@
 //! The protocol lives in a sans-IO core: [`framing`] cuts the byte stream into command lines
 //! and message data, [`command`] gives command lines their meaning, and [`session`] is the
 //! state machine (`ExpectHelo → ExpectMail → ExpectRcpt → Data`) that answers them. [`server`]
-//! is the only part that touches sockets; [`store`] keeps what was delivered.
+//! is the only part that touches sockets; [`store`] keeps what was delivered, and
+//! [`mailstore`] serves it as per-user folders (INBOX, Sent) with UIDs and flags.
 
 pub mod command;
 pub mod faults;
 pub mod framing;
+pub mod mailstore;
 pub mod reply;
 pub mod server;
 pub mod session;
 pub mod store;
 
 pub use faults::{Effect, Fault, FaultPlan, Trigger};
+pub use mailstore::{
+    Clock, FixedClock, Flag, FlagChange, Flags, InternalDate, MailStore, Mailbox, MailboxName,
+    MaildirOptions, MessageMeta, Snapshot, StoreError, Uid,
+};
 pub use reply::Reply;
 pub use server::{EmbeddedSink, SinkError, serve};
 pub use session::{Connection, Limits};

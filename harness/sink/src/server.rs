@@ -1,9 +1,10 @@
 //! The network side: a tokio accept loop driving one [`Connection`] per client, and an
 //! embedded sink that runs it on its own thread for the runner.
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -35,7 +36,8 @@ pub enum SinkError {
 }
 
 /// Accepts connections on `listener` until `shutdown` completes, serving each one on its own
-/// task, at most `limits.max_connections` at once; every connection consults `faults`.
+/// task, at most `limits.max_connections` at once and `limits.max_connections_per_client`
+/// from one address; every connection consults `faults`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -45,15 +47,29 @@ pub async fn serve(
 ) -> Result<(), SinkError> {
     tokio::pin!(shutdown);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let clients = Clients::default();
     loop {
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => {
-                let (mut socket, _) = match accepted {
+                let (mut socket, peer) = match accepted {
                     Ok(pair) => pair,
                     // A client that vanished between SYN and accept is not the sink's failure.
                     Err(err) if is_transient(&err) => continue,
                     Err(err) => return Err(err.into()),
+                };
+                let Some(client_slot) =
+                    clients.admit(peer.ip(), limits.max_connections_per_client)
+                else {
+                    tokio::spawn(async move {
+                        let busy = Reply::new(
+                            421,
+                            "4.7.0",
+                            "too many connections from your address, try again later",
+                        );
+                        let _ = farewell(&mut socket, &busy).await;
+                    });
+                    continue;
                 };
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                     tokio::spawn(async move {
@@ -69,7 +85,51 @@ pub async fn serve(
                     // A broken client connection ends that session only.
                     let _ = handle(socket, store, limits, faults).await;
                     drop(slot);
+                    drop(client_slot);
                 });
+            }
+        }
+    }
+}
+
+/// How many connections each client address has open.
+#[derive(Debug, Clone, Default)]
+struct Clients(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
+
+impl Clients {
+    /// A slot for one more connection from `address`, unless it already has `cap`.
+    fn admit(&self, address: IpAddr, cap: usize) -> Option<ClientSlot> {
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(address).or_default();
+        if *count >= cap.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            address,
+        })
+    }
+}
+
+/// One open connection of a client; counted until dropped.
+#[derive(Debug)]
+struct ClientSlot {
+    clients: Clients,
+    address: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .clients
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.address) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.address);
             }
         }
     }
@@ -140,6 +200,12 @@ async fn handle(
     faults: FaultPlan,
 ) -> std::io::Result<()> {
     let (mut connection, greeting) = Connection::with_faults(limits.clone(), faults);
+    // Replies go out whole in one write each, so Nagle's algorithm could only delay them.
+    // Only a latency hint: a socket that refuses it still works.
+    let _ = socket.set_nodelay(true);
+    let blocking = store.blocks()
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
     let mut deadlines = Deadlines::new();
     write_before(
         &mut socket,
@@ -162,12 +228,20 @@ async fn handle(
             break;
         }
         deadlines.last_read = now();
-        acknowledge_now(&socket);
         let mut deliver = |envelope: Envelope| -> Result<MessageId, String> {
-            store.deliver(envelope).map_err(|e| e.to_string())
+            let deliver = || store.deliver(envelope).map_err(|e| e.to_string());
+            if blocking {
+                // A synced delivery waits for the disk; the worker's other connections move
+                // to another thread meanwhile.
+                tokio::task::block_in_place(deliver)
+            } else {
+                deliver()
+            }
         };
         let output = connection.receive(&buffer[..read], &mut deliver);
-        if !output.reply_bytes.is_empty() {
+        if output.reply_bytes.is_empty() {
+            acknowledge_now(&socket);
+        } else {
             // A client that does not read its replies stalls the sink's writes: it gets as
             // long as an idle one, then the connection goes.
             write_before(
@@ -222,13 +296,14 @@ async fn close(socket: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> std::io::R
     Ok(())
 }
 
-/// Acknowledges what was just read at once instead of after the delayed-ACK timer.
+/// Acknowledges what was just read at once instead of after the delayed-ACK timer; called
+/// only after a read that got no reply (a reply carries the acknowledgement itself).
 ///
 /// A client that writes the end of DATA (`CRLF.CRLF`) separately from the message, as lettre
 /// does, has Nagle's algorithm hold that last write until the message is acknowledged; a
 /// receiver that delays its ACK (it has nothing to reply yet) would then stall every message
 /// for the delayed-ACK timeout (40 ms on Linux). Linux clears the option after use, so it is
-/// set again after every read.
+/// set again after each such read.
 fn acknowledge_now(socket: &TcpStream) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {

@@ -44,6 +44,10 @@ pub struct Limits {
     pub data_timeout: Duration,
     /// Most connections served at once; a client beyond them hears 421 and is disconnected.
     pub max_connections: usize,
+    /// Most connections served at once for one client address, so that one host cannot take
+    /// every slot; a connection beyond them hears `421 4.7.0 too many connections from your
+    /// address` and is disconnected, while other clients are still served (SMTP-06).
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +64,9 @@ impl Default for Limits {
             command_timeout: Duration::from_secs(5 * 60),
             data_timeout: Duration::from_secs(10 * 60),
             max_connections: 100,
+            // Half of all slots, as Postfix's smtpd_client_connection_count_limit is half its
+            // default process limit.
+            max_connections_per_client: 50,
         }
     }
 }
@@ -429,6 +436,11 @@ impl Connection {
                     550,
                     "5.6.11",
                     "message refused: bare LF before '.' (the <LF>.<CR><LF> smuggling pattern)",
+                ),
+                DataProblem::SmugglingCarriageReturn => Reply::new(
+                    550,
+                    "5.6.11",
+                    "message refused: bare CR before '.' (the <CR>.<CR><LF> smuggling pattern)",
                 ),
                 DataProblem::BareLineFeed => {
                     Reply::new(550, "5.6.11", "message refused: bare LF in data")

@@ -1,0 +1,551 @@
+//! The mailboxes the sink delivers into, as a mail server serves them: per user an INBOX and
+//! a Sent folder, each message with a stable UID, flags, an INTERNALDATE and a size.
+//!
+//! One type, [`MailStore`], with two backends behind it:
+//! - **Maildir** ([`MailStore::maildir`]), for `kmlab sink`: `<root>/<user>/` is the INBOX and
+//!   `<root>/<user>/.Sent/` the Sent folder (the Maildir++ layout mutt, Dovecot and `mu`
+//!   read). Messages are `<unique>` in `new/` or `<unique>:2,<flags>` in `cur/`, written in
+//!   `tmp/` first; UIDs and the UIDVALIDITY persist in a `kmlab-uidlist` file per folder, in
+//!   the form of Dovecot's `dovecot-uidlist`. No message bytes stay in memory.
+//! - **Log** (the in-memory or spooled store of [`crate::Store`], which the runner embeds):
+//!   folders are indexes over the delivery log, the UIDVALIDITY is 1 and INTERNALDATEs come from
+//!   the injected [`Clock`], so a run stays deterministic.
+//!
+//! Everything is synchronous and safe to share between threads: each folder has a lock of its
+//! own, and delivery into a Maildir takes no lock at all. An async server calls it through
+//! `spawn_blocking` (or directly, for the in-memory backend).
+
+pub(crate) mod maildir;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::LogMailbox;
+use maildir::MaildirBox;
+
+/// The file in each Maildir folder that keeps its UIDVALIDITY and its messages' UIDs, in the
+/// form of Dovecot's `dovecot-uidlist` (version 3): a header `3 V<uidvalidity> N<uidnext>`,
+/// then a line `<uid> :<unique name>` per message.
+pub const UIDLIST: &str = "kmlab-uidlist";
+
+/// The time since the Unix epoch, for INTERNALDATEs and Maildir names. kmlab reads no wall
+/// clock for a result: the runner injects its virtual clock, `kmlab sink` the wall clock.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The time now, as time since 1970-01-01T00:00:00Z.
+    fn now(&self) -> Duration;
+}
+
+/// A clock that always says the same time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FixedClock(pub Duration);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Duration {
+        self.0
+    }
+}
+
+/// When a message arrived (IMAP's INTERNALDATE), in whole seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct InternalDate(pub i64);
+
+impl InternalDate {
+    /// The date of a clock reading.
+    pub fn of(since_epoch: Duration) -> Self {
+        Self(i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// A message's identifier within its folder: assigned in arrival order, never reused while
+/// the folder's UIDVALIDITY stays the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(pub u32);
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One of the IMAP system flags a store keeps (`\Recent` is a session's business, not the
+/// store's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Flag {
+    /// `\Seen`; Maildir `S`.
+    Seen,
+    /// `\Answered`; Maildir `R` (replied).
+    Answered,
+    /// `\Flagged`; Maildir `F`.
+    Flagged,
+    /// `\Deleted`; Maildir `T` (trashed).
+    Deleted,
+    /// `\Draft`; Maildir `D`.
+    Draft,
+}
+
+impl Flag {
+    /// Every flag, in the order of their Maildir letters (which is how a Maildir name lists
+    /// them).
+    pub const ALL: [Flag; 5] = [
+        Flag::Draft,
+        Flag::Flagged,
+        Flag::Answered,
+        Flag::Seen,
+        Flag::Deleted,
+    ];
+
+    /// The flag's letter in a Maildir name's `:2,` info.
+    pub fn maildir_letter(self) -> char {
+        match self {
+            Flag::Draft => 'D',
+            Flag::Flagged => 'F',
+            Flag::Answered => 'R',
+            Flag::Seen => 'S',
+            Flag::Deleted => 'T',
+        }
+    }
+
+    /// The flag as IMAP writes it.
+    pub fn imap_name(self) -> &'static str {
+        match self {
+            Flag::Seen => "\\Seen",
+            Flag::Answered => "\\Answered",
+            Flag::Flagged => "\\Flagged",
+            Flag::Deleted => "\\Deleted",
+            Flag::Draft => "\\Draft",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Flag::Seen => 1,
+            Flag::Answered => 2,
+            Flag::Flagged => 4,
+            Flag::Deleted => 8,
+            Flag::Draft => 16,
+        }
+    }
+}
+
+/// A set of flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Flags(u8);
+
+impl Flags {
+    /// No flags.
+    pub const NONE: Flags = Flags(0);
+
+    /// Whether `flag` is set.
+    pub fn contains(self, flag: Flag) -> bool {
+        self.0 & flag.bit() != 0
+    }
+
+    /// These flags and `flag`.
+    #[must_use]
+    pub fn with(self, flag: Flag) -> Self {
+        Self(self.0 | flag.bit())
+    }
+
+    /// These flags and every one of `other`.
+    #[must_use]
+    pub fn union(self, other: Flags) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// These flags without any of `other`.
+    #[must_use]
+    pub fn without(self, other: Flags) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    /// The flags set, in Maildir letter order.
+    pub fn iter(self) -> impl Iterator<Item = Flag> {
+        Flag::ALL
+            .into_iter()
+            .filter(move |flag| self.contains(*flag))
+    }
+
+    /// The Maildir letters of these flags, in the order a Maildir name lists them.
+    pub fn maildir_letters(self) -> String {
+        self.iter().map(Flag::maildir_letter).collect()
+    }
+
+    /// The flags named by a Maildir name's info letters; letters for flags the store does not
+    /// keep (`P` passed, lower-case keywords) are ignored.
+    pub fn from_maildir_letters(letters: &str) -> Self {
+        letters.chars().fold(Flags::NONE, |flags, letter| {
+            match Flag::ALL
+                .into_iter()
+                .find(|flag| flag.maildir_letter() == letter)
+            {
+                Some(flag) => flags.with(flag),
+                None => flags,
+            }
+        })
+    }
+}
+
+impl FromIterator<Flag> for Flags {
+    fn from_iter<I: IntoIterator<Item = Flag>>(iter: I) -> Self {
+        iter.into_iter().fold(Flags::NONE, Flags::with)
+    }
+}
+
+/// How a flag change applies (IMAP `STORE FLAGS`, `+FLAGS`, `-FLAGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    /// Replace the message's flags.
+    Replace(Flags),
+    /// Add these flags.
+    Add(Flags),
+    /// Remove these flags.
+    Remove(Flags),
+}
+
+impl FlagChange {
+    /// The flags after this change to `flags`.
+    pub fn apply(self, flags: Flags) -> Flags {
+        match self {
+            FlagChange::Replace(new) => new,
+            FlagChange::Add(added) => flags.union(added),
+            FlagChange::Remove(removed) => flags.without(removed),
+        }
+    }
+}
+
+/// What a folder knows about one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// Its UID in the folder.
+    pub uid: Uid,
+    /// Its length in bytes.
+    pub size: u64,
+    /// When it arrived.
+    pub internal_date: InternalDate,
+    /// Its flags.
+    pub flags: Flags,
+}
+
+/// A folder as it stands when selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The folder's UIDVALIDITY: while it stays the same, a UID names the same message.
+    pub uidvalidity: u32,
+    /// The UID the next message will get.
+    pub uidnext: Uid,
+    /// Every message, in UID order.
+    pub messages: Vec<MessageMeta>,
+}
+
+/// The folders every user has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MailboxName {
+    /// Where the sink delivers.
+    Inbox,
+    /// Where a user's client keeps copies of what it sent (by APPEND).
+    Sent,
+}
+
+impl MailboxName {
+    /// Every folder, as `list` gives them.
+    pub const ALL: [MailboxName; 2] = [MailboxName::Inbox, MailboxName::Sent];
+
+    /// The folder's name as IMAP lists it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxName::Inbox => "INBOX",
+            MailboxName::Sent => "Sent",
+        }
+    }
+
+    /// The folder an IMAP name means (INBOX in any case, as RFC 3501 §5.1 asks).
+    pub fn parse(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            Some(MailboxName::Inbox)
+        } else if name == "Sent" {
+            Some(MailboxName::Sent)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for MailboxName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the store could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What the store was doing.
+        action: &'static str,
+        /// The file or folder.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The folder has no message with this UID (any more).
+    #[error("no message with UID {0}")]
+    NoSuchMessage(Uid),
+    /// A UID list that cannot be read as one.
+    #[error("{path}: line {line} is not a UID list entry")]
+    BadUidList {
+        /// The file.
+        path: String,
+        /// Its line number, from 1.
+        line: usize,
+    },
+    /// The folder ran out of UIDs (2³² − 1 messages).
+    #[error("no UIDs left in the folder")]
+    UidsExhausted,
+}
+
+impl StoreError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.display().to_string();
+        move |source| StoreError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// How a Maildir store writes.
+#[derive(Debug, Clone)]
+pub struct MaildirOptions {
+    /// Whether a delivery is on disk before it is acknowledged: the message file and the
+    /// folder entry are synced (`fsync`) before `deliver` returns.
+    pub fsync: bool,
+    /// Where INTERNALDATEs and unique names take their time from.
+    pub clock: Arc<dyn Clock>,
+    /// The host part of unique names.
+    pub hostname: String,
+}
+
+impl Default for MaildirOptions {
+    fn default() -> Self {
+        Self {
+            fsync: false,
+            clock: Arc::new(FixedClock::default()),
+            hostname: "kmlab".into(),
+        }
+    }
+}
+
+/// Every user's folders; cheap to clone (the clones share the store).
+#[derive(Debug, Clone)]
+pub struct MailStore {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Maildir(Arc<maildir::MaildirStore>),
+    Log(Arc<crate::store::LogStore>),
+}
+
+impl MailStore {
+    /// A Maildir store under `root`, continuing whatever is there; folders (and `root`) are
+    /// made when first needed.
+    pub fn maildir(root: impl Into<std::path::PathBuf>, options: MaildirOptions) -> Self {
+        Self {
+            backend: Backend::Maildir(Arc::new(maildir::MaildirStore::open(root.into(), options))),
+        }
+    }
+
+    pub(crate) fn log(store: Arc<crate::store::LogStore>) -> Self {
+        Self {
+            backend: Backend::Log(store),
+        }
+    }
+
+    pub(crate) fn as_maildir(&self) -> Option<&Arc<maildir::MaildirStore>> {
+        match &self.backend {
+            Backend::Maildir(store) => Some(store),
+            Backend::Log(_) => None,
+        }
+    }
+
+    pub(crate) fn as_log(&self) -> Option<&Arc<crate::store::LogStore>> {
+        match &self.backend {
+            Backend::Log(store) => Some(store),
+            Backend::Maildir(_) => None,
+        }
+    }
+
+    /// Every user with folders: each address that was delivered to or appended for, in
+    /// lower case.
+    pub fn users(&self) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Maildir(store) => store.users(),
+            Backend::Log(store) => Ok(store.users()),
+        }
+    }
+
+    /// A user's folders (the same for everyone: INBOX and Sent).
+    pub fn mailboxes(&self, _user: &str) -> Vec<MailboxName> {
+        MailboxName::ALL.to_vec()
+    }
+
+    /// One of `user`'s folders (created if it does not exist yet); the user's address is
+    /// compared without regard to case.
+    pub fn mailbox(&self, user: &str, name: MailboxName) -> Result<Mailbox, StoreError> {
+        Ok(Mailbox {
+            inner: match &self.backend {
+                Backend::Maildir(store) => MailboxInner::Maildir(store.mailbox(user, name)?),
+                Backend::Log(store) => MailboxInner::Log(store.mailbox(user, name)),
+            },
+            name,
+        })
+    }
+}
+
+/// One folder of one user; cheap to clone. Every call sees the folder as it is then.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    inner: MailboxInner,
+    name: MailboxName,
+}
+
+#[derive(Debug, Clone)]
+enum MailboxInner {
+    Maildir(Arc<MaildirBox>),
+    Log(LogMailbox),
+}
+
+impl Mailbox {
+    /// Which folder this is.
+    pub fn name(&self) -> MailboxName {
+        self.name
+    }
+
+    /// The folder now: its UIDVALIDITY, next UID and every message (new deliveries get their
+    /// UIDs here).
+    pub fn select(&self) -> Result<Snapshot, StoreError> {
+        match &self.inner {
+            MailboxInner::Maildir(folder) => folder.select(),
+            MailboxInner::Log(folder) => Ok(folder.select()),
+        }
+    }
+
+    /// The bytes of the message with `uid`, exactly as received or appended.
+    pub fn read(&self, uid: Uid) -> Result<Arc<[u8]>, StoreError> {
+        match &self.inner {
+            MailboxInner::Maildir(folder) => folder.read(uid),
+            MailboxInner::Log(folder) => folder.read(uid),
+        }
+    }
+
+    /// Changes the flags of the message with `uid`; returns its flags after the change.
+    pub fn set_flags(&self, uid: Uid, change: FlagChange) -> Result<Flags, StoreError> {
+        match &self.inner {
+            MailboxInner::Maildir(folder) => folder.set_flags(uid, change),
+            MailboxInner::Log(folder) => folder.set_flags(uid, change),
+        }
+    }
+
+    /// Removes every message flagged `\Deleted`; returns their UIDs, in order.
+    pub fn expunge(&self) -> Result<Vec<Uid>, StoreError> {
+        match &self.inner {
+            MailboxInner::Maildir(folder) => folder.expunge(),
+            MailboxInner::Log(folder) => Ok(folder.expunge()),
+        }
+    }
+
+    /// Adds a message with these flags and this INTERNALDATE (the store's clock if `None`);
+    /// returns its UID.
+    pub fn append(
+        &self,
+        data: &[u8],
+        flags: Flags,
+        internal_date: Option<InternalDate>,
+    ) -> Result<Uid, StoreError> {
+        match &self.inner {
+            MailboxInner::Maildir(folder) => folder.append(data, flags, internal_date),
+            MailboxInner::Log(folder) => folder.append(data, flags, internal_date),
+        }
+    }
+}
+
+/// A folder name that cannot leave the store's root: letters, digits and `@._+-` pass (a
+/// leading `.` does not), anything else is hex-escaped as `%xx`.
+pub(crate) fn safe_folder_name(user: &str) -> String {
+    let lower = user.to_ascii_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    for byte in lower.bytes() {
+        if byte.is_ascii_alphanumeric()
+            || b"@_+-".contains(&byte)
+            || (byte == b'.' && !out.is_empty())
+        {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// The user a folder name of [`safe_folder_name`] stands for; `None` for names it never
+/// makes.
+pub(crate) fn user_of_folder_name(name: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(name.len());
+    let mut rest = name.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        if byte == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = tail.get(2..)?;
+        } else {
+            bytes.push(byte);
+            rest = tail;
+        }
+    }
+    let user = String::from_utf8(bytes).ok()?;
+    (safe_folder_name(&user) == name).then_some(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_cannot_escape_and_read_back() {
+        assert_eq!(safe_folder_name("Bob@x.test"), "bob@x.test");
+        assert_eq!(
+            safe_folder_name("../../etc/passwd"),
+            "%2e.%2f..%2fetc%2fpasswd"
+        );
+        for user in ["bob@x.test", "../../etc/passwd", "a b%c@x"] {
+            assert_eq!(
+                user_of_folder_name(&safe_folder_name(user)).as_deref(),
+                Some(user)
+            );
+        }
+        assert_eq!(user_of_folder_name(".Sent"), None);
+        assert_eq!(user_of_folder_name("%2"), None);
+    }
+
+    #[test]
+    fn flags_spell_as_maildir_letters_in_order() {
+        let flags: Flags = [Flag::Seen, Flag::Draft, Flag::Deleted]
+            .into_iter()
+            .collect();
+        assert_eq!(flags.maildir_letters(), "DST");
+        assert_eq!(Flags::from_maildir_letters("DSTPa"), flags);
+        assert_eq!(
+            FlagChange::Remove(Flags::NONE.with(Flag::Seen)).apply(flags),
+            Flags::NONE.with(Flag::Draft).with(Flag::Deleted)
+        );
+        assert_eq!(MailboxName::parse("inbox"), Some(MailboxName::Inbox));
+    }
+}
