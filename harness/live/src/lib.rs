@@ -22,8 +22,9 @@ pub mod tls;
 
 pub use directory::{Directory, DirectoryEntry, DirectorySnapshot, smime_certificate_bundle};
 
-pub use ldap::{LdapSession, ldap_exchange};
-pub use pop3::{Pop3Session, pop3_exchange};
+pub use imap::{ImapContext, ImapSession, imap_exchange};
+pub use ldap::{LdapContext, LdapSession, ldap_exchange};
+pub use pop3::{Pop3Context, Pop3Session, pop3_exchange};
 
 pub use store::{
     Event, EventLog, FlagChange, Flags, MailStore, MailboxName, MailboxSnapshot, MemoryStore,
