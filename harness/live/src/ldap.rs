@@ -164,7 +164,10 @@ impl LdapSession {
                         None,
                     ),
                     _ => (
-                        result(LdapResultCode::ProtocolError, "unsupported extended operation"),
+                        result(
+                            LdapResultCode::ProtocolError,
+                            "unsupported extended operation",
+                        ),
                         None,
                     ),
                 };
@@ -182,13 +185,11 @@ impl LdapSession {
                 {
                     None => LdapResultCode::NoSuchObject,
                     Some(object) => {
-                        let holds = object
-                            .values(&request.atype)
-                            .is_some_and(|values| {
-                                values.iter().any(|v| {
-                                    value_matches(&request.atype, v, &request.val)
-                                })
-                            });
+                        let holds = object.values(&request.atype).is_some_and(|values| {
+                            values
+                                .iter()
+                                .any(|v| value_matches(&request.atype, v, &request.val))
+                        });
                         if holds {
                             LdapResultCode::CompareTrue
                         } else {
@@ -286,7 +287,10 @@ fn result(code: LdapResultCode, message: &str) -> LdapResult {
 }
 
 fn read_only() -> LdapResult {
-    result(LdapResultCode::UnwillingToPerform, "the directory is read-only")
+    result(
+        LdapResultCode::UnwillingToPerform,
+        "the directory is read-only",
+    )
 }
 
 /// `x` from a DN that starts `uid=x,`.
@@ -503,7 +507,11 @@ fn search(
 
 /// The attributes a search asked for: all with none named or `*`, none with `1.1`; a name
 /// without options selects the attribute with any options.
-fn selected(object: &DirectoryObject, wanted: &[String], types_only: bool) -> Vec<LdapPartialAttribute> {
+fn selected(
+    object: &DirectoryObject,
+    wanted: &[String],
+    types_only: bool,
+) -> Vec<LdapPartialAttribute> {
     let all = wanted.is_empty() || wanted.iter().any(|w| w == "*");
     object
         .attributes
@@ -516,7 +524,11 @@ fn selected(object: &DirectoryObject, wanted: &[String], types_only: bool) -> Ve
         })
         .map(|(name, values)| LdapPartialAttribute {
             atype: (*name).to_owned(),
-            vals: if types_only { Vec::new() } else { values.clone() },
+            vals: if types_only {
+                Vec::new()
+            } else {
+                values.clone()
+            },
         })
         .collect()
 }
@@ -533,7 +545,8 @@ fn value_matches(attribute: &str, stored: &[u8], asserted: &[u8]) -> bool {
 
 fn is_binary(attribute: &str) -> bool {
     let name = base_attribute(attribute);
-    name.eq_ignore_ascii_case("userCertificate") || name.eq_ignore_ascii_case("userSMIMECertificate")
+    name.eq_ignore_ascii_case("userCertificate")
+        || name.eq_ignore_ascii_case("userSMIMECertificate")
 }
 
 fn substring_matches(stored: &[u8], filter: &LdapSubstringFilter) -> bool {
@@ -564,31 +577,31 @@ fn filter_matches(filter: &LdapFilter, object: &DirectoryObject) -> bool {
         LdapFilter::And(all) => all.iter().all(|f| filter_matches(f, object)),
         LdapFilter::Or(any) => any.iter().any(|f| filter_matches(f, object)),
         LdapFilter::Not(inner) => !filter_matches(inner, object),
-        LdapFilter::Equality(attribute, value) | LdapFilter::Approx(attribute, value) => object
-            .values(attribute)
-            .is_some_and(|values| {
+        LdapFilter::Equality(attribute, value) | LdapFilter::Approx(attribute, value) => {
+            object.values(attribute).is_some_and(|values| {
                 values
                     .iter()
                     .any(|v| value_matches(attribute, v, value.as_bytes()))
-            }),
+            })
+        }
         LdapFilter::Substring(attribute, substrings) => object
             .values(attribute)
             .is_some_and(|values| values.iter().any(|v| substring_matches(v, substrings))),
         LdapFilter::Present(attribute) => object.values(attribute).is_some(),
-        LdapFilter::GreaterOrEqual(attribute, value) => object.values(attribute).is_some_and(
-            |values| {
+        LdapFilter::GreaterOrEqual(attribute, value) => {
+            object.values(attribute).is_some_and(|values| {
                 values
                     .iter()
                     .any(|v| v.to_ascii_lowercase() >= value.to_ascii_lowercase().into_bytes())
-            },
-        ),
-        LdapFilter::LessOrEqual(attribute, value) => object.values(attribute).is_some_and(
-            |values| {
+            })
+        }
+        LdapFilter::LessOrEqual(attribute, value) => {
+            object.values(attribute).is_some_and(|values| {
                 values
                     .iter()
                     .any(|v| v.to_ascii_lowercase() <= value.to_ascii_lowercase().into_bytes())
-            },
-        ),
+            })
+        }
         LdapFilter::Extensible(_) => false,
     }
 }
@@ -599,9 +612,21 @@ mod tests {
 
     #[test]
     fn scopes_follow_the_tree() {
-        assert!(in_scope("cn=A,ou=HQ,o=Org", "o=org", &LdapSearchScope::Subtree));
-        assert!(!in_scope("cn=A,ou=HQ,o=Org", "o=org", &LdapSearchScope::OneLevel));
-        assert!(in_scope("cn=A,ou=HQ,o=Org", "ou=HQ, o=Org", &LdapSearchScope::OneLevel));
+        assert!(in_scope(
+            "cn=A,ou=HQ,o=Org",
+            "o=org",
+            &LdapSearchScope::Subtree
+        ));
+        assert!(!in_scope(
+            "cn=A,ou=HQ,o=Org",
+            "o=org",
+            &LdapSearchScope::OneLevel
+        ));
+        assert!(in_scope(
+            "cn=A,ou=HQ,o=Org",
+            "ou=HQ, o=Org",
+            &LdapSearchScope::OneLevel
+        ));
         assert!(in_scope("o=Org", "o=Org", &LdapSearchScope::Base));
         assert!(!in_scope("o=Other", "o=Org", &LdapSearchScope::Subtree));
     }

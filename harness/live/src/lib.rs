@@ -20,19 +20,20 @@ pub mod server;
 pub mod store;
 pub mod tls;
 
-pub use tls::{TlsConfig, TlsError};
 pub use directory::{Directory, DirectoryEntry, DirectorySnapshot, smime_certificate_bundle};
+pub use tls::{TlsConfig, TlsError};
 
 pub use imap::{ImapContext, ImapSession, imap_exchange};
 pub use ldap::{LdapContext, LdapSession, ldap_exchange};
 pub use pop3::{Pop3Context, Pop3Session, pop3_exchange};
 
-pub use server::{LiveConfig, LiveError, LiveServers, Mailboxes, serve_imap, serve_ldap, serve_pop3};
+pub use server::{
+    LiveConfig, LiveError, LiveServers, Mailboxes, serve_imap, serve_ldap, serve_pop3,
+};
 pub use store::{
     Event, EventLog, FlagChange, Flags, MailStore, MailboxName, MailboxSnapshot, MemoryStore,
     MessageInfo, Observer, Protocol, StoreError, Uid, Unobserved,
 };
-
 
 /// What a session answers to a piece of input.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

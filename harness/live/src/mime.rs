@@ -226,9 +226,7 @@ fn describe(part: &MessagePart<'_>, len: usize) -> MimePart {
         parameters,
         id: part.content_id().map(|id| format!("<{id}>")),
         description: part.content_description().map(str::to_owned),
-        encoding: part
-            .content_transfer_encoding()
-            .map(str::to_owned),
+        encoding: part.content_transfer_encoding().map(str::to_owned),
         disposition,
         language,
         location: part.content_location().map(str::to_owned),
@@ -249,10 +247,16 @@ Content-Disposition: attachment; filename=smime.p7s\r\n\r\nAAAA\r\n--b1--\r\n";
     #[test]
     fn multipart_signed_parts_are_byte_ranges_of_the_stored_message() {
         let root = structure(SIGNED);
-        assert_eq!((root.media_type.as_str(), root.subtype.as_str()), ("multipart", "signed"));
+        assert_eq!(
+            (root.media_type.as_str(), root.subtype.as_str()),
+            ("multipart", "signed")
+        );
         let first = root.part(&[1]).unwrap();
         assert_eq!(&SIGNED[first.body.clone()], b"hello");
-        assert_eq!(&SIGNED[first.header.clone()], b"Content-Type: text/plain\r\n\r\n");
+        assert_eq!(
+            &SIGNED[first.header.clone()],
+            b"Content-Type: text/plain\r\n\r\n"
+        );
         let second = root.part(&[2]).unwrap();
         assert_eq!(second.subtype, "pkcs7-signature");
         assert_eq!(&SIGNED[second.body.clone()], b"AAAA");

@@ -180,14 +180,18 @@ impl Pop3Session {
             .bytes
             .extend_from_slice(format!("-ERR {why}\r\n").as_bytes());
         if self.errors >= self.context.limits.max_errors {
-            output.bytes.extend_from_slice(b"-ERR too many errors, closing\r\n");
+            output
+                .bytes
+                .extend_from_slice(b"-ERR too many errors, closing\r\n");
             output.close = true;
             self.state = State::Closed;
         }
     }
 
     fn ok(output: &mut Output, text: &str) {
-        output.bytes.extend_from_slice(format!("+OK {text}\r\n").as_bytes());
+        output
+            .bytes
+            .extend_from_slice(format!("+OK {text}\r\n").as_bytes());
     }
 
     fn answer(&mut self, command: Command, output: &mut Output) {
@@ -393,14 +397,23 @@ impl Pop3Session {
 
     /// The UPDATE state: messages marked with DELE leave the mailbox.
     fn update(&self, user: &str, messages: &[Drop]) -> Result<(), String> {
-        let doomed: Vec<Uid> = messages.iter().filter(|m| m.deleted).map(|m| m.uid).collect();
+        let doomed: Vec<Uid> = messages
+            .iter()
+            .filter(|m| m.deleted)
+            .map(|m| m.uid)
+            .collect();
         if doomed.is_empty() {
             return Ok(());
         }
         for uid in &doomed {
             self.context
                 .store
-                .store_flags(user, MailboxName::Inbox, *uid, FlagChange::Add(Flags::DELETED))
+                .store_flags(
+                    user,
+                    MailboxName::Inbox,
+                    *uid,
+                    FlagChange::Add(Flags::DELETED),
+                )
                 .map_err(|e| e.to_string())?;
         }
         self.context
@@ -416,7 +429,10 @@ fn top(message: &[u8], lines: usize) -> &[u8] {
     let body_start = crate::mime::body_offset(message);
     let mut end = body_start;
     for _ in 0..lines {
-        match message.get(end..).and_then(|rest| rest.iter().position(|&b| b == b'\n')) {
+        match message
+            .get(end..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        {
             Some(at) => end += at + 1,
             None => {
                 end = message.len();
@@ -489,10 +505,26 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("+OK 1 33\r\n"), "{text}");
         assert!(text.contains("1 1.1\r\n"), "{text}");
-        assert!(text.contains("\r\n\r\n..hidden\r\nline 2\r\n.\r\n"), "{text}");
-        assert!(text.contains("+OK 33 octets\r\nSubject: one\r\n\r\n.\r\n"), "{text}");
-        assert!(store.snapshot("alice", MailboxName::Inbox).unwrap().messages.is_empty());
-        assert!(log.events().iter().any(|e| matches!(e, Event::Fetched { .. })));
+        assert!(
+            text.contains("\r\n\r\n..hidden\r\nline 2\r\n.\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("+OK 33 octets\r\nSubject: one\r\n\r\n.\r\n"),
+            "{text}"
+        );
+        assert!(
+            store
+                .snapshot("alice", MailboxName::Inbox)
+                .unwrap()
+                .messages
+                .is_empty()
+        );
+        assert!(
+            log.events()
+                .iter()
+                .any(|e| matches!(e, Event::Fetched { .. }))
+        );
     }
 
     #[test]

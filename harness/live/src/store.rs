@@ -593,20 +593,44 @@ mod tests {
         let store = MemoryStore::new(Timestamp::DEFAULT_START);
         store.add_user("alice", "pw");
         let first = store
-            .deliver("alice", MailboxName::Inbox, &b"a\r\n"[..], Timestamp::DEFAULT_START)
+            .deliver(
+                "alice",
+                MailboxName::Inbox,
+                &b"a\r\n"[..],
+                Timestamp::DEFAULT_START,
+            )
             .unwrap();
         let second = store
-            .deliver("alice", MailboxName::Inbox, &b"b\r\n"[..], Timestamp::DEFAULT_START)
+            .deliver(
+                "alice",
+                MailboxName::Inbox,
+                &b"b\r\n"[..],
+                Timestamp::DEFAULT_START,
+            )
             .unwrap();
         store
-            .store_flags("alice", MailboxName::Inbox, first, FlagChange::Add(Flags::DELETED))
+            .store_flags(
+                "alice",
+                MailboxName::Inbox,
+                first,
+                FlagChange::Add(Flags::DELETED),
+            )
             .unwrap();
-        assert_eq!(store.expunge("alice", MailboxName::Inbox).unwrap(), vec![first]);
+        assert_eq!(
+            store.expunge("alice", MailboxName::Inbox).unwrap(),
+            vec![first]
+        );
         let snapshot = store.snapshot("alice", MailboxName::Inbox).unwrap();
         assert_eq!(snapshot.messages.len(), 1);
         assert_eq!(snapshot.messages[0].uid, second);
         let third = store
-            .append("alice", MailboxName::Inbox, b"c\r\n".to_vec(), Flags::SEEN, None)
+            .append(
+                "alice",
+                MailboxName::Inbox,
+                b"c\r\n".to_vec(),
+                Flags::SEEN,
+                None,
+            )
             .unwrap();
         assert_eq!(third.get(), 3);
     }
@@ -619,12 +643,18 @@ mod tests {
             protocol: Protocol::Pop3,
         });
         assert!(
-            log.wait_for(Duration::from_millis(1), |e| matches!(e, Event::LoggedIn { .. }))
-                .is_some()
+            log.wait_for(Duration::from_millis(1), |e| matches!(
+                e,
+                Event::LoggedIn { .. }
+            ))
+            .is_some()
         );
         assert!(
-            log.wait_for(Duration::from_millis(1), |e| matches!(e, Event::Fetched { .. }))
-                .is_none()
+            log.wait_for(Duration::from_millis(1), |e| matches!(
+                e,
+                Event::Fetched { .. }
+            ))
+            .is_none()
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Real mail clients against the live servers over loopback: curl (IMAP, POP3, STARTTLS),
 //! Python's imaplib and poplib (with STARTTLS and STLS), ldapsearch, s-nail and mutt. A
 //! missing tool fails its test: `ci/install-deps.sh` installs them all.
+#![expect(clippy::unwrap_used, reason = "tests stop at the first surprise")]
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -67,7 +68,12 @@ fn start() -> World {
         .deliver("alice", MailboxName::Inbox, PLAIN, Timestamp::DEFAULT_START)
         .unwrap();
     store
-        .deliver("alice", MailboxName::Inbox, SIGNED, Timestamp::DEFAULT_START)
+        .deliver(
+            "alice",
+            MailboxName::Inbox,
+            SIGNED,
+            Timestamp::DEFAULT_START,
+        )
         .unwrap();
     let log = Arc::new(EventLog::new());
     let (certificate, key) = self_signed();
@@ -164,14 +170,31 @@ fn curl_over_imap_with_starttls_lists_and_searches() {
     let base = format!("imap://{}", world.servers.imap_address());
     let list = run(
         "curl",
-        &["-sS", "--ssl-reqd", "-k", "-u", "alice:secret", &format!("{base}/")],
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "-k",
+            "-u",
+            "alice:secret",
+            &format!("{base}/"),
+        ],
         None,
     );
     let listing = text(&list);
-    assert!(listing.contains("INBOX") && listing.contains("Sent"), "{listing}");
+    assert!(
+        listing.contains("INBOX") && listing.contains("Sent"),
+        "{listing}"
+    );
     let search = run(
         "curl",
-        &["-sS", "--ssl-reqd", "-k", "-u", "alice:secret", &format!("{base}/INBOX?SUBJECT%20signed")],
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "-k",
+            "-u",
+            "alice:secret",
+            &format!("{base}/INBOX?SUBJECT%20signed"),
+        ],
         None,
     );
     assert_eq!(text(&search).trim_end(), "* SEARCH 2");
@@ -193,12 +216,20 @@ fn wrong_password_is_refused_over_imap() {
 fn curl_retrieves_over_pop3_undoing_dot_stuffing() {
     let world = start();
     let base = format!("pop3://{}", world.servers.pop3_address());
-    let list = run("curl", &["-sS", "-u", "alice:secret", &format!("{base}/")], None);
+    let list = run(
+        "curl",
+        &["-sS", "-u", "alice:secret", &format!("{base}/")],
+        None,
+    );
     assert_eq!(
         text(&list),
         format!("1 {}\r\n2 {}\r\n", PLAIN.len(), SIGNED.len())
     );
-    let message = run("curl", &["-sS", "-u", "alice:secret", &format!("{base}/1")], None);
+    let message = run(
+        "curl",
+        &["-sS", "-u", "alice:secret", &format!("{base}/1")],
+        None,
+    );
     assert_eq!(message.stdout, PLAIN);
     assert!(world.log.events().iter().any(|e| matches!(
         e,
@@ -242,7 +273,10 @@ fn python_imaplib_with_starttls() {
     let port = world.servers.imap_address().port().to_string();
     let output = run("python3", &["-c", IMAPLIB, &port], None);
     let out = text(&output);
-    assert!(out.contains("caps AUTH=PLAIN IDLE IMAP4REV1 STARTTLS"), "{out}");
+    assert!(
+        out.contains("caps AUTH=PLAIN IDLE IMAP4REV1 STARTTLS"),
+        "{out}"
+    );
     assert!(out.contains("login OK"), "{out}");
     assert!(out.contains("select OK 2"), "{out}");
     assert!(out.contains("unseen 1 2"), "{out}");
@@ -255,9 +289,16 @@ fn python_imaplib_with_starttls() {
     assert!(out.contains("\"signed\" (\"protocol\" \"application/pkcs7-signature\" \"micalg\" \"sha-256\" \"boundary\" \"----B1\")"), "{out}");
     // The line break before a boundary belongs to the boundary (RFC 2046 §5.1.1).
     assert!(out.contains("part1 b'Signed text.'"), "{out}");
-    assert!(out.contains("\"plain hello\" ((\"Bob Example\" NIL \"bob\" \"example.test\"))"), "{out}");
+    assert!(
+        out.contains("\"plain hello\" ((\"Bob Example\" NIL \"bob\" \"example.test\"))"),
+        "{out}"
+    );
     assert!(out.contains("append OK"), "{out}");
-    assert!(out.contains("status \"Sent\" (MESSAGES 1 UIDNEXT 2)") || out.contains("status Sent (MESSAGES 1 UIDNEXT 2)"), "{out}");
+    assert!(
+        out.contains("status \"Sent\" (MESSAGES 1 UIDNEXT 2)")
+            || out.contains("status Sent (MESSAGES 1 UIDNEXT 2)"),
+        "{out}"
+    );
     assert!(out.contains("expunge OK [b'1']"), "{out}");
     let sent = world.store.snapshot("alice", MailboxName::Sent).unwrap();
     assert_eq!(sent.messages.len(), 1);
@@ -291,9 +332,15 @@ fn python_poplib_with_stls_retrieves_and_deletes() {
     let port = world.servers.pop3_address().port().to_string();
     let output = run("python3", &["-c", POPLIB, &port], None);
     let out = text(&output);
-    assert!(out.contains("'STLS'") && out.contains("'UIDL'") && out.contains("'TOP'"), "{out}");
+    assert!(
+        out.contains("'STLS'") && out.contains("'UIDL'") && out.contains("'TOP'"),
+        "{out}"
+    );
     assert!(out.contains("pass +OK 2 messages"), "{out}");
-    assert!(out.contains(&format!("stat (2, {})", PLAIN.len() + SIGNED.len())), "{out}");
+    assert!(
+        out.contains(&format!("stat (2, {})", PLAIN.len() + SIGNED.len())),
+        "{out}"
+    );
     assert!(out.contains("uidl [b'1 1.1', b'2 1.2']"), "{out}");
     assert!(out.contains("b'.A line that starts with a dot.'"), "{out}");
     assert!(out.contains("top 8 b'Subject: signed hello'"), "{out}");
@@ -309,22 +356,52 @@ fn ldapsearch_finds_people_and_their_certificates() {
     let url = format!("ldap://{}", world.servers.ldap_address());
     let root = run(
         "ldapsearch",
-        &["-x", "-LLL", "-H", &url, "-s", "base", "-b", "", "namingContexts"],
+        &[
+            "-x",
+            "-LLL",
+            "-H",
+            &url,
+            "-s",
+            "base",
+            "-b",
+            "",
+            "namingContexts",
+        ],
         None,
     );
-    assert!(text(&root).contains("namingContexts: o=Example"), "{}", text(&root));
+    assert!(
+        text(&root).contains("namingContexts: o=Example"),
+        "{}",
+        text(&root)
+    );
 
     let bob = run(
         "ldapsearch",
         &[
-            "-x", "-LLL", "-H", &url, "-b", "o=Example", "(&(objectClass=inetOrgPerson)(mail=bob@example.test))",
-            "cn", "mail", "uid", "userCertificate;binary", "userSMIMECertificate",
+            "-x",
+            "-LLL",
+            "-H",
+            &url,
+            "-b",
+            "o=Example",
+            "(&(objectClass=inetOrgPerson)(mail=bob@example.test))",
+            "cn",
+            "mail",
+            "uid",
+            "userCertificate;binary",
+            "userSMIMECertificate",
         ],
         None,
     );
     let out = text(&bob);
-    assert!(out.contains("dn: cn=Bob Example,ou=Branch,o=Example"), "{out}");
-    assert!(out.contains("cn: Bob Example") && out.contains("uid: bob"), "{out}");
+    assert!(
+        out.contains("dn: cn=Bob Example,ou=Branch,o=Example"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cn: Bob Example") && out.contains("uid: bob"),
+        "{out}"
+    );
     assert!(out.contains("userCertificate;binary:: MII"), "{out}");
     assert!(out.contains("userSMIMECertificate:: MII"), "{out}");
     assert!(!out.contains("Alice"), "{out}");
@@ -332,8 +409,20 @@ fn ldapsearch_finds_people_and_their_certificates() {
     let bound = run(
         "ldapsearch",
         &[
-            "-x", "-LLL", "-H", &url, "-D", "cn=Alice Example,ou=HQ,o=Example", "-w", "secret",
-            "-b", "ou=HQ,o=Example", "-s", "one", "(|(cn=Ali*)(mail=nobody@*))", "mail",
+            "-x",
+            "-LLL",
+            "-H",
+            &url,
+            "-D",
+            "cn=Alice Example,ou=HQ,o=Example",
+            "-w",
+            "secret",
+            "-b",
+            "ou=HQ,o=Example",
+            "-s",
+            "one",
+            "(|(cn=Ali*)(mail=nobody@*))",
+            "mail",
         ],
         None,
     );
@@ -347,19 +436,48 @@ fn ldapsearch_finds_people_and_their_certificates() {
     )));
 
     let refused = Command::new("ldapsearch")
-        .args(["-x", "-H", &url, "-D", "uid=alice,o=Example", "-w", "wrong", "-b", "o=Example"])
+        .args([
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            "uid=alice,o=Example",
+            "-w",
+            "wrong",
+            "-b",
+            "o=Example",
+        ])
         .output()
         .unwrap();
-    assert_eq!(refused.status.code(), Some(49), "invalid credentials is LDAP result 49");
+    assert_eq!(
+        refused.status.code(),
+        Some(49),
+        "invalid credentials is LDAP result 49"
+    );
 
     let certificate = run(
         "ldapsearch",
-        &["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &url, "-b", "o=Example", "(uid=alice)", "userCertificate;binary"],
+        &[
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &url,
+            "-b",
+            "o=Example",
+            "(uid=alice)",
+            "userCertificate;binary",
+        ],
         None,
     );
     use base64::Engine as _;
     let expected = base64::engine::general_purpose::STANDARD.encode(world.certificate.as_bytes());
-    assert!(text(&certificate).contains(&expected), "{}", text(&certificate));
+    assert!(
+        text(&certificate).contains(&expected),
+        "{}",
+        text(&certificate)
+    );
 }
 
 #[test]
@@ -370,10 +488,31 @@ fn s_nail_lists_the_inbox_over_imap() {
     let output = run_in(
         home.path(),
         "s-nail",
-        &["-n", "-N", "-S", "v15-compat", "-S", "imap-use-starttls", "-S", "ssl-verify=ignore", "-S", "tls-verify=ignore", "-Y", "headers", "-Y", "quit", "-f", &url],
+        &[
+            "-n",
+            "-N",
+            "-S",
+            "v15-compat",
+            "-S",
+            "imap-use-starttls",
+            "-S",
+            "ssl-verify=ignore",
+            "-S",
+            "tls-verify=ignore",
+            "-Y",
+            "headers",
+            "-Y",
+            "quit",
+            "-f",
+            &url,
+        ],
     );
     let out = text(&output);
-    assert!(out.contains("plain hello") && out.contains("signed hello"), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        out.contains("plain hello") && out.contains("signed hello"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -381,10 +520,20 @@ fn mutt_reads_the_inbox_over_imap() {
     let world = start();
     let home = tempfile::tempdir().unwrap();
     let muttrc = home.path().join("muttrc");
+    // mutt trusts the certificates in its certificate file without asking.
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(world.certificate.as_bytes());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in encoded.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    std::fs::write(home.path().join("certs"), pem).unwrap();
     std::fs::write(
         &muttrc,
         format!(
-            "set imap_user=alice\nset imap_pass=secret\nset ssl_starttls=yes\nset ssl_force_tls=no\nset certificate_file={}/certs\nset folder=imap://{}/\nset spoolfile=+INBOX\nset header_cache=\nset message_cachedir=\n",
+            "set imap_user=alice\nset imap_pass=secret\nset ssl_starttls=yes\nset ssl_force_tls=no\nset ssl_verify_host=no\nset ssl_verify_dates=no\nset certificate_file={}/certs\nset folder=imap://{}/\nset spoolfile=+INBOX\nset header_cache=\nset message_cachedir=\n",
             home.path().display(),
             world.servers.imap_address()
         ),
@@ -398,7 +547,21 @@ fn mutt_reads_the_inbox_over_imap() {
         home = home.path().display(),
         rc = muttrc.display(),
     );
-    run_in(home.path(), "tmux", &["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &command]);
+    run_in(
+        home.path(),
+        "tmux",
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &command,
+        ],
+    );
     let body_file = home.path().join("body.txt");
     let mut body = String::new();
     for _ in 0..100 {
@@ -408,14 +571,27 @@ fn mutt_reads_the_inbox_over_imap() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let screen = Command::new("tmux").args(["capture-pane", "-p", "-t", &session]).output().ok();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).output();
+    let screen = Command::new("tmux")
+        .args(["capture-pane", "-p", "-t", &session])
+        .output()
+        .ok();
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .output();
     assert!(
         body.contains("Hello Alice."),
         "{body}\n{}",
-        screen.map(|s| String::from_utf8_lossy(&s.stdout).into_owned()).unwrap_or_default()
+        screen
+            .map(|s| String::from_utf8_lossy(&s.stdout).into_owned())
+            .unwrap_or_default()
     );
-    assert!(world.log.events().iter().any(|e| matches!(e, Event::Fetched { protocol: Protocol::Imap, .. })));
+    assert!(world.log.events().iter().any(|e| matches!(
+        e,
+        Event::Fetched {
+            protocol: Protocol::Imap,
+            ..
+        }
+    )));
 }
 
 fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
@@ -423,7 +599,10 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> Output {
         .args(["-c", &format!("command -v {program}")])
         .output()
         .unwrap();
-    assert!(found.status.success(), "{program} is not installed; ci/install-deps.sh installs it");
+    assert!(
+        found.status.success(),
+        "{program} is not installed; ci/install-deps.sh installs it"
+    );
     Command::new("timeout")
         .arg("60")
         .arg(program)

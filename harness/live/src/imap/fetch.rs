@@ -101,15 +101,21 @@ pub(super) fn fetch<'r>(
                     items.push(MessageDataItem::InternalDate(date));
                 }
             }
-            MessageDataItemName::Envelope => items.push(MessageDataItem::Envelope(envelope(&bytes))),
+            MessageDataItemName::Envelope => {
+                items.push(MessageDataItem::Envelope(envelope(&bytes)))
+            }
             MessageDataItemName::BodyStructure => {
                 if let Some(root) = root {
-                    items.push(MessageDataItem::BodyStructure(body_structure(root, &bytes, true, 0)));
+                    items.push(MessageDataItem::BodyStructure(body_structure(
+                        root, &bytes, true, 0,
+                    )));
                 }
             }
             MessageDataItemName::Body => {
                 if let Some(root) = root {
-                    items.push(MessageDataItem::Body(body_structure(root, &bytes, false, 0)));
+                    items.push(MessageDataItem::Body(body_structure(
+                        root, &bytes, false, 0,
+                    )));
                 }
             }
             MessageDataItemName::Rfc822 => {
@@ -241,7 +247,8 @@ fn section_bytes(bytes: &[u8], root: &MimePart, section: Option<&Section<'_>>) -
         Some(Section::Text(part)) => message_of(part.as_ref())
             .map(|m| slice(bytes, &m.body).to_vec())
             .unwrap_or_default(),
-        Some(Section::HeaderFields(part, fields)) | Some(Section::HeaderFieldsNot(part, fields)) => {
+        Some(Section::HeaderFields(part, fields))
+        | Some(Section::HeaderFieldsNot(part, fields)) => {
             let keep = matches!(section, Some(Section::HeaderFields(..)));
             let names: Vec<&[u8]> = fields.as_ref().iter().map(AsRef::as_ref).collect();
             message_of(part.as_ref())
@@ -262,7 +269,9 @@ fn header_fields(header: &[u8], names: &[&[u8]], keep: bool) -> Vec<u8> {
         }
         if !line.starts_with(b" ") && !line.starts_with(b"\t") {
             let name = line.split(|&b| b == b':').next().unwrap_or_default();
-            let named = names.iter().any(|n| n.eq_ignore_ascii_case(name.trim_ascii()));
+            let named = names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name.trim_ascii()));
             keeping = named == keep;
         }
         if keeping {
@@ -274,8 +283,9 @@ fn header_fields(header: &[u8], names: &[&[u8]], keep: bool) -> Vec<u8> {
 }
 
 fn istring(value: &str) -> IString<'static> {
-    IString::try_from(value.to_owned())
-        .unwrap_or_else(|_| IString::Literal(Literal::unvalidated(value.replace('\0', "").into_bytes())))
+    IString::try_from(value.to_owned()).unwrap_or_else(|_| {
+        IString::Literal(Literal::unvalidated(value.replace('\0', "").into_bytes()))
+    })
 }
 
 fn nstring(value: Option<&str>) -> NString<'static> {
@@ -306,7 +316,12 @@ fn disposition(part: &MimePart) -> Disposition<'static> {
 const MAX_DEPTH: usize = 16;
 
 /// BODYSTRUCTURE (with `extended`) or BODY of a part (RFC 3501 §7.4.2).
-fn body_structure(part: &MimePart, bytes: &[u8], extended: bool, depth: usize) -> BodyStructure<'static> {
+fn body_structure(
+    part: &MimePart,
+    bytes: &[u8],
+    extended: bool,
+    depth: usize,
+) -> BodyStructure<'static> {
     if let PartContent::Multipart(children) = &part.content {
         let bodies: Vec<BodyStructure<'static>> = children
             .iter()
@@ -327,7 +342,10 @@ fn body_structure(part: &MimePart, bytes: &[u8], extended: bool, depth: usize) -
     let size = u32::try_from(part.body.len()).unwrap_or(u32::MAX);
     let specific = match (&part.content, part.media_type.as_str()) {
         (PartContent::Message(inner), "message") if depth < MAX_DEPTH => SpecificFields::Message {
-            envelope: Box::new(envelope(slice(bytes, &(inner.header.start..inner.body.end)))),
+            envelope: Box::new(envelope(slice(
+                bytes,
+                &(inner.header.start..inner.body.end),
+            ))),
             body_structure: Box::new(body_structure(inner, bytes, extended, depth + 1)),
             number_of_lines: part.body_lines(bytes),
         },
@@ -415,4 +433,3 @@ fn envelope(bytes: &[u8]) -> Envelope<'static> {
         message_id: nstring(raw("Message-ID")),
     }
 }
-

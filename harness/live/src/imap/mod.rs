@@ -66,9 +66,13 @@ enum State {
 enum Pending {
     None,
     /// AUTHENTICATE PLAIN sent `+` and waits for the credentials line.
-    Authenticate { tag: String },
+    Authenticate {
+        tag: String,
+    },
     /// IDLE sent `+` and waits for DONE.
-    Idle { tag: String },
+    Idle {
+        tag: String,
+    },
 }
 
 /// One IMAP connection, without the socket.
@@ -203,21 +207,25 @@ impl ImapSession {
             return false;
         };
         match std::mem::replace(&mut self.pending, Pending::None) {
-            Pending::Idle { tag } => {
-                match line {
-                    Ok(line) if line.eq_ignore_ascii_case(b"DONE") => {
-                        self.report_changes(output);
-                        tagged_status(output, StatusKind::Ok, &tag, None, "IDLE terminated");
-                    }
-                    _ => {
-                        self.errors += 1;
-                        tagged_status(output, StatusKind::Bad, &tag, None, "expected DONE");
-                    }
+            Pending::Idle { tag } => match line {
+                Ok(line) if line.eq_ignore_ascii_case(b"DONE") => {
+                    self.report_changes(output);
+                    tagged_status(output, StatusKind::Ok, &tag, None, "IDLE terminated");
                 }
-            }
+                _ => {
+                    self.errors += 1;
+                    tagged_status(output, StatusKind::Bad, &tag, None, "expected DONE");
+                }
+            },
             Pending::Authenticate { tag } => match line {
                 Ok(line) if line == b"*" => {
-                    tagged_status(output, StatusKind::Bad, &tag, None, "authentication cancelled");
+                    tagged_status(
+                        output,
+                        StatusKind::Bad,
+                        &tag,
+                        None,
+                        "authentication cancelled",
+                    );
                 }
                 Ok(line) => {
                     use base64::Engine as _;
@@ -262,7 +270,8 @@ impl ImapSession {
             .get(self.scan_from..)
             .and_then(|rest| rest.windows(2).position(|w| w == b"\r\n"))
             .map(|at| self.scan_from + at);
-        let line_length = line_end.unwrap_or(self.buffer.len()) - self.scan_from.min(self.buffer.len());
+        let line_length =
+            line_end.unwrap_or(self.buffer.len()) - self.scan_from.min(self.buffer.len());
         if line_length + 2 > max_line {
             self.errors += 1;
             match line_end {
@@ -319,7 +328,9 @@ impl ImapSession {
                 self.literal_total += length;
                 self.scan_from = start.saturating_add(length);
                 if mode == LiteralMode::Sync {
-                    output.bytes.extend_from_slice(b"+ Ready for literal data\r\n");
+                    output
+                        .bytes
+                        .extend_from_slice(b"+ Ready for literal data\r\n");
                 }
                 self.buffer = data;
                 // The data may already be here (a non-synchronizing literal): decode again.
@@ -336,10 +347,16 @@ impl ImapSession {
                 self.buffer = data.get(end..).unwrap_or_default().to_vec();
                 self.reset_command();
                 match tag {
-                    Some(tag) => {
-                        tagged_status(output, StatusKind::Bad, &tag, None, "command not understood")
+                    Some(tag) => tagged_status(
+                        output,
+                        StatusKind::Bad,
+                        &tag,
+                        None,
+                        "command not understood",
+                    ),
+                    None => {
+                        untagged_status(output, StatusKind::Bad, None, "command not understood")
                     }
-                    None => untagged_status(output, StatusKind::Bad, None, "command not understood"),
                 }
                 true
             }
@@ -399,7 +416,13 @@ impl ImapSession {
                 } else if !self.context.tls_available || self.tls_active {
                     tagged_status(output, StatusKind::No, &tag, None, "TLS not available");
                 } else {
-                    tagged_status(output, StatusKind::Ok, &tag, None, "begin TLS negotiation now");
+                    tagged_status(
+                        output,
+                        StatusKind::Ok,
+                        &tag,
+                        None,
+                        "begin TLS negotiation now",
+                    );
                     output.start_tls = true;
                 }
             }
@@ -425,7 +448,13 @@ impl ImapSession {
                     return tagged_status(output, StatusKind::No, &tag, None, "use STARTTLS first");
                 }
                 if mechanism != AuthMechanism::Plain {
-                    return tagged_status(output, StatusKind::No, &tag, None, "only PLAIN is offered");
+                    return tagged_status(
+                        output,
+                        StatusKind::No,
+                        &tag,
+                        None,
+                        "only PLAIN is offered",
+                    );
                 }
                 match initial_response {
                     Some(credentials) => {
@@ -457,10 +486,22 @@ impl ImapSession {
         let fields: Vec<&[u8]> = credentials.split(|&b| b == 0).collect();
         let [authorize, user, password] = fields[..] else {
             self.errors += 1;
-            return tagged_status(output, StatusKind::Bad, tag, None, "malformed PLAIN credentials");
+            return tagged_status(
+                output,
+                StatusKind::Bad,
+                tag,
+                None,
+                "malformed PLAIN credentials",
+            );
         };
         if !authorize.is_empty() && authorize != user {
-            return tagged_status(output, StatusKind::No, tag, None, "cannot act for another user");
+            return tagged_status(
+                output,
+                StatusKind::No,
+                tag,
+                None,
+                "cannot act for another user",
+            );
         }
         let user = String::from_utf8_lossy(user).into_owned();
         let password = String::from_utf8_lossy(password).into_owned();
@@ -488,9 +529,11 @@ impl ImapSession {
                 output,
                 StatusKind::No,
                 tag,
-                Some(Code::Other(imap_codec::imap_types::response::CodeOther::unvalidated(
-                    b"AUTHENTICATIONFAILED".as_ref(),
-                ))),
+                Some(Code::Other(
+                    imap_codec::imap_types::response::CodeOther::unvalidated(
+                        b"AUTHENTICATIONFAILED".as_ref(),
+                    ),
+                )),
                 "invalid user name or password",
             );
         }
@@ -504,7 +547,9 @@ impl ImapSession {
                 if mailbox_name(&mailbox).is_none() =>
             {
                 if let State::Selected { .. } = self.state {
-                    self.state = State::Authenticated { user: user.to_owned() };
+                    self.state = State::Authenticated {
+                        user: user.to_owned(),
+                    };
                 }
                 tagged_status(output, StatusKind::No, tag, None, "no such mailbox");
             }
@@ -526,7 +571,9 @@ impl ImapSession {
                 if pattern.is_empty() {
                     // The answer to `LIST "" ""` names the hierarchy root, which is no
                     // mailbox imap-types can hold.
-                    output.bytes.extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
+                    output
+                        .bytes
+                        .extend_from_slice(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
                 } else {
                     let mut full = reference;
                     full.extend_from_slice(pattern);
@@ -573,7 +620,9 @@ impl ImapSession {
                     Err(err) => tagged_status(output, StatusKind::No, tag, None, &err.to_string()),
                 }
             }
-            CommandBody::Create { .. } | CommandBody::Delete { .. } | CommandBody::Rename { .. } => {
+            CommandBody::Create { .. }
+            | CommandBody::Delete { .. }
+            | CommandBody::Rename { .. } => {
                 tagged_status(output, StatusKind::No, tag, None, "the mailboxes are fixed");
             }
             CommandBody::Subscribe { .. } | CommandBody::Unsubscribe { .. } => {
@@ -595,7 +644,13 @@ impl ImapSession {
                     );
                 };
                 let date = date.map(|d| model::Timestamp::from_unix(d.as_ref().timestamp()));
-                match store.append(user, name, message.data().to_vec(), store_flags(&flags), date) {
+                match store.append(
+                    user,
+                    name,
+                    message.data().to_vec(),
+                    store_flags(&flags),
+                    date,
+                ) {
                     Ok(uid) => {
                         self.context.observer.observe(Event::Appended {
                             user: user.to_owned(),
@@ -617,7 +672,9 @@ impl ImapSession {
                         },
                     ),
                 );
-                self.pending = Pending::Idle { tag: tag.to_owned() };
+                self.pending = Pending::Idle {
+                    tag: tag.to_owned(),
+                };
             }
             body => self.selected(tag, user, body, output),
         }
@@ -654,17 +711,33 @@ impl ImapSession {
         );
         send(output, Response::Data(Data::Recent(0)));
         if let Some(first) = snapshot.messages.iter().position(|m| !m.flags.seen) {
-            untagged_status(output, StatusKind::Ok, Code::unseen(count(first + 1)).ok(), "first unseen");
+            untagged_status(
+                output,
+                StatusKind::Ok,
+                Code::unseen(count(first + 1)).ok(),
+                "first unseen",
+            );
         }
         let permanent = if read_only {
             Vec::new()
         } else {
-            [Flag::Answered, Flag::Flagged, Flag::Deleted, Flag::Seen, Flag::Draft]
-                .into_iter()
-                .map(FlagPerm::Flag)
-                .collect()
+            [
+                Flag::Answered,
+                Flag::Flagged,
+                Flag::Deleted,
+                Flag::Seen,
+                Flag::Draft,
+            ]
+            .into_iter()
+            .map(FlagPerm::Flag)
+            .collect()
         };
-        untagged_status(output, StatusKind::Ok, Some(Code::permanentflags(permanent)), "flags");
+        untagged_status(
+            output,
+            StatusKind::Ok,
+            Some(Code::permanentflags(permanent)),
+            "flags",
+        );
         untagged_status(
             output,
             StatusKind::Ok,
@@ -677,7 +750,11 @@ impl ImapSession {
             Code::uidnext(snapshot.uid_next.get()).ok(),
             "predicted next UID",
         );
-        let code = if read_only { Code::ReadOnly } else { Code::ReadWrite };
+        let code = if read_only {
+            Code::ReadOnly
+        } else {
+            Code::ReadWrite
+        };
         self.state = State::Selected {
             user: user.to_owned(),
             selection: Selection {
@@ -725,7 +802,9 @@ impl ImapSession {
                     let Some(info) = snapshot.message(message_uid) else {
                         continue;
                     };
-                    if let Some(data) = fetch::fetch(&request, &*store, &*self.context.observer, seq, info) {
+                    if let Some(data) =
+                        fetch::fetch(&request, &*store, &*self.context.observer, seq, info)
+                    {
                         send(output, Response::Data(data));
                     }
                 }
@@ -739,7 +818,13 @@ impl ImapSession {
                 uid,
             } => {
                 if selection.read_only {
-                    return tagged_status(output, StatusKind::No, tag, None, "mailbox is read-only");
+                    return tagged_status(
+                        output,
+                        StatusKind::No,
+                        tag,
+                        None,
+                        "mailbox is read-only",
+                    );
                 }
                 let flags = store_flags(&flags);
                 let change = match kind {
@@ -748,7 +833,8 @@ impl ImapSession {
                     StoreType::Remove => FlagChange::Remove(flags),
                 };
                 for (seq, message_uid) in resolve(&sequence_set, uid, &selection.uids) {
-                    let Ok(now) = store.store_flags(user, selection.mailbox, message_uid, change) else {
+                    let Ok(now) = store.store_flags(user, selection.mailbox, message_uid, change)
+                    else {
                         continue;
                     };
                     if response == StoreResponse::Answer || uid {
@@ -759,7 +845,9 @@ impl ImapSession {
                         if uid {
                             items.push(fetch::uid_item(message_uid));
                         }
-                        if let (Ok(items), Some(seq)) = (NonEmptyVec::try_from(items), NonZeroU32::new(seq)) {
+                        if let (Ok(items), Some(seq)) =
+                            (NonEmptyVec::try_from(items), NonZeroU32::new(seq))
+                        {
                             send(output, Response::Data(Data::Fetch { seq, items }));
                         }
                     }
@@ -772,17 +860,30 @@ impl ImapSession {
                 uid,
             } => {
                 let Some(target) = mailbox_name(&mailbox) else {
-                    return tagged_status(output, StatusKind::No, tag, Some(Code::TryCreate), "no such mailbox");
+                    return tagged_status(
+                        output,
+                        StatusKind::No,
+                        tag,
+                        Some(Code::TryCreate),
+                        "no such mailbox",
+                    );
                 };
                 for (_, message_uid) in resolve(&sequence_set, uid, &selection.uids) {
                     let Some(info) = snapshot.message(message_uid) else {
                         continue;
                     };
-                    let copied = store
-                        .read(user, selection.mailbox, message_uid)
-                        .and_then(|bytes| {
-                            store.append(user, target, bytes.to_vec(), info.flags, Some(info.internal_date))
-                        });
+                    let copied =
+                        store
+                            .read(user, selection.mailbox, message_uid)
+                            .and_then(|bytes| {
+                                store.append(
+                                    user,
+                                    target,
+                                    bytes.to_vec(),
+                                    info.flags,
+                                    Some(info.internal_date),
+                                )
+                            });
                     match copied {
                         Ok(new_uid) => self.context.observer.observe(Event::Appended {
                             user: user.to_owned(),
@@ -790,7 +891,13 @@ impl ImapSession {
                             uid: new_uid,
                         }),
                         Err(err) => {
-                            return tagged_status(output, StatusKind::No, tag, None, &err.to_string());
+                            return tagged_status(
+                                output,
+                                StatusKind::No,
+                                tag,
+                                None,
+                                &err.to_string(),
+                            );
                         }
                     }
                 }
@@ -824,7 +931,13 @@ impl ImapSession {
             }
             CommandBody::Expunge => {
                 if selection.read_only {
-                    return tagged_status(output, StatusKind::No, tag, None, "mailbox is read-only");
+                    return tagged_status(
+                        output,
+                        StatusKind::No,
+                        tag,
+                        None,
+                        "mailbox is read-only",
+                    );
                 }
                 if let Err(err) = store.expunge(user, selection.mailbox) {
                     return tagged_status(output, StatusKind::No, tag, None, &err.to_string());
@@ -837,7 +950,9 @@ impl ImapSession {
                     // CLOSE expunges without telling (RFC 3501 §6.4.2).
                     let _ = store.expunge(user, selection.mailbox);
                 }
-                self.state = State::Authenticated { user: user.to_owned() };
+                self.state = State::Authenticated {
+                    user: user.to_owned(),
+                };
                 tagged_status(output, StatusKind::Ok, tag, None, "completed");
             }
             _ => tagged_status(output, StatusKind::Bad, tag, None, "command not supported"),
@@ -873,7 +988,10 @@ impl ImapSession {
         let grew = !arrived.is_empty();
         selection.uids.extend(arrived);
         if grew || selection.uids.len() != before {
-            send(output, Response::Data(Data::Exists(count(selection.uids.len()))));
+            send(
+                output,
+                Response::Data(Data::Exists(count(selection.uids.len()))),
+            );
         }
     }
 }
@@ -907,7 +1025,12 @@ fn send(output: &mut Output, response: Response<'_>) {
 
 /// A status response; text that imap-codec refuses (it never is, but a store error might
 /// hold a line break) is replaced by a fixed one.
-fn status<'a>(kind: StatusKind, tag: Option<Tag<'a>>, code: Option<Code<'a>>, text: &str) -> Response<'a> {
+fn status<'a>(
+    kind: StatusKind,
+    tag: Option<Tag<'a>>,
+    code: Option<Code<'a>>,
+    text: &str,
+) -> Response<'a> {
     let text = Text::try_from(text.replace(['\r', '\n'], " "))
         .unwrap_or_else(|_| Text::unvalidated("completed"));
     Response::Status(match kind {
@@ -918,7 +1041,13 @@ fn status<'a>(kind: StatusKind, tag: Option<Tag<'a>>, code: Option<Code<'a>>, te
     })
 }
 
-fn tagged_status(output: &mut Output, kind: StatusKind, tag: &str, code: Option<Code<'_>>, text: &str) {
+fn tagged_status(
+    output: &mut Output,
+    kind: StatusKind,
+    tag: &str,
+    code: Option<Code<'_>>,
+    text: &str,
+) {
     match Tag::try_from(tag) {
         Ok(tag) => send(output, status(kind, Some(tag), code, text)),
         Err(_) => send(output, status(kind, None, code, text)),
@@ -964,16 +1093,18 @@ fn status_item(item: &StatusDataItemName, snapshot: &MailboxSnapshot) -> Option<
     Some(match item {
         StatusDataItemName::Messages => StatusDataItem::Messages(count(snapshot.messages.len())),
         StatusDataItemName::Recent => StatusDataItem::Recent(0),
-        StatusDataItemName::UidNext => StatusDataItem::UidNext(NonZeroU32::new(snapshot.uid_next.get())?),
+        StatusDataItemName::UidNext => {
+            StatusDataItem::UidNext(NonZeroU32::new(snapshot.uid_next.get())?)
+        }
         StatusDataItemName::UidValidity => {
             StatusDataItem::UidValidity(NonZeroU32::new(snapshot.uid_validity)?)
         }
-        StatusDataItemName::Unseen => {
-            StatusDataItem::Unseen(count(snapshot.messages.iter().filter(|m| !m.flags.seen).count()))
-        }
-        StatusDataItemName::Deleted => {
-            StatusDataItem::Deleted(count(snapshot.messages.iter().filter(|m| m.flags.deleted).count()))
-        }
+        StatusDataItemName::Unseen => StatusDataItem::Unseen(count(
+            snapshot.messages.iter().filter(|m| !m.flags.seen).count(),
+        )),
+        StatusDataItemName::Deleted => StatusDataItem::Deleted(count(
+            snapshot.messages.iter().filter(|m| m.flags.deleted).count(),
+        )),
         _ => return None,
     })
 }

@@ -22,11 +22,18 @@ pub(super) struct Candidate<'c, F: Fn() -> Option<Arc<[u8]>>> {
 /// the decoder accepted.
 const MAX_DEPTH: usize = 64;
 
-pub(super) fn matches<F: Fn() -> Option<Arc<[u8]>>>(key: &SearchKey<'_>, candidate: &Candidate<'_, F>) -> bool {
+pub(super) fn matches<F: Fn() -> Option<Arc<[u8]>>>(
+    key: &SearchKey<'_>,
+    candidate: &Candidate<'_, F>,
+) -> bool {
     matches_at(key, candidate, 0)
 }
 
-fn matches_at<F: Fn() -> Option<Arc<[u8]>>>(key: &SearchKey<'_>, c: &Candidate<'_, F>, depth: usize) -> bool {
+fn matches_at<F: Fn() -> Option<Arc<[u8]>>>(
+    key: &SearchKey<'_>,
+    c: &Candidate<'_, F>,
+    depth: usize,
+) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
@@ -34,20 +41,30 @@ fn matches_at<F: Fn() -> Option<Arc<[u8]>>>(key: &SearchKey<'_>, c: &Candidate<'
     let date = internal_day(c.info.internal_date);
     let text = |needle: &[u8], whole: bool| -> bool {
         (c.bytes)().is_some_and(|bytes| {
-            let haystack = if whole { &bytes[..] } else { &bytes[crate::mime::body_offset(&bytes)..] };
+            let haystack = if whole {
+                &bytes[..]
+            } else {
+                &bytes[crate::mime::body_offset(&bytes)..]
+            };
             contains(haystack, needle)
         })
     };
     let header = |name: &[u8], needle: &[u8]| -> bool {
         (c.bytes)().is_some_and(|bytes| {
-            header_values(&bytes, name).iter().any(|value| contains(value, needle))
+            header_values(&bytes, name)
+                .iter()
+                .any(|value| contains(value, needle))
         })
     };
     let sent = || -> Option<NaiveDate> {
         let bytes = (c.bytes)()?;
         let message = MessageParser::default().parse(&bytes[..])?;
         let date = message.date()?;
-        NaiveDate::from_ymd_opt(i32::from(date.year), u32::from(date.month), u32::from(date.day))
+        NaiveDate::from_ymd_opt(
+            i32::from(date.year),
+            u32::from(date.month),
+            u32::from(date.day),
+        )
     };
     match key {
         SearchKey::And(keys) => keys.as_ref().iter().all(|k| matches_at(k, c, depth + 1)),
@@ -87,7 +104,10 @@ fn matches_at<F: Fn() -> Option<Arc<[u8]>>>(key: &SearchKey<'_>, c: &Candidate<'
         SearchKey::Cc(needle) => header(b"Cc", needle.as_ref()),
         SearchKey::Bcc(needle) => header(b"Bcc", needle.as_ref()),
         SearchKey::Header(name, needle) => header(name.as_ref(), needle.as_ref()),
-        #[expect(unreachable_patterns, reason = "imap-types may grow keys with features")]
+        #[expect(
+            unreachable_patterns,
+            reason = "imap-types may grow keys with features"
+        )]
         _ => false,
     }
 }

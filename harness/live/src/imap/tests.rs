@@ -20,7 +20,10 @@ fn session() -> (ImapSession, Arc<MemoryStore>, Arc<EventLog>) {
         tls_available: true,
     });
     let greeting = String::from_utf8(greeting).unwrap();
-    assert!(greeting.starts_with("* OK [CAPABILITY IMAP4REV1 STARTTLS AUTH=PLAIN IDLE]"), "{greeting}");
+    assert!(
+        greeting.starts_with("* OK [CAPABILITY IMAP4REV1 STARTTLS AUTH=PLAIN IDLE]"),
+        "{greeting}"
+    );
     (session, store, log)
 }
 
@@ -36,20 +39,45 @@ fn login_select_fetch_marks_seen_and_reports_the_fetch() {
     assert!(selected.contains("* 1 EXISTS"), "{selected}");
     assert!(selected.contains("[UIDVALIDITY 1]"), "{selected}");
     assert!(selected.contains("b OK [READ-WRITE]"), "{selected}");
-    let fetched = say(&mut s, "c UID FETCH 1:* (FLAGS BODY[] ENVELOPE BODYSTRUCTURE)\r\n");
+    let fetched = say(
+        &mut s,
+        "c UID FETCH 1:* (FLAGS BODY[] ENVELOPE BODYSTRUCTURE)\r\n",
+    );
     assert!(fetched.contains("UID 1"), "{fetched}");
-    assert!(fetched.contains(&format!("BODY[] {{{}}}\r\n", PLAIN.len())), "{fetched}");
+    assert!(
+        fetched.contains(&format!("BODY[] {{{}}}\r\n", PLAIN.len())),
+        "{fetched}"
+    );
     assert!(fetched.contains("\"hello\""), "{fetched}");
-    assert!(fetched.contains("BODYSTRUCTURE (\"TEXT\" \"plain\""), "{fetched}");
+    assert!(
+        fetched.contains("BODYSTRUCTURE (\"TEXT\" \"plain\""),
+        "{fetched}"
+    );
     assert!(fetched.contains("\\Seen"), "{fetched}");
-    assert!(store.snapshot("alice", MailboxName::Inbox).unwrap().messages[0].flags.seen);
-    assert!(log.events().iter().any(|e| matches!(e, Event::Fetched { protocol: Protocol::Imap, .. })));
+    assert!(
+        store
+            .snapshot("alice", MailboxName::Inbox)
+            .unwrap()
+            .messages[0]
+            .flags
+            .seen
+    );
+    assert!(log.events().iter().any(|e| matches!(
+        e,
+        Event::Fetched {
+            protocol: Protocol::Imap,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn literals_are_asked_for_and_bounded() {
     let (mut s, _, _) = session();
-    assert_eq!(say(&mut s, "a LOGIN {5}\r\n"), "+ Ready for literal data\r\n");
+    assert_eq!(
+        say(&mut s, "a LOGIN {5}\r\n"),
+        "+ Ready for literal data\r\n"
+    );
     assert!(say(&mut s, "alice secret\r\n").contains("a OK"));
     let append = say(&mut s, "b APPEND Sent {99999999999}\r\n");
     assert!(append.contains("b BAD"), "{append}");
@@ -82,7 +110,12 @@ fn idle_reports_new_mail_and_done_ends_it() {
 fn search_store_expunge() {
     let (mut s, store, _) = session();
     store
-        .deliver("alice", MailboxName::Inbox, b"Subject: other\r\n\r\nx\r\n".as_ref(), Timestamp::DEFAULT_START)
+        .deliver(
+            "alice",
+            MailboxName::Inbox,
+            b"Subject: other\r\n\r\nx\r\n".as_ref(),
+            Timestamp::DEFAULT_START,
+        )
         .unwrap();
     say(&mut s, "a LOGIN alice secret\r\nb SELECT INBOX\r\n");
     assert!(say(&mut s, "c SEARCH SUBJECT hello\r\n").starts_with("* SEARCH 1\r\n"));
@@ -97,8 +130,14 @@ fn search_store_expunge() {
 fn partial_and_header_fields_sections() {
     let (mut s, _, _) = session();
     say(&mut s, "a LOGIN alice secret\r\nb EXAMINE INBOX\r\n");
-    let out = say(&mut s, "c FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[]<0.4>)\r\n");
-    assert!(out.contains("BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: hello\r\n\r\n"), "{out}");
+    let out = say(
+        &mut s,
+        "c FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[]<0.4>)\r\n",
+    );
+    assert!(
+        out.contains("BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: hello\r\n\r\n"),
+        "{out}"
+    );
     assert!(out.contains("BODY[]<0> {4}\r\nFrom"), "{out}");
     assert!(!out.contains("\\Seen"), "{out}");
 }
