@@ -632,6 +632,27 @@ mod tests {
     }
 
     #[test]
+    fn garbage_gets_a_notice_of_disconnection_not_a_panic() {
+        let store = Arc::new(crate::store::MemoryStore::new(
+            model::Timestamp::DEFAULT_START,
+        ));
+        let context = LdapContext {
+            directory: Directory::new(DirectorySnapshot::empty("o=Org")),
+            store,
+            observer: Arc::new(crate::store::Unobserved),
+            max_request: 1024,
+        };
+        for input in [
+            &b"\x30\x03\x02\x01"[..],
+            b"GET / HTTP/1.0\r\n\r\n",
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            let out = ldap_exchange(context.clone(), input);
+            assert!(out.is_empty() || out.windows(22).any(|w| w == b"1.3.6.1.4.1.1466.20036"));
+        }
+    }
+
+    #[test]
     fn substrings_match_in_order() {
         let filter = LdapSubstringFilter {
             initial: Some("Al".into()),
