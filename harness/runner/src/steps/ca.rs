@@ -1,7 +1,7 @@
 //! Certification authority administration: settings and restarts, subordinate installation,
 //! direct requests, revocation and CRLs, trusted roots and trust lists.
 
-use model::{CaName, CertifiedKey, KmName, Named, Outcome, Serial, UserName};
+use model::{CaName, CertificateDer, CertifiedKey, KmName, Named, Outcome, Serial, UserName};
 use pki::{
     CertificateInfo, CertificatePurpose, CertificateRequest, CertificateVersion, CrlInfo,
     NameAttribute, ValiditySetting, build_name, private_key_der,
@@ -278,6 +278,53 @@ pub(super) fn request_certificate(
     let actor = user.map_or_else(|| format!("admin@{ca}"), ToString::to_string);
     let mut record = new_record(world, actor, "request-certificate");
     world.pki.direct_requests += 1;
+    let (request, key) = direct_request(world, user, purpose, version)?;
+    let now = world.now();
+    let authority = world.pki.ca_mut(ca)?;
+    let issued = match authority.issue(&request, now) {
+        Ok(issued) => issued,
+        Err(pki::IssueError::Pki(error)) => return Err(error.into()),
+        Err(refused) => {
+            let mut refused_record = refuse(record, refused.reason());
+            refused_record
+                .details
+                .push(Detail::text("purpose", purpose.name()));
+            return Ok(refused_record);
+        }
+    };
+    record
+        .details
+        .push(Detail::text("certificate", certificate_line(&issued.der)));
+    record
+        .details
+        .push(Detail::text("serial", issued.serial.to_string()));
+    record.details.push(Detail::text("version", version.name()));
+    if version == CertificateVersion::V3 {
+        let info = CertificateInfo::parse(&issued.der)?;
+        let cdp = info
+            .crl_distribution_points
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "none".to_owned());
+        record.details.push(Detail::text("cdp", cdp));
+    }
+    match user {
+        Some(user) => hand_over(world, ca, user, purpose, &issued.der, &key)?,
+        None => world.pki.book.add(
+            &issued.der,
+            format!("server certificate #{}", world.pki.direct_requests),
+        ),
+    }
+    Ok(record)
+}
+/// What a direct request asks for: a user's (or, without a user, the mail server's) subject
+/// and a fresh key of the user's size.
+fn direct_request(
+    world: &mut World,
+    user: Option<&model::UserName>,
+    purpose: RequestPurpose,
+    version: CertificateVersion,
+) -> Result<(CertificateRequest, pki::RsaPrivateKey), StepError> {
     let topology = &world.scenario.topology;
     let (subject, email, role) = match user {
         Some(user) => {
@@ -326,81 +373,58 @@ pub(super) fn request_certificate(
         purpose: certificate_purpose,
         version,
     };
-    let now = world.now();
-    let authority = world.pki.ca_mut(ca)?;
-    let issued = match authority.issue(&request, now) {
-        Ok(issued) => issued,
-        Err(pki::IssueError::Pki(error)) => return Err(error.into()),
-        Err(refused) => {
-            let mut refused_record = refuse(record, refused.reason());
-            refused_record
-                .details
-                .push(Detail::text("purpose", purpose.name()));
-            return Ok(refused_record);
-        }
-    };
-    record
-        .details
-        .push(Detail::text("certificate", certificate_line(&issued.der)));
-    record
-        .details
-        .push(Detail::text("serial", issued.serial.to_string()));
-    record.details.push(Detail::text("version", version.name()));
-    if version == CertificateVersion::V3 {
-        let info = CertificateInfo::parse(&issued.der)?;
-        let cdp = info
-            .crl_distribution_points
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "none".to_owned());
-        record.details.push(Detail::text("cdp", cdp));
-    }
-    if let Some(user) = user {
-        // Taken straight from the CA: the client holds the only copy of the key (KM-11).
-        let kind = if purpose == RequestPurpose::SmimeSigning {
-            KeyKind::Signing
-        } else {
-            KeyKind::Encryption
-        };
-        let generation = world.clients.next_generation(user, kind);
-        world.clients.use_generation(user, kind, generation);
-        let client = world.clients.user_mut(user)?;
-        let private = private_key_der(&key)?;
-        let (label, certified) = if purpose == RequestPurpose::SmimeSigning {
-            client.signing_keys.push(CertifiedKey {
-                generation,
-                certificate: issued.der.clone(),
-                key: private,
-            });
-            (format!("{user} sign#{generation}"), None)
-        } else {
-            let certified = CertifiedKey {
-                generation,
-                certificate: issued.der.clone(),
-                key: private,
-            };
-            client.add_encryption_key(certified.clone());
-            (format!("{user} enc#{generation}"), Some(certified))
-        };
-        if let Some(root) = world.pki.root_certificate(ca) {
-            if let Some(client) = world.clients.users.get_mut(user) {
-                client.trust_root(root);
-            }
-        }
-        if certified.is_some() {
-            world
-                .km
-                .directory
-                .publish_encryption_certificate(user, issued.der.clone());
-        }
-        world.pki.book.add(&issued.der, label);
+    Ok((request, key))
+}
+
+/// Hands a directly issued certificate to the user who asked: the client keeps the only copy
+/// of the key (KM-11), trusts the CA's root, and an encryption certificate is published.
+fn hand_over(
+    world: &mut World,
+    ca: &CaName,
+    user: &model::UserName,
+    purpose: RequestPurpose,
+    issued: &CertificateDer,
+    key: &pki::RsaPrivateKey,
+) -> Result<(), StepError> {
+    // Taken straight from the CA: the client holds the only copy of the key (KM-11).
+    let kind = if purpose == RequestPurpose::SmimeSigning {
+        KeyKind::Signing
     } else {
-        world.pki.book.add(
-            &issued.der,
-            format!("server certificate #{}", world.pki.direct_requests),
-        );
+        KeyKind::Encryption
+    };
+    let generation = world.clients.next_generation(user, kind);
+    world.clients.use_generation(user, kind, generation);
+    let client = world.clients.user_mut(user)?;
+    let private = private_key_der(key)?;
+    let (label, certified) = if purpose == RequestPurpose::SmimeSigning {
+        client.signing_keys.push(CertifiedKey {
+            generation,
+            certificate: issued.clone(),
+            key: private,
+        });
+        (format!("{user} sign#{generation}"), None)
+    } else {
+        let certified = CertifiedKey {
+            generation,
+            certificate: issued.clone(),
+            key: private,
+        };
+        client.add_encryption_key(certified.clone());
+        (format!("{user} enc#{generation}"), Some(certified))
+    };
+    if let Some(root) = world.pki.root_certificate(ca) {
+        if let Some(client) = world.clients.users.get_mut(user) {
+            client.trust_root(root);
+        }
     }
-    Ok(record)
+    if certified.is_some() {
+        world
+            .km
+            .directory
+            .publish_encryption_certificate(user, issued.clone());
+    }
+    world.pki.book.add(issued, label);
+    Ok(())
 }
 
 pub(super) fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarget) -> StepResult {

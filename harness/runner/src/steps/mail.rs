@@ -188,7 +188,7 @@ fn describe_send(world: &World, draft: &Draft, built: Built<'_>, record: &mut Re
     }
     if let Some(encryption) = &draft.encryption {
         // What the bytes say, not what was asked for: a downgrade shows here (CL-03).
-        for envelope in envelopes_in(&message) {
+        for envelope in envelopes_in(message) {
             record
                 .details
                 .push(Detail::text("cipher", cipher_text(&envelope)));
