@@ -368,7 +368,11 @@ fn choose_cipher(
         for recipient in recipients.iter().filter(|r| *r.name != sender.name) {
             match sender.known_capabilities(recipient.email.as_str()) {
                 Some(ciphers) => {
-                    explanation.push(format!("{} announced {}", recipient.name, names(ciphers)));
+                    explanation.push(format!(
+                        "{} announced {}",
+                        recipient.name,
+                        cipher_names(ciphers)
+                    ));
                     readable.push(ciphers.to_vec());
                 }
                 None => {
@@ -376,7 +380,7 @@ fn choose_cipher(
                     explanation.push(format!(
                         "{} announced nothing; assumed {}",
                         recipient.name,
-                        names(&assumed)
+                        cipher_names(&assumed)
                     ));
                     readable.push(assumed);
                 }
@@ -387,7 +391,7 @@ fn choose_cipher(
             .copied()
             .find(|cipher| readable.iter().all(|ciphers| ciphers.contains(cipher)))
         else {
-            explanation.push(format!("the sender offers {}", names(&offered)));
+            explanation.push(format!("the sender offers {}", cipher_names(&offered)));
             return Err(("no-common-cipher", explanation));
         };
         explanation.push(format!("strongest in common: {}", cipher.name()));
@@ -404,7 +408,8 @@ fn choose_cipher(
     Ok((chosen, explanation))
 }
 
-fn names(ciphers: &[Cipher]) -> String {
+/// Ciphers as a transcript lists them: `RC2-128, 3DES`, or `nothing`.
+pub fn cipher_names(ciphers: &[Cipher]) -> String {
     if ciphers.is_empty() {
         return "nothing".to_owned();
     }

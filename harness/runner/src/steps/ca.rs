@@ -202,12 +202,7 @@ pub(super) fn install_ca_certificate(
     ca: &model::CaName,
     supply_root: bool,
 ) -> StepResult {
-    let spec = world
-        .scenario
-        .topology
-        .ca(ca)
-        .cloned()
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?;
+    let spec = world.ca_spec(ca)?.clone();
     let actor = spec
         .host
         .as_ref()
@@ -523,12 +518,7 @@ fn revoked_line(world: &World, serial: &Serial, at: model::Timestamp) -> String 
 /// Takes a copy of a CA's whole state under a name.
 pub(super) fn backup_ca(world: &mut World, ca: &model::CaName, name: &str) -> StepResult {
     let mut record = new_record(world, format!("admin@{ca}"), "backup-ca");
-    let state = world
-        .pki
-        .cas
-        .get(ca)
-        .cloned()
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?;
+    let state = world.pki.ca(ca)?.clone();
     record.details.push(Detail::text("backup", name));
     world.backups.insert(
         name.to_owned(),

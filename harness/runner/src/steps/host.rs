@@ -11,12 +11,7 @@ use crate::world::World;
 /// Converts an NT 4.0 CA to a Windows 2000 stand-alone CA in place (OPS-03).
 pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> StepResult {
     let mut record = new_record(world, format!("admin@{ca}"), "upgrade-ca");
-    let spec = world
-        .scenario
-        .topology
-        .ca(ca)
-        .cloned()
-        .ok_or_else(|| StepError::missing(Thing::Ca, ca))?;
+    let spec = world.ca_spec(ca)?.clone();
     let host_name = spec
         .host
         .clone()

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use clients::compose::{Draft, Encryption, Signing};
 use clients::faults::{TransitChange, first_difference};
-use clients::send::{Correspondent, PlanDetail, SendPlan, SendRefusal, SendRequest};
+use clients::send::{Correspondent, PlanDetail, SendPlan, SendRefusal, SendRequest, cipher_names};
 use clients::submit::submit_with_retries;
 use model::{CertificateDer, Named, Outcome, UserName};
 use rand_core::RngCore;
@@ -12,7 +12,7 @@ use report::{Detail, Record};
 use scenario::{Folder, SendStep};
 use smime::mime::{Entity, MessageHeaders, classify};
 use smime::structure::{CertificateId, CmsSummary, EnvelopeSummary, summarize};
-use smime::{CallContext, Cipher, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
+use smime::{CallContext, CmsDer, Engine, EngineError, IdentifierKind, Recipient};
 
 use super::{new_record, refuse};
 use crate::error::{StepError, StepResult};
@@ -282,17 +282,6 @@ fn engine_refusal(mut record: Record, error: smime::EngineError) -> StepResult {
     record.reason = Some(reason.to_owned());
     record.details.push(Detail::text(reason, detail));
     Ok(record)
-}
-
-fn names(ciphers: &[Cipher]) -> String {
-    if ciphers.is_empty() {
-        return "nothing".to_owned();
-    }
-    ciphers
-        .iter()
-        .map(|cipher| cipher.name())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A recipient as the send record lists it: how the envelope names it where that is not how
@@ -737,7 +726,7 @@ pub(super) fn read(
             if reader.remember_capabilities(from, ciphers.clone()) {
                 record.details.push(Detail::text(
                     "capabilities",
-                    format!("remembered for {from}: {}", names(&ciphers)),
+                    format!("remembered for {from}: {}", cipher_names(&ciphers)),
                 ));
             }
         }

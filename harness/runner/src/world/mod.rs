@@ -21,6 +21,7 @@ pub(crate) use self::clients::{Clients, KeyKind};
 pub(crate) use self::km::{Km, database_path};
 pub(crate) use self::mail::{Delivered, Mail, SPOOL, SentMessage};
 pub(crate) use self::pki::Pki;
+use crate::error::{StepError, Thing};
 use crate::{RunError, RunOptions};
 
 /// Everything a running scenario holds.
@@ -100,6 +101,14 @@ impl World {
             records.push(world.install_km(spec, &km_dir)?);
         }
         Ok((world, records))
+    }
+
+    /// How the scenario describes the CA named `ca`.
+    pub(crate) fn ca_spec(&self, ca: &CaName) -> Result<&scenario::CaSpec, StepError> {
+        self.scenario
+            .topology
+            .ca(ca)
+            .ok_or_else(|| StepError::missing(Thing::Ca, ca))
     }
 
     /// The seed the run used.
