@@ -42,9 +42,100 @@ pub struct Field {
     pub meaning: &'static str,
 }
 
+/// Every kind of step, in the order of [`ACTIONS`], where each is declared once: its name,
+/// keys, the details its record may show and the area of the product it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[expect(
+    missing_docs,
+    reason = "each variant is documented by its entry in ACTIONS"
+)]
+pub enum ActionKind {
+    Clock,
+    EnableV3,
+    ConfigureCa,
+    RestartCa,
+    InstallCaCertificate,
+    RequestCertificate,
+    Revoke,
+    PublishCrl,
+    FetchCrl,
+    InstallRoot,
+    CtlAdd,
+    CtlRemove,
+    SetConfigurationDirectory,
+    DropDriveMapping,
+    EnableUser,
+    Enroll,
+    Recover,
+    LoseKeys,
+    SetEnrollmentMode,
+    RenewAll,
+    RevokeUser,
+    MoveUser,
+    Sectool,
+    ExportKeys,
+    ReattachCa,
+    StopKm,
+    StartKm,
+    ChangeAdminPassword,
+    BackupKm,
+    BackupCa,
+    RestoreKm,
+    RestoreCa,
+    Forklift,
+    UpgradeCa,
+    InstallPart,
+    Send,
+    Read,
+    AlterMessage,
+    SmtpFault,
+    InteropMatrix,
+    SmtpSession,
+}
+
+impl ActionKind {
+    /// How the action is declared: name, keys, details.
+    pub fn spec(self) -> &'static ActionSpec {
+        // ACTIONS lists every kind once, in declaration order (checked at compile time below).
+        &ACTIONS[self as usize]
+    }
+
+    /// The value of `action` in a scenario file, and the action name records carry.
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The area of the product the action belongs to, which is where it is resolved and run.
+    pub fn area(self) -> Area {
+        self.spec().area
+    }
+}
+
+/// The areas of the product; each has a resolver module in `scenario::resolve` and a step
+/// module in the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// The scenario itself (the clock).
+    Scenario,
+    /// KM server administration, enrollment and recovery.
+    Km,
+    /// Certification authorities, CRLs and trust.
+    Ca,
+    /// Hosts: installed parts, operating system upgrades.
+    Host,
+    /// Composing, sending and reading mail.
+    Mail,
+    /// The SMTP conversation itself.
+    Smtp,
+}
+
 /// One step action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActionSpec {
+    /// Which action this is.
+    pub kind: ActionKind,
+    /// The area it belongs to.
+    pub area: Area,
     /// The value of `action`.
     pub name: &'static str,
     /// What the step does.
@@ -67,6 +158,8 @@ const fn field(key: &'static str, kind: FieldKind, required: bool, meaning: &'st
 /// Every action, in the order the language documentation lists them.
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec {
+        kind: ActionKind::Clock,
+        area: Area::Scenario,
         name: "clock",
         summary: "move the virtual clock forward",
         fields: &[field(
@@ -78,6 +171,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["now"],
     },
     ActionSpec {
+        kind: ActionKind::EnableV3,
+        area: Area::Km,
         name: "enable-v3",
         summary: "the administrator enables advanced security (S/MIME V3) on a KM server",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
@@ -93,6 +188,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
+        kind: ActionKind::ConfigureCa,
+        area: Area::Ca,
         name: "configure-ca",
         summary: "change a CA's registry settings or policy module; they apply after restart-ca",
         fields: &[
@@ -119,12 +216,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["pending", "in-force"],
     },
     ActionSpec {
+        kind: ActionKind::RestartCa,
+        area: Area::Ca,
         name: "restart-ca",
         summary: "restart certificate services: configured settings come into force",
         fields: &[field("ca", FieldKind::Text, true, "the CA")],
         details: &["applied", "in-force"],
     },
     ActionSpec {
+        kind: ActionKind::InstallCaCertificate,
+        area: Area::Ca,
         name: "install-ca-certificate",
         summary: "install the certificate the parent signed for a pending subordinate (request file)",
         fields: &[
@@ -139,6 +240,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["certificate", "root"],
     },
     ActionSpec {
+        kind: ActionKind::RequestCertificate,
+        area: Area::Ca,
         name: "request-certificate",
         summary: "a certificate requested straight from the CA, not through the KM server (no escrow)",
         fields: &[
@@ -165,6 +268,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["certificate", "serial", "version", "cdp"],
     },
     ActionSpec {
+        kind: ActionKind::Revoke,
+        area: Area::Ca,
         name: "revoke",
         summary: "the CA administrator revokes a certificate in the CA database",
         fields: &[
@@ -186,12 +291,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["serial", "certificate"],
     },
     ActionSpec {
+        kind: ActionKind::PublishCrl,
+        area: Area::Ca,
         name: "publish-crl",
         summary: "the CA publishes a new signed CRL",
         fields: &[field("ca", FieldKind::Text, true, "the CA")],
         details: &["crl-number", "revoked", "next-update"],
     },
     ActionSpec {
+        kind: ActionKind::FetchCrl,
+        area: Area::Ca,
         name: "fetch-crl",
         summary: "a user's client downloads the newest CRL a CA published",
         fields: &[
@@ -201,6 +310,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["crl-number", "revoked"],
     },
     ActionSpec {
+        kind: ActionKind::InstallRoot,
+        area: Area::Ca,
         name: "install-root",
         summary: "add a root CA certificate to a host's or a client's trusted root store",
         fields: &[
@@ -211,6 +322,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["store", "root"],
     },
     ActionSpec {
+        kind: ActionKind::CtlAdd,
+        area: Area::Ca,
         name: "ctl-add",
         summary: "the KM administrator adds a foreign CA to the organisation's certificate trust list",
         fields: &[
@@ -225,6 +338,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["sequence", "trusted", "signed-by"],
     },
     ActionSpec {
+        kind: ActionKind::CtlRemove,
+        area: Area::Ca,
         name: "ctl-remove",
         summary: "the KM administrator removes a CA from the organisation's certificate trust list",
         fields: &[
@@ -239,6 +354,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["sequence", "trusted", "signed-by"],
     },
     ActionSpec {
+        kind: ActionKind::SetConfigurationDirectory,
+        area: Area::Km,
         name: "set-configuration-directory",
         summary: "point the KM host's ConfigurationDirectory setting at a folder",
         fields: &[
@@ -253,12 +370,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["configuration-directory"],
     },
     ActionSpec {
+        kind: ActionKind::DropDriveMapping,
+        area: Area::Km,
         name: "drop-drive-mapping",
         summary: "the KM host loses its mapped drive to the CA's shared configuration folder",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
         details: &["configuration-directory"],
     },
     ActionSpec {
+        kind: ActionKind::EnableUser,
+        area: Area::Km,
         name: "enable-user",
         summary: "the administrator enables mailboxes for advanced security and receives their tokens",
         fields: &[
@@ -284,6 +405,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["token", "tokens", "mailbox", "welcome-mail"],
     },
     ActionSpec {
+        kind: ActionKind::Enroll,
+        area: Area::Km,
         name: "enroll",
         summary: "the user's client enrolls with the temporary key",
         fields: &[
@@ -312,6 +435,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
+        kind: ActionKind::Recover,
+        area: Area::Km,
         name: "recover",
         summary: "the administrator starts key recovery for a user and receives a new token",
         fields: &[
@@ -326,12 +451,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["token", "history"],
     },
     ActionSpec {
+        kind: ActionKind::LoseKeys,
+        area: Area::Km,
         name: "lose-keys",
         summary: "a user's client loses every key it held (a deleted security file, a new machine)",
         fields: &[field("user", FieldKind::Text, true, "whose client")],
         details: &["lost"],
     },
     ActionSpec {
+        kind: ActionKind::SetEnrollmentMode,
+        area: Area::Km,
         name: "set-enrollment-mode",
         summary: "the administrator chooses which certificate versions the KM server issues",
         fields: &[
@@ -346,12 +475,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["mode", "warning", "lost-advanced-security"],
     },
     ActionSpec {
+        kind: ActionKind::RenewAll,
+        area: Area::Km,
         name: "renew-all",
         summary: "re-issue every enrolled user's certificates under the current mode",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
         details: &["renewed", "refused"],
     },
     ActionSpec {
+        kind: ActionKind::RevokeUser,
+        area: Area::Km,
         name: "revoke-user",
         summary: "the KM administrator removes advanced security from a mailbox (revokes its certificates)",
         fields: &[
@@ -366,6 +499,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["revoked", "diverged"],
     },
     ActionSpec {
+        kind: ActionKind::MoveUser,
+        area: Area::Km,
         name: "move-user",
         summary: "a mailbox moves to another site (and so to that site's KM server)",
         fields: &[
@@ -375,6 +510,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["from", "to", "lost", "unreadable"],
     },
     ActionSpec {
+        kind: ActionKind::Sectool,
+        area: Area::Km,
         name: "sectool",
         summary: "the security tool run over a user's mailbox: decrypt every message, or encrypt them again",
         fields: &[
@@ -389,6 +526,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["processed", "skipped"],
     },
     ActionSpec {
+        kind: ActionKind::ExportKeys,
+        area: Area::Km,
         name: "export-keys",
         summary: "bulk key export from one KM server and import into another (Exchange 2000)",
         fields: &[
@@ -410,6 +549,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["exported", "imported", "revoked"],
     },
     ActionSpec {
+        kind: ActionKind::ReattachCa,
+        area: Area::Km,
         name: "reattach-ca",
         summary: "attach a KM server to another CA (it is meant to keep one CA for life)",
         fields: &[
@@ -419,12 +560,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["unreadable", "lost"],
     },
     ActionSpec {
+        kind: ActionKind::StopKm,
+        area: Area::Km,
         name: "stop-km",
         summary: "stop the KM service",
         fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
         details: &[],
     },
     ActionSpec {
+        kind: ActionKind::StartKm,
+        area: Area::Km,
         name: "start-km",
         summary: "start the KM service with its startup password",
         fields: &[
@@ -439,6 +584,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &[],
     },
     ActionSpec {
+        kind: ActionKind::ChangeAdminPassword,
+        area: Area::Km,
         name: "change-admin-password",
         summary: "change the KM administrator password (it starts as \"password\")",
         fields: &[
@@ -448,6 +595,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &[],
     },
     ActionSpec {
+        kind: ActionKind::BackupKm,
+        area: Area::Km,
         name: "backup-km",
         summary: "back up a KM database (5.5: only with the service stopped; 2000: online)",
         fields: &[
@@ -457,6 +606,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["backup"],
     },
     ActionSpec {
+        kind: ActionKind::BackupCa,
+        area: Area::Ca,
         name: "backup-ca",
         summary: "back up a CA's database",
         fields: &[
@@ -466,6 +617,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["backup"],
     },
     ActionSpec {
+        kind: ActionKind::RestoreKm,
+        area: Area::Km,
         name: "restore-km",
         summary: "restore a KM database from a backup (service stopped)",
         fields: &[
@@ -486,6 +639,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["restored", "divergence"],
     },
     ActionSpec {
+        kind: ActionKind::RestoreCa,
+        area: Area::Ca,
         name: "restore-ca",
         summary: "restore a CA's database from a backup",
         fields: &[
@@ -500,6 +655,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["restored", "divergence"],
     },
     ActionSpec {
+        kind: ActionKind::Forklift,
+        area: Area::Km,
         name: "forklift",
         summary: "move a KM server's database and logs to a new machine",
         fields: &[
@@ -520,12 +677,16 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["histories"],
     },
     ActionSpec {
+        kind: ActionKind::UpgradeCa,
+        area: Area::Host,
         name: "upgrade-ca",
         summary: "upgrade an NT 4.0 Certificate Server in place to Windows 2000 certificate services",
         fields: &[field("ca", FieldKind::Text, true, "the CA")],
         details: &["converted", "km-servers"],
     },
     ActionSpec {
+        kind: ActionKind::InstallPart,
+        area: Area::Host,
         name: "install-part",
         summary: "install something on a host: web-enrollment-support, certificate-services or a fix such as Q262288",
         fields: &[
@@ -535,6 +696,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["installed"],
     },
     ActionSpec {
+        kind: ActionKind::Send,
+        area: Area::Mail,
         name: "send",
         summary: "a user composes a message and submits it over SMTP",
         fields: &[
@@ -615,6 +778,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
+        kind: ActionKind::Read,
+        area: Area::Mail,
         name: "read",
         summary: "a user opens a message from their mailbox and the client judges it",
         fields: &[
@@ -655,6 +820,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
+        kind: ActionKind::AlterMessage,
+        area: Area::Mail,
         name: "alter-message",
         summary: "a relay or mail store changes a delivered message before its recipient reads it",
         fields: &[
@@ -675,6 +842,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["message", "change", "difference"],
     },
     ActionSpec {
+        kind: ActionKind::SmtpFault,
+        area: Area::Smtp,
         name: "smtp-fault",
         summary: "arms a scripted fault on the SMTP sink: a reply code or a dropped connection",
         fields: &[
@@ -718,6 +887,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["fault"],
     },
     ActionSpec {
+        kind: ActionKind::InteropMatrix,
+        area: Area::Mail,
         name: "interop-matrix",
         summary: "every user sends to every user in each form the sender's client allows; the record is the matrix of what each reader made of it",
         fields: &[field(
@@ -729,6 +900,8 @@ pub const ACTIONS: &[ActionSpec] = &[
         details: &["forms", "messages"],
     },
     ActionSpec {
+        kind: ActionKind::SmtpSession,
+        area: Area::Smtp,
         name: "smtp-session",
         summary: "a raw client speaks SMTP to the sink; the record shows each reply and what was stored",
         fields: &[field(
@@ -743,6 +916,16 @@ pub const ACTIONS: &[ActionSpec] = &[
 
 /// Details any step may record: `problem` says in words why a step was refused.
 pub const COMMON_DETAILS: &[&str] = &["problem"];
+
+// Every kind has its entry at its own index, so `ActionKind::spec` cannot miss.
+const _: () = {
+    assert!(ACTIONS.len() == ActionKind::SmtpSession as usize + 1);
+    let mut index = 0;
+    while index < ACTIONS.len() {
+        assert!(ACTIONS[index].kind as usize == index);
+        index += 1;
+    }
+};
 
 /// The action named `name`.
 pub fn find(name: &str) -> Option<&'static ActionSpec> {

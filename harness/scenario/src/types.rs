@@ -18,6 +18,7 @@ use pki::{
 };
 use smime::{Cipher, Digest, IdentifierKind};
 
+use crate::actions::ActionKind;
 use crate::axis::{Axis, Setting};
 
 /// A scenario, ready to run.
@@ -672,48 +673,53 @@ pub enum RestoreSource {
 impl Action {
     /// The action's name as written in scenario files.
     pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Which kind of action this is.
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Self::Clock { .. } => "clock",
-            Self::EnableV3 { .. } => "enable-v3",
-            Self::EnableUser { .. } => "enable-user",
-            Self::Enroll { .. } => "enroll",
-            Self::Send(_) => "send",
-            Self::Read { .. } => "read",
-            Self::AlterMessage { .. } => "alter-message",
-            Self::SmtpFault(_) => "smtp-fault",
-            Self::InteropMatrix { .. } => "interop-matrix",
-            Self::SmtpSession { .. } => "smtp-session",
-            Self::ConfigureCa { .. } => "configure-ca",
-            Self::RestartCa { .. } => "restart-ca",
-            Self::InstallCaCertificate { .. } => "install-ca-certificate",
-            Self::RequestCertificate { .. } => "request-certificate",
-            Self::Revoke { .. } => "revoke",
-            Self::PublishCrl { .. } => "publish-crl",
-            Self::FetchCrl { .. } => "fetch-crl",
-            Self::InstallRoot { .. } => "install-root",
-            Self::CtlAdd { .. } => "ctl-add",
-            Self::CtlRemove { .. } => "ctl-remove",
-            Self::DropDriveMapping { .. } => "drop-drive-mapping",
-            Self::SetConfigurationDirectory { .. } => "set-configuration-directory",
-            Self::Recover { .. } => "recover",
-            Self::LoseKeys { .. } => "lose-keys",
-            Self::SetEnrollmentMode { .. } => "set-enrollment-mode",
-            Self::RenewAll { .. } => "renew-all",
-            Self::RevokeUser { .. } => "revoke-user",
-            Self::MoveUser { .. } => "move-user",
-            Self::Sectool { .. } => "sectool",
-            Self::ExportKeys { .. } => "export-keys",
-            Self::ReattachCa { .. } => "reattach-ca",
-            Self::StopKm { .. } => "stop-km",
-            Self::StartKm { .. } => "start-km",
-            Self::ChangeAdminPassword { .. } => "change-admin-password",
-            Self::BackupKm { .. } => "backup-km",
-            Self::BackupCa { .. } => "backup-ca",
-            Self::RestoreKm { .. } => "restore-km",
-            Self::RestoreCa { .. } => "restore-ca",
-            Self::Forklift { .. } => "forklift",
-            Self::UpgradeCa { .. } => "upgrade-ca",
-            Self::InstallPart { .. } => "install-part",
+            Self::Clock { .. } => ActionKind::Clock,
+            Self::EnableV3 { .. } => ActionKind::EnableV3,
+            Self::EnableUser { .. } => ActionKind::EnableUser,
+            Self::Enroll { .. } => ActionKind::Enroll,
+            Self::Send(_) => ActionKind::Send,
+            Self::Read { .. } => ActionKind::Read,
+            Self::AlterMessage { .. } => ActionKind::AlterMessage,
+            Self::SmtpFault(_) => ActionKind::SmtpFault,
+            Self::InteropMatrix { .. } => ActionKind::InteropMatrix,
+            Self::SmtpSession { .. } => ActionKind::SmtpSession,
+            Self::ConfigureCa { .. } => ActionKind::ConfigureCa,
+            Self::RestartCa { .. } => ActionKind::RestartCa,
+            Self::InstallCaCertificate { .. } => ActionKind::InstallCaCertificate,
+            Self::RequestCertificate { .. } => ActionKind::RequestCertificate,
+            Self::Revoke { .. } => ActionKind::Revoke,
+            Self::PublishCrl { .. } => ActionKind::PublishCrl,
+            Self::FetchCrl { .. } => ActionKind::FetchCrl,
+            Self::InstallRoot { .. } => ActionKind::InstallRoot,
+            Self::CtlAdd { .. } => ActionKind::CtlAdd,
+            Self::CtlRemove { .. } => ActionKind::CtlRemove,
+            Self::DropDriveMapping { .. } => ActionKind::DropDriveMapping,
+            Self::SetConfigurationDirectory { .. } => ActionKind::SetConfigurationDirectory,
+            Self::Recover { .. } => ActionKind::Recover,
+            Self::LoseKeys { .. } => ActionKind::LoseKeys,
+            Self::SetEnrollmentMode { .. } => ActionKind::SetEnrollmentMode,
+            Self::RenewAll { .. } => ActionKind::RenewAll,
+            Self::RevokeUser { .. } => ActionKind::RevokeUser,
+            Self::MoveUser { .. } => ActionKind::MoveUser,
+            Self::Sectool { .. } => ActionKind::Sectool,
+            Self::ExportKeys { .. } => ActionKind::ExportKeys,
+            Self::ReattachCa { .. } => ActionKind::ReattachCa,
+            Self::StopKm { .. } => ActionKind::StopKm,
+            Self::StartKm { .. } => ActionKind::StartKm,
+            Self::ChangeAdminPassword { .. } => ActionKind::ChangeAdminPassword,
+            Self::BackupKm { .. } => ActionKind::BackupKm,
+            Self::BackupCa { .. } => ActionKind::BackupCa,
+            Self::RestoreKm { .. } => ActionKind::RestoreKm,
+            Self::RestoreCa { .. } => ActionKind::RestoreCa,
+            Self::Forklift { .. } => ActionKind::Forklift,
+            Self::UpgradeCa { .. } => ActionKind::UpgradeCa,
+            Self::InstallPart { .. } => ActionKind::InstallPart,
         }
     }
 }
