@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a given time: ci/fuzz.sh TARGET SECONDS
 #
-# Targets (tests/fuzz/fuzz_targets/): smtp_session, scenario_parser, smime_reader, signed_part.
+# Targets (tests/fuzz/fuzz_targets/): smtp_session, scenario_parser, smime_reader, signed_part,
+# imap_session, pop3_session, ldap_session.
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Not part of
 # ci/test.sh: the inputs that once broke something run there as regression tests instead.
 #
@@ -15,11 +16,11 @@ cd "$(dirname "$0")/.."
 # The whole script is read before any of it runs (main is called on the last line), so editing
 # this file during a long run cannot change what that run does.
 main() {
-    usage="usage: ci/fuzz.sh smtp_session|scenario_parser|smime_reader|signed_part SECONDS"
+    usage="usage: ci/fuzz.sh smtp_session|scenario_parser|smime_reader|signed_part|imap_session|pop3_session|ldap_session SECONDS"
     target=${1:?$usage}
     seconds=${2:?$usage}
     case "$target" in
-        smtp_session | scenario_parser | smime_reader | signed_part) ;;
+        smtp_session | scenario_parser | smime_reader | signed_part | imap_session | pop3_session | ldap_session) ;;
         *) echo "$usage" >&2; exit 2 ;;
     esac
 
@@ -95,6 +96,19 @@ EOF
             ;;
         signed_part)
             cp tests/corpus/malformed/*.eml "$messages"/*.eml "$seeds/"
+            ;;
+        imap_session)
+            # A whole session a client might hold: login, select, fetch, search, store, append.
+            printf 'a LOGIN alice secret\r\nb SELECT INBOX\r\nc FETCH 1:* (FLAGS BODY[] BODYSTRUCTURE ENVELOPE)\r\nd UID SEARCH UNSEEN\r\ne STORE 1 +FLAGS (\\Deleted)\r\nf APPEND Sent {5}\r\nhi\r\n\r\ng EXPUNGE\r\nh IDLE\r\nDONE\r\ni LOGOUT\r\n' >"$seeds/session"
+            printf 'a AUTHENTICATE PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nb STATUS INBOX (MESSAGES UIDNEXT)\r\n' >"$seeds/authenticate"
+            ;;
+        pop3_session)
+            printf 'CAPA\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nRSET\r\nQUIT\r\n' >"$seeds/session"
+            ;;
+        ldap_session)
+            # An anonymous bind, then a search for everything under the base (BER).
+            printf '\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00' >"$seeds/bind"
+            printf '\x30\x25\x02\x01\x02\x63\x20\x04\x09o=Example\x0a\x01\x02\x0a\x01\x00\x02\x01\x00\x02\x01\x00\x01\x01\x00\x87\x0bobjectClass\x30\x00' >"$seeds/search"
             ;;
     esac
     if [ -d "$fuzz/regressions/$target" ]; then

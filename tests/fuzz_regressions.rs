@@ -41,6 +41,9 @@ fn every_regression_input_passes_its_target() {
             "scenario_parser" => targets::scenario_text,
             "smime_reader" => targets::smime_reader,
             "signed_part" => targets::signed_part,
+            "imap_session" => targets::imap_session,
+            "pop3_session" => targets::pop3_session,
+            "ldap_session" => targets::ldap_session,
             other => panic!("no fuzz target named {other}"),
         };
         for file in std::fs::read_dir(&target).unwrap() {
@@ -49,4 +52,20 @@ fn every_regression_input_passes_its_target() {
         }
     }
     assert!(count > 0, "no regression inputs under {}", root.display());
+}
+
+/// The live servers' targets hold on whole, ordinary sessions (their fuzzers' seeds), and on
+/// a flood of rubbish that must close each session.
+#[test]
+fn the_live_session_targets_hold_on_ordinary_sessions_and_floods() {
+    targets::imap_session(
+        b"a LOGIN alice secret\r\nb SELECT INBOX\r\nc FETCH 1:* (FLAGS BODY[] BODYSTRUCTURE ENVELOPE)\r\nd UID SEARCH UNSEEN\r\ne STORE 1 +FLAGS (\\Deleted)\r\nf APPEND Sent {5}\r\nhi\r\n\r\ng EXPUNGE\r\nh IDLE\r\nDONE\r\ni LOGOUT\r\n",
+    );
+    targets::imap_session(&b"x FROB\r\n".repeat(30));
+    targets::pop3_session(
+        b"CAPA\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nRSET\r\nQUIT\r\n",
+    );
+    targets::pop3_session(&b"FROB\r\n".repeat(30));
+    targets::ldap_session(b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x03\x04\x00\x80\x00");
+    targets::ldap_session(b"GET / HTTP/1.0\r\n\r\n");
 }

@@ -251,3 +251,207 @@ pub fn signed_part(data: &[u8]) {
         previous_end = part_start + part.len();
     }
 }
+
+/// The mailboxes the live servers' fuzz targets serve: the sink's in-memory store with one
+/// message for `alice` (password `secret`), and small limits so that short inputs reach them.
+fn live_world() -> (live::Mailboxes, live::Limits) {
+    let store = sink::Store::in_memory();
+    // An in-memory delivery has nothing to fail on; a failure would show as an empty INBOX.
+    let _ = store.deliver(Envelope {
+        from: "bob@example.test".into(),
+        recipients: vec!["alice@example.test".into()],
+        data: std::sync::Arc::from(
+            &b"From: bob@example.test\r\nSubject: hi\r\n\r\n.dot\r\nbody\r\n"[..],
+        ),
+        authenticated: None,
+    });
+    let accounts = live::Accounts::new();
+    accounts.add("alice", "secret", "alice@example.test");
+    let mailboxes = live::Mailboxes {
+        store: store.mail().clone(),
+        accounts,
+        observer: std::sync::Arc::new(live::Unobserved),
+    };
+    let limits = live::Limits {
+        max_line: 256,
+        max_literal: 4096,
+        max_errors: 8,
+        ..live::Limits::default()
+    };
+    (mailboxes, limits)
+}
+
+/// Arbitrary bytes from an IMAP client into the IMAP session (`live::imap_exchange`): no
+/// panic, every response a well-formed line (`*`, `+` or a tag, ended by CRLF, literals
+/// skipped), and once the session closes (too many errors, LOGOUT) it answers nothing more.
+pub fn imap_session(data: &[u8]) {
+    let (mailboxes, limits) = live_world();
+    let context = live::ImapContext {
+        mailboxes,
+        limits,
+        tls_available: true,
+    };
+    let replies = live::imap_exchange(context.clone(), data);
+    check_imap_responses(&replies);
+    let (mut session, _) = live::ImapSession::new(context);
+    check_closed_stays_closed(
+        |input| {
+            let output = session.receive(input);
+            (output.bytes, output.close)
+        },
+        data,
+    );
+}
+
+/// Arbitrary bytes from a POP3 client into the POP3 session (`live::pop3_exchange`): no
+/// panic, every reply line ended by CRLF with no other CR or LF, every status line `+OK` or
+/// `-ERR`, and once the session closes it answers nothing more.
+pub fn pop3_session(data: &[u8]) {
+    let (mailboxes, limits) = live_world();
+    let context = live::Pop3Context {
+        mailboxes,
+        limits,
+        tls_available: true,
+    };
+    let replies = live::pop3_exchange(context.clone(), data);
+    let lines = crlf_lines(&replies, "POP3 reply");
+    assert!(
+        lines
+            .first()
+            .is_some_and(|greeting| greeting.starts_with(b"+OK")),
+        "no +OK greeting"
+    );
+    let (mut session, _) = live::Pop3Session::new(context);
+    check_closed_stays_closed(
+        |input| {
+            let output = session.receive(input);
+            (output.bytes, output.close)
+        },
+        data,
+    );
+}
+
+/// Arbitrary bytes from an LDAP client into the directory's session (`live::ldap_exchange`):
+/// no panic, and every answer a sequence of whole BER `LDAPMessage` SEQUENCEs with definite
+/// lengths; once the session closes it answers nothing more.
+pub fn ldap_session(data: &[u8]) {
+    let (mailboxes, _) = live_world();
+    let context = live::LdapContext {
+        directory: live::Directory::new(live::DirectorySnapshot::empty("o=Example")),
+        mailboxes,
+        max_request: 4096,
+    };
+    let replies = live::ldap_exchange(context.clone(), data);
+    let mut rest = replies.as_slice();
+    while !rest.is_empty() {
+        assert_eq!(rest[0], 0x30, "an LDAP answer that is not a SEQUENCE");
+        let length = ber_length(&rest[1..]).unwrap_or_else(|| panic!("a bad BER length"));
+        rest = rest
+            .get(1 + length.0 + length.1..)
+            .unwrap_or_else(|| panic!("an LDAP answer shorter than its length"));
+    }
+    let mut session = live::LdapSession::new(context);
+    check_closed_stays_closed(
+        |input| {
+            let output = session.receive(input);
+            (output.bytes, output.close)
+        },
+        data,
+    );
+}
+
+/// A BER definite length: (octets of the length field, the length).
+fn ber_length(bytes: &[u8]) -> Option<(usize, usize)> {
+    let first = *bytes.first()?;
+    if first < 0x80 {
+        return Some((1, usize::from(first)));
+    }
+    let count = usize::from(first & 0x7f);
+    if count == 0 || count > 4 {
+        return None;
+    }
+    let length = bytes
+        .get(1..=count)?
+        .iter()
+        .fold(0usize, |length, &b| (length << 8) | usize::from(b));
+    Some((1 + count, length))
+}
+
+/// Feeds `data` a line at a time; once a reply says the session closed, every later input
+/// gets no answer.
+fn check_closed_stays_closed(mut feed: impl FnMut(&[u8]) -> (Vec<u8>, bool), data: &[u8]) {
+    let mut closed = false;
+    for piece in data
+        .split_inclusive(|&b| b == b'\n')
+        .chain([&b"NOOP\r\n"[..]])
+    {
+        let (bytes, close) = feed(piece);
+        if closed {
+            assert!(
+                bytes.is_empty(),
+                "a closed session answered: {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        closed |= close;
+    }
+}
+
+/// IMAP responses: each line starts with `*`, `+` or a tag and a status, ends in CRLF, and a
+/// `{n}` at its end is followed by n bytes of literal before the line goes on.
+fn check_imap_responses(replies: &[u8]) {
+    let mut rest = replies;
+    let mut at_line_start = true;
+    while !rest.is_empty() {
+        let end = rest
+            .windows(2)
+            .position(|pair| pair == b"\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "an IMAP response without CRLF: {:?}",
+                    String::from_utf8_lossy(rest)
+                )
+            });
+        let line = &rest[..end];
+        assert!(
+            !line.contains(&b'\n') && !line.contains(&0),
+            "a bare LF or a NUL in an IMAP response line: {:?}",
+            String::from_utf8_lossy(line)
+        );
+        if at_line_start {
+            let well_formed = line.starts_with(b"* ")
+                || line.starts_with(b"+")
+                || line
+                    .split(|&b| b == b' ')
+                    .nth(1)
+                    .is_some_and(|status| matches!(status, b"OK" | b"NO" | b"BAD"));
+            assert!(
+                well_formed,
+                "an IMAP response that is neither untagged, a continuation nor tagged: {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        rest = &rest[end + 2..];
+        // A literal: `{n}` (or `{n+}`) ends the line, n bytes follow, then the line goes on.
+        let literal = line
+            .strip_suffix(b"}")
+            .and_then(|head| {
+                head.iter()
+                    .rposition(|&b| b == b'{')
+                    .map(|at| &head[at + 1..])
+            })
+            .and_then(|digits| {
+                std::str::from_utf8(digits.strip_suffix(b"+").unwrap_or(digits)).ok()
+            })
+            .and_then(|digits| digits.parse::<usize>().ok());
+        match literal {
+            Some(length) => {
+                rest = rest
+                    .get(length..)
+                    .unwrap_or_else(|| panic!("an IMAP literal shorter than announced"));
+                at_line_start = false;
+            }
+            None => at_line_start = true,
+        }
+    }
+}

@@ -1,8 +1,6 @@
 //! The read-only LDAPv3 directory: a sans-IO session that answers binds and searches from the
 //! directory's snapshot of the moment.
 
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use ldap3_proto::proto::{
     LdapBindCred, LdapBindResponse, LdapExtendedResponse, LdapFilter, LdapMsg, LdapOp,
@@ -14,7 +12,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::Output;
 use crate::directory::{Directory, DirectorySnapshot, smime_certificate_bundle};
-use crate::store::{Event, MailStore, Protocol};
+use crate::store::{Event, Mailboxes, Protocol};
 
 /// The object identifier of the StartTLS extended operation (RFC 4511 §4.14).
 const START_TLS_OID: &str = "1.3.6.1.4.1.1466.20037";
@@ -26,10 +24,9 @@ const WHO_AM_I_OID: &str = "1.3.6.1.4.1.4203.1.11.3";
 pub struct LdapContext {
     /// The directory searched.
     pub directory: Directory,
-    /// Checks bind passwords: a person's `uid` and the mail password are one login.
-    pub store: Arc<dyn MailStore>,
-    /// Told of binds.
-    pub observer: Arc<dyn crate::store::Observer>,
+    /// Checks bind passwords (a person's `uid` and the mail password are one login) and
+    /// hears of binds.
+    pub mailboxes: Mailboxes,
     /// Largest request accepted, in bytes.
     pub max_request: usize,
 }
@@ -243,19 +240,19 @@ impl LdapSession {
         let user = match named {
             Some(uid) => self
                 .context
-                .store
+                .mailboxes
                 .authenticate(&uid, password)
                 .then_some(uid),
             // Any other DN binds with any live user's password.
             None => snapshot
                 .entries
                 .iter()
-                .find(|entry| self.context.store.authenticate(&entry.uid, password))
+                .find(|entry| self.context.mailboxes.authenticate(&entry.uid, password))
                 .map(|entry| entry.uid.clone()),
         };
         match user {
             Some(user) => {
-                self.context.observer.observe(Event::LoggedIn {
+                self.context.mailboxes.observer.observe(Event::LoggedIn {
                     user: user.clone(),
                     protocol: Protocol::Ldap,
                 });
@@ -633,13 +630,13 @@ mod tests {
 
     #[test]
     fn garbage_gets_a_notice_of_disconnection_not_a_panic() {
-        let store = Arc::new(crate::store::MemoryStore::new(
-            model::Timestamp::DEFAULT_START,
-        ));
         let context = LdapContext {
             directory: Directory::new(DirectorySnapshot::empty("o=Org")),
-            store,
-            observer: Arc::new(crate::store::Unobserved),
+            mailboxes: crate::store::test_mailboxes(
+                &[],
+                std::sync::Arc::new(crate::store::Unobserved),
+            )
+            .mailboxes,
             max_request: 1024,
         };
         for input in [

@@ -4,8 +4,9 @@
 //! Each protocol is a sans-IO session — bytes in, bytes out — so that tests and fuzzers can
 //! drive it without sockets: [`imap::ImapSession`], [`pop3::Pop3Session`],
 //! [`ldap::LdapSession`]. [`server`] runs them over TCP on tokio, with STARTTLS/STLS from
-//! [`tls`]; [`LiveServers`] starts all three on a thread of their own. The mailboxes are a
-//! [`MailStore`], the directory a [`Directory`] whose snapshot the harness replaces; an
+//! [`tls`]; [`LiveServers`] starts all three on a thread of their own. The mailboxes are the
+//! sink's `sink::MailStore` behind [`Mailboxes`] (with the live users' [`Accounts`]), the
+//! directory a [`Directory`] whose snapshot the harness replaces; an
 //! [`Observer`] hears what the clients did.
 
 use std::time::Duration;
@@ -27,12 +28,10 @@ pub use imap::{ImapContext, ImapSession, imap_exchange};
 pub use ldap::{LdapContext, LdapSession, ldap_exchange};
 pub use pop3::{Pop3Context, Pop3Session, pop3_exchange};
 
-pub use server::{
-    LiveConfig, LiveError, LiveServers, Mailboxes, serve_imap, serve_ldap, serve_pop3,
-};
+pub use server::{LiveConfig, LiveError, LiveServers, serve_imap, serve_ldap, serve_pop3};
 pub use store::{
-    Event, EventLog, FlagChange, Flags, MailStore, MailboxName, MailboxSnapshot, MemoryStore,
-    MessageInfo, Observer, Protocol, StoreError, Uid, Unobserved,
+    Accounts, Event, EventLog, Flag, FlagChange, Flags, InternalDate, MailboxName, Mailboxes,
+    MessageMeta, Observer, Protocol, Snapshot, StoreError, Uid, Unobserved,
 };
 
 /// What a session answers to a piece of input.

@@ -4,19 +4,15 @@
 //! Framing (lines) lives in `lines`; [`Command::parse`] gives a line its meaning;
 //! [`Pop3Session`] answers it.
 
-use std::sync::Arc;
-
 use crate::lines::{Line, LineBuffer};
-use crate::store::{Event, FlagChange, Flags, MailStore, MailboxName, Observer, Protocol, Uid};
+use crate::store::{Event, Flag, FlagChange, Flags, MailboxName, Mailboxes, Protocol, Uid};
 use crate::{Limits, Output};
 
 /// What a POP3 session needs besides its input.
 #[derive(Debug, Clone)]
 pub struct Pop3Context {
-    /// The mailboxes.
-    pub store: Arc<dyn MailStore>,
-    /// Told of logins and retrievals.
-    pub observer: Arc<dyn Observer>,
+    /// The mailboxes, their accounts, and who hears what clients do.
+    pub mailboxes: Mailboxes,
     /// Line and error bounds.
     pub limits: Limits,
     /// Whether STLS can be offered (the server has a certificate).
@@ -99,7 +95,7 @@ impl Command {
 #[derive(Debug, Clone)]
 struct Drop {
     uid: Uid,
-    size: u32,
+    size: u64,
     deleted: bool,
 }
 
@@ -265,19 +261,19 @@ impl Pop3Session {
         let Some(name) = user.take() else {
             return self.error(output, "USER first");
         };
-        if !self.context.store.authenticate(&name, password) {
+        if !self.context.mailboxes.authenticate(&name, password) {
             return self.error(output, "[AUTH] invalid user name or password");
         }
-        match self.context.store.snapshot(&name, MailboxName::Inbox) {
+        match self.context.mailboxes.snapshot(&name, MailboxName::Inbox) {
             Ok(snapshot) => {
-                self.context.observer.observe(Event::LoggedIn {
+                self.context.mailboxes.observer.observe(Event::LoggedIn {
                     user: name.clone(),
                     protocol: Protocol::Pop3,
                 });
                 let messages: Vec<Drop> = snapshot
                     .messages
                     .iter()
-                    .filter(|m| !m.flags.deleted)
+                    .filter(|m| !m.flags.contains(Flag::Deleted))
                     .map(|m| Drop {
                         uid: m.uid,
                         size: m.size,
@@ -287,7 +283,7 @@ impl Pop3Session {
                 Self::ok(output, &format!("{} messages", messages.len()));
                 self.state = State::Transaction {
                     user: name,
-                    uid_validity: snapshot.uid_validity,
+                    uid_validity: snapshot.uidvalidity,
                     messages,
                 };
             }
@@ -314,7 +310,7 @@ impl Pop3Session {
                 let (count, octets) = messages
                     .iter()
                     .filter(|m| !m.deleted)
-                    .fold((0usize, 0u64), |(c, o), m| (c + 1, o + u64::from(m.size)));
+                    .fold((0usize, 0u64), |(c, o), m| (c + 1, o + m.size));
                 Self::ok(output, &format!("{count} {octets}"));
             }
             Command::List(None) | Command::Uidl(None) => {
@@ -350,7 +346,7 @@ impl Pop3Session {
                 };
                 let uid = m.uid;
                 let user = user.clone();
-                let bytes = match self.context.store.read(&user, MailboxName::Inbox, uid) {
+                let bytes = match self.context.mailboxes.read(&user, MailboxName::Inbox, uid) {
                     Ok(bytes) => bytes,
                     Err(err) => return self.error(output, &format!("[SYS/TEMP] {err}")),
                 };
@@ -358,18 +354,18 @@ impl Pop3Session {
                     Command::Top(_, lines) => top(&bytes, lines),
                     _ => {
                         // Reading a message marks it read, as IMAP's BODY[] would.
-                        let _ = self.context.store.store_flags(
+                        let _ = self.context.mailboxes.store_flags(
                             &user,
                             MailboxName::Inbox,
                             uid,
-                            FlagChange::Add(Flags::SEEN),
+                            FlagChange::Add(Flags::NONE.with(Flag::Seen)),
                         );
                         &bytes[..]
                     }
                 };
                 Self::ok(output, &format!("{} octets", bytes.len()));
                 dot_stuff(body, &mut output.bytes);
-                self.context.observer.observe(Event::Fetched {
+                self.context.mailboxes.observer.observe(Event::Fetched {
                     user,
                     mailbox: MailboxName::Inbox,
                     uid,
@@ -407,17 +403,17 @@ impl Pop3Session {
         }
         for uid in &doomed {
             self.context
-                .store
+                .mailboxes
                 .store_flags(
                     user,
                     MailboxName::Inbox,
                     *uid,
-                    FlagChange::Add(Flags::DELETED),
+                    FlagChange::Add(Flags::NONE.with(Flag::Deleted)),
                 )
                 .map_err(|e| e.to_string())?;
         }
         self.context
-            .store
+            .mailboxes
             .expunge(user, MailboxName::Inbox)
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -471,24 +467,15 @@ pub fn pop3_exchange(context: Pop3Context, input: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EventLog, MemoryStore};
-    use model::Timestamp;
+    use std::sync::Arc;
 
-    fn context() -> (Pop3Context, Arc<MemoryStore>, Arc<EventLog>) {
-        let store = Arc::new(MemoryStore::new(Timestamp::DEFAULT_START));
-        store.add_user("alice", "secret");
-        store
-            .deliver(
-                "alice",
-                MailboxName::Inbox,
-                &b"Subject: one\r\n\r\n.hidden\r\nline 2\r\n"[..],
-                Timestamp::DEFAULT_START,
-            )
-            .unwrap();
+    use crate::store::{EventLog, TestMail, test_mailboxes};
+
+    fn context() -> (Pop3Context, TestMail, Arc<EventLog>) {
         let log = Arc::new(EventLog::new());
+        let store = test_mailboxes(&[b"Subject: one\r\n\r\n.hidden\r\nline 2\r\n"], log.clone());
         let context = Pop3Context {
-            store: store.clone(),
-            observer: log.clone(),
+            mailboxes: store.mailboxes.clone(),
             limits: Limits::default(),
             tls_available: false,
         };

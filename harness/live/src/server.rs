@@ -17,7 +17,7 @@ use crate::directory::Directory;
 use crate::imap::{ImapContext, ImapSession};
 use crate::ldap::{LdapContext, LdapSession};
 use crate::pop3::{Pop3Context, Pop3Session};
-use crate::store::{MailStore, Observer};
+use crate::store::Mailboxes;
 use crate::tls::TlsConfig;
 use crate::{Limits, Output};
 
@@ -30,15 +30,6 @@ pub enum LiveError {
     /// Binding or accepting failed.
     #[error("live server socket: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The mailboxes the IMAP and POP3 servers serve, and who hears what clients do.
-#[derive(Debug, Clone)]
-pub struct Mailboxes {
-    /// The store.
-    pub store: Arc<dyn MailStore>,
-    /// Told of logins, fetches and appends.
-    pub observer: Arc<dyn Observer>,
 }
 
 /// A session the accept loop can drive, whatever its protocol.
@@ -97,8 +88,7 @@ pub async fn serve_imap(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LiveError> {
     let context = ImapContext {
-        store: mailboxes.store,
-        observer: mailboxes.observer,
+        mailboxes,
         limits: limits.clone(),
         tls_available: tls.is_some(),
     };
@@ -118,8 +108,7 @@ pub async fn serve_pop3(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LiveError> {
     let context = Pop3Context {
-        store: mailboxes.store,
-        observer: mailboxes.observer,
+        mailboxes,
         limits: limits.clone(),
         tls_available: tls.is_some(),
     };
@@ -141,8 +130,7 @@ pub async fn serve_ldap(
 ) -> Result<(), LiveError> {
     let context = LdapContext {
         directory,
-        store: mailboxes.store,
-        observer: mailboxes.observer,
+        mailboxes,
         max_request: limits.max_literal.min(16 * 1024 * 1024),
     };
     serve(listener, None, limits, shutdown, b"", move || {

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use live::{
-    Directory, DirectoryEntry, DirectorySnapshot, Event, EventLog, LiveConfig, LiveServers,
-    MailStore, MailboxName, Mailboxes, MemoryStore, Protocol, TlsConfig,
+    Accounts, Directory, DirectoryEntry, DirectorySnapshot, Event, EventLog, Flag, LiveConfig,
+    LiveServers, MailboxName, Mailboxes, Protocol, TlsConfig,
 };
 use model::{CertificateDer, PrivateKeyDer, Timestamp};
 
@@ -46,7 +46,7 @@ MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwEAAA==\r\n\
 
 struct World {
     servers: LiveServers,
-    store: Arc<MemoryStore>,
+    mailboxes: Mailboxes,
     log: Arc<EventLog>,
     certificate: CertificateDer,
 }
@@ -61,20 +61,26 @@ fn self_signed() -> (CertificateDer, PrivateKeyDer) {
 }
 
 fn start() -> World {
-    let store = Arc::new(MemoryStore::new(Timestamp::DEFAULT_START));
-    store.add_user("alice", "secret");
-    store.add_user("bob", "bobpw");
-    store
-        .deliver("alice", MailboxName::Inbox, PLAIN, Timestamp::DEFAULT_START)
-        .unwrap();
-    store
-        .deliver(
-            "alice",
-            MailboxName::Inbox,
-            SIGNED,
-            Timestamp::DEFAULT_START,
-        )
-        .unwrap();
+    // The sink's own store, as the runner's embedded sink keeps it: mail reaches the live
+    // users' folders by delivery, and logins open the folders of their address.
+    let store = sink::Store::in_memory();
+    let start = u64::try_from(Timestamp::DEFAULT_START.unix()).unwrap();
+    store.set_clock(Arc::new(sink::FixedClock(std::time::Duration::from_secs(
+        start,
+    ))));
+    for message in [PLAIN, SIGNED] {
+        store
+            .deliver(sink::Envelope {
+                from: "bob@example.test".into(),
+                recipients: vec!["alice@example.test".into()],
+                data: Arc::from(message),
+                authenticated: None,
+            })
+            .unwrap();
+    }
+    let accounts = Accounts::new();
+    accounts.add("alice", "secret", "alice@example.test");
+    accounts.add("bob", "bobpw", "bob@example.test");
     let log = Arc::new(EventLog::new());
     let (certificate, key) = self_signed();
     let (bob_certificate, _) = self_signed();
@@ -102,13 +108,14 @@ fn start() -> World {
         ..LiveConfig::default()
     };
     let mailboxes = Mailboxes {
-        store: store.clone(),
+        store: store.mail().clone(),
+        accounts,
         observer: log.clone(),
     };
-    let servers = LiveServers::start(config, mailboxes, directory).unwrap();
+    let servers = LiveServers::start(config, mailboxes.clone(), directory).unwrap();
     World {
         servers,
-        store,
+        mailboxes,
         log,
         certificate,
     }
@@ -159,7 +166,7 @@ fn curl_fetches_a_message_over_imap_byte_for_byte_and_the_fetch_is_observed() {
     assert_eq!(output.stdout, SIGNED);
     let fetched = world.log.events().into_iter().find(|e| {
         matches!(e, Event::Fetched { user, mailbox: MailboxName::Inbox, uid, protocol: Protocol::Imap }
-            if user == "alice" && uid.get() == 2)
+            if user == "alice" && uid.0 == 2)
     });
     assert!(fetched.is_some(), "{:?}", world.log.events());
 }
@@ -233,7 +240,7 @@ fn curl_retrieves_over_pop3_undoing_dot_stuffing() {
     assert_eq!(message.stdout, PLAIN);
     assert!(world.log.events().iter().any(|e| matches!(
         e,
-        Event::Fetched { protocol: Protocol::Pop3, uid, .. } if uid.get() == 1
+        Event::Fetched { protocol: Protocol::Pop3, uid, .. } if uid.0 == 1
     )));
 }
 
@@ -300,9 +307,12 @@ fn python_imaplib_with_starttls() {
         "{out}"
     );
     assert!(out.contains("expunge OK [b'1']"), "{out}");
-    let sent = world.store.snapshot("alice", MailboxName::Sent).unwrap();
+    let sent = world
+        .mailboxes
+        .snapshot("alice", MailboxName::Sent)
+        .unwrap();
     assert_eq!(sent.messages.len(), 1);
-    assert!(sent.messages[0].flags.seen);
+    assert!(sent.messages[0].flags.contains(Flag::Seen));
 }
 
 const POPLIB: &str = r#"
@@ -345,9 +355,12 @@ fn python_poplib_with_stls_retrieves_and_deletes() {
     assert!(out.contains("b'.A line that starts with a dot.'"), "{out}");
     assert!(out.contains("top 8 b'Subject: signed hello'"), "{out}");
     assert!(out.contains("quit +OK bye"), "{out}");
-    let inbox = world.store.snapshot("alice", MailboxName::Inbox).unwrap();
+    let inbox = world
+        .mailboxes
+        .snapshot("alice", MailboxName::Inbox)
+        .unwrap();
     assert_eq!(inbox.messages.len(), 1);
-    assert_eq!(inbox.messages[0].uid.get(), 2);
+    assert_eq!(inbox.messages[0].uid.0, 2);
 }
 
 #[test]

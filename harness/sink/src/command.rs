@@ -28,7 +28,22 @@ pub enum Command {
     Vrfy,
     /// `HELP …`
     Help,
-    /// A command RFC 5321 knows that this sink does not offer (EXPN, STARTTLS, AUTH, BDAT, …).
+    /// `STARTTLS` (RFC 3207), with whatever followed it (it takes no argument, but a sink
+    /// without TLS answers 502 whatever the line says).
+    StartTls {
+        /// The text after the verb, trimmed.
+        argument: String,
+    },
+    /// `AUTH mechanism [initial-response]` (RFC 4954), still as text: whether the mechanism is
+    /// one the sink offers is the session's question, since a sink without submission answers
+    /// 502 to any AUTH line.
+    Auth {
+        /// The mechanism's name, upper case (empty if the line named none).
+        mechanism: String,
+        /// The initial response, still base64 (`=` for an empty one).
+        initial_response: Option<String>,
+    },
+    /// A command RFC 5321 knows that this sink does not offer (EXPN, BDAT, …).
     NotImplemented(String),
 }
 
@@ -46,6 +61,8 @@ impl Command {
             Self::Quit => "QUIT",
             Self::Vrfy => "VRFY",
             Self::Help => "HELP",
+            Self::StartTls { .. } => "STARTTLS",
+            Self::Auth { .. } => "AUTH",
             Self::NotImplemented(verb) => verb,
         }
     }
@@ -94,7 +111,17 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         "QUIT" => no_argument(rest, Command::Quit),
         "VRFY" => Ok(Command::Vrfy),
         "HELP" => Ok(Command::Help),
-        "EXPN" | "STARTTLS" | "AUTH" | "BDAT" | "TURN" | "ETRN" | "SEND" | "SOML" | "SAML" => {
+        "STARTTLS" => Ok(Command::StartTls {
+            argument: rest.to_owned(),
+        }),
+        "AUTH" => {
+            let mut words = rest.split_whitespace();
+            Ok(Command::Auth {
+                mechanism: words.next().unwrap_or_default().to_ascii_uppercase(),
+                initial_response: words.next().map(str::to_owned),
+            })
+        }
+        "EXPN" | "BDAT" | "TURN" | "ETRN" | "SEND" | "SOML" | "SAML" => {
             Ok(Command::NotImplemented(verb.to_ascii_uppercase()))
         }
         _ => Err(CommandError::Unrecognized),
@@ -183,6 +210,108 @@ fn is_address(address: &str) -> bool {
             .any(|c| c.is_control() || c == ' ' || c == '<' || c == '>')
 }
 
+/// The SASL mechanisms the sink's submission offers (RFC 4954 §4 names them in AUTH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// RFC 4616: one response, `authzid NUL authcid NUL password`.
+    Plain,
+    /// The de-facto LOGIN mechanism: the user name, then the password, each asked for.
+    Login,
+}
+
+impl Mechanism {
+    /// The mechanism an AUTH line names (already upper case), if the sink offers it.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "PLAIN" => Some(Self::Plain),
+            "LOGIN" => Some(Self::Login),
+            _ => None,
+        }
+    }
+}
+
+/// What a client answered to a `334` challenge (or sent as its initial response).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslResponse {
+    /// `*`: the client gives up (RFC 4954 §4).
+    Cancel,
+    /// The decoded bytes (empty for `=` or an empty line).
+    Data(Vec<u8>),
+}
+
+/// Why a SASL response could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SaslError {
+    /// Not base64 (RFC 4954 §4: answered with 501).
+    #[error("the response is not base64")]
+    NotBase64,
+    /// PLAIN's response is not `authzid NUL authcid NUL password` in UTF-8.
+    #[error("the PLAIN response is not authzid, user and password separated by NUL")]
+    BadPlain,
+    /// LOGIN's user name or password is not UTF-8.
+    #[error("the user name or password is not UTF-8")]
+    NotUtf8,
+}
+
+/// Reads one response line (without CRLF), or an AUTH command's initial response.
+pub fn sasl_response(line: &[u8]) -> Result<SaslResponse, SaslError> {
+    use base64::Engine as _;
+    let line = line.trim_ascii();
+    if line == b"*" {
+        return Ok(SaslResponse::Cancel);
+    }
+    // RFC 4954 §4: `=` stands for an empty initial response.
+    if line.is_empty() || line == b"=" {
+        return Ok(SaslResponse::Data(Vec::new()));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(line)
+        .map(SaslResponse::Data)
+        .map_err(|_| SaslError::NotBase64)
+}
+
+/// A login and password a client offered.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The authorization identity PLAIN may carry (empty: the same as `login`).
+    pub authorize_as: String,
+    /// Who the client says it is.
+    pub login: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A password never reaches a log or a panic message.
+        f.debug_struct("Credentials")
+            .field("authorize_as", &self.authorize_as)
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// PLAIN's decoded response (RFC 4616 §2).
+pub fn plain_credentials(decoded: &[u8]) -> Result<Credentials, SaslError> {
+    let mut parts = decoded.split(|&b| b == 0);
+    let (Some(authorize_as), Some(login), Some(password), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(SaslError::BadPlain);
+    };
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).map_err(|_| SaslError::BadPlain);
+    Ok(Credentials {
+        authorize_as: text(authorize_as)?,
+        login: text(login)?,
+        password: text(password)?,
+    })
+}
+
+/// LOGIN's decoded user name or password.
+pub fn login_text(decoded: Vec<u8>) -> Result<String, SaslError> {
+    String::from_utf8(decoded).map_err(|_| SaslError::NotUtf8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +381,40 @@ mod tests {
         );
         assert_eq!(
             parse(b"STARTTLS"),
-            Ok(Command::NotImplemented("STARTTLS".into()))
+            Ok(Command::StartTls {
+                argument: String::new()
+            })
         );
+        assert_eq!(parse(b"EXPN x"), Ok(Command::NotImplemented("EXPN".into())));
+    }
+
+    #[test]
+    fn auth_lines_and_sasl_responses_read_as_rfc_4954_and_4616_say() {
+        assert_eq!(
+            parse(b"auth plain AGJvYgBzZWNyZXQ="),
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial_response: Some("AGJvYgBzZWNyZXQ=".into())
+            })
+        );
+        assert_eq!(Mechanism::parse("LOGIN"), Some(Mechanism::Login));
+        assert_eq!(Mechanism::parse("CRAM-MD5"), None);
+        assert_eq!(sasl_response(b"*"), Ok(SaslResponse::Cancel));
+        assert_eq!(sasl_response(b"="), Ok(SaslResponse::Data(Vec::new())));
+        assert_eq!(sasl_response(b"!!"), Err(SaslError::NotBase64));
+        let Ok(SaslResponse::Data(decoded)) = sasl_response(b"AGJvYgBzZWNyZXQ=") else {
+            panic!("valid base64");
+        };
+        let credentials = plain_credentials(&decoded).unwrap();
+        assert_eq!(
+            (
+                credentials.authorize_as.as_str(),
+                credentials.login.as_str()
+            ),
+            ("", "bob")
+        );
+        assert_eq!(credentials.password, "secret");
+        assert!(!format!("{credentials:?}").contains("secret"));
+        assert_eq!(plain_credentials(b"bob\0secret"), Err(SaslError::BadPlain));
     }
 }

@@ -127,6 +127,12 @@ impl Inbound {
         &self.buffer[self.start..]
     }
 
+    /// Drops every byte not yet consumed (what a client pipelined after STARTTLS).
+    pub fn discard(&mut self) {
+        self.start = self.buffer.len();
+        self.discarding_command = false;
+    }
+
     /// Whether bytes are waiting.
     pub fn is_empty(&self) -> bool {
         self.pending().is_empty()

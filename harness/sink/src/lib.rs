@@ -2,8 +2,9 @@
 //!
 //! The protocol lives in a sans-IO core: [`framing`] cuts the byte stream into command lines
 //! and message data, [`command`] gives command lines their meaning, and [`session`] is the
-//! state machine (`ExpectHelo → ExpectMail → ExpectRcpt → Data`) that answers them. [`server`]
-//! is the only part that touches sockets; [`store`] keeps what was delivered, and
+//! state machine (`ExpectHelo → ExpectMail → ExpectRcpt → Data`) that answers them, with
+//! AUTH and STARTTLS when a [`Submission`] is configured. [`server`] is the only part that
+//! touches sockets, upgrading them with [`tls`]; [`store`] keeps what was delivered, and
 //! [`mailstore`] serves it as per-user folders (INBOX, Sent) with UIDs and flags.
 
 pub mod command;
@@ -14,6 +15,7 @@ pub mod reply;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tls;
 
 pub use faults::{Effect, Fault, FaultPlan, Trigger};
 pub use mailstore::{
@@ -21,6 +23,7 @@ pub use mailstore::{
     MaildirOptions, MessageMeta, Snapshot, StoreError, Uid,
 };
 pub use reply::Reply;
-pub use server::{EmbeddedSink, SinkError, serve};
-pub use session::{Connection, Limits};
+pub use server::{EmbeddedSink, SinkError, serve, serve_submission};
+pub use session::{Connection, Limits, Submission};
 pub use store::{Envelope, MessageId, Store, StoredMessage};
+pub use tls::{TlsConfig, TlsError};

@@ -238,6 +238,16 @@ pub struct Snapshot {
     pub messages: Vec<MessageMeta>,
 }
 
+impl Snapshot {
+    /// The message with `uid`, if the folder had it.
+    pub fn message(&self, uid: Uid) -> Option<&MessageMeta> {
+        self.messages
+            .binary_search_by_key(&uid, |meta| meta.uid)
+            .ok()
+            .and_then(|index| self.messages.get(index))
+    }
+}
+
 /// The folders every user has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MailboxName {

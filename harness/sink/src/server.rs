@@ -12,10 +12,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 
 use crate::faults::FaultPlan;
 use crate::reply::Reply;
-use crate::session::{Connection, Limits};
+use crate::session::{Connection, Limits, Submission};
 use crate::store::{Envelope, MessageId, Store};
 
 /// How long the sink tries to hand a client its last reply (a 421) before giving up on it.
@@ -43,6 +44,18 @@ pub async fn serve(
     store: Store,
     limits: Limits,
     faults: FaultPlan,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SinkError> {
+    serve_submission(listener, store, limits, faults, None, shutdown).await
+}
+
+/// [`serve`], offering `submission` (AUTH and STARTTLS) on every connection when given one.
+pub async fn serve_submission(
+    listener: TcpListener,
+    store: Store,
+    limits: Limits,
+    faults: FaultPlan,
+    submission: Option<Arc<Submission>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SinkError> {
     tokio::pin!(shutdown);
@@ -81,9 +94,10 @@ pub async fn serve(
                 let store = store.clone();
                 let limits = limits.clone();
                 let faults = faults.clone();
+                let submission = submission.clone();
                 tokio::spawn(async move {
                     // A broken client connection ends that session only.
-                    let _ = handle(socket, store, limits, faults).await;
+                    let _ = handle(socket, store, limits, faults, submission).await;
                     drop(slot);
                     drop(client_slot);
                 });
@@ -193,19 +207,44 @@ impl Deadlines {
     }
 }
 
+/// A connection's byte stream, in the clear or over TLS, and the TCP socket under it.
+trait Transport: AsyncRead + AsyncWrite + Unpin {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Transport for TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// How one phase of a connection (before or after STARTTLS) ended.
+enum Ended {
+    /// The connection is closed.
+    Done,
+    /// The session accepted STARTTLS: the handshake comes next.
+    StartTls,
+}
+
 async fn handle(
     mut socket: TcpStream,
     store: Store,
     limits: Limits,
     faults: FaultPlan,
+    submission: Option<Arc<Submission>>,
 ) -> std::io::Result<()> {
-    let (mut connection, greeting) = Connection::with_faults(limits.clone(), faults);
+    let tls = submission.as_ref().and_then(|offer| offer.tls.clone());
+    let (mut connection, greeting) =
+        Connection::with_submission(limits.clone(), faults, submission);
     // Replies go out whole in one write each, so Nagle's algorithm could only delay them.
     // Only a latency hint: a socket that refuses it still works.
     let _ = socket.set_nodelay(true);
-    let blocking = store.blocks()
-        && tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread;
     let mut deadlines = Deadlines::new();
     write_before(
         &mut socket,
@@ -213,14 +252,64 @@ async fn handle(
         now() + limits.idle_timeout,
     )
     .await?;
+    match drive(
+        &mut socket,
+        &mut connection,
+        &store,
+        &limits,
+        &mut deadlines,
+    )
+    .await?
+    {
+        Ended::Done => Ok(()),
+        Ended::StartTls => {
+            let Some(tls) = tls else {
+                // The session offers STARTTLS only with a certificate; nothing to upgrade to.
+                return close(&mut socket).await;
+            };
+            let handshake = tls.acceptor().accept(socket);
+            // A handshake is one command's worth of the client's time; a failed one ends the
+            // connection, as RFC 3207 §4.1 leaves the server no way to go on in the clear.
+            let Ok(Ok(mut stream)) =
+                tokio::time::timeout_at(now() + limits.command_timeout, handshake).await
+            else {
+                return Ok(());
+            };
+            let mut deadlines = Deadlines::new();
+            // The session refuses a second STARTTLS, so this phase can only end.
+            let _ = drive(
+                &mut stream,
+                &mut connection,
+                &store,
+                &limits,
+                &mut deadlines,
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Runs the session over `stream` until it closes (closing the stream) or accepts STARTTLS.
+async fn drive(
+    stream: &mut impl Transport,
+    connection: &mut Connection,
+    store: &Store,
+    limits: &Limits,
+    deadlines: &mut Deadlines,
+) -> std::io::Result<Ended> {
+    let blocking = store.blocks()
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
-        let (deadline, why) = deadlines.next(&limits, connection.in_data());
-        let read = match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+        let (deadline, why) = deadlines.next(limits, connection.in_data());
+        let read = match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
             Ok(read) => read?,
             Err(_) => {
                 // Whatever transaction was open is dropped, never stored.
-                return farewell(&mut socket, &Reply::new(421, "4.4.2", why)).await;
+                farewell(stream, &Reply::new(421, "4.4.2", why)).await?;
+                return Ok(Ended::Done);
             }
         };
         if read == 0 {
@@ -240,23 +329,22 @@ async fn handle(
         };
         let output = connection.receive(&buffer[..read], &mut deliver);
         if output.reply_bytes.is_empty() {
-            acknowledge_now(&socket);
+            acknowledge_now(stream.tcp());
         } else {
             // A client that does not read its replies stalls the sink's writes: it gets as
             // long as an idle one, then the connection goes.
-            write_before(
-                &mut socket,
-                &output.reply_bytes,
-                now() + limits.idle_timeout,
-            )
-            .await?;
+            write_before(stream, &output.reply_bytes, now() + limits.idle_timeout).await?;
             deadlines.last_reply = now();
         }
         if output.close {
             break;
         }
+        if output.start_tls {
+            return Ok(Ended::StartTls);
+        }
     }
-    close(&mut socket).await
+    close(stream).await?;
+    Ok(Ended::Done)
 }
 
 /// Writes `bytes` unless `deadline` passes first.
@@ -332,6 +420,24 @@ impl EmbeddedSink {
 
     /// Binds a free loopback port and starts serving into `store`.
     pub fn start_with(limits: Limits, store: Store) -> Result<Self, SinkError> {
+        Self::serving(limits, store, None)
+    }
+
+    /// Binds a free loopback port and starts serving into `store`, offering `submission`
+    /// (AUTH against its credentials, STARTTLS with its certificate) to live users' clients.
+    pub fn start_with_submission(
+        limits: Limits,
+        store: Store,
+        submission: Submission,
+    ) -> Result<Self, SinkError> {
+        Self::serving(limits, store, Some(Arc::new(submission)))
+    }
+
+    fn serving(
+        limits: Limits,
+        store: Store,
+        submission: Option<Arc<Submission>>,
+    ) -> Result<Self, SinkError> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
@@ -352,7 +458,8 @@ impl EmbeddedSink {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    let _ = serve(listener, served, limits, plan, shutdown).await;
+                    let _ = serve_submission(listener, served, limits, plan, submission, shutdown)
+                        .await;
                 });
             })?;
         Ok(Self {

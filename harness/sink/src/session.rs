@@ -4,13 +4,43 @@
 //! back, calling a delivery function when a message is complete. The server drives it over a
 //! socket; tests and fuzzers drive it directly.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::command::{self, Command, CommandError};
+use crate::command::{self, Command, CommandError, Credentials, Mechanism, SaslResponse};
 use crate::faults::{self, Effect, FaultPlan};
 use crate::framing::{CommandLine, DataEnd, DataProblem, DataReader, Inbound};
 use crate::reply::Reply;
 use crate::store::{Envelope, MessageId};
+use crate::tls::TlsConfig;
+
+/// What the sink offers a mail client that submits as a user (LIVE-03): `AUTH PLAIN LOGIN`
+/// (RFC 4954) against these credentials and, with a certificate, `STARTTLS` (RFC 3207).
+/// Without one, the sink offers neither and answers both with 502, as it always has.
+///
+/// AUTH is offered over plaintext too: the sink listens on loopback only.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// Login → password.
+    pub credentials: BTreeMap<String, String>,
+    /// The certificate STARTTLS presents; `None` offers no STARTTLS.
+    pub tls: Option<TlsConfig>,
+    /// Whether MAIL needs a successful AUTH first (`530 5.7.0 Authentication required`).
+    pub require_auth: bool,
+}
+
+impl Submission {
+    /// Whether `credentials` name a known login with its password, for itself (a PLAIN
+    /// authorization identity other than the login is refused: no one submits as another).
+    fn accepts(&self, credentials: &Credentials) -> bool {
+        (credentials.authorize_as.is_empty() || credentials.authorize_as == credentials.login)
+            && self
+                .credentials
+                .get(&credentials.login)
+                .is_some_and(|password| *password == credentials.password)
+    }
+}
 
 /// The limits a session enforces (SMTP-04).
 #[derive(Debug, Clone)]
@@ -97,6 +127,17 @@ enum State {
     Closed,
 }
 
+/// An AUTH exchange waiting for the client's next response line.
+#[derive(Debug)]
+enum AuthStep {
+    /// PLAIN without an initial response: the credentials come next.
+    Plain,
+    /// LOGIN: the user name comes next.
+    LoginUser,
+    /// LOGIN: the password for `login` comes next.
+    LoginPassword { login: String },
+}
+
 /// The result of feeding bytes to a connection.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -104,6 +145,10 @@ pub struct Output {
     pub reply_bytes: Vec<u8>,
     /// Whether the server must close the connection after sending them.
     pub close: bool,
+    /// Whether the server must start TLS after sending them (STARTTLS was accepted); the
+    /// session has already dropped whatever the client pipelined after the command and
+    /// stands reset, as RFC 3207 §4.2 asks.
+    pub start_tls: bool,
 }
 
 /// Delivers a complete message and returns its identifier, or why it could not be stored.
@@ -117,6 +162,13 @@ pub struct Connection {
     inbound: Inbound,
     errors: u32,
     faults: FaultPlan,
+    submission: Option<Arc<Submission>>,
+    /// The login a successful AUTH proved, recorded with each message sent after it.
+    authenticated: Option<String>,
+    auth_step: Option<AuthStep>,
+    tls_active: bool,
+    /// STARTTLS was just accepted: nothing more is read before the server starts TLS.
+    starting_tls: bool,
 }
 
 impl Connection {
@@ -127,6 +179,16 @@ impl Connection {
 
     /// A new connection that consults `faults` (SMTP-03), and the greeting to send first.
     pub fn with_faults(limits: Limits, faults: FaultPlan) -> (Self, Reply) {
+        Self::with_submission(limits, faults, None)
+    }
+
+    /// A new connection that also offers `submission` (AUTH, STARTTLS) when given one, and
+    /// the greeting to send first.
+    pub fn with_submission(
+        limits: Limits,
+        faults: FaultPlan,
+        submission: Option<Arc<Submission>>,
+    ) -> (Self, Reply) {
         let greeting = Reply::plain(220, format!("{} ESMTP kmlab sink ready", limits.hostname));
         (
             Self {
@@ -135,6 +197,11 @@ impl Connection {
                 inbound: Inbound::default(),
                 errors: 0,
                 faults,
+                submission,
+                authenticated: None,
+                auth_step: None,
+                tls_active: false,
+                starting_tls: false,
             },
             greeting,
         )
@@ -143,6 +210,16 @@ impl Connection {
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// The login a successful AUTH proved in this session, if any.
+    pub fn authenticated(&self) -> Option<&str> {
+        self.authenticated.as_deref()
+    }
+
+    /// Whether TLS is up (STARTTLS was accepted).
+    pub fn tls_active(&self) -> bool {
+        self.tls_active
     }
 
     /// Whether the session is inside a DATA section.
@@ -196,6 +273,13 @@ impl Connection {
                     .extend_from_slice(closing.to_wire().as_bytes());
                 self.state = State::Closed;
             }
+            if std::mem::take(&mut self.starting_tls) && !self.is_closed() {
+                // RFC 3207 §4.2 and the STARTTLS command-injection attacks: whatever came in
+                // the clear after STARTTLS is never taken as if it came over TLS.
+                self.inbound.discard();
+                output.start_tls = true;
+                break;
+            }
         }
         output
     }
@@ -218,12 +302,18 @@ impl Connection {
         let line = match line {
             CommandLine::Line(line) => line,
             CommandLine::TooLong => {
+                // A response line that broke the limits ends the AUTH exchange with it.
+                self.auth_step = None;
                 return Reply::new(500, "5.5.6", "command line too long");
             }
             CommandLine::BareLineFeed => {
+                self.auth_step = None;
                 return Reply::new(500, "5.5.2", "command line must end with CRLF");
             }
         };
+        if let Some(step) = self.auth_step.take() {
+            return self.auth_response(step, &line);
+        }
         match command::parse(&line) {
             Ok(command) => match self.faults.on_command(command.verb()) {
                 Some(Effect::Reply(code)) => self.fault_reply(code),
@@ -253,8 +343,139 @@ impl Connection {
         reply
     }
 
+    /// STARTTLS, with submission configured (RFC 3207).
+    fn start_tls(&mut self, state: State, argument: &str) -> (State, Reply) {
+        let offered = self
+            .submission
+            .as_ref()
+            .is_some_and(|submission| submission.tls.is_some());
+        if !offered {
+            return (state, Reply::new(502, "5.5.1", "STARTTLS not offered"));
+        }
+        if !argument.is_empty() {
+            return (
+                state,
+                Reply::new(501, "5.5.4", "STARTTLS takes no argument"),
+            );
+        }
+        if self.tls_active {
+            return (state, Reply::new(503, "5.5.1", "TLS already active"));
+        }
+        if matches!(state, State::ExpectRcpt { .. }) {
+            return (
+                state,
+                Reply::new(
+                    503,
+                    "5.5.1",
+                    "STARTTLS not permitted during a mail transaction",
+                ),
+            );
+        }
+        // RFC 3207 §4.2: the client must greet again and everything learnt in the clear
+        // (an AUTH included) is forgotten.
+        self.tls_active = true;
+        self.starting_tls = true;
+        self.authenticated = None;
+        (
+            State::ExpectHelo,
+            Reply::new(220, "2.0.0", "ready to start TLS"),
+        )
+    }
+
+    /// AUTH, with submission configured (RFC 4954 §4).
+    fn auth(
+        &mut self,
+        state: State,
+        mechanism: &str,
+        initial_response: Option<&str>,
+    ) -> (State, Reply) {
+        let refusal = match &state {
+            State::ExpectHelo => Some(Reply::new(503, "5.5.1", "send EHLO first")),
+            State::ExpectRcpt { .. } => Some(Reply::new(
+                503,
+                "5.5.1",
+                "AUTH not permitted during a mail transaction",
+            )),
+            _ if self.authenticated.is_some() => {
+                Some(Reply::new(503, "5.5.1", "already authenticated"))
+            }
+            _ if mechanism.is_empty() => Some(Reply::new(501, "5.5.4", "AUTH needs a mechanism")),
+            _ => None,
+        };
+        if let Some(reply) = refusal {
+            return (state, reply);
+        }
+        let Some(mechanism) = Mechanism::parse(mechanism) else {
+            return (
+                state,
+                Reply::new(504, "5.5.4", "mechanism not supported; try PLAIN or LOGIN"),
+            );
+        };
+        let reply = match (mechanism, initial_response) {
+            (Mechanism::Plain, None) => {
+                self.auth_step = Some(AuthStep::Plain);
+                Reply::plain(334, "")
+            }
+            (Mechanism::Login, None) => {
+                self.auth_step = Some(AuthStep::LoginUser);
+                username_challenge()
+            }
+            (Mechanism::Plain, Some(response)) => {
+                self.auth_response(AuthStep::Plain, response.as_bytes())
+            }
+            (Mechanism::Login, Some(response)) => {
+                self.auth_response(AuthStep::LoginUser, response.as_bytes())
+            }
+        };
+        (state, reply)
+    }
+
+    /// One response line of an AUTH exchange; sets the next step if another is due.
+    fn auth_response(&mut self, step: AuthStep, line: &[u8]) -> Reply {
+        let decoded = match command::sasl_response(line) {
+            Ok(SaslResponse::Cancel) => {
+                return Reply::new(501, "5.7.0", "authentication cancelled");
+            }
+            Ok(SaslResponse::Data(decoded)) => decoded,
+            Err(why) => return Reply::new(501, "5.5.2", why.to_string()),
+        };
+        let credentials = match step {
+            AuthStep::Plain => command::plain_credentials(&decoded),
+            AuthStep::LoginUser => {
+                return match command::login_text(decoded) {
+                    Ok(login) => {
+                        self.auth_step = Some(AuthStep::LoginPassword { login });
+                        Reply::plain(334, "UGFzc3dvcmQ6")
+                    }
+                    Err(why) => Reply::new(501, "5.5.2", why.to_string()),
+                };
+            }
+            AuthStep::LoginPassword { login } => {
+                command::login_text(decoded).map(|password| Credentials {
+                    authorize_as: String::new(),
+                    login,
+                    password,
+                })
+            }
+        };
+        let credentials = match credentials {
+            Ok(credentials) => credentials,
+            Err(why) => return Reply::new(501, "5.5.2", why.to_string()),
+        };
+        if self
+            .submission
+            .as_ref()
+            .is_some_and(|submission| submission.accepts(&credentials))
+        {
+            self.authenticated = Some(credentials.login);
+            Reply::new(235, "2.7.0", "authentication successful")
+        } else {
+            Reply::new(535, "5.7.8", "authentication credentials invalid")
+        }
+    }
+
     /// The state machine proper: every (state, command) pair and where it leads.
-    fn transition(&self, state: State, command: Command) -> (State, Reply) {
+    fn transition(&mut self, state: State, command: Command) -> (State, Reply) {
         use State::{ExpectHelo, ExpectMail, ExpectRcpt};
         match (state, command) {
             (_, Command::Quit) => (State::Closed, Reply::new(221, "2.0.0", "bye")),
@@ -280,12 +501,40 @@ impl Connection {
                 state,
                 Reply::new(502, "5.5.1", format!("{verb} not implemented")),
             ),
+            (state, command @ (Command::StartTls { .. } | Command::Auth { .. }))
+                if self.submission.is_none() =>
+            {
+                (
+                    state,
+                    Reply::new(502, "5.5.1", format!("{} not implemented", command.verb())),
+                )
+            }
+            (state, Command::StartTls { argument }) => self.start_tls(state, &argument),
+            (
+                state,
+                Command::Auth {
+                    mechanism,
+                    initial_response,
+                },
+            ) => self.auth(state, &mechanism, initial_response.as_deref()),
             (ExpectHelo, Command::Rset) => (ExpectHelo, Reply::new(250, "2.0.0", "OK")),
             (_, Command::Rset) => (ExpectMail, Reply::new(250, "2.0.0", "OK")),
             (ExpectHelo, _) => (
                 ExpectHelo,
                 Reply::new(503, "5.5.1", "send HELO or EHLO first"),
             ),
+            (ExpectMail, Command::Mail { .. })
+                if self.authenticated.is_none()
+                    && self
+                        .submission
+                        .as_ref()
+                        .is_some_and(|submission| submission.require_auth) =>
+            {
+                (
+                    ExpectMail,
+                    Reply::new(530, "5.7.0", "Authentication required"),
+                )
+            }
             (ExpectMail, Command::Mail { from, size }) => match size {
                 Some(size) if size > self.limits.max_message_size as u64 => (
                     ExpectMail,
@@ -394,17 +643,21 @@ impl Connection {
     }
 
     fn ehlo_reply(&self, domain: &str) -> Reply {
-        Reply::multiline(
-            250,
-            vec![
-                format!("{} greets {domain}", self.limits.hostname),
-                "PIPELINING".into(),
-                format!("SIZE {}", self.limits.max_message_size),
-                "8BITMIME".into(),
-                "ENHANCEDSTATUSCODES".into(),
-                "HELP".into(),
-            ],
-        )
+        let mut lines = vec![
+            format!("{} greets {domain}", self.limits.hostname),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.limits.max_message_size),
+            "8BITMIME".into(),
+            "ENHANCEDSTATUSCODES".into(),
+        ];
+        if let Some(submission) = &self.submission {
+            if submission.tls.is_some() && !self.tls_active {
+                lines.push("STARTTLS".into());
+            }
+            lines.push("AUTH PLAIN LOGIN".into());
+        }
+        lines.push("HELP".into());
+        Reply::multiline(250, lines)
     }
 
     fn finish_data(&mut self, end: DataEnd, deliver: &mut Deliver<'_>) -> Reply {
@@ -427,6 +680,7 @@ impl Connection {
                 from,
                 recipients,
                 data: data.into(),
+                authenticated: self.authenticated.clone(),
             }) {
                 Ok(id) => Reply::new(250, "2.0.0", format!("OK: queued as {id}")),
                 Err(why) => Reply::new(451, "4.3.0", format!("message not stored: {why}")),
@@ -464,6 +718,11 @@ impl Connection {
             },
         }
     }
+}
+
+/// LOGIN's first challenge: `Username:` in base64.
+fn username_challenge() -> Reply {
+    Reply::plain(334, "VXNlcm5hbWU6")
 }
 
 /// RFC 5321 §4.5.3.1.10: a server that has its fill of recipients answers 452.
@@ -688,5 +947,194 @@ mod tests {
             [250, 421]
         );
         assert!(h.connection.is_closed());
+    }
+
+    fn submission(require_auth: bool) -> Harness {
+        let submission = Submission {
+            credentials: [("bob".to_owned(), "secret".to_owned())].into(),
+            tls: None,
+            require_auth,
+        };
+        Harness {
+            connection: Connection::with_submission(
+                Limits::default(),
+                FaultPlan::default(),
+                Some(Arc::new(submission)),
+            )
+            .0,
+            delivered: Vec::new(),
+        }
+    }
+
+    /// `\0bob\0secret`
+    const PLAIN_BOB: &str = "AGJvYgBzZWNyZXQ=";
+
+    #[test]
+    fn without_submission_ehlo_offers_neither_auth_nor_starttls_and_both_get_502() {
+        let mut h = Harness::new(Limits::default());
+        let ehlo = h.send(b"EHLO c\r\n");
+        assert!(
+            !ehlo.contains("AUTH") && !ehlo.contains("STARTTLS"),
+            "{ehlo}"
+        );
+        assert_eq!(
+            h.send(b"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\nSTARTTLS\r\n"),
+            "502 5.5.1 AUTH not implemented\r\n502 5.5.1 STARTTLS not implemented\r\n"
+        );
+    }
+
+    #[test]
+    fn auth_plain_records_the_login_with_the_message() {
+        let mut h = submission(true);
+        let ehlo = h.send(b"EHLO c\r\n");
+        assert!(ehlo.contains("250-AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+        // No certificate, no STARTTLS.
+        assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+        assert_eq!(
+            h.send(b"MAIL FROM:<bob@x.test>\r\n"),
+            "530 5.7.0 Authentication required\r\n"
+        );
+        assert_eq!(
+            h.send(format!("AUTH PLAIN {PLAIN_BOB}\r\n").as_bytes()),
+            "235 2.7.0 authentication successful\r\n"
+        );
+        assert_eq!(h.connection.authenticated(), Some("bob"));
+        assert_eq!(h.codes(TRANSACTION), [250, 250, 354, 250]);
+        assert_eq!(h.delivered[0].authenticated.as_deref(), Some("bob"));
+        assert_eq!(
+            h.codes(format!("AUTH PLAIN {PLAIN_BOB}\r\n").as_bytes()),
+            [503]
+        );
+    }
+
+    #[test]
+    fn auth_plain_and_login_ask_for_what_they_need() {
+        let mut h = submission(false);
+        assert_eq!(
+            h.send(b"EHLO c\r\nAUTH PLAIN\r\n"),
+            format!("{}334 \r\n", {
+                let mut other = submission(false);
+                other.send(b"EHLO c\r\n")
+            })
+        );
+        assert_eq!(h.codes(format!("{PLAIN_BOB}\r\n").as_bytes()), [235]);
+        let mut h = submission(false);
+        assert_eq!(h.codes(b"EHLO c\r\n"), [250]);
+        assert_eq!(h.send(b"AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+        assert_eq!(h.send(b"Ym9i\r\n"), "334 UGFzc3dvcmQ6\r\n");
+        assert_eq!(h.codes(b"c2VjcmV0\r\n"), [235]);
+        assert_eq!(h.connection.authenticated(), Some("bob"));
+        // LOGIN with the user name as its initial response, as some clients send it.
+        let mut h = submission(false);
+        assert_eq!(
+            h.send(b"EHLO c\r\nAUTH LOGIN Ym9i\r\n").lines().last(),
+            Some("334 UGFzc3dvcmQ6")
+        );
+        assert_eq!(h.codes(b"c2VjcmV0\r\n"), [235]);
+    }
+
+    #[test]
+    fn auth_failures_get_their_codes() {
+        let mut h = submission(false);
+        assert_eq!(h.codes(b"AUTH PLAIN\r\n"), [503]);
+        assert_eq!(h.codes(b"EHLO c\r\n"), [250]);
+        // `\0bob\0wrong`
+        assert_eq!(
+            h.send(b"AUTH PLAIN AGJvYgB3cm9uZw==\r\n"),
+            "535 5.7.8 authentication credentials invalid\r\n"
+        );
+        // Someone else's identity with bob's password: `alice\0bob\0secret`.
+        assert_eq!(h.codes(b"AUTH PLAIN YWxpY2UAYm9iAHNlY3JldA==\r\n"), [535]);
+        assert_eq!(h.codes(b"AUTH PLAIN !!!\r\n"), [501]);
+        assert_eq!(h.codes(b"AUTH LOGIN\r\n*\r\n"), [334, 501]);
+        assert_eq!(h.codes(b"AUTH CRAM-MD5\r\n"), [504]);
+        assert_eq!(h.codes(b"AUTH\r\n"), [501]);
+        assert_eq!(
+            h.codes(b"MAIL FROM:<a@x.test>\r\nAUTH PLAIN\r\nRSET\r\n"),
+            [250, 503, 250]
+        );
+        assert_eq!(h.codes(b"STARTTLS\r\n"), [502]);
+        assert!(h.connection.authenticated().is_none());
+        // After all that, the session still works, and did not need AUTH for it.
+        assert_eq!(h.codes(TRANSACTION), [250, 250, 354, 250]);
+        assert_eq!(h.delivered[0].authenticated, None);
+    }
+
+    #[test]
+    fn wrong_passwords_count_towards_the_error_limit() {
+        let limits = Limits {
+            max_errors: 2,
+            ..Limits::default()
+        };
+        let submission = Submission {
+            credentials: [("bob".to_owned(), "secret".to_owned())].into(),
+            ..Submission::default()
+        };
+        let mut h = Harness {
+            connection: Connection::with_submission(
+                limits,
+                FaultPlan::default(),
+                Some(Arc::new(submission)),
+            )
+            .0,
+            delivered: Vec::new(),
+        };
+        let replies = h.send(b"EHLO c\r\nAUTH PLAIN AGJvYgB3cm9uZw==\r\nAUTH PLAIN AGJvYgB3cm9uZw==\r\nAUTH PLAIN AGJvYgB3cm9uZw==\r\n");
+        assert!(
+            replies.ends_with("421 4.7.0 too many errors, closing the connection\r\n"),
+            "{replies}"
+        );
+        assert!(h.connection.is_closed());
+    }
+
+    fn test_tls() -> TlsConfig {
+        let certified = rcgen::generate_simple_self_signed(vec!["sink.kmlab.test".into()]).unwrap();
+        TlsConfig::new(
+            &[certified.cert.der().to_vec()],
+            &certified.signing_key.serialize_der(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn starttls_resets_the_session_and_drops_what_was_pipelined_in_the_clear() {
+        let submission = Submission {
+            credentials: [("bob".to_owned(), "secret".to_owned())].into(),
+            tls: Some(test_tls()),
+            require_auth: false,
+        };
+        let (connection, _) = Connection::with_submission(
+            Limits::default(),
+            FaultPlan::default(),
+            Some(Arc::new(submission)),
+        );
+        let mut h = Harness {
+            connection,
+            delivered: Vec::new(),
+        };
+        let ehlo = h.send(b"EHLO c\r\n");
+        assert!(ehlo.contains("250-STARTTLS\r\n"), "{ehlo}");
+        assert_eq!(
+            h.codes(format!("AUTH PLAIN {PLAIN_BOB}\r\n").as_bytes()),
+            [235]
+        );
+        assert_eq!(h.codes(b"STARTTLS now\r\n"), [501]);
+        let mut deliver = |_: Envelope| Ok(MessageId(1));
+        let output = h
+            .connection
+            .receive(b"STARTTLS\r\nMAIL FROM:<evil@x.test>\r\n", &mut deliver);
+        assert_eq!(output.reply_bytes, b"220 2.0.0 ready to start TLS\r\n");
+        assert!(output.start_tls && !output.close);
+        assert!(h.connection.tls_active());
+        // RFC 3207 §4.2: the AUTH from before is forgotten and the client greets again; the
+        // MAIL that came with STARTTLS was never read.
+        assert!(h.connection.authenticated().is_none());
+        assert_eq!(h.codes(b"MAIL FROM:<a@x.test>\r\n"), [503]);
+        let ehlo = h.send(b"EHLO c\r\n");
+        assert!(
+            !ehlo.contains("STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
+            "{ehlo}"
+        );
+        assert_eq!(h.codes(b"STARTTLS\r\n"), [503]);
     }
 }

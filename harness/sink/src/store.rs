@@ -36,6 +36,8 @@ pub struct Envelope {
     /// so that whoever keeps a copy of what was delivered (a sender's sent folder) keeps
     /// these bytes rather than another copy of them.
     pub data: Arc<[u8]>,
+    /// The login the client proved with AUTH before sending it (submission), if any.
+    pub authenticated: Option<String>,
 }
 
 /// A stored message: the transaction's addresses, and its bytes in memory or in the spool.
@@ -49,6 +51,8 @@ pub struct StoredMessage {
     pub recipients: Vec<String>,
     /// The message's length in bytes.
     pub size: usize,
+    /// The login the submitting client proved with AUTH, if any: which live user sent it.
+    pub authenticated: Option<String>,
     bytes: Bytes,
 }
 
@@ -226,6 +230,7 @@ impl Store {
                     from: String::new(),
                     recipients: vec![recipient.to_ascii_lowercase()],
                     size: data.len(),
+                    authenticated: None,
                     bytes: Bytes::Memory(data),
                 })
             })
@@ -439,6 +444,7 @@ impl LogStore {
             size,
             from: envelope.from,
             recipients: envelope.recipients,
+            authenticated: envelope.authenticated,
             bytes,
         });
         Ok(id)
@@ -595,6 +601,7 @@ mod tests {
                     from: "a@x".into(),
                     recipients: vec![format!("r{}@x", index % 2)],
                     data: Arc::from(*body),
+                    authenticated: None,
                 })
                 .unwrap();
         }
@@ -616,6 +623,7 @@ mod tests {
                 from: "a@x".into(),
                 recipients: vec!["b@x".into(), "C@x".into()],
                 data: Arc::from(&b"m"[..]),
+                authenticated: Some("b".into()),
             })
             .unwrap();
         assert_eq!(id, MessageId(1));

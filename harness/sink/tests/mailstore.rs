@@ -39,6 +39,7 @@ fn deliver(store: &Store, to: &[&str], body: &str) {
             from: "alice@x.test".into(),
             recipients: to.iter().map(|to| (*to).to_owned()).collect(),
             data: Arc::from(body.as_bytes()),
+            authenticated: None,
         })
         .unwrap();
 }

@@ -18,7 +18,8 @@ use mail_parser::MessageParser;
 
 use crate::mime::{self, MimePart, PartContent};
 use crate::store::{
-    Event, FlagChange, Flags, MailStore, MailboxName, MessageInfo, Observer, Protocol, Uid,
+    Event, Flag as StoreFlag, FlagChange, Flags, InternalDate, MailboxName, Mailboxes, MessageMeta,
+    Observer, Protocol, Uid,
 };
 
 /// One FETCH command, as it applies to every message it names.
@@ -35,10 +36,10 @@ pub(super) struct Request<'r> {
 /// The FETCH response for one message, or `None` if it vanished meanwhile.
 pub(super) fn fetch<'r>(
     request: &Request<'r>,
-    store: &dyn MailStore,
+    store: &Mailboxes,
     observer: &dyn Observer,
     seq: u32,
-    info: &MessageInfo,
+    info: &MessageMeta,
 ) -> Option<Data<'r>> {
     let seq = NonZeroU32::new(seq)?;
     let needs_bytes = request.items.iter().any(|item| {
@@ -66,12 +67,12 @@ pub(super) fn fetch<'r>(
     });
     let mut flags = info.flags;
     let mut flags_changed = false;
-    if marks_seen && !request.read_only && !flags.seen {
+    if marks_seen && !request.read_only && !flags.contains(StoreFlag::Seen) {
         if let Ok(now) = store.store_flags(
             request.user,
             request.mailbox,
             info.uid,
-            FlagChange::Add(Flags::SEEN),
+            FlagChange::Add(Flags::NONE.with(StoreFlag::Seen)),
         ) {
             flags = now;
             flags_changed = true;
@@ -95,7 +96,9 @@ pub(super) fn fetch<'r>(
         match item {
             MessageDataItemName::Flags => items.push(flags_item(flags)),
             MessageDataItemName::Uid => items.push(uid_item(info.uid)),
-            MessageDataItemName::Rfc822Size => items.push(MessageDataItem::Rfc822Size(info.size)),
+            MessageDataItemName::Rfc822Size => items.push(MessageDataItem::Rfc822Size(
+                u32::try_from(info.size).unwrap_or(u32::MAX),
+            )),
             MessageDataItemName::InternalDate => {
                 if let Some(date) = internal_date(info.internal_date) {
                     items.push(MessageDataItem::InternalDate(date));
@@ -183,13 +186,13 @@ pub(super) fn fetch<'r>(
 pub(super) fn flags_item(flags: Flags) -> MessageDataItem<'static> {
     let mut list = Vec::new();
     for (set, flag) in [
-        (flags.seen, Flag::Seen),
-        (flags.answered, Flag::Answered),
-        (flags.flagged, Flag::Flagged),
-        (flags.deleted, Flag::Deleted),
-        (flags.draft, Flag::Draft),
+        (StoreFlag::Seen, Flag::Seen),
+        (StoreFlag::Answered, Flag::Answered),
+        (StoreFlag::Flagged, Flag::Flagged),
+        (StoreFlag::Deleted, Flag::Deleted),
+        (StoreFlag::Draft, Flag::Draft),
     ] {
-        if set {
+        if flags.contains(set) {
             list.push(FlagFetch::Flag(flag));
         }
     }
@@ -199,11 +202,11 @@ pub(super) fn flags_item(flags: Flags) -> MessageDataItem<'static> {
 /// `UID n` for a FETCH response.
 pub(super) fn uid_item(uid: Uid) -> MessageDataItem<'static> {
     // A Uid is never zero.
-    MessageDataItem::Uid(NonZeroU32::new(uid.get()).unwrap_or(NonZeroU32::MIN))
+    MessageDataItem::Uid(NonZeroU32::new(uid.0).unwrap_or(NonZeroU32::MIN))
 }
 
-fn internal_date(timestamp: model::Timestamp) -> Option<DateTime> {
-    let utc = chrono::DateTime::from_timestamp(timestamp.unix(), 0)?;
+fn internal_date(date: InternalDate) -> Option<DateTime> {
+    let utc = chrono::DateTime::from_timestamp(date.0, 0)?;
     DateTime::try_from(utc.fixed_offset()).ok()
 }
 

@@ -10,7 +10,6 @@ mod fetch;
 mod search;
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use imap_codec::decode::{CommandDecodeError, Decoder};
 use imap_codec::encode::Encoder;
@@ -28,17 +27,16 @@ use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
 use imap_codec::{CommandCodec, ResponseCodec};
 
 use crate::store::{
-    Event, FlagChange, Flags, MailStore, MailboxName, MailboxSnapshot, Observer, Protocol, Uid,
+    Event, Flag as StoreFlag, FlagChange, Flags, InternalDate, MailboxName, Mailboxes, Protocol,
+    Snapshot, Uid,
 };
 use crate::{Limits, Output};
 
 /// What an IMAP session needs besides its input.
 #[derive(Debug, Clone)]
 pub struct ImapContext {
-    /// The mailboxes.
-    pub store: Arc<dyn MailStore>,
-    /// Told of logins, fetches and appends.
-    pub observer: Arc<dyn Observer>,
+    /// The mailboxes, their accounts, and who hears what clients do.
+    pub mailboxes: Mailboxes,
     /// Line, literal and error bounds.
     pub limits: Limits,
     /// Whether STARTTLS can be offered (the server has a certificate).
@@ -509,8 +507,8 @@ impl ImapSession {
     }
 
     fn login(&mut self, tag: &str, user: String, password: &str, output: &mut Output) {
-        if self.context.store.authenticate(&user, password) {
-            self.context.observer.observe(Event::LoggedIn {
+        if self.context.mailboxes.authenticate(&user, password) {
+            self.context.mailboxes.observer.observe(Event::LoggedIn {
                 user: user.clone(),
                 protocol: Protocol::Imap,
             });
@@ -541,7 +539,7 @@ impl ImapSession {
 
     /// The commands of the authenticated and selected states.
     fn authenticated(&mut self, tag: &str, user: &str, body: CommandBody<'_>, output: &mut Output) {
-        let store = Arc::clone(&self.context.store);
+        let store = self.context.mailboxes.clone();
         match body {
             CommandBody::Select { mailbox } | CommandBody::Examine { mailbox }
                 if mailbox_name(&mailbox).is_none() =>
@@ -577,7 +575,7 @@ impl ImapSession {
                 } else {
                     let mut full = reference;
                     full.extend_from_slice(pattern);
-                    let mailboxes = store.mailboxes(user).unwrap_or_default();
+                    let mailboxes = store.folders(user).unwrap_or_default();
                     for name in mailboxes {
                         if wildcard_matches(&full, name.as_str().as_bytes()) {
                             let mailbox = imap_mailbox(name);
@@ -643,16 +641,10 @@ impl ImapSession {
                         "no such mailbox",
                     );
                 };
-                let date = date.map(|d| model::Timestamp::from_unix(d.as_ref().timestamp()));
-                match store.append(
-                    user,
-                    name,
-                    message.data().to_vec(),
-                    store_flags(&flags),
-                    date,
-                ) {
+                let date = date.map(|d| InternalDate(d.as_ref().timestamp()));
+                match store.append(user, name, message.data(), store_flags(&flags), date) {
                     Ok(uid) => {
-                        self.context.observer.observe(Event::Appended {
+                        self.context.mailboxes.observer.observe(Event::Appended {
                             user: user.to_owned(),
                             mailbox: name,
                             uid,
@@ -691,7 +683,7 @@ impl ImapSession {
         let Some(name) = mailbox_name(mailbox) else {
             return tagged_status(output, StatusKind::No, tag, None, "no such mailbox");
         };
-        let snapshot = match self.context.store.snapshot(user, name) {
+        let snapshot = match self.context.mailboxes.snapshot(user, name) {
             Ok(snapshot) => snapshot,
             Err(err) => return tagged_status(output, StatusKind::No, tag, None, &err.to_string()),
         };
@@ -710,7 +702,11 @@ impl ImapSession {
             Response::Data(Data::Exists(count(snapshot.messages.len()))),
         );
         send(output, Response::Data(Data::Recent(0)));
-        if let Some(first) = snapshot.messages.iter().position(|m| !m.flags.seen) {
+        if let Some(first) = snapshot
+            .messages
+            .iter()
+            .position(|m| !m.flags.contains(StoreFlag::Seen))
+        {
             untagged_status(
                 output,
                 StatusKind::Ok,
@@ -741,13 +737,13 @@ impl ImapSession {
         untagged_status(
             output,
             StatusKind::Ok,
-            Code::uidvalidity(snapshot.uid_validity).ok(),
+            Code::uidvalidity(snapshot.uidvalidity).ok(),
             "UIDs valid",
         );
         untagged_status(
             output,
             StatusKind::Ok,
-            Code::uidnext(snapshot.uid_next.get()).ok(),
+            Code::uidnext(snapshot.uidnext.0).ok(),
             "predicted next UID",
         );
         let code = if read_only {
@@ -771,7 +767,7 @@ impl ImapSession {
         let State::Selected { selection, .. } = &mut self.state else {
             return tagged_status(output, StatusKind::Bad, tag, None, "select a mailbox first");
         };
-        let store = Arc::clone(&self.context.store);
+        let store = self.context.mailboxes.clone();
         let snapshot = match store.snapshot(user, selection.mailbox) {
             Ok(snapshot) => snapshot,
             Err(err) => return tagged_status(output, StatusKind::No, tag, None, &err.to_string()),
@@ -802,9 +798,13 @@ impl ImapSession {
                     let Some(info) = snapshot.message(message_uid) else {
                         continue;
                     };
-                    if let Some(data) =
-                        fetch::fetch(&request, &*store, &*self.context.observer, seq, info)
-                    {
+                    if let Some(data) = fetch::fetch(
+                        &request,
+                        &store,
+                        &*self.context.mailboxes.observer,
+                        seq,
+                        info,
+                    ) {
                         send(output, Response::Data(data));
                     }
                 }
@@ -879,13 +879,13 @@ impl ImapSession {
                                 store.append(
                                     user,
                                     target,
-                                    bytes.to_vec(),
+                                    &bytes,
                                     info.flags,
                                     Some(info.internal_date),
                                 )
                             });
                     match copied {
-                        Ok(new_uid) => self.context.observer.observe(Event::Appended {
+                        Ok(new_uid) => self.context.mailboxes.observer.observe(Event::Appended {
                             user: user.to_owned(),
                             mailbox: target,
                             uid: new_uid,
@@ -918,11 +918,11 @@ impl ImapSession {
                         seq,
                         info,
                         largest_seq: count(selection.uids.len()),
-                        largest_uid: selection.uids.last().map_or(0, |u| u.get()),
+                        largest_uid: selection.uids.last().map_or(0, |u| u.0),
                         bytes: || store.read(user, selection.mailbox, *message_uid).ok(),
                     };
                     if search::matches(&criteria, &context) {
-                        let value = if uid { message_uid.get() } else { seq };
+                        let value = if uid { message_uid.0 } else { seq };
                         found.extend(NonZeroU32::new(value));
                     }
                 }
@@ -964,7 +964,7 @@ impl ImapSession {
         let State::Selected { user, selection } = &mut self.state else {
             return;
         };
-        let Ok(snapshot) = self.context.store.snapshot(user, selection.mailbox) else {
+        let Ok(snapshot) = self.context.mailboxes.snapshot(user, selection.mailbox) else {
             return;
         };
         let before = selection.uids.len();
@@ -1066,7 +1066,7 @@ fn mailbox_bytes(mailbox: &Mailbox<'_>) -> Vec<u8> {
 }
 
 fn mailbox_name(mailbox: &Mailbox<'_>) -> Option<MailboxName> {
-    MailboxName::from_imap(&mailbox_bytes(mailbox))
+    MailboxName::parse(std::str::from_utf8(&mailbox_bytes(mailbox)).ok()?)
 }
 
 fn imap_mailbox(name: MailboxName) -> Mailbox<'static> {
@@ -1089,21 +1089,29 @@ fn wildcard_matches(pattern: &[u8], name: &[u8]) -> bool {
     }
 }
 
-fn status_item(item: &StatusDataItemName, snapshot: &MailboxSnapshot) -> Option<StatusDataItem> {
+fn status_item(item: &StatusDataItemName, snapshot: &Snapshot) -> Option<StatusDataItem> {
     Some(match item {
         StatusDataItemName::Messages => StatusDataItem::Messages(count(snapshot.messages.len())),
         StatusDataItemName::Recent => StatusDataItem::Recent(0),
         StatusDataItemName::UidNext => {
-            StatusDataItem::UidNext(NonZeroU32::new(snapshot.uid_next.get())?)
+            StatusDataItem::UidNext(NonZeroU32::new(snapshot.uidnext.0)?)
         }
         StatusDataItemName::UidValidity => {
-            StatusDataItem::UidValidity(NonZeroU32::new(snapshot.uid_validity)?)
+            StatusDataItem::UidValidity(NonZeroU32::new(snapshot.uidvalidity)?)
         }
         StatusDataItemName::Unseen => StatusDataItem::Unseen(count(
-            snapshot.messages.iter().filter(|m| !m.flags.seen).count(),
+            snapshot
+                .messages
+                .iter()
+                .filter(|m| !m.flags.contains(StoreFlag::Seen))
+                .count(),
         )),
         StatusDataItemName::Deleted => StatusDataItem::Deleted(count(
-            snapshot.messages.iter().filter(|m| m.flags.deleted).count(),
+            snapshot
+                .messages
+                .iter()
+                .filter(|m| m.flags.contains(StoreFlag::Deleted))
+                .count(),
         )),
         _ => return None,
     })
@@ -1111,24 +1119,24 @@ fn status_item(item: &StatusDataItemName, snapshot: &MailboxSnapshot) -> Option<
 
 /// The system flags in a STORE or APPEND flag list; keywords are not kept.
 fn store_flags(flags: &[Flag<'_>]) -> Flags {
-    let mut out = Flags::NONE;
-    for flag in flags {
-        match flag {
-            Flag::Seen => out.seen = true,
-            Flag::Answered => out.answered = true,
-            Flag::Flagged => out.flagged = true,
-            Flag::Deleted => out.deleted = true,
-            Flag::Draft => out.draft = true,
-            _ => {}
-        }
-    }
-    out
+    // Keywords are accepted and not kept: the store keeps the system flags only.
+    flags
+        .iter()
+        .filter_map(|flag| match flag {
+            Flag::Seen => Some(StoreFlag::Seen),
+            Flag::Answered => Some(StoreFlag::Answered),
+            Flag::Flagged => Some(StoreFlag::Flagged),
+            Flag::Deleted => Some(StoreFlag::Deleted),
+            Flag::Draft => Some(StoreFlag::Draft),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The messages a sequence set names, as (sequence number, UID) in mailbox order.
 fn resolve(set: &SequenceSet, by_uid: bool, uids: &[Uid]) -> Vec<(u32, Uid)> {
     let largest = if by_uid {
-        uids.last().map_or(0, |u| u.get())
+        uids.last().map_or(0, |u| u.0)
     } else {
         count(uids.len())
     };
@@ -1152,7 +1160,7 @@ fn resolve(set: &SequenceSet, by_uid: bool, uids: &[Uid]) -> Vec<(u32, Uid)> {
         .enumerate()
         .map(|(index, uid)| (count(index + 1), *uid))
         .filter(|(seq, uid)| {
-            let key = if by_uid { uid.get() } else { *seq };
+            let key = if by_uid { uid.0 } else { *seq };
             ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&key))
         })
         .collect()

@@ -7,12 +7,12 @@ use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use mail_parser::MessageParser;
 
-use crate::store::MessageInfo;
+use crate::store::{Flag, InternalDate, MessageMeta};
 
 /// One message being searched; its bytes are read only if a key needs them.
 pub(super) struct Candidate<'c, F: Fn() -> Option<Arc<[u8]>>> {
     pub(super) seq: u32,
-    pub(super) info: &'c MessageInfo,
+    pub(super) info: &'c MessageMeta,
     pub(super) largest_seq: u32,
     pub(super) largest_uid: u32,
     pub(super) bytes: F,
@@ -71,25 +71,25 @@ fn matches_at<F: Fn() -> Option<Arc<[u8]>>>(
         SearchKey::Or(a, b) => matches_at(a, c, depth + 1) || matches_at(b, c, depth + 1),
         SearchKey::Not(inner) => !matches_at(inner, c, depth + 1),
         SearchKey::SequenceSet(set) => in_set(set, c.seq, c.largest_seq),
-        SearchKey::Uid(set) => in_set(set, c.info.uid.get(), c.largest_uid),
+        SearchKey::Uid(set) => in_set(set, c.info.uid.0, c.largest_uid),
         SearchKey::All => true,
-        SearchKey::Answered => flags.answered,
-        SearchKey::Unanswered => !flags.answered,
-        SearchKey::Deleted => flags.deleted,
-        SearchKey::Undeleted => !flags.deleted,
-        SearchKey::Draft => flags.draft,
-        SearchKey::Undraft => !flags.draft,
-        SearchKey::Flagged => flags.flagged,
-        SearchKey::Unflagged => !flags.flagged,
-        SearchKey::Seen => flags.seen,
-        SearchKey::Unseen => !flags.seen,
+        SearchKey::Answered => flags.contains(Flag::Answered),
+        SearchKey::Unanswered => !flags.contains(Flag::Answered),
+        SearchKey::Deleted => flags.contains(Flag::Deleted),
+        SearchKey::Undeleted => !flags.contains(Flag::Deleted),
+        SearchKey::Draft => flags.contains(Flag::Draft),
+        SearchKey::Undraft => !flags.contains(Flag::Draft),
+        SearchKey::Flagged => flags.contains(Flag::Flagged),
+        SearchKey::Unflagged => !flags.contains(Flag::Flagged),
+        SearchKey::Seen => flags.contains(Flag::Seen),
+        SearchKey::Unseen => !flags.contains(Flag::Seen),
         // No message is ever recent: every session sees the mailbox as already known.
         SearchKey::New | SearchKey::Recent => false,
         SearchKey::Old => true,
         SearchKey::Keyword(_) => false,
         SearchKey::Unkeyword(_) => true,
-        SearchKey::Larger(n) => c.info.size > *n,
-        SearchKey::Smaller(n) => c.info.size < *n,
+        SearchKey::Larger(n) => c.info.size > u64::from(*n),
+        SearchKey::Smaller(n) => c.info.size < u64::from(*n),
         SearchKey::Before(day) => date.is_some_and(|d| d < *day.as_ref()),
         SearchKey::On(day) => date.is_some_and(|d| d == *day.as_ref()),
         SearchKey::Since(day) => date.is_some_and(|d| d >= *day.as_ref()),
@@ -112,8 +112,8 @@ fn matches_at<F: Fn() -> Option<Arc<[u8]>>>(
     }
 }
 
-fn internal_day(timestamp: model::Timestamp) -> Option<NaiveDate> {
-    chrono::DateTime::from_timestamp(timestamp.unix(), 0).map(|d| d.date_naive())
+fn internal_day(date: InternalDate) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp(date.0, 0).map(|d| d.date_naive())
 }
 
 fn in_set(set: &SequenceSet, value: u32, largest: u32) -> bool {

@@ -1,21 +1,16 @@
 //! The IMAP session driven directly with byte strings.
 
 use super::*;
-use crate::store::{EventLog, MemoryStore};
-use model::Timestamp;
+use crate::store::{EventLog, TestMail, test_mailboxes};
+use std::sync::Arc;
 
 const PLAIN: &[u8] = b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: hello\r\nDate: Thu, 1 Mar 2001 09:00:00 +0000\r\nMessage-ID: <1@example.test>\r\n\r\nHi Alice.\r\n";
 
-fn session() -> (ImapSession, Arc<MemoryStore>, Arc<EventLog>) {
-    let store = Arc::new(MemoryStore::new(Timestamp::DEFAULT_START));
-    store.add_user("alice", "secret");
-    store
-        .deliver("alice", MailboxName::Inbox, PLAIN, Timestamp::DEFAULT_START)
-        .unwrap();
+fn session() -> (ImapSession, TestMail, Arc<EventLog>) {
     let log = Arc::new(EventLog::new());
+    let store = test_mailboxes(&[PLAIN], log.clone());
     let (session, greeting) = ImapSession::new(ImapContext {
-        store: store.clone(),
-        observer: log.clone(),
+        mailboxes: store.mailboxes.clone(),
         limits: Limits::default(),
         tls_available: true,
     });
@@ -60,7 +55,7 @@ fn login_select_fetch_marks_seen_and_reports_the_fetch() {
             .unwrap()
             .messages[0]
             .flags
-            .seen
+            .contains(crate::store::Flag::Seen)
     );
     assert!(log.events().iter().any(|e| matches!(
         e,
@@ -99,9 +94,7 @@ fn idle_reports_new_mail_and_done_ends_it() {
     say(&mut s, "a LOGIN alice secret\r\nb SELECT INBOX\r\n");
     assert_eq!(say(&mut s, "c IDLE\r\n"), "+ idling\r\n");
     assert!(s.poll().bytes.is_empty());
-    store
-        .deliver("alice", MailboxName::Inbox, PLAIN, Timestamp::DEFAULT_START)
-        .unwrap();
+    store.deliver(PLAIN);
     assert_eq!(String::from_utf8(s.poll().bytes).unwrap(), "* 2 EXISTS\r\n");
     assert!(say(&mut s, "DONE\r\n").starts_with("c OK"));
 }
@@ -109,14 +102,7 @@ fn idle_reports_new_mail_and_done_ends_it() {
 #[test]
 fn search_store_expunge() {
     let (mut s, store, _) = session();
-    store
-        .deliver(
-            "alice",
-            MailboxName::Inbox,
-            b"Subject: other\r\n\r\nx\r\n".as_ref(),
-            Timestamp::DEFAULT_START,
-        )
-        .unwrap();
+    store.deliver(b"Subject: other\r\n\r\nx\r\n");
     say(&mut s, "a LOGIN alice secret\r\nb SELECT INBOX\r\n");
     assert!(say(&mut s, "c SEARCH SUBJECT hello\r\n").starts_with("* SEARCH 1\r\n"));
     assert!(say(&mut s, "d UID SEARCH UNSEEN\r\n").starts_with("* SEARCH 1 2\r\n"));
