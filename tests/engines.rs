@@ -31,6 +31,7 @@ fn party(name: &str, version: CertificateVersion) -> Party {
     let (key, _) = pool.key(&format!("engines:{name}"), 1024).unwrap();
     let ca_name = build_name(&[NameAttribute::CommonName("Engine Test Root")]).unwrap();
     let template = CertificateTemplate {
+        host_names: Vec::new(),
         version,
         purpose: CertificatePurpose::SmimeEncryption,
         serial: Serial::from_be_bytes(name.as_bytes()),

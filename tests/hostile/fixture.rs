@@ -216,6 +216,7 @@ pub(crate) fn template(
     lifetime: Duration,
 ) -> CertificateTemplate {
     CertificateTemplate {
+        host_names: Vec::new(),
         version: CertificateVersion::V3,
         purpose,
         serial: Serial::from_be_bytes(serial),

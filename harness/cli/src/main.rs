@@ -17,6 +17,7 @@ mod matrix_cmd;
 mod rules_cmd;
 mod run_cmd;
 mod seats;
+mod serve_cmd;
 mod sink_cmd;
 
 use std::path::PathBuf;
@@ -71,6 +72,11 @@ enum Command {
         /// The scenario's name; written to NAME.toml unless it already ends in .toml.
         name: String,
     },
+    /// Run one scenario with some users played by real mail clients: SMTP with AUTH, IMAP,
+    /// POP3 and LDAP on loopback, each live user's login and keys printed, the steps waiting
+    /// for what the clients do.
+    #[command(after_help = EXIT_CODES)]
+    Serve(serve_cmd::ServeArgs),
     /// Run the SMTP sink on its own, storing what real clients send.
     #[command(after_help = EXIT_CODES)]
     Sink(sink_cmd::SinkArgs),
@@ -148,6 +154,7 @@ fn main() -> ExitCode {
         Command::Check { paths } => check(&paths),
         Command::Rules(args) => rules_cmd::rules(&args),
         Command::New { name } => new(&name),
+        Command::Serve(args) => serve_cmd::serve(&args),
         Command::Sink(args) => sink_cmd::sink(&args),
         Command::Inspect(args) => inspect_cmd::inspect(&args),
         Command::GenLoad(args) => gen_load(&args),

@@ -372,6 +372,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         cross_check: setup.cross_check.clone(),
         seats: Vec::new(),
         adapter_timeout: setup.adapter_timeout,
+        ..RunOptions::new(work.path().to_path_buf(), Arc::clone(&setup.engine))
     };
     let run = match runner::run_scenario(&scenario, &options, setup.jobs) {
         Ok(run) => run,

@@ -183,7 +183,10 @@ fn bench_measures_every_figure_and_writes_the_report() {
     );
     for (figure, goal) in [
         ("P1 pipeline overhead: ", "goal ≤ 1.25: "),
-        ("P2 sink throughput: ", "goal kmlab in-memory ÷ smtp-sink ≥ 1× "),
+        (
+            "P2 sink throughput: ",
+            "goal kmlab in-memory ÷ smtp-sink ≥ 1× ",
+        ),
         ("P3 suite time: ", "goal cold ≤ 60 s: "),
         ("P4 scale: ", "goal ≤ 1 GiB: "),
     ] {

@@ -9,6 +9,7 @@
 
 pub mod compose;
 pub mod faults;
+pub mod fetch;
 mod persona;
 pub mod policy;
 pub mod read;

@@ -332,6 +332,7 @@ mod tests {
         let (key, _) = pool().key(&format!("policy:{common_name}"), 1024).unwrap();
         let name = build_name(&[NameAttribute::CommonName(common_name)]).unwrap();
         let template = CertificateTemplate {
+            host_names: Vec::new(),
             version: CertificateVersion::V3,
             purpose: CertificatePurpose::Authority,
             serial: Serial::from_be_bytes(&[1]),
@@ -358,6 +359,7 @@ mod tests {
     fn leaf(ca: &Ca, serial: u8, purpose: CertificatePurpose, years: u32) -> CertificateDer {
         let (key, _) = pool().key("policy:leaf", 1024).unwrap();
         let template = CertificateTemplate {
+            host_names: Vec::new(),
             version: CertificateVersion::V3,
             purpose,
             serial: Serial::from_be_bytes(&[serial]),

@@ -460,6 +460,7 @@ mod tests {
     ) -> CertificateDer {
         let ca = build_name(&[NameAttribute::CommonName("Contoso CA")]).unwrap();
         let template = CertificateTemplate {
+            host_names: Vec::new(),
             version,
             purpose,
             serial: model::Serial::from_be_bytes(&[serial]),

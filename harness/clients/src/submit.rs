@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::SmtpTransport;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Transport};
 
@@ -34,6 +35,15 @@ impl SubmitError {
     }
 }
 
+/// A login for SMTP submission (AUTH PLAIN, RFC 4954).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
 /// Sends `message` from `from` to every address in `to` through the server at `server`.
 ///
 /// lettre ends the data with CRLF.CRLF itself, so a message that already ends in CRLF is sent
@@ -41,6 +51,18 @@ impl SubmitError {
 pub fn submit(
     server: SocketAddr,
     hello: &str,
+    from: &str,
+    to: &[&str],
+    message: &[u8],
+) -> Result<String, SubmitError> {
+    submit_as(server, hello, None, from, to, message)
+}
+
+/// Sends `message` like [`submit`], authenticating with `login` first when one is given.
+pub fn submit_as(
+    server: SocketAddr,
+    hello: &str,
+    login: Option<&Login>,
     from: &str,
     to: &[&str],
     message: &[u8],
@@ -56,11 +78,16 @@ pub fn submit(
         .collect::<Result<Vec<_>, _>>()?;
     let envelope = Envelope::new(Some(parse(from)?), recipients)
         .map_err(|e| SubmitError::Smtp(e.to_string()))?;
-    let transport = SmtpTransport::builder_dangerous(server.ip().to_string())
+    let mut builder = SmtpTransport::builder_dangerous(server.ip().to_string())
         .port(server.port())
         .hello_name(ClientId::Domain(hello.to_owned()))
-        .timeout(Some(Duration::from_secs(30)))
-        .build();
+        .timeout(Some(Duration::from_secs(30)));
+    if let Some(login) = login {
+        builder = builder
+            .credentials(Credentials::new(login.user.clone(), login.password.clone()))
+            .authentication(vec![Mechanism::Plain]);
+    }
+    let transport = builder.build();
     let body = message.strip_suffix(b"\r\n").unwrap_or(message);
     let response = transport
         .send_raw(&envelope, body)
@@ -85,6 +112,7 @@ pub struct Attempt {
 pub fn submit_with_retries(
     server: SocketAddr,
     hello: &str,
+    login: Option<&Login>,
     from: &str,
     to: &[&str],
     message: &[u8],
@@ -92,7 +120,7 @@ pub fn submit_with_retries(
 ) -> Vec<Attempt> {
     let mut attempts = Vec::new();
     loop {
-        let attempt = match submit(server, hello, from, to, message) {
+        let attempt = match submit_as(server, hello, login, from, to, message) {
             Ok(reply) => Attempt {
                 outcome: format!("250 {reply}"),
                 delivered: true,

@@ -227,6 +227,30 @@ pub const CATALOGUE: &[Rule] = &[
         id: "SMTP-06",
         summary: "a per-client connection cap answers the excess with 421 while other clients are still served",
     },
+    Rule {
+        id: "LIVE-01",
+        summary: "a live user is enrolled like any other; its keys and the CA certificates are handed over as files a mail client imports, again after each recovery or renewal",
+    },
+    Rule {
+        id: "LIVE-02",
+        summary: "each user's INBOX and Sent are served over IMAP4rev1 and POP3 with login per user, byte for byte as the sink stored them",
+    },
+    Rule {
+        id: "LIVE-03",
+        summary: "mail a live user submits (SMTP AUTH, STARTTLS with the scenario CA's certificate) is delivered and judged by its scripted recipients as any user's mail",
+    },
+    Rule {
+        id: "LIVE-04",
+        summary: "the directory the KM server publishes to is served over LDAPv3 as it stands at that moment of the scenario",
+    },
+    Rule {
+        id: "LIVE-05",
+        summary: "a step that waits on a live user has a timeout and then fails with a reason; bad protocol input gets a protocol error, never a crash",
+    },
+    Rule {
+        id: "LIVE-06",
+        summary: "a live run can start its virtual clock at the real current time, so its certificates are valid on the client's clock",
+    },
 ];
 
 /// A test that covers a rule no scenario can exercise.
@@ -285,13 +309,13 @@ mod tests {
             assert!(seen.insert(rule.id), "duplicate {}", rule.id);
             let (area, number) = rule.id.split_once('-').unwrap();
             assert!(
-                ["CA", "KM", "OPS", "CL", "MSG", "SMTP"].contains(&area),
+                ["CA", "KM", "OPS", "CL", "MSG", "SMTP", "LIVE"].contains(&area),
                 "{}",
                 rule.id
             );
             assert_eq!(number.len(), 2, "{}", rule.id);
         }
-        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 7 + 6);
+        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 7 + 6 + 6);
     }
 
     #[test]

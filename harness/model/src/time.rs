@@ -239,6 +239,14 @@ impl Duration {
             seconds: i64::from(seconds),
         }
     }
+
+    /// The same span of real time (a month counted as 30 days), for waiting on the world
+    /// outside the run; a negative duration is none.
+    pub fn as_real_time(self) -> std::time::Duration {
+        let days = i64::from(self.months) * 30;
+        let seconds = self.seconds.saturating_add(days * SECONDS_PER_DAY);
+        std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+    }
 }
 
 impl fmt::Display for Duration {

@@ -117,6 +117,9 @@ pub struct CertificateTemplate {
     pub subject: Name,
     /// The subject's e-mail address, put in subjectAltName for v3 certificates.
     pub email: Option<String>,
+    /// A server's host names (DNS names, or IP addresses written as such), put in
+    /// subjectAltName, where TLS clients look for them (RFC 6125).
+    pub host_names: Vec<String>,
     /// Start of validity.
     pub not_before: Timestamp,
     /// End of validity.
@@ -218,8 +221,22 @@ fn extensions(
     if let Some(extended) = extended {
         out.push(ExtendedKeyUsage(extended).to_extension(subject, &out)?);
     }
+    let mut names = Vec::new();
     if let Some(email) = &template.email {
-        let names = vec![GeneralName::Rfc822Name(Ia5String::new(email)?)];
+        names.push(GeneralName::Rfc822Name(Ia5String::new(email)?));
+    }
+    for host in &template.host_names {
+        names.push(match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(address)) => {
+                GeneralName::IpAddress(OctetString::new(address.octets().to_vec())?)
+            }
+            Ok(std::net::IpAddr::V6(address)) => {
+                GeneralName::IpAddress(OctetString::new(address.octets().to_vec())?)
+            }
+            Err(_) => GeneralName::DnsName(Ia5String::new(host)?),
+        });
+    }
+    if !names.is_empty() {
         out.push(SubjectAltName(names).to_extension(subject, &out)?);
     }
     let ski = SubjectKeyIdentifier(OctetString::new(key_identifier)?);
@@ -381,6 +398,7 @@ mod tests {
 
     fn template(version: CertificateVersion) -> CertificateTemplate {
         CertificateTemplate {
+            host_names: Vec::new(),
             version,
             purpose: CertificatePurpose::SmimeEncryption,
             serial: Serial::from_be_bytes(&[0x12, 0x34]),

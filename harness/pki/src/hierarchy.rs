@@ -149,6 +149,7 @@ mod tests {
         years: u32,
     ) -> CertificateDer {
         let template = CertificateTemplate {
+            host_names: Vec::new(),
             version: crate::CertificateVersion::V3,
             purpose: CertificatePurpose::Authority,
             serial: Serial::from_be_bytes(&[years as u8 + 1]),

@@ -546,6 +546,7 @@ mod tests {
             key_identifier: None,
         };
         let template = |purpose, serial: u8, subject: &str| CertificateTemplate {
+            host_names: Vec::new(),
             version: CertificateVersion::V3,
             purpose,
             serial: Serial::from_be_bytes(&[serial]),

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clients::VirtualUser;
 use der::pem::LineEnding;
-use model::{CertificateDer, CertifiedKey, CrlDer, Named, PrivateKeyDer, SeededRng};
-use pki::{Pkcs12Certificate, Pkcs12Key, build_pkcs12};
+use model::{CertificateDer, CrlDer, Named, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::Run;
@@ -266,43 +265,8 @@ impl Run {
     /// encryption key, the current signing key, and the CA certificates above them; salts and
     /// IVs from the scenario seed. `None` for a user who holds no key.
     fn pkcs12_of(&self, user: &VirtualUser) -> std::io::Result<Option<Vec<u8>>> {
-        let world = &self.world;
-        let keys: Vec<&CertifiedKey> = user
-            .encryption_keys
-            .iter()
-            .chain(user.signing_key())
-            .collect();
-        if keys.is_empty() {
-            return Ok(None);
-        }
-        let label =
-            |certificate: &CertificateDer| world.pki.book.label(certificate).map(str::to_owned);
-        let mut chain: Vec<CertificateDer> = Vec::new();
-        for key in &keys {
-            for certificate in world.pki.issuer_chain(&key.certificate) {
-                if !chain.contains(&certificate) {
-                    chain.push(certificate);
-                }
-            }
-        }
-        let keys: Vec<Pkcs12Key> = keys
-            .into_iter()
-            .map(|key| Pkcs12Key {
-                name: label(&key.certificate),
-                certificate: key.certificate.clone(),
-                key: key.key.clone(),
-            })
-            .collect();
-        let chain: Vec<Pkcs12Certificate> = chain
-            .into_iter()
-            .map(|certificate| Pkcs12Certificate {
-                name: label(&certificate),
-                certificate,
-            })
-            .collect();
-        let mut rng = SeededRng::new(world.seed, &format!("pkcs12:{}", user.name));
-        build_pkcs12(&keys, &chain, PKCS12_PASSWORD, &mut rng)
-            .map(Some)
+        self.world
+            .pkcs12_of(user)
             .map_err(|e| std::io::Error::other(format!("{}.p12: {e}", user.name)))
     }
 }

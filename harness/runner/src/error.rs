@@ -30,6 +30,9 @@ pub enum StepError {
     /// record).
     #[error(transparent)]
     Submit(#[from] clients::submit::SubmitError),
+    /// A PKCS #12 file could not be built.
+    #[error("PKCS #12: {0}")]
+    Pkcs12(#[from] pki::Pkcs12Error),
     /// Encoding or decoding DER failed.
     #[error("DER: {0}")]
     Der(#[from] der::Error),

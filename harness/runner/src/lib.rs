@@ -58,6 +58,97 @@ pub struct RunOptions {
     pub seats: Vec<Seat>,
     /// How long one call of the adapter of a seat the scenario itself gives may take.
     pub adapter_timeout: std::time::Duration,
+    /// A start for the virtual clock that replaces the scenario's (`kmlab serve --start now`).
+    pub start: Option<model::Timestamp>,
+    /// How a scenario's live users are played, and where their servers listen.
+    pub live: LiveOptions,
+}
+
+/// Who plays a scenario's live users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveClients {
+    /// kmlab itself, over the same protocols a real client uses (`kmlab run`): a live step
+    /// fetches or submits at once and is judged as a real client's would be.
+    StandIn,
+    /// Real mail clients (`kmlab serve`): a live step waits for what the client does.
+    Real,
+}
+
+/// Where the servers of a live scenario listen, and who plays its live users.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Who plays the live users.
+    pub clients: LiveClients,
+    /// The address every server binds to (loopback unless said otherwise).
+    pub bind: std::net::IpAddr,
+    /// The ports; 0 for any free one.
+    pub ports: LivePorts,
+    /// Where each live user's key files are written (default: `live/` in the work folder).
+    pub keys_dir: Option<PathBuf>,
+    /// Set (by a signal handler) when the run is to end: a live step stops waiting and
+    /// fails as interrupted, and the remaining live steps do not wait.
+    pub interrupted: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        Self {
+            clients: LiveClients::StandIn,
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            ports: LivePorts::default(),
+            keys_dir: None,
+            interrupted: None,
+        }
+    }
+}
+
+/// The ports of a live scenario's servers; 0 for any free one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LivePorts {
+    /// SMTP (delivery and submission).
+    pub smtp: u16,
+    /// IMAP4rev1.
+    pub imap: u16,
+    /// POP3.
+    pub pop3: u16,
+    /// LDAPv3.
+    pub ldap: u16,
+}
+
+/// What whoever plays the live users needs: the servers' addresses and each user's login and
+/// key file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveReady {
+    /// SMTP, for delivery and for submission with AUTH.
+    pub smtp: std::net::SocketAddr,
+    /// IMAP4rev1.
+    pub imap: std::net::SocketAddr,
+    /// POP3.
+    pub pop3: std::net::SocketAddr,
+    /// LDAPv3.
+    pub ldap: std::net::SocketAddr,
+    /// The directory's naming context.
+    pub ldap_base: String,
+    /// The organisation's CA certificates, PEM.
+    pub ca_certificates: PathBuf,
+    /// Each live user.
+    pub users: Vec<LiveUser>,
+}
+
+/// One live user's login and key file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LiveUser {
+    /// The scenario's name for the user.
+    pub name: String,
+    /// The mail address.
+    pub email: String,
+    /// The login for SMTP, IMAP, POP3 and LDAP.
+    pub login: String,
+    /// Its password.
+    pub password: String,
+    /// The PKCS #12 file with every key the user holds (password: the artifacts' one),
+    /// written when the user enrolls and again after each recovery or renewal.
+    pub pkcs12: PathBuf,
 }
 
 impl RunOptions {
@@ -72,6 +163,8 @@ impl RunOptions {
             cross_check: None,
             seats: Vec::new(),
             adapter_timeout: smime_external::DEFAULT_TIMEOUT,
+            start: None,
+            live: LiveOptions::default(),
         }
     }
 }
@@ -115,6 +208,9 @@ pub enum RunError {
         /// What failed.
         source: StepError,
     },
+    /// The servers for live users did not start.
+    #[error("starting the servers for live users: {0}")]
+    Live(String),
     /// The scenario asks for something this kmlab does not model.
     #[error("{0}")]
     Unsupported(String),
@@ -182,6 +278,11 @@ pub fn run_scenario(
 /// Watches a run step by step, for instance to time each step (`kmlab bench` does). It sees
 /// the run; it cannot change it.
 pub trait Observer {
+    /// Called once the servers of a live scenario listen, before the first step.
+    fn live_ready(&mut self, ready: &LiveReady) {
+        let _ = ready;
+    }
+
     /// Called just before `step` runs.
     fn before(&mut self, step: &Step) {
         let _ = step;
@@ -208,6 +309,9 @@ pub fn run_observed(
     observer: &mut dyn Observer,
 ) -> Result<Run, RunError> {
     let (mut world, mut records) = World::build(Arc::clone(&scenario), options)?;
+    if let Some(ready) = world.live_ready() {
+        observer.live_ready(&ready);
+    }
     // A long scenario's transcript is most of what its run holds; it is kept without slack.
     records.reserve_exact(scenario.steps.len());
     for step in &scenario.steps {

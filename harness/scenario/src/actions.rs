@@ -91,6 +91,8 @@ pub enum ActionKind {
     SmtpFault,
     InteropMatrix,
     SmtpSession,
+    LiveFetch,
+    LiveSend,
 }
 
 impl ActionKind {
@@ -127,6 +129,8 @@ pub enum Area {
     Mail,
     /// The SMTP conversation itself.
     Smtp,
+    /// What a live user's real mail client does.
+    Live,
 }
 
 /// One step action.
@@ -912,6 +916,79 @@ pub const ACTIONS: &[ActionSpec] = &[
         )],
         details: &["replies", "stored", "stored-messages"],
     },
+    ActionSpec {
+        kind: ActionKind::LiveFetch,
+        area: Area::Live,
+        name: "live-fetch",
+        summary: "a live user's mail client fetches a message from its inbox over IMAP or POP3 (under kmlab run, kmlab stands in for the client)",
+        fields: &[
+            field("user", FieldKind::Text, true, "the live user"),
+            field("subject", FieldKind::Text, true, "the message's subject"),
+            field(
+                "protocol",
+                FieldKind::Text,
+                false,
+                "\"imap\" (default) or \"pop3\": how the stand-in fetches; a real client may use either",
+            ),
+            field(
+                "timeout",
+                FieldKind::Duration,
+                false,
+                "how long a real client is waited for, in real time (default \"300s\")",
+            ),
+        ],
+        details: &["message", "fetched", "bytes"],
+    },
+    ActionSpec {
+        kind: ActionKind::LiveSend,
+        area: Area::Live,
+        name: "live-send",
+        summary: "a live user's mail client submits a message over SMTP with AUTH (under kmlab run, kmlab stands in for the client and composes it as `send` would)",
+        fields: &[
+            field("from", FieldKind::Text, true, "the live user"),
+            field("to", FieldKind::Names, true, "one recipient or a list"),
+            field(
+                "subject",
+                FieldKind::Text,
+                true,
+                "the subject the message must have; `read` finds it by it",
+            ),
+            field("body", FieldKind::Text, false, "the stand-in's text"),
+            field(
+                "sign",
+                FieldKind::Text,
+                false,
+                "how the stand-in signs: \"none\", \"clear\" or \"opaque\"",
+            ),
+            field(
+                "encrypt",
+                FieldKind::Flag,
+                false,
+                "whether the stand-in encrypts (default false)",
+            ),
+            field(
+                "cipher",
+                FieldKind::Text,
+                false,
+                "the stand-in's content cipher",
+            ),
+            field(
+                "timeout",
+                FieldKind::Duration,
+                false,
+                "how long a real client is waited for, in real time (default \"300s\")",
+            ),
+        ],
+        details: &[
+            "message",
+            "submitted",
+            "signed",
+            "layers",
+            "cipher",
+            "algorithm",
+            "recipients",
+        ],
+    },
 ];
 
 /// Details any step may record: `problem` says in words why a step was refused.
@@ -919,7 +996,7 @@ pub const COMMON_DETAILS: &[&str] = &["problem"];
 
 // Every kind has its entry at its own index, so `ActionKind::spec` cannot miss.
 const _: () = {
-    assert!(ACTIONS.len() == ActionKind::SmtpSession as usize + 1);
+    assert!(ACTIONS.len() == ActionKind::LiveSend as usize + 1);
     let mut index = 0;
     while index < ACTIONS.len() {
         assert!(ACTIONS[index].kind as usize == index);

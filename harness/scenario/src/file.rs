@@ -180,7 +180,7 @@ pub const HEADER: &[Field] = &[
         "start",
         FieldKind::Text,
         false,
-        "when the virtual clock starts (default 2001-03-01T09:00:00Z)",
+        "when the virtual clock starts (default 2001-03-01T09:00:00Z); \"now\" lets `kmlab serve` start it at the real current time",
     ),
 ];
 
@@ -466,6 +466,12 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 FieldKind::Integer,
                 false,
                 "the RSA key size of the user's keys in bits (default 2048; 1024 for legacy clients)",
+            ),
+            key(
+                "live",
+                FieldKind::Flag,
+                false,
+                "a real mail client plays this user under `kmlab serve` (kmlab stands in for it under `kmlab run`); its steps are live-fetch and live-send",
             ),
         ],
     ),

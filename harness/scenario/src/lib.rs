@@ -26,9 +26,9 @@ pub use load::{LOAD_KEY_SIZE, LoadShape, LoadShapeError, load_enrollment_shard, 
 pub use resolve::LANGUAGE_VERSION;
 pub use skeleton::skeleton;
 pub use types::{
-    Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, Folder, KmSpec, RequestPurpose,
-    RestoreSource, RevokeTarget, RootStore, Scenario, SeatSpec, SectoolOperation, SendStep, Step,
-    TokenChoice, Topology, UserSpec,
+    Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, FetchProtocol, Folder, KmSpec,
+    RequestPurpose, RestoreSource, RevokeTarget, RootStore, Scenario, SeatSpec, SectoolOperation,
+    SendStep, Step, TokenChoice, Topology, UserSpec,
 };
 
 /// Parses and resolves scenario `source`, read from `path`, giving it identifier `id`. Every

@@ -38,6 +38,10 @@ pub struct Scenario {
     pub seed: u64,
     /// When the virtual clock starts.
     pub start: Timestamp,
+    /// Whether the scenario asks to start at the real current time (`start = "now"`), which
+    /// `kmlab serve` honours so that real clients accept the certificates; every other
+    /// command starts at `start`, the default start.
+    pub starts_now: bool,
     /// The organisation, its servers and users.
     pub topology: Topology,
     /// The steps, in order.
@@ -231,7 +235,21 @@ pub struct UserSpec {
     pub key_size: u32,
     /// A real S/MIME implementation in this user's seat, if the scenario puts one there.
     pub seat: Option<SeatSpec>,
+    /// Whether a real mail client plays this user (`kmlab serve`); under `kmlab run` kmlab
+    /// stands in for it over the same protocols.
+    pub live: bool,
 }
+
+/// How a live user's stand-in fetches its mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchProtocol {
+    /// IMAP4rev1.
+    Imap,
+    /// POP3.
+    Pop3,
+}
+
+named!(FetchProtocol { Imap => "imap", Pop3 => "pop3" });
 
 /// A real S/MIME implementation a scenario seats as one of its users.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,6 +443,25 @@ pub enum Action {
     InteropMatrix {
         /// The participants, in file order.
         users: Vec<UserName>,
+    },
+    /// A live user's client fetches a message.
+    LiveFetch {
+        /// The live user.
+        user: UserName,
+        /// The message's subject.
+        subject: String,
+        /// How the stand-in fetches.
+        protocol: FetchProtocol,
+        /// How long a real client is waited for.
+        timeout: Duration,
+    },
+    /// A live user's client submits a message.
+    LiveSend {
+        /// What the stand-in sends; the sender, recipients and subject a real client's
+        /// message must have.
+        send: SendStep,
+        /// How long a real client is waited for.
+        timeout: Duration,
     },
     /// A raw SMTP conversation with the sink.
     SmtpSession {
@@ -720,6 +757,8 @@ impl Action {
             Self::Forklift { .. } => ActionKind::Forklift,
             Self::UpgradeCa { .. } => ActionKind::UpgradeCa,
             Self::InstallPart { .. } => ActionKind::InstallPart,
+            Self::LiveFetch { .. } => ActionKind::LiveFetch,
+            Self::LiveSend { .. } => ActionKind::LiveSend,
         }
     }
 }

@@ -433,12 +433,33 @@ impl EmbeddedSink {
         Self::serving(limits, store, Some(Arc::new(submission)))
     }
 
+    /// Binds `address` (port 0 for any free one) and starts serving into `store`, offering
+    /// `submission`: `kmlab serve`'s sink, whose port real clients are told.
+    pub fn start_at(
+        address: SocketAddr,
+        limits: Limits,
+        store: Store,
+        submission: Submission,
+    ) -> Result<Self, SinkError> {
+        Self::serving_at(address, limits, store, Some(Arc::new(submission)))
+    }
+
     fn serving(
         limits: Limits,
         store: Store,
         submission: Option<Arc<Submission>>,
     ) -> Result<Self, SinkError> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::serving_at(loopback, limits, store, submission)
+    }
+
+    fn serving_at(
+        address: SocketAddr,
+        limits: Limits,
+        store: Store,
+        submission: Option<Arc<Submission>>,
+    ) -> Result<Self, SinkError> {
+        let listener = std::net::TcpListener::bind(address)?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();

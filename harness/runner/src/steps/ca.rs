@@ -23,7 +23,7 @@ pub(super) fn configure(
     units: Option<u32>,
     policy: Option<PolicyModule>,
 ) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "configure-ca");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let authority = world.pki.ca_mut(ca)?;
     let current = authority.validity();
     let validity = (period.is_some() || units.is_some()).then(|| ValiditySetting {
@@ -42,7 +42,7 @@ pub(super) fn configure(
 
 /// Restarts certificate services: pending settings come into force.
 pub(super) fn restart(world: &mut World, ca: &CaName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "restart-ca");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let authority = world.pki.ca_mut(ca)?;
     let (validity, policy) = authority.restart();
     let mut applied = Vec::new();
@@ -61,7 +61,7 @@ pub(super) fn restart(world: &mut World, ca: &CaName) -> StepResult {
 
 /// Publishes a CA's next CRL.
 pub(super) fn publish_crl(world: &mut World, ca: &CaName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "publish-crl");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let now = world.now();
     let crl = match world.pki.ca_mut(ca)?.publish_crl(now) {
         Ok(crl) => crl,
@@ -74,7 +74,7 @@ pub(super) fn publish_crl(world: &mut World, ca: &CaName) -> StepResult {
 
 /// A client downloads a CA's newest CRL.
 pub(super) fn fetch_crl(world: &mut World, user: &UserName, ca: &CaName) -> StepResult {
-    let mut record = new_record(world, user.to_string(), "fetch-crl");
+    let mut record = new_record(world, user.to_string());
     let Some(crl) = world
         .pki
         .cas
@@ -96,7 +96,7 @@ pub(super) fn install_root(world: &mut World, ca: &CaName, store: &RootStore) ->
         RootStore::Host(host) => format!("admin@{host}"),
         RootStore::User(user) => user.to_string(),
     };
-    let mut record = new_record(world, actor, "install-root");
+    let mut record = new_record(world, actor);
     let Some(root) = world.pki.installed_certificate(ca) else {
         return Ok(refuse(record, "ca-pending"));
     };
@@ -124,8 +124,7 @@ pub(super) fn change_trust_list(
     change: TrustListChange,
 ) -> StepResult {
     let adding = change == TrustListChange::Add;
-    let name = if adding { "ctl-add" } else { "ctl-remove" };
-    let mut record = new_record(world, format!("admin@{km}"), name);
+    let mut record = new_record(world, format!("admin@{km}"));
     let Some(certificate) = world.pki.installed_certificate(ca) else {
         return Ok(refuse(record, "ca-pending"));
     };
@@ -207,7 +206,7 @@ pub(super) fn install_ca_certificate(
         .host
         .as_ref()
         .map_or_else(|| "admin".to_owned(), |host| format!("admin@{host}"));
-    let mut record = new_record(world, actor, "install-ca-certificate");
+    let mut record = new_record(world, actor);
     let scenario::CaRole::Subordinate { parent } = &spec.role else {
         return Ok(refuse(record, "not-a-subordinate"));
     };
@@ -271,7 +270,7 @@ pub(super) fn request_certificate(
     version: CertificateVersion,
 ) -> StepResult {
     let actor = user.map_or_else(|| format!("admin@{ca}"), ToString::to_string);
-    let mut record = new_record(world, actor, "request-certificate");
+    let mut record = new_record(world, actor);
     world.pki.direct_requests += 1;
     let (request, key) = direct_request(world, user, purpose, version)?;
     let now = world.now();
@@ -423,7 +422,7 @@ fn hand_over(
 }
 
 pub(super) fn revoke(world: &mut World, ca: &model::CaName, target: &RevokeTarget) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "revoke");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let certificate = match target {
         RevokeTarget::User { user, certificate } => {
             let client = world.clients.user(user)?;
@@ -517,7 +516,7 @@ fn revoked_line(world: &World, serial: &Serial, at: model::Timestamp) -> String 
 
 /// Takes a copy of a CA's whole state under a name.
 pub(super) fn backup_ca(world: &mut World, ca: &model::CaName, name: &str) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "backup-ca");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let state = world.pki.ca(ca)?.clone();
     record.details.push(Detail::text("backup", name));
     world.backups.insert(
@@ -533,7 +532,7 @@ pub(super) fn backup_ca(world: &mut World, ca: &model::CaName, name: &str) -> St
 /// Puts a CA back as a backup left it, and reports where the KM databases attached to it
 /// now disagree with it (OPS-01).
 pub(super) fn restore_ca(world: &mut World, ca: &model::CaName, from: &str) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "restore-ca");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let state = match world.backups.get(from) {
         Some(Backup::Ca { ca: owner, state }) if owner == ca => state.clone(),
         Some(_) => return Ok(refuse(record, "not-a-backup-of-this-ca")),

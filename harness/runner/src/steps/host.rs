@@ -10,7 +10,7 @@ use crate::world::World;
 
 /// Converts an NT 4.0 CA to a Windows 2000 stand-alone CA in place (OPS-03).
 pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{ca}"), "upgrade-ca");
+    let mut record = new_record(world, format!("admin@{ca}"));
     let spec = world.ca_spec(ca)?.clone();
     let host_name = spec
         .host
@@ -83,7 +83,7 @@ pub(super) fn install_part(
     host: &model::HostName,
     part: &model::InstalledPart,
 ) -> StepResult {
-    let mut record = new_record(world, format!("admin@{host}"), "install-part");
+    let mut record = new_record(world, format!("admin@{host}"));
     let entry = world
         .hosts
         .get_mut(host)

@@ -29,22 +29,21 @@ fn refused(mut record: Record, refusal: &Refusal) -> Record {
     record
 }
 
-/// The KM server an administrator's `action` for `user` goes to (the one named, else the one
+/// The KM server an administrator's action for `user` goes to (the one named, else the one
 /// serving the user's site) with the action's record; or the refused record when there is no
 /// such server or it cannot act.
 fn admin_action(
     world: &World,
     km: Option<&KmName>,
     user: &UserName,
-    action: &str,
 ) -> Result<(KmName, Record), Box<Record>> {
     let Some(km) = world.km.resolve(km, user) else {
         return Err(Box::new(refuse(
-            new_record(world, "admin", action),
+            new_record(world, "admin"),
             "no-km-server-for-site",
         )));
     };
-    let record = new_record(world, format!("admin@{km}"), action);
+    let record = new_record(world, format!("admin@{km}"));
     match unavailable(world, &km) {
         Some(refusal) => Err(Box::new(refused(record, &refusal))),
         None => Ok((km, record)),
@@ -188,7 +187,7 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, StepError>
 }
 
 pub(super) fn enable_v3(world: &mut World, km: &KmName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{km}"), "enable-v3");
+    let mut record = new_record(world, format!("admin@{km}"));
     if let Some(refusal) = unavailable(world, km) {
         return Ok(refused(record, &refusal));
     }
@@ -276,7 +275,7 @@ pub(super) fn enable_v3(world: &mut World, km: &KmName) -> StepResult {
 }
 
 pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: &str) -> Record {
-    let mut record = new_record(world, format!("admin@{km}"), "set-configuration-directory");
+    let mut record = new_record(world, format!("admin@{km}"));
     // A KM server the topology could not install has no setting to change; the record
     // still says what the administrator did.
     if let Some(server) = world.km.servers.get_mut(km) {
@@ -289,7 +288,7 @@ pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: 
 }
 
 pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
-    let mut record = new_record(world, format!("admin@{km}"), "drop-drive-mapping");
+    let mut record = new_record(world, format!("admin@{km}"));
     // As for the configuration directory: only an installed KM server has a mapping.
     if let Some(server) = world.km.servers.get_mut(km) {
         server.drop_drive_mapping();
@@ -316,7 +315,7 @@ pub(super) fn enable_users(
     let first = users
         .first()
         .ok_or_else(|| StepError::Inconsistent("enable-user names no users".to_owned()))?;
-    let (km, mut record) = match admin_action(world, km, first, "enable-user") {
+    let (km, mut record) = match admin_action(world, km, first) {
         Ok(found) => found,
         Err(refused) => return Ok(*refused),
     };
@@ -401,7 +400,7 @@ pub(super) fn enroll(
     user: &UserName,
     choice: TokenChoice,
 ) -> StepResult {
-    let record = new_record(world, user.to_string(), "enroll");
+    let record = new_record(world, user.to_string());
     let client = world.clients.user(user)?;
     if !client.profile().enrolls_with_km {
         return Ok(refuse(record, "client-cannot-enroll"));
@@ -530,7 +529,7 @@ fn deliver_enrollment(
 }
 
 pub(super) fn recover(world: &mut World, km: Option<&KmName>, user: &UserName) -> StepResult {
-    let (km, mut record) = match admin_action(world, km, user, "recover") {
+    let (km, mut record) = match admin_action(world, km, user) {
         Ok(found) => found,
         Err(refused) => return Ok(*refused),
     };
@@ -558,7 +557,7 @@ pub(super) fn recover(world: &mut World, km: Option<&KmName>, user: &UserName) -
 }
 
 pub(super) fn lose_keys(world: &mut World, user: &UserName) -> StepResult {
-    let mut record = new_record(world, user.to_string(), "lose-keys");
+    let mut record = new_record(world, user.to_string());
     let client = world.clients.user_mut(user)?;
     let mut lost: Vec<String> = client
         .encryption_keys
@@ -578,7 +577,7 @@ pub(super) fn lose_keys(world: &mut World, user: &UserName) -> StepResult {
 }
 
 pub(super) fn set_mode(world: &mut World, km: &KmName, mode: km::EnrollmentMode) -> StepResult {
-    let record = new_record(world, format!("admin@{km}"), "set-enrollment-mode");
+    let record = new_record(world, format!("admin@{km}"));
     if !world.km.servers.contains_key(km) {
         return Ok(refused(record, &Refusal::NotInstalled));
     }
@@ -630,7 +629,7 @@ fn apply_mode(
 }
 
 pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{km}"), "renew-all");
+    let mut record = new_record(world, format!("admin@{km}"));
     if let Some(refusal) = unavailable(world, km) {
         return Ok(refused(record, &refusal));
     }
@@ -668,7 +667,7 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
                     certificate: enrollment.signing_certificate.clone(),
                     key: private_key_der(&signing_key)?,
                 };
-                let scratch = new_record(world, user.to_string(), "renew");
+                let scratch = new_record(world, user.to_string());
                 let _ = deliver_enrollment(world, &user, scratch, enrollment, signing);
             }
             Err(refusal) => refused_users.push(format!("{user}: {}", refusal.reason())),
@@ -683,7 +682,7 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
 }
 
 pub(super) fn revoke_user(world: &mut World, km: Option<&KmName>, user: &UserName) -> StepResult {
-    let (km, mut record) = match admin_action(world, km, user, "revoke-user") {
+    let (km, mut record) = match admin_action(world, km, user) {
         Ok(found) => found,
         Err(refused) => return Ok(*refused),
     };
@@ -774,7 +773,7 @@ fn subject_of(data: &[u8]) -> String {
 }
 
 pub(super) fn move_user(world: &mut World, user: &UserName, site: &model::SiteName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{site}"), "move-user");
+    let mut record = new_record(world, format!("admin@{site}"));
     let old_site = world
         .km
         .sites
@@ -834,7 +833,7 @@ pub(super) fn sectool(
     user: &UserName,
     operation: SectoolOperation,
 ) -> StepResult {
-    let mut record = new_record(world, user.to_string(), "sectool");
+    let mut record = new_record(world, user.to_string());
     let client = world
         .clients
         .users
@@ -976,7 +975,7 @@ pub(super) fn export_keys(
     users: &[UserName],
     thumbprint: Option<&str>,
 ) -> StepResult {
-    let mut record = new_record(world, format!("admin@{from}"), "export-keys");
+    let mut record = new_record(world, format!("admin@{from}"));
     for km in [from, to] {
         if let Some(refusal) = unavailable(world, km) {
             return Ok(refused(record, &refusal));
@@ -1041,7 +1040,7 @@ pub(super) fn export_keys(
 }
 
 pub(super) fn reattach_ca(world: &mut World, km: &KmName, ca: &model::CaName) -> StepResult {
-    let mut record = new_record(world, format!("admin@{km}"), "reattach-ca");
+    let mut record = new_record(world, format!("admin@{km}"));
     let Some(server) = world.km.servers.get_mut(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
@@ -1082,7 +1081,7 @@ pub(super) fn reattach_ca(world: &mut World, km: &KmName, ca: &model::CaName) ->
 }
 
 pub(super) fn stop_km(world: &mut World, km: &KmName) -> Record {
-    let record = new_record(world, format!("admin@{km}"), "stop-km");
+    let record = new_record(world, format!("admin@{km}"));
     match world.km.servers.get_mut(km) {
         Some(server) => {
             server.stop();
@@ -1093,7 +1092,7 @@ pub(super) fn stop_km(world: &mut World, km: &KmName) -> Record {
 }
 
 pub(super) fn start_km(world: &mut World, km: &KmName, password: Option<&str>) -> StepResult {
-    let record = new_record(world, format!("admin@{km}"), "start-km");
+    let record = new_record(world, format!("admin@{km}"));
     let right = world
         .scenario
         .topology
@@ -1110,7 +1109,7 @@ pub(super) fn start_km(world: &mut World, km: &KmName, password: Option<&str>) -
 }
 
 pub(super) fn change_admin_password(world: &mut World, km: &KmName, password: &str) -> Record {
-    let mut record = new_record(world, format!("admin@{km}"), "change-admin-password");
+    let mut record = new_record(world, format!("admin@{km}"));
     match world.km.servers.get_mut(km) {
         Some(server) => {
             server.set_admin_password(password);
@@ -1124,7 +1123,7 @@ pub(super) fn change_admin_password(world: &mut World, km: &KmName, password: &s
 }
 
 pub(super) fn backup_km(world: &mut World, km: &KmName, name: &str) -> StepResult {
-    let mut record = new_record(world, format!("admin@{km}"), "backup-km");
+    let mut record = new_record(world, format!("admin@{km}"));
     let dir = world.work_dir.join("backups");
     std::fs::create_dir_all(&dir).map_err(StepError::io("creating the backups folder"))?;
     let path = dir.join(format!("{}.sqlite", backup_file_name(name)));
@@ -1207,7 +1206,7 @@ pub(super) fn note_divergence(
 }
 
 pub(super) fn restore_km(world: &mut World, km: &KmName, source: &RestoreSource) -> StepResult {
-    let mut record = new_record(world, format!("admin@{km}"), "restore-km");
+    let mut record = new_record(world, format!("admin@{km}"));
     let path = match source {
         RestoreSource::Backup(name) => match world.backups.get(name) {
             Some(Backup::Km { km: owner, .. }) if owner != km => {
@@ -1246,7 +1245,7 @@ pub(super) fn forklift(
     new_host: &str,
     password: Option<&str>,
 ) -> StepResult {
-    let mut record = new_record(world, format!("admin@{km}"), "forklift");
+    let mut record = new_record(world, format!("admin@{km}"));
     let Some(spec) = world.scenario.topology.km_server(km).cloned() else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };

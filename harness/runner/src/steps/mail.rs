@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use clients::compose::{Draft, Encryption, Signing};
 use clients::faults::{TransitChange, first_difference};
 use clients::send::{Correspondent, PlanDetail, SendPlan, SendRefusal, SendRequest, cipher_names};
-use clients::submit::submit_with_retries;
+use clients::submit::{Login, submit_with_retries};
 use model::{CertificateDer, Named, Outcome, UserName};
 use rand_core::RngCore;
 use report::{Detail, Record};
@@ -20,7 +20,12 @@ use crate::reading::{algorithm_text, cipher_text, describe_reading};
 use crate::world::{Delivered, SPOOL, SentMessage, World};
 
 pub(super) fn send(world: &mut World, step: &SendStep) -> StepResult {
-    let mut record = new_record(world, step.from.to_string(), "send");
+    send_as(world, step, None)
+}
+
+/// A send whose client logs in to the server first (a live user's stand-in does).
+pub(super) fn send_as(world: &mut World, step: &SendStep, login: Option<Login>) -> StepResult {
+    let mut record = new_record(world, step.from.to_string());
     let plan = match plan(world, step)? {
         Ok(plan) => plan,
         Err(refusal) => {
@@ -47,6 +52,7 @@ pub(super) fn send(world: &mut World, step: &SendStep) -> StepResult {
             .collect::<Result<_, StepError>>()?,
         retries: sender.profile().smtp_retries,
         minimum_bits: sender.strength.minimum_bits(),
+        login,
     };
     let draft = draft(world, step, &addresses, plan.signing, plan.encryption);
     if let Some(name) = world.clients.seated_name(&step.from) {
@@ -80,6 +86,8 @@ struct Addresses {
     retries: u32,
     /// The sender's build's weakest acceptable cipher, in bits.
     minimum_bits: u32,
+    /// What the client logs in with, if it does.
+    login: Option<Login>,
 }
 
 /// What the engine built for a send, and what the plan said about it.
@@ -409,6 +417,7 @@ fn submit(
     let attempts = submit_with_retries(
         world.mail.sink.address(),
         "client.kmlab.test",
+        addresses.login.as_ref(),
         &addresses.from,
         &to,
         &message,
@@ -490,7 +499,7 @@ fn submit(
 }
 
 /// Every envelope in a message, outermost first, found by peeling signatures without keys.
-fn envelopes_in(message: &[u8]) -> Vec<EnvelopeSummary> {
+pub(super) fn envelopes_in(message: &[u8]) -> Vec<EnvelopeSummary> {
     let mut found = Vec::new();
     let mut entity = message.to_vec();
     for _ in 0..8 {
@@ -604,7 +613,7 @@ pub(super) fn alter_message(
     subject: &str,
     change: TransitChange,
 ) -> StepResult {
-    let mut record = new_record(world, "transit", "alter-message");
+    let mut record = new_record(world, "transit");
     let client = world.clients.user(user)?;
     let mut stored = None;
     for message in world
@@ -664,7 +673,7 @@ pub(super) fn read(
     subject: &str,
     folder: Folder,
 ) -> StepResult {
-    let mut record = new_record(world, user.to_string(), "read");
+    let mut record = new_record(world, user.to_string());
     let Some(found) = find_message(world, user, subject, folder)? else {
         record.outcome = Outcome::Error(None);
         record.reason = Some("no-such-message".into());

@@ -67,7 +67,7 @@ impl Form {
 }
 
 pub(super) fn interop_matrix(world: &mut World, users: &[UserName]) -> StepResult {
-    let mut record = new_record(world, "scenario", "interop-matrix");
+    let mut record = new_record(world, "scenario");
     record.details.push(Detail::list(
         "forms",
         FORMS.iter().map(|form| form.name.to_owned()).collect(),

@@ -4,6 +4,8 @@
 mod ca;
 mod host;
 mod km;
+mod live;
+mod live_handover;
 mod mail;
 mod matrix;
 mod smtp;
@@ -23,6 +25,14 @@ pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError
         step: step.number,
         source,
     })?;
+    // The action's name comes from the vocabulary, the one place it is written.
+    step.action.name().clone_into(&mut record.action);
+    if world.live.is_some() {
+        live_handover::after_step(world, &mut record).map_err(|source| RunError::Step {
+            step: step.number,
+            source,
+        })?;
+    }
     record.step = step.number;
     record.line = step.line;
     record.flow = flow(world, &step.action);
@@ -119,6 +129,14 @@ fn dispatch(world: &mut World, action: &Action) -> StepResult {
         // The SMTP conversation itself.
         Action::SmtpFault(fault) => Ok(smtp::smtp_fault(world, fault)),
         Action::SmtpSession { input } => smtp::smtp_session(world, input),
+        // What a live user's real client does.
+        Action::LiveFetch {
+            user,
+            subject,
+            protocol,
+            timeout,
+        } => live::live_fetch(world, user, subject, *protocol, *timeout),
+        Action::LiveSend { send, timeout } => live::live_send(world, send, *timeout),
     }
 }
 
@@ -129,8 +147,9 @@ pub(super) enum TrustListChange {
     Remove,
 }
 
-pub(super) fn new_record(world: &World, actor: impl Into<String>, action: &str) -> Record {
-    Record::new(world.now(), actor, action)
+/// A step's record, by `actor`, at the moment the step runs; [`execute`] names the action.
+pub(super) fn new_record(world: &World, actor: impl Into<String>) -> Record {
+    Record::new(world.now(), actor, "")
 }
 
 /// Between whom a step passes, for the report's message-flow diagram.
@@ -173,6 +192,8 @@ fn flow(world: &World, action: &Action) -> Option<Flow> {
         }
         Action::SmtpFault(_) => Flow::new(admin, sink),
         Action::SmtpSession { .. } => Flow::new("smtp-client", sink),
+        Action::LiveFetch { user, .. } => Flow::new(sink, user.as_str()),
+        Action::LiveSend { send, .. } => Flow::new(send.from.as_str(), sink),
         Action::InteropMatrix { .. } => Flow::new(sink, sink),
         Action::ConfigureCa { ca, .. }
         | Action::RestartCa { ca }
@@ -207,7 +228,7 @@ pub(super) fn refuse(mut record: Record, reason: &str) -> Record {
 
 fn clock(world: &mut World, advance: Duration) -> Record {
     world.clock.advance(advance);
-    let mut record = new_record(world, "scenario", "clock");
+    let mut record = new_record(world, "scenario");
     record
         .details
         .push(Detail::text("advanced", advance.to_string()));

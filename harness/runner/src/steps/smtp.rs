@@ -11,7 +11,7 @@ use crate::error::{StepError, StepResult};
 use crate::world::World;
 
 pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> StepResult {
-    let mut record = new_record(world, "smtp-client", "smtp-session");
+    let mut record = new_record(world, "smtp-client");
     let stored_before = world.mail.sink.store().len();
     let replies = converse(world.mail.sink.address(), input)
         .map_err(StepError::io("talking to the SMTP sink"))?;
@@ -46,7 +46,7 @@ pub(super) fn smtp_session(world: &mut World, input: &[u8]) -> StepResult {
 
 /// Arms a scripted fault on the embedded sink (SMTP-03).
 pub(super) fn smtp_fault(world: &mut World, fault: &sink::Fault) -> Record {
-    let mut record = new_record(world, "sink", "smtp-fault");
+    let mut record = new_record(world, "sink");
     let effect = match fault.effect {
         sink::Effect::Reply(code) => format!("reply {code}"),
         sink::Effect::Drop => "drop the connection in the middle of DATA".to_owned(),

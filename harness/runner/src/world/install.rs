@@ -9,7 +9,7 @@ use pki::{CaKind, CaSetup, CertificationAuthority};
 use report::{Detail, Record};
 use scenario::{CaInstall, CaRole, CaSpec, KmSpec};
 
-use super::{World, database_path};
+use super::{Live, World, database_path};
 use crate::RunError;
 use crate::book::certificate_line;
 
@@ -242,6 +242,118 @@ impl World {
         (root.not_before.plus(Duration::years(3)) > root.not_after).then(|| {
             format!("root {root_name} signs subordinates but is valid only until {}; a root with subordinates should last at least 3 years", root.not_after)
         })
+    }
+
+    /// Opens the run to live users' clients (LIVE-01 … LIVE-04): a login per live user, SMTP
+    /// submission with AUTH on the sink, and the IMAP, POP3 and LDAP servers, with STARTTLS
+    /// under a certificate for `localhost` from the organisation's first root CA.
+    pub(super) fn open_to_live_clients(
+        &mut self,
+        options: &crate::RunOptions,
+    ) -> Result<Record, RunError> {
+        let mut record = self.setup_record("admin".to_owned(), "serve-live-users");
+        let accounts = Live::accounts(&self.scenario, self.seed);
+        let tls = self.live_tls_certificate(&mut record)?;
+        let submission = sink::Submission {
+            credentials: accounts
+                .values()
+                .map(|account| (account.login.clone(), account.password.clone()))
+                .collect(),
+            tls: tls.clone(),
+            require_auth: false,
+        };
+        let store = self.mail.sink.store().clone();
+        let address = std::net::SocketAddr::new(options.live.bind, options.live.ports.smtp);
+        self.mail.sink =
+            sink::EmbeddedSink::start_at(address, sink::Limits::default(), store, submission)?;
+        let live = Live::start(
+            &self.scenario,
+            &options.live,
+            &self.work_dir,
+            self.mail.sink.store(),
+            accounts,
+            tls,
+        )?;
+        record.details.push(Detail::text(
+            "servers",
+            "SMTP with AUTH PLAIN/LOGIN, IMAP4rev1 and POP3 (each with STARTTLS), LDAPv3",
+        ));
+        record.details.push(Detail::list(
+            "live-users",
+            live.accounts
+                .iter()
+                .map(|(user, account)| format!("{user} (login {})", account.login))
+                .collect(),
+        ));
+        self.live = Some(live);
+        Ok(record)
+    }
+
+    /// A server certificate for `localhost` from the organisation's first installed root CA,
+    /// for STARTTLS; none (and no STARTTLS) when the organisation has no root yet.
+    fn live_tls_certificate(
+        &mut self,
+        record: &mut Record,
+    ) -> Result<Option<sink::TlsConfig>, RunError> {
+        let Some(ca_name) = self
+            .scenario
+            .topology
+            .cas
+            .iter()
+            .filter(|spec| spec.role == CaRole::Root && spec.kind != CaKind::ThirdParty)
+            .map(|spec| spec.name.clone())
+            .find(|name| self.pki.installed_certificate(name).is_some())
+        else {
+            record
+                .details
+                .push(Detail::text("tls", "none: the organisation has no root CA"));
+            return Ok(None);
+        };
+        let failed = |what: &str, error: &dyn std::fmt::Display| {
+            RunError::Live(format!("the certificate for STARTTLS: {what}: {error}"))
+        };
+        let (key, _) = self
+            .pki
+            .keys
+            .key("live:tls", 2048)
+            .map_err(|e| failed("its key", &e))?;
+        let subject = pki::build_name(&[
+            pki::NameAttribute::Organization(&self.scenario.topology.organisation),
+            pki::NameAttribute::CommonName("localhost"),
+        ])
+        .map_err(|e| failed("its name", &e))?;
+        let request = pki::CertificateRequest {
+            subject,
+            email: None,
+            public_key: key.to_public_key(),
+            purpose: pki::CertificatePurpose::TlsServer,
+            version: pki::CertificateVersion::V3,
+        };
+        let now = self.clock.now();
+        let authority = self
+            .pki
+            .cas
+            .get_mut(&ca_name)
+            .ok_or_else(|| RunError::Live(format!("no CA {ca_name}")))?;
+        let hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let issued = authority
+            .issue_server_certificate(&request, hosts, now)
+            .map_err(|e| failed("issuing it", &e))?;
+        self.pki
+            .book
+            .add(&issued.der, "server certificate for live clients");
+        record
+            .details
+            .push(Detail::text("tls", certificate_line(&issued.der)));
+        let mut chain = vec![issued.der.clone()];
+        chain.extend(self.pki.issuer_chain(&issued.der));
+        let key = pki::private_key_der(&key).map_err(|e| failed("its key", &e))?;
+        let tls = sink::TlsConfig::new(&chain, &key).map_err(|e| failed("TLS", &e))?;
+        Ok(Some(tls))
     }
 
     fn setup_record(&self, actor: String, action: &str) -> Record {

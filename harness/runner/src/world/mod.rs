@@ -6,6 +6,7 @@
 mod clients;
 mod install;
 mod km;
+mod live;
 mod mail;
 mod pki;
 
@@ -13,12 +14,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use model::{CaName, Host, HostName, KmName, Timestamp, VirtualClock};
+use ::clients::VirtualUser;
+use ::pki::{Pkcs12Certificate, Pkcs12Key, build_pkcs12};
+use model::{
+    CaName, CertificateDer, CertifiedKey, Host, HostName, KmName, SeededRng, Timestamp,
+    VirtualClock,
+};
 use report::Record;
 use scenario::Scenario;
 
 pub(crate) use self::clients::{Clients, KeyKind};
 pub(crate) use self::km::{Km, database_path};
+pub(crate) use self::live::{Live, Waited};
 pub(crate) use self::mail::{Delivered, Mail, SPOOL, SentMessage};
 pub(crate) use self::pki::Pki;
 use crate::error::{StepError, Thing};
@@ -45,6 +52,8 @@ pub struct World {
     pub(crate) mail: Mail,
     /// The users' clients and the engines they work with.
     pub(crate) clients: Clients,
+    /// The servers real mail clients talk to, when the scenario has live users.
+    pub(crate) live: Option<Live>,
 }
 
 /// A backup taken by a step.
@@ -73,7 +82,7 @@ impl World {
         options: &RunOptions,
     ) -> Result<(Self, Vec<Record>), RunError> {
         let seed = options.seed.unwrap_or(scenario.seed);
-        let clock = VirtualClock::starting_at(scenario.start);
+        let clock = VirtualClock::starting_at(options.start.unwrap_or(scenario.start));
         let km_dir = options.work_dir.join("km");
         std::fs::create_dir_all(&km_dir)?;
         let topology = &scenario.topology;
@@ -91,6 +100,7 @@ impl World {
             km: Km::new(&scenario),
             mail: Mail::new(seed, &options.work_dir)?,
             clients: Clients::new(&scenario, options),
+            live: None,
             scenario: Arc::clone(&scenario),
         };
         let mut records = Vec::new();
@@ -99,6 +109,9 @@ impl World {
         }
         for spec in &scenario.topology.km_servers {
             records.push(world.install_km(spec, &km_dir)?);
+        }
+        if scenario.topology.users.iter().any(|user| user.live) {
+            records.push(world.open_to_live_clients(options)?);
         }
         Ok((world, records))
     }
@@ -109,6 +122,59 @@ impl World {
             .topology
             .ca(ca)
             .ok_or_else(|| StepError::missing(Thing::Ca, ca))
+    }
+
+    /// Where the servers of a live scenario listen and how its live users log in.
+    pub(crate) fn live_ready(&self) -> Option<crate::LiveReady> {
+        let live = self.live.as_ref()?;
+        Some(live.ready(self.mail.sink.address(), &self.scenario))
+    }
+
+    /// Every key `user` holds (each encryption generation and the signing key) with the
+    /// chains above them, as a PKCS #12 file under the artifacts' password, built
+    /// deterministically from the seed; none when the user holds no key.
+    pub(crate) fn pkcs12_of(&self, user: &VirtualUser) -> Result<Option<Vec<u8>>, StepError> {
+        let world = self;
+        let keys: Vec<&CertifiedKey> = user
+            .encryption_keys
+            .iter()
+            .chain(user.signing_key())
+            .collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let label =
+            |certificate: &CertificateDer| world.pki.book.label(certificate).map(str::to_owned);
+        let mut chain: Vec<CertificateDer> = Vec::new();
+        for key in &keys {
+            for certificate in world.pki.issuer_chain(&key.certificate) {
+                if !chain.contains(&certificate) {
+                    chain.push(certificate);
+                }
+            }
+        }
+        let keys: Vec<Pkcs12Key> = keys
+            .into_iter()
+            .map(|key| Pkcs12Key {
+                name: label(&key.certificate),
+                certificate: key.certificate.clone(),
+                key: key.key.clone(),
+            })
+            .collect();
+        let chain: Vec<Pkcs12Certificate> = chain
+            .into_iter()
+            .map(|certificate| Pkcs12Certificate {
+                name: label(&certificate),
+                certificate,
+            })
+            .collect();
+        let mut rng = SeededRng::new(world.seed, &format!("pkcs12:{}", user.name));
+        Ok(Some(build_pkcs12(
+            &keys,
+            &chain,
+            crate::PKCS12_PASSWORD,
+            &mut rng,
+        )?))
     }
 
     /// The seed the run used.

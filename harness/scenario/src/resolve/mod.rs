@@ -231,8 +231,13 @@ pub(crate) fn resolve(
             0
         }),
     };
+    let starts_now = raw
+        .header
+        .text("start")
+        .is_some_and(|text| text.value == "now");
     let start = match raw.header.text("start") {
         None => Timestamp::DEFAULT_START,
+        Some(text) if text.value == "now" => Timestamp::DEFAULT_START,
         Some(text) => text.value.parse().unwrap_or_else(|error| {
             r.problem(text.span, format!("`{}`: {error}", text.value));
             Timestamp::DEFAULT_START
@@ -329,6 +334,7 @@ pub(crate) fn resolve(
         covers,
         seed,
         start,
+        starts_now,
         topology: Topology {
             organisation,
             mail_domain,
@@ -833,6 +839,7 @@ fn resolve_user(
             .map_or_else(|| name.value.to_owned(), |display| display.value.to_owned()),
         seat: seat.flatten(),
         key_size,
+        live: table.flag("live").unwrap_or(false),
     })
 }
 

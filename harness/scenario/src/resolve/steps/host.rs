@@ -1,6 +1,6 @@
 //! Resolving the steps of one area: hosts: installed parts and operating system upgrades.
 
-use model::{HostName};
+use model::HostName;
 use pki::CaKind;
 
 use super::super::installed_part;

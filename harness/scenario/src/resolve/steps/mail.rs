@@ -3,16 +3,22 @@
 use clients::SignForm;
 use clients::compose::Order;
 use clients::faults::{SendFault, TransitChange};
-use model::{UserName};
+use model::UserName;
 use smime::{Cipher, Digest, IdentifierKind};
 
 use super::StepResolver;
 use crate::file::Spanned;
 use crate::types::{Action, Folder, SendStep};
 
+/// A `send` step: a scripted user's message (a live user's client sends its own).
 pub(super) fn send(s: &mut StepResolver<'_, '_>) -> Option<Action> {
+    let from = s.scripted_user("from", "live-send");
+    send_step(s, from).map(Action::Send)
+}
+
+/// The keys of a message to send, from `from`; `live-send` shares them.
+pub(super) fn send_step(s: &mut StepResolver<'_, '_>, from: Option<UserName>) -> Option<SendStep> {
     Some({
-        let from = s.user("from");
         let mut to = Vec::new();
         let mut to_ok = true;
         for name in s.table.names("to") {
@@ -75,7 +81,7 @@ pub(super) fn send(s: &mut StepResolver<'_, '_>) -> Option<Action> {
         else {
             return None;
         };
-        Action::Send(SendStep {
+        SendStep {
             from,
             to,
             subject: subject.value.to_owned(),
@@ -87,13 +93,13 @@ pub(super) fn send(s: &mut StepResolver<'_, '_>) -> Option<Action> {
             order,
             identifier,
             fault,
-        })
+        }
     })
 }
 
 pub(super) fn read(s: &mut StepResolver<'_, '_>) -> Option<Action> {
     Some({
-        let user = s.user("user")?;
+        let user = s.scripted_user("user", "live-fetch")?;
         let folder =
             s.r.optional_or(s.table, "folder", "folder", Folder::Inbox)?;
         Action::Read {

@@ -6,6 +6,7 @@
 mod ca;
 mod host;
 mod km;
+mod live;
 mod mail;
 mod smtp;
 
@@ -96,6 +97,50 @@ impl StepResolver<'_, '_> {
             .then(|| KmName::new(value.value))
     }
 
+    /// The user a key names, who must be a scripted one: what this step does, a live user's
+    /// real client does itself, through the step `instead`.
+    pub(super) fn scripted_user(&mut self, key: &str, instead: &str) -> Option<UserName> {
+        let user = self.user(key)?;
+        if self.is_live(&user) {
+            let span = self
+                .table
+                .text(key)
+                .map_or(self.span.clone(), |value| value.span);
+            self.r.problem_with_help(
+                span,
+                format!("`{user}` is a live user: a real mail client does this for them"),
+                format!("use `{instead}`, which waits for the client"),
+            );
+            return None;
+        }
+        Some(user)
+    }
+
+    /// The user a key names, who must be a live one.
+    pub(super) fn live_user(&mut self, key: &str) -> Option<UserName> {
+        let user = self.user(key)?;
+        if !self.is_live(&user) {
+            let span = self
+                .table
+                .text(key)
+                .map_or(self.span.clone(), |value| value.span);
+            self.r.problem_with_help(
+                span,
+                format!("`{user}` is not a live user"),
+                "add `live = true` to the user, or use the scripted step",
+            );
+            return None;
+        }
+        Some(user)
+    }
+
+    fn is_live(&self, user: &UserName) -> bool {
+        self.context
+            .users
+            .iter()
+            .any(|spec| &spec.name == user && spec.live)
+    }
+
     /// The users a key names (one or a list), all of them known.
     pub(super) fn users(&mut self, key: &str) -> Option<Vec<UserName>> {
         let mut found = Vec::new();
@@ -160,6 +205,8 @@ pub(super) fn resolve_step(
         ActionKind::SmtpFault => smtp::smtp_fault(&mut s),
         ActionKind::InteropMatrix => mail::interop_matrix(&mut s),
         ActionKind::SmtpSession => smtp::smtp_session(&mut s),
+        ActionKind::LiveFetch => live::live_fetch(&mut s),
+        ActionKind::LiveSend => live::live_send(&mut s),
         ActionKind::ConfigureCa => ca::configure_ca(&mut s),
         ActionKind::RestartCa => ca::restart_ca(&mut s),
         ActionKind::InstallCaCertificate => ca::install_ca_certificate(&mut s),

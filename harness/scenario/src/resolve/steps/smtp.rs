@@ -1,7 +1,5 @@
 //! Resolving the steps of one area: the SMTP conversation itself: scripted faults and raw sessions.
 
-
-
 use super::super::Resolver;
 use super::{StepContext, StepResolver};
 use crate::file::RawTable;
