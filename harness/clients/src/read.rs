@@ -3,19 +3,28 @@
 //! Every layer gets two verdicts: the cryptographic one from the engine (did the key open it,
 //! do the signature and digest check out) and the policy one from the client ([`policy`]: is
 //! the signer's chain trusted, valid, unrevoked, fit to sign, does the address match).
-//! Neither is an error: an unreadable message is a reading like any other.
+//! Neither is an error: an unreadable message is a reading like any other. How a reading is
+//! put in words, for the transcript and for comparing engines alike, is [`describe`]'s job.
 //!
 //! [`policy`]: crate::policy
+//! [`describe`]: Reading::describe
 
 use mail_parser::MessageParser;
-use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Named, Timestamp};
-use pki::{CertificateInfo, SignatureMemo};
+use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Timestamp};
+use pki::SignatureMemo;
 use smime::mime::{Entity, classify};
 use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
 use smime::{CallContext, Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
 
 use crate::persona::{Profile, SignForm, Strength};
 use crate::policy::{SignaturePolicy, TrustInput, judge};
+
+mod describe;
+
+pub use describe::{
+    CertificateNames, Description, Problem, ReadingDetail, Unnamed, algorithm_text, cipher_text,
+    describe_certificate,
+};
 
 /// Nested S/MIME deeper than this is treated as unreadable rather than followed.
 const MAX_LAYERS: usize = 16;
@@ -159,72 +168,6 @@ impl Reading {
             }
             _ => None,
         })
-    }
-
-    /// The verdicts in a form two engines' readings can be compared by: one line per layer
-    /// and one for the content, free of engine-specific wording.
-    pub fn verdicts(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self.layers.iter().map(layer_verdict).collect();
-        lines.push(match &self.content {
-            Content::Text(text) => format!("text ({} bytes)", text.len()),
-            Content::Other(content_type) => format!("content {content_type}"),
-            Content::Unreadable(reason) => format!("unreadable: {reason}"),
-        });
-        lines
-    }
-}
-
-fn layer_verdict(layer: &Layer) -> String {
-    match layer {
-        Layer::Enveloped {
-            legacy,
-            summary,
-            opened_with,
-            attempts,
-        } => {
-            let cipher = match summary {
-                Ok(summary) => summary
-                    .cipher
-                    .as_ref()
-                    .map_or_else(|unknown| unknown.clone(), |c| c.name().to_owned()),
-                Err(_) => "malformed".to_owned(),
-            };
-            let tried: Vec<String> = attempts
-                .iter()
-                .map(|a| format!("enc#{} {}", a.generation, a.result))
-                .collect();
-            format!(
-                "{} {cipher}: opened with {}; tried {}",
-                if *legacy { "sealed" } else { "enveloped" },
-                opened_with.map_or("none".to_owned(), |g| format!("enc#{g}")),
-                tried.join(", ")
-            )
-        }
-        Layer::Signed {
-            form,
-            check,
-            policy,
-            digest_known,
-        } => {
-            let signer = check
-                .signer
-                .as_ref()
-                .and_then(|der| CertificateInfo::parse(der).ok())
-                .map_or("none".to_owned(), |info| info.serial.to_string());
-            format!(
-                "{}-signed by {signer}, {}{}: signature {}, policy {}",
-                form.name(),
-                check.digest.map_or("unknown digest", |d| d.name()),
-                if *digest_known {
-                    ""
-                } else {
-                    " (unknown to the client)"
-                },
-                check.status.reason(),
-                policy.as_ref().map_or("none", SignaturePolicy::reason)
-            )
-        }
-        Layer::Unchecked => "clear-signed, not checked".to_owned(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clients::VirtualUser;
 use der::pem::LineEnding;
-use model::{CertificateDer, CrlDer, Named, PrivateKeyDer};
+use model::{CertificateDer, CertifiedKey, CrlDer, Named, PrivateKeyDer, UserName};
 use serde::{Deserialize, Serialize};
 
 use crate::Run;
@@ -95,26 +95,47 @@ impl Run {
     /// Writes `dir/<scenario-id>/…` as the design's artifact layout describes; private keys
     /// only when `export_keys` is set.
     pub fn write_artifacts(&self, dir: &Path, export_keys: bool) -> std::io::Result<PathBuf> {
-        let world = &self.world;
+        let root = self.artifacts_root(dir)?;
+        if root.exists() {
+            fs::remove_dir_all(&root)?;
+        }
+        self.write_pki(&root.join("pki"))?;
+        for (name, user) in &self.world.clients.users {
+            let folder = root.join("users").join(file_name(name.as_str())?);
+            self.write_user(&folder, name, user, export_keys)?;
+        }
+        self.write_certificates(&root.join(CERTIFICATES_FILE))?;
+        self.write_mail(&root.join("mail"))?;
+        self.write_km_databases(&root.join("km"))?;
+        fs::write(
+            root.join("transcript.json"),
+            report::transcript_json(&self.transcript),
+        )?;
+        Ok(root)
+    }
+
+    /// `dir/<scenario-id>`, and inside it a folder per combination for a matrix cell.
+    fn artifacts_root(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let scenario = &self.world.scenario;
         let mut root = dir.to_path_buf();
-        for part in world.scenario.id.split('/') {
+        for part in scenario.id.split('/') {
             root.push(file_name(part)?);
         }
-        if !world.scenario.settings.is_empty() {
-            // A matrix cell: a folder per combination inside the scenario's.
-            let cell: Vec<String> = world
-                .scenario
+        if !scenario.settings.is_empty() {
+            let cell: Vec<String> = scenario
                 .settings
                 .iter()
                 .map(|setting| format!("{}={}", setting.key, slug(&setting.value)))
                 .collect();
             root.push(file_name(&cell.join(","))?);
         }
-        if root.exists() {
-            fs::remove_dir_all(&root)?;
-        }
-        let pki = root.join("pki");
-        fs::create_dir_all(&pki)?;
+        Ok(root)
+    }
+
+    /// `pki/`: each CA's certificate and latest CRL, and the signed trust list.
+    fn write_pki(&self, pki: &Path) -> std::io::Result<()> {
+        let world = &self.world;
+        fs::create_dir_all(pki)?;
         for (name, ca) in &world.pki.cas {
             if let Some(certificate) = ca.certificate() {
                 write_pem(
@@ -135,88 +156,85 @@ impl Run {
             // Microsoft's certificate trust list files are DER with the .stl extension.
             fs::write(pki.join("trust-list.stl"), trust_list.as_bytes())?;
         }
-        for (name, user) in &world.clients.users {
-            let folder = root.join("users").join(file_name(name.as_str())?);
-            fs::create_dir_all(&folder)?;
-            let mut files = ClientFile {
-                schema: CLIENT_SCHEMA.to_owned(),
-                user: name.to_string(),
-                email: user.email.to_string(),
-                client: user.persona.name().to_owned(),
-                strength: user.strength.name().to_owned(),
-                at: world.now().to_string(),
-                advanced_security_lost: world.km.v1_security_ended(name),
-                encryption_keys: Vec::new(),
-                signing_keys: Vec::new(),
-                trusted_roots: Vec::new(),
-                trust_list: Vec::new(),
-                crls: Vec::new(),
-            };
-            for (kind, keys) in [("enc", &user.encryption_keys), ("sign", &user.signing_keys)] {
-                for key in keys {
-                    let stem = format!("{kind}-{}", key.generation);
-                    let certificate = format!("{stem}.crt.pem");
-                    write_pem(
-                        &folder.join(&certificate),
-                        CertificateDer::PEM_LABEL,
-                        key.certificate.as_bytes(),
-                    )?;
-                    let key_file = format!("{stem}.key.pem");
-                    if export_keys {
-                        write_pem(
-                            &folder.join(&key_file),
-                            PrivateKeyDer::PEM_LABEL,
-                            key.key.as_bytes(),
-                        )?;
-                    }
-                    let entry = KeyFiles {
-                        generation: key.generation.get(),
-                        certificate,
-                        key: export_keys.then_some(key_file),
-                    };
-                    if kind == "enc" {
-                        files.encryption_keys.push(entry);
-                    } else {
-                        files.signing_keys.push(entry);
-                    }
-                }
-            }
-            // What the client trusts and knows at the end of the run, so `kmlab inspect` can
-            // read as this client does.
-            let trust = folder.join("trust");
-            let trust_list = world.pki.trust_list_for(user);
-            let groups: [(&str, &[CertificateDer], &mut Vec<String>); 2] = [
-                ("root", &user.trusted_roots, &mut files.trusted_roots),
-                ("listed", &trust_list, &mut files.trust_list),
-            ];
-            for (stem, certificates, listed) in groups {
-                for (index, certificate) in certificates.iter().enumerate() {
-                    let file = format!("trust/{stem}-{}.crt.pem", index + 1);
-                    fs::create_dir_all(&trust)?;
-                    write_pem(
-                        &folder.join(&file),
-                        CertificateDer::PEM_LABEL,
-                        certificate.as_bytes(),
-                    )?;
-                    listed.push(file);
-                }
-            }
-            for (index, crl) in user.crls.iter().enumerate() {
-                let file = format!("trust/crl-{}.crl.pem", index + 1);
-                fs::create_dir_all(&trust)?;
-                write_pem(&folder.join(&file), CrlDer::PEM_LABEL, crl.as_bytes())?;
-                files.crls.push(file);
-            }
-            fs::write(folder.join(CLIENT_FILE), json_text(&files)?)?;
-            if export_keys {
-                if let Some(pkcs12) = self.pkcs12_of(user)? {
-                    fs::write(folder.join(format!("{name}.p12")), pkcs12)?;
-                }
+        Ok(())
+    }
+
+    /// `users/<user>/`: the user's keys, what the client trusts, `client.json` and, with
+    /// `export_keys`, the PKCS #12 file.
+    fn write_user(
+        &self,
+        folder: &Path,
+        name: &UserName,
+        user: &VirtualUser,
+        export_keys: bool,
+    ) -> std::io::Result<()> {
+        let world = &self.world;
+        fs::create_dir_all(folder)?;
+        let mut files = ClientFile {
+            schema: CLIENT_SCHEMA.to_owned(),
+            user: name.to_string(),
+            email: user.email.to_string(),
+            client: user.persona.name().to_owned(),
+            strength: user.strength.name().to_owned(),
+            at: world.now().to_string(),
+            advanced_security_lost: world.km.v1_security_ended(name),
+            encryption_keys: write_keys(folder, "enc", &user.encryption_keys, export_keys)?,
+            signing_keys: write_keys(folder, "sign", &user.signing_keys, export_keys)?,
+            trusted_roots: Vec::new(),
+            trust_list: Vec::new(),
+            crls: Vec::new(),
+        };
+        self.write_trust(folder, user, &mut files)?;
+        fs::write(folder.join(CLIENT_FILE), json_text(&files)?)?;
+        if export_keys {
+            if let Some(pkcs12) = self.pkcs12_of(user)? {
+                fs::write(folder.join(format!("{name}.p12")), pkcs12)?;
             }
         }
+        Ok(())
+    }
+
+    /// `users/<user>/trust/`: what the client trusts and knows at the end of the run, so
+    /// `kmlab inspect` can read as this client does.
+    fn write_trust(
+        &self,
+        folder: &Path,
+        user: &VirtualUser,
+        files: &mut ClientFile,
+    ) -> std::io::Result<()> {
+        let trust = folder.join("trust");
+        let trust_list = self.world.pki.trust_list_for(user);
+        let groups: [(&str, &[CertificateDer], &mut Vec<String>); 2] = [
+            ("root", &user.trusted_roots, &mut files.trusted_roots),
+            ("listed", &trust_list, &mut files.trust_list),
+        ];
+        for (stem, certificates, listed) in groups {
+            for (index, certificate) in certificates.iter().enumerate() {
+                let file = format!("trust/{stem}-{}.crt.pem", index + 1);
+                fs::create_dir_all(&trust)?;
+                write_pem(
+                    &folder.join(&file),
+                    CertificateDer::PEM_LABEL,
+                    certificate.as_bytes(),
+                )?;
+                listed.push(file);
+            }
+        }
+        for (index, crl) in user.crls.iter().enumerate() {
+            let file = format!("trust/crl-{}.crl.pem", index + 1);
+            fs::create_dir_all(&trust)?;
+            write_pem(&folder.join(&file), CrlDer::PEM_LABEL, crl.as_bytes())?;
+            files.crls.push(file);
+        }
+        Ok(())
+    }
+
+    /// `certificates.json`: every certificate the run labelled.
+    fn write_certificates(&self, path: &Path) -> std::io::Result<()> {
         let book = CertificatesFile {
             schema: CERTIFICATES_SCHEMA.to_owned(),
-            certificates: world
+            certificates: self
+                .world
                 .pki
                 .book
                 .entries()
@@ -228,37 +246,42 @@ impl Run {
                 })
                 .collect::<std::io::Result<_>>()?,
         };
-        fs::write(root.join(CERTIFICATES_FILE), json_text(&book)?)?;
+        fs::write(path, json_text(&book)?)
+    }
+
+    /// `mail/`: every message the sink stored, named after its number, sender and subject;
+    /// no folder when no mail was sent or stored.
+    fn write_mail(&self, mail: &Path) -> std::io::Result<()> {
+        let world = &self.world;
         let stored = world.mail.sink.store().all();
-        if !world.mail.sent.is_empty() || !stored.is_empty() {
-            let mail = root.join("mail");
-            fs::create_dir_all(&mail)?;
-            let senders: std::collections::BTreeMap<sink::MessageId, &crate::world::SentMessage> =
-                world.mail.sent.iter().map(|sent| (sent.id, sent)).collect();
-            for message in &stored {
-                let sent = senders.get(&message.id);
-                let from =
-                    sent.map_or_else(|| "smtp-client".to_owned(), |sent| sent.from.to_string());
-                let subject = sent.map_or_else(|| "raw".to_owned(), |sent| slug(&sent.subject));
-                fs::write(
-                    mail.join(format!("{:03}-{from}-{subject}.eml", message.id.0)),
-                    &*message.data()?,
-                )?;
-            }
+        if world.mail.sent.is_empty() && stored.is_empty() {
+            return Ok(());
         }
-        let km = root.join("km");
-        for (name, path) in world.km_databases() {
-            fs::create_dir_all(&km)?;
+        fs::create_dir_all(mail)?;
+        let senders: std::collections::BTreeMap<sink::MessageId, &crate::world::SentMessage> =
+            world.mail.sent.iter().map(|sent| (sent.id, sent)).collect();
+        for message in &stored {
+            let sent = senders.get(&message.id);
+            let from = sent.map_or_else(|| "smtp-client".to_owned(), |sent| sent.from.to_string());
+            let subject = sent.map_or_else(|| "raw".to_owned(), |sent| slug(&sent.subject));
+            fs::write(
+                mail.join(format!("{:03}-{from}-{subject}.eml", message.id.0)),
+                &*message.data()?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `km/`: a copy of each KM server's database; no folder without one.
+    fn write_km_databases(&self, km: &Path) -> std::io::Result<()> {
+        for (name, path) in self.world.km_databases() {
+            fs::create_dir_all(km)?;
             fs::copy(
                 &path,
                 km.join(format!("{}.sqlite", file_name(name.as_str())?)),
             )?;
         }
-        fs::write(
-            root.join("transcript.json"),
-            report::transcript_json(&self.transcript),
-        )?;
-        Ok(root)
+        Ok(())
     }
 
     /// The user's keys and certificates as one PKCS #12 file for a real mail client: every
@@ -269,6 +292,40 @@ impl Run {
             .pkcs12_of(user)
             .map_err(|e| std::io::Error::other(format!("{}.p12: {e}", user.name)))
     }
+}
+
+/// Writes each key's certificate as `<kind>-<generation>.crt.pem` and, with `export_keys`, its
+/// private key as `<kind>-<generation>.key.pem`; the files, for `client.json`.
+fn write_keys(
+    folder: &Path,
+    kind: &str,
+    keys: &[CertifiedKey],
+    export_keys: bool,
+) -> std::io::Result<Vec<KeyFiles>> {
+    let mut entries = Vec::new();
+    for key in keys {
+        let stem = format!("{kind}-{}", key.generation);
+        let certificate = format!("{stem}.crt.pem");
+        write_pem(
+            &folder.join(&certificate),
+            CertificateDer::PEM_LABEL,
+            key.certificate.as_bytes(),
+        )?;
+        let key_file = format!("{stem}.key.pem");
+        if export_keys {
+            write_pem(
+                &folder.join(&key_file),
+                PrivateKeyDer::PEM_LABEL,
+                key.key.as_bytes(),
+            )?;
+        }
+        entries.push(KeyFiles {
+            generation: key.generation.get(),
+            certificate,
+            key: export_keys.then_some(key_file),
+        });
+    }
+    Ok(entries)
 }
 
 fn pem(label: &'static str, der: &[u8]) -> std::io::Result<String> {

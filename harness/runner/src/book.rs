@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use clients::read::{CertificateNames, describe_certificate};
 use model::CertificateDer;
 use pki::CertificateInfo;
 use smime::structure::CertificateId;
@@ -37,10 +38,7 @@ impl CertificateBook {
                 .entry(id)
                 .or_insert_with(|| label.clone());
         }
-        let described = match CertificateInfo::parse(certificate) {
-            Ok(info) => format!("{label} (serial {})", info.serial),
-            Err(_) => label.clone(),
-        };
+        let described = describe_certificate(Some(&label), certificate);
         self.by_certificate
             .insert(certificate.clone(), self.entries.len());
         self.entries
@@ -65,23 +63,26 @@ impl CertificateBook {
             .map(|(der, entry)| (der, entry.label.as_str()))
     }
 
-    /// The label of the certificate an identifier names, or the identifier itself.
-    pub fn label_for(&self, id: &CertificateId) -> String {
-        self.by_identifier.get(id).map_or_else(
-            || format!("unknown certificate ({})", id.describe()),
-            Clone::clone,
-        )
-    }
-
     /// `label (serial …)` for a certificate, or its subject if it is not in the book.
     pub fn describe(&self, certificate: &CertificateDer) -> String {
-        if let Some(entry) = self.entry(certificate) {
-            return entry.described.clone();
-        }
-        match CertificateInfo::parse(certificate) {
-            Ok(info) => format!("{} (serial {})", info.subject, info.serial),
-            Err(_) => "an unparseable certificate".to_owned(),
-        }
+        self.entry(certificate).map_or_else(
+            || describe_certificate(None, certificate),
+            |entry| entry.described.clone(),
+        )
+    }
+}
+
+impl CertificateNames for CertificateBook {
+    fn label(&self, certificate: &CertificateDer) -> Option<&str> {
+        CertificateBook::label(self, certificate)
+    }
+
+    fn label_of(&self, id: &CertificateId) -> Option<&str> {
+        self.by_identifier.get(id).map(String::as_str)
+    }
+
+    fn describe(&self, certificate: &CertificateDer) -> String {
+        CertificateBook::describe(self, certificate)
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use km::{KmServer, KmSetup};
-use model::{Duration, HostName, KmName, Named, Os, Outcome, SeededRng, SiteName};
+use model::{CaName, Duration, HostName, KmName, Named, Os, Outcome, SeededRng, SiteName};
 use pki::{CaKind, CaSetup, CertificationAuthority};
 use report::{Detail, Record};
 use scenario::{CaInstall, CaRole, CaSpec, KmSpec};
@@ -88,98 +88,27 @@ impl World {
 
     /// Installs one CA and records how it went (CA-05, CA-08, CA-10).
     pub(super) fn install_ca(&mut self, spec: &CaSpec) -> Result<Record, RunError> {
-        let ca_error = |source: pki::PkiError| RunError::Ca {
-            ca: spec.name.to_string(),
-            source: Box::new(source),
-        };
         let actor = spec.host.as_ref().map_or_else(
             || format!("{} (third party)", spec.name),
             |host| format!("admin@{host}"),
         );
         let mut record = self.setup_record(actor, "install-ca");
-        let host = spec
-            .host
-            .as_ref()
-            .map_or("outside the organisation".to_owned(), |host| {
-                format!("on {host}")
-            });
-        let role = match &spec.role {
-            CaRole::Root => "root".to_owned(),
-            CaRole::Subordinate { parent } => format!("subordinate of {parent}"),
-        };
-        record.details.push(Detail::text(
-            "ca",
-            format!(
-                "{} ({} {role} {host}, {} policy module)",
-                spec.name,
-                spec.kind.name(),
-                spec.policy.name()
-            ),
-        ));
-        let setup = CaSetup {
-            name: spec.name.clone(),
-            kind: spec.kind,
-            organization: match &spec.organisation {
-                Some(organisation) => organisation.clone(),
-                None if spec.kind == CaKind::ThirdParty => format!("{} Trust Services", spec.name),
-                None => self.scenario.topology.organisation.clone(),
-            },
-            policy: spec.policy,
-            validity: spec.validity,
-            lifetime: spec.lifetime,
-            hash: spec.hash,
-            crl_url: format!(
-                "http://{}/CertEnroll/{}.crl",
-                spec.host.as_ref().map_or_else(
-                    || format!("crl.{}.example", spec.name.as_str().to_lowercase()),
-                    |h| h.as_str().to_lowercase()
-                ),
-                spec.name
-            ),
-            publishes_cdp: spec.publishes_cdp,
-            crl_period: spec.crl_period,
-            subordinate_validity: spec.subordinate_validity,
-            faults: spec.faults.clone(),
-        };
+        record.details.push(Detail::text("ca", ca_summary(spec)));
+        let setup = self.ca_setup(spec);
         let (key, _) = self
             .pki
             .keys
             .key(&format!("ca:{}", spec.name), 2048)
-            .map_err(|e| ca_error(e.into()))?;
+            .map_err(|e| ca_error(spec)(e.into()))?;
         let serials = SeededRng::new(self.seed, &format!("ca:{}:serials", spec.name));
         let now = self.clock.now();
         let ca = match &spec.role {
-            CaRole::Root => {
-                CertificationAuthority::install_root(setup, key, serials, now).map_err(ca_error)?
-            }
+            CaRole::Root => CertificationAuthority::install_root(setup, key, serials, now)
+                .map_err(ca_error(spec))?,
             CaRole::Subordinate { parent } => {
-                let mut ca = CertificationAuthority::install_pending(setup, key, serials)
-                    .map_err(ca_error)?;
-                match (spec.install, self.pki.cas.get_mut(parent)) {
-                    (CaInstall::RequestFile, _) => {
-                        record.outcome = Outcome::Info;
-                        record.reason = Some("pending".into());
-                        record.details.push(Detail::text("state", format!("pending: the request file waits for {parent} to sign it (install-ca-certificate installs the result)")));
-                    }
-                    (CaInstall::Online, Some(parent_ca)) if !parent_ca.is_pending() => {
-                        let (der, cut) = parent_ca
-                            .sign_subordinate(&ca.subordinate_request(), now)
-                            .map_err(|e| RunError::Unsupported(format!("CA {}: {e}", spec.name)))?;
-                        ca.install_certificate(der).map_err(ca_error)?;
-                        if cut {
-                            record.warn("root-expires-first");
-                            record.details.push(Detail::text("lifetime", format!("cut to {parent}'s expiry: a CA never issues beyond its own certificate")));
-                        }
-                    }
-                    (CaInstall::Online, _) => {
-                        record.warn("parent-pending");
-                        record.details.push(Detail::text(
-                            "state",
-                            format!("pending: parent {parent} has no certificate yet"),
-                        ));
-                    }
-                }
-                ca
+                let ca = CertificationAuthority::install_pending(setup, key, serials)
+                    .map_err(ca_error(spec))?;
+                self.certify_subordinate(spec, parent, ca, &mut record)?
             }
         };
         if let Some(certificate) = ca.certificate() {
@@ -204,6 +133,78 @@ impl World {
             record.details.push(Detail::text("root-lifetime", warning));
         }
         Ok(record)
+    }
+
+    /// What a CA is set up with: the scenario's choices, the organisation name (a third party
+    /// has its own) and the CRL URL on its host.
+    fn ca_setup(&self, spec: &CaSpec) -> CaSetup {
+        CaSetup {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            organization: match &spec.organisation {
+                Some(organisation) => organisation.clone(),
+                None if spec.kind == CaKind::ThirdParty => format!("{} Trust Services", spec.name),
+                None => self.scenario.topology.organisation.clone(),
+            },
+            policy: spec.policy,
+            validity: spec.validity,
+            lifetime: spec.lifetime,
+            hash: spec.hash,
+            crl_url: format!(
+                "http://{}/CertEnroll/{}.crl",
+                spec.host.as_ref().map_or_else(
+                    || format!("crl.{}.example", spec.name.as_str().to_lowercase()),
+                    |h| h.as_str().to_lowercase()
+                ),
+                spec.name
+            ),
+            publishes_cdp: spec.publishes_cdp,
+            crl_period: spec.crl_period,
+            subordinate_validity: spec.subordinate_validity,
+            faults: spec.faults.clone(),
+        }
+    }
+
+    /// A pending subordinate CA gets its certificate from `parent` when installed online and
+    /// the parent has one; otherwise it stays pending, which `record` says.
+    fn certify_subordinate(
+        &mut self,
+        spec: &CaSpec,
+        parent: &CaName,
+        mut ca: CertificationAuthority,
+        record: &mut Record,
+    ) -> Result<CertificationAuthority, RunError> {
+        let now = self.clock.now();
+        match (spec.install, self.pki.cas.get_mut(parent)) {
+            (CaInstall::RequestFile, _) => {
+                record.outcome = Outcome::Info;
+                record.reason = Some("pending".into());
+                record.details.push(Detail::text("state", format!("pending: the request file waits for {parent} to sign it (install-ca-certificate installs the result)")));
+            }
+            (CaInstall::Online, Some(parent_ca)) if !parent_ca.is_pending() => {
+                let (der, cut) = parent_ca
+                    .sign_subordinate(&ca.subordinate_request(), now)
+                    .map_err(|e| RunError::Unsupported(format!("CA {}: {e}", spec.name)))?;
+                ca.install_certificate(der).map_err(ca_error(spec))?;
+                if cut {
+                    record.warn("root-expires-first");
+                    record.details.push(Detail::text(
+                        "lifetime",
+                        format!(
+                            "cut to {parent}'s expiry: a CA never issues beyond its own certificate"
+                        ),
+                    ));
+                }
+            }
+            (CaInstall::Online, _) => {
+                record.warn("parent-pending");
+                record.details.push(Detail::text(
+                    "state",
+                    format!("pending: parent {parent} has no certificate yet"),
+                ));
+            }
+        }
+        Ok(ca)
     }
 
     /// A CA's host trusts the root of the CA's chain once the CA is installed; an enterprise
@@ -358,5 +359,33 @@ impl World {
 
     fn setup_record(&self, actor: String, action: &str) -> Record {
         Record::new(self.clock.now(), actor, action)
+    }
+}
+
+/// The `ca` detail of an install: name, kind, role, where, policy module.
+fn ca_summary(spec: &CaSpec) -> String {
+    let host = spec
+        .host
+        .as_ref()
+        .map_or("outside the organisation".to_owned(), |host| {
+            format!("on {host}")
+        });
+    let role = match &spec.role {
+        CaRole::Root => "root".to_owned(),
+        CaRole::Subordinate { parent } => format!("subordinate of {parent}"),
+    };
+    format!(
+        "{} ({} {role} {host}, {} policy module)",
+        spec.name,
+        spec.kind.name(),
+        spec.policy.name()
+    )
+}
+
+/// How a PKI failure while installing `spec` becomes a run error.
+fn ca_error(spec: &CaSpec) -> impl Fn(pki::PkiError) -> RunError + '_ {
+    |source| RunError::Ca {
+        ca: spec.name.to_string(),
+        source: Box::new(source),
     }
 }
