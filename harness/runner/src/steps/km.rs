@@ -668,7 +668,11 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
                     key: private_key_der(&signing_key)?,
                 };
                 let scratch = new_record(world, user.to_string());
-                let _ = deliver_enrollment(world, &user, scratch, enrollment, signing);
+                // The renewal's own record lists every user it renewed; the record each
+                // delivery writes is not kept.
+                drop(deliver_enrollment(
+                    world, &user, scratch, enrollment, signing,
+                ));
             }
             Err(refusal) => refused_users.push(format!("{user}: {}", refusal.reason())),
         }
@@ -834,17 +838,12 @@ pub(super) fn sectool(
     operation: SectoolOperation,
 ) -> StepResult {
     let mut record = new_record(world, user.to_string());
-    let client = world
-        .clients
-        .users
-        .get(user)
-        .cloned()
-        .ok_or_else(|| StepError::missing(Thing::User, user))?;
+    let client = world.clients.user(user)?;
     let mut processed = Vec::new();
     let mut skipped = Vec::new();
     let authorities = world.pki.authorities();
     let context = CallContext::new(world.clock.now(), &authorities);
-    for (id, data) in world.mail.inbox(&client)? {
+    for (id, data) in world.mail.inbox(client)? {
         let label = format!("#{id} \"{}\"", subject_of(&data));
         let (headers, entity) = split_message(&data);
         match operation {
@@ -1127,7 +1126,9 @@ pub(super) fn backup_km(world: &mut World, km: &KmName, name: &str) -> StepResul
     let dir = world.work_dir.join("backups");
     std::fs::create_dir_all(&dir).map_err(StepError::io("creating the backups folder"))?;
     let path = dir.join(format!("{}.sqlite", backup_file_name(name)));
-    let _ = std::fs::remove_file(&path);
+    // A copy an earlier step left under the same name goes; there may be none, and a real
+    // problem with the folder shows when the backup is written.
+    let _absent = std::fs::remove_file(&path);
     let Some(server) = world.km.servers.get(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
@@ -1253,7 +1254,8 @@ pub(super) fn forklift(
         &world.work_dir.join("km"),
         &format!("{km}-{}", backup_file_name(new_host)),
     );
-    let _ = std::fs::remove_file(&target);
+    // As for backups: an earlier copy goes, and there may be none.
+    let _absent = std::fs::remove_file(&target);
     let Some(server) = world.km.servers.get_mut(km) else {
         return Ok(refused(record, &Refusal::NotInstalled));
     };
