@@ -9,7 +9,9 @@
 
 pub mod command;
 pub mod faults;
+pub mod folder;
 pub mod framing;
+mod log;
 pub mod mailstore;
 pub mod reply;
 pub mod server;
