@@ -540,13 +540,7 @@ pub(super) fn restore_ca(world: &mut World, ca: &model::CaName, from: &str) -> S
     };
     world.pki.cas.insert(ca.clone(), *state);
     record.details.push(Detail::text("restored", from));
-    let attached: Vec<KmName> = world
-        .km
-        .servers
-        .iter()
-        .filter(|(_, server)| server.hierarchy() == ca)
-        .map(|(name, _)| name.clone())
-        .collect();
+    let attached = world.km.attached_to(ca);
     super::km::note_divergence(world, &mut record, &attached)?;
     Ok(record)
 }

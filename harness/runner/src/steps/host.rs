@@ -1,7 +1,7 @@
 //! Host administration: installing parts (Certificate Services, Web Enrollment Support,
 //! fixes) and upgrading an NT 4.0 CA host to Windows 2000 (OPS-03).
 
-use model::{KmName, Outcome};
+use model::Outcome;
 use report::Detail;
 
 use super::new_record;
@@ -19,13 +19,7 @@ pub(super) fn upgrade_ca(world: &mut World, ca: &model::CaName) -> StepResult {
     let in_hierarchy = world.scenario.topology.cas.iter().any(
         |other| matches!(&other.role, scenario::CaRole::Subordinate { parent } if parent == ca),
     ) || spec.role != scenario::CaRole::Root;
-    let attached: Vec<KmName> = world
-        .km
-        .servers
-        .iter()
-        .filter(|(_, server)| server.hierarchy() == ca)
-        .map(|(name, _)| name.clone())
-        .collect();
+    let attached = world.km.attached_to(ca);
     let on_km_host = attached.iter().any(|km| {
         world
             .scenario

@@ -13,6 +13,7 @@ use report::{Detail, Record};
 use scenario::{FetchProtocol, SendStep};
 use smime::mime::{Entity, classify};
 
+use super::mail::{has_subject, newest_with_subject, no_such_message};
 use super::new_record;
 use crate::LiveClients;
 use crate::error::{StepError, StepResult};
@@ -30,18 +31,9 @@ pub(super) fn live_fetch(
     let mut record = new_record(world, user.to_string());
     let live = live(world)?;
     let client = world.clients.user(user)?;
-    let mut expected = None;
-    for entry in world.mail.inbox_newest_first(client) {
-        let (id, data) = entry?;
-        if subject_of(&data).as_deref() == Some(subject) {
-            expected = Some((id, data));
-            break;
-        }
-    }
-    let Some((id, expected)) = expected else {
-        record.outcome = Outcome::Error(None);
-        record.reason = Some("no-such-message".into());
-        return Ok(record);
+    let inbox = world.mail.inbox_newest_first(client);
+    let Some((id, expected)) = newest_with_subject(inbox, has_subject(subject))? else {
+        return Ok(no_such_message(record));
     };
     record.details.push(Detail::text(
         "message",

@@ -542,11 +542,7 @@ fn find_message(
     subject: &str,
     folder: Folder,
 ) -> Result<Option<Found>, StepError> {
-    let has_subject = |data: &[u8]| {
-        mail_parser::MessageParser::new()
-            .parse_headers(data)
-            .is_some_and(|message| message.subject() == Some(subject))
-    };
+    let has_subject = has_subject(subject);
     let reader = world.clients.user(user)?;
     Ok(match folder {
         Folder::Inbox => newest_with_subject(world.mail.inbox_newest_first(reader), has_subject)?
@@ -593,8 +589,24 @@ fn find_message(
     })
 }
 
+/// Whether a message's Subject header is `subject`.
+pub(super) fn has_subject(subject: &str) -> impl Fn(&[u8]) -> bool + '_ {
+    move |data: &[u8]| {
+        mail_parser::MessageParser::new()
+            .parse_headers(data)
+            .is_some_and(|message| message.subject() == Some(subject))
+    }
+}
+
+/// A step that names a message the mailbox does not hold.
+pub(super) fn no_such_message(mut record: Record) -> Record {
+    record.outcome = Outcome::Error(None);
+    record.reason = Some("no-such-message".into());
+    record
+}
+
 /// The first message (newest first) whose bytes `has_subject` accepts.
-fn newest_with_subject(
+pub(super) fn newest_with_subject(
     inbox: impl Iterator<Item = Result<Delivered, StepError>>,
     has_subject: impl Fn(&[u8]) -> bool,
 ) -> Result<Option<Delivered>, StepError> {
@@ -625,18 +637,13 @@ pub(super) fn alter_message(
         .rev()
     {
         let data = message.data().map_err(StepError::io(SPOOL))?;
-        if mail_parser::MessageParser::new()
-            .parse_headers(&data)
-            .is_some_and(|parsed| parsed.subject() == Some(subject))
-        {
+        if has_subject(subject)(&data) {
             stored = Some((message, data));
             break;
         }
     }
     let Some((stored, data)) = stored else {
-        record.outcome = Outcome::Error(None);
-        record.reason = Some("no-such-message".into());
-        return Ok(record);
+        return Ok(no_such_message(record));
     };
     record.details.push(Detail::text(
         "message",
@@ -675,9 +682,7 @@ pub(super) fn read(
 ) -> StepResult {
     let mut record = new_record(world, user.to_string());
     let Some(found) = find_message(world, user, subject, folder)? else {
-        record.outcome = Outcome::Error(None);
-        record.reason = Some("no-such-message".into());
-        return Ok(record);
+        return Ok(no_such_message(record));
     };
     record.details.push(Detail::text("message", found.label));
     let client = world.clients.user(user)?;

@@ -72,6 +72,15 @@ impl Km {
         km.cloned().or_else(|| self.km_for(user))
     }
 
+    /// The KM servers attached to `ca`.
+    pub(crate) fn attached_to(&self, ca: &model::CaName) -> Vec<KmName> {
+        self.servers
+            .iter()
+            .filter(|(_, server)| server.hierarchy() == ca)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// Whether a user's V1 client lost advanced security (KM-06) on any KM server.
     pub(crate) fn v1_security_ended(&self, user: &UserName) -> bool {
         self.servers

@@ -155,16 +155,11 @@ pub(super) fn fetch_crl(s: &mut StepResolver<'_, '_>) -> Option<Action> {
 
 pub(super) fn install_root(s: &mut StepResolver<'_, '_>) -> Option<Action> {
     Some({
-        let name = s.table.text("ca")?;
-        let ca = s.ca("ca")?;
-        if s.context
-            .cas
-            .iter()
-            .any(|spec| spec.name == ca && spec.role != CaRole::Root)
-        {
-            s.r.problem(name.span, format!("`{ca}` is not a root CA"));
-            return None;
-        }
+        let ca = s.ca_that(
+            "ca",
+            |spec| spec.role == CaRole::Root,
+            |ca| (format!("`{ca}` is not a root CA"), None),
+        )?;
         let store = match (s.table.text("host"), s.table.text("user")) {
             (Some(host), None) => {
                 s.r.reference(&host, "host", s.context.host_names)

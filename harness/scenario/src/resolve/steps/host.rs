@@ -5,24 +5,17 @@ use pki::CaKind;
 
 use super::super::installed_part;
 use super::StepResolver;
-use crate::types::Action;
+use crate::types::{Action, CaSpec};
 
 pub(super) fn upgrade_ca(s: &mut StepResolver<'_, '_>) -> Option<Action> {
     Some({
-        let name = s.table.text("ca")?;
-        let ca = s.ca("ca")?;
-        if s.context
-            .cas
-            .iter()
-            .any(|spec| spec.name == ca && spec.kind != CaKind::Nt4CertificateServer)
-        {
-            s.r.problem_with_help(
-                name.span,
+        let nt4 = |spec: &CaSpec| spec.kind == CaKind::Nt4CertificateServer;
+        let ca = s.ca_that("ca", nt4, |ca| {
+            (
                 format!("`{ca}` is not an NT 4.0 Certificate Server"),
-                "only class = \"nt4-certificate-server\" is upgraded in place",
-            );
-            return None;
-        }
+                Some("only class = \"nt4-certificate-server\" is upgraded in place"),
+            )
+        })?;
         Action::UpgradeCa { ca }
     })
 }

@@ -57,6 +57,31 @@ impl StepResolver<'_, '_> {
             .then(|| CaName::new(value.value))
     }
 
+    /// The CA a key names, which must be one `fits` accepts; else the problem `problem`
+    /// words (with its help, if any), at the key's value.
+    pub(super) fn ca_that(
+        &mut self,
+        key: &str,
+        fits: impl Fn(&CaSpec) -> bool,
+        problem: impl FnOnce(&CaName) -> (String, Option<&'static str>),
+    ) -> Option<CaName> {
+        let value = self.table.text(key)?;
+        let ca = self.ca(key)?;
+        if self
+            .context
+            .cas
+            .iter()
+            .any(|spec| spec.name == ca && !fits(spec))
+        {
+            match problem(&ca) {
+                (message, Some(help)) => self.r.problem_with_help(value.span, message, help),
+                (message, None) => self.r.problem(value.span, message),
+            }
+            return None;
+        }
+        Some(ca)
+    }
+
     /// The KM server a step names; without one, the runner asks the user's current site's,
     /// which must exist at least for the home site of a user who never moves.
     pub(super) fn km_for(&mut self, user: &UserName) -> Option<Option<KmName>> {
@@ -100,35 +125,40 @@ impl StepResolver<'_, '_> {
     /// The user a key names, who must be a scripted one: what this step does, a live user's
     /// real client does itself, through the step `instead`.
     pub(super) fn scripted_user(&mut self, key: &str, instead: &str) -> Option<UserName> {
-        let user = self.user(key)?;
-        if self.is_live(&user) {
-            let span = self
-                .table
-                .text(key)
-                .map_or(self.span.clone(), |value| value.span);
-            self.r.problem_with_help(
-                span,
+        self.user_who_is(key, false, |user| {
+            (
                 format!("`{user}` is a live user: a real mail client does this for them"),
                 format!("use `{instead}`, which waits for the client"),
-            );
-            return None;
-        }
-        Some(user)
+            )
+        })
     }
 
     /// The user a key names, who must be a live one.
     pub(super) fn live_user(&mut self, key: &str) -> Option<UserName> {
+        self.user_who_is(key, true, |user| {
+            (
+                format!("`{user}` is not a live user"),
+                "add `live = true` to the user, or use the scripted step".to_owned(),
+            )
+        })
+    }
+
+    /// The user a key names, if it is live exactly when `live` says; else the problem
+    /// `problem` words, at the key's value.
+    fn user_who_is(
+        &mut self,
+        key: &str,
+        live: bool,
+        problem: impl FnOnce(&UserName) -> (String, String),
+    ) -> Option<UserName> {
         let user = self.user(key)?;
-        if !self.is_live(&user) {
+        if self.is_live(&user) != live {
             let span = self
                 .table
                 .text(key)
                 .map_or(self.span.clone(), |value| value.span);
-            self.r.problem_with_help(
-                span,
-                format!("`{user}` is not a live user"),
-                "add `live = true` to the user, or use the scripted step",
-            );
+            let (message, help) = problem(&user);
+            self.r.problem_with_help(span, message, help);
             return None;
         }
         Some(user)
