@@ -228,6 +228,7 @@ pub(super) fn refuse(mut record: Record, reason: &str) -> Record {
 
 fn clock(world: &mut World, advance: Duration) -> Record {
     world.clock.advance(advance);
+    world.mail.date_deliveries(world.clock.now());
     let mut record = new_record(world, "scenario");
     record
         .details

@@ -63,6 +63,15 @@ impl Mail {
         })
     }
 
+    /// Dates what the sink stores from now on at `now`: the INTERNALDATE the IMAP server shows
+    /// is the virtual time of delivery, never the wall clock.
+    pub(crate) fn date_deliveries(&self, now: model::Timestamp) {
+        let since_epoch = std::time::Duration::from_secs(u64::try_from(now.unix()).unwrap_or(0));
+        self.sink
+            .store()
+            .set_clock(Arc::new(sink::FixedClock(since_epoch)));
+    }
+
     /// A user's inbox as their client sees it: what the sink delivered, with any message the
     /// security tool rewrote in its rewritten form.
     pub(crate) fn inbox(&self, client: &VirtualUser) -> Result<Inbox, StepError> {

@@ -103,6 +103,7 @@ impl World {
             live: None,
             scenario: Arc::clone(&scenario),
         };
+        world.mail.date_deliveries(world.clock.now());
         let mut records = Vec::new();
         for spec in &scenario.topology.cas {
             records.push(world.install_ca(spec)?);
