@@ -56,6 +56,9 @@ pub(crate) struct ServeArgs {
     /// Write certificates, messages, KM databases and the transcript under DIR/<scenario>/.
     #[arg(long, value_name = "DIR")]
     artifacts: Option<PathBuf>,
+    /// Also write the static HTML report (DIR/index.html) and the run as JSON (DIR/run.json).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -199,8 +202,17 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Exit> {
         matrix: None,
         seats: None,
     };
+    let results = [result];
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(dir.join("index.html"), report::render_html(&results)))
+            .and_then(|()| std::fs::write(dir.join("run.json"), report::run_json(&results)))
+            .with_context(|| format!("writing the report to {}", dir.display()))?;
+        println!("report: {}", dir.join("index.html").display());
+    }
     match args.format {
-        Format::Json | Format::Junit => print!("{}", report::run_json(&[result])),
+        Format::Json => print!("{}", report::run_json(&results)),
+        Format::Junit => print!("{}", report::junit(&results)),
         Format::Human => {
             for problem in &problems {
                 println!("FAIL {problem}");
