@@ -97,12 +97,9 @@ fn mutt_and_s_nail_play_alice_in_the_built_in_scenario() {
     ] {
         assert!(output.contains(line), "no {line:?} in\n{output}");
     }
+    // mutt fetched the message once, over IMAP; s-nail's fetch over POP3 was the second.
     assert!(
-        output.contains("fetched: over POP3 by the user's client")
-            || output
-                .matches("fetched: over IMAP by the user's client")
-                .count()
-                == 2,
+        output.contains("fetched: over POP3 by the user's client"),
         "{output}"
     );
 }
@@ -159,10 +156,9 @@ fn s_nail_opens_and_answers_the_message_with_its_own_smime() {
         &[],
         "verify 1\n",
     );
-    assert!(!verified.contains("Error"), "{verified}");
     assert!(
-        verified.to_lowercase().contains("verif"),
-        "s-nail said nothing about the signature:\n{verified}"
+        verified.contains("Message 1 was verified successfully"),
+        "{verified}"
     );
 
     serve.wait_for("waiting: alice to send \"Re: Quarterly figures\" to bob");
