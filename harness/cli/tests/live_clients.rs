@@ -381,9 +381,10 @@ fn sigterm_while_a_live_step_waits_ends_serve_cleanly() {
     );
     serve.wait_for("waiting: alice to fetch \"Quarterly figures\"");
     let started = now();
+    // The shell's own kill: no procps needed.
     run_ok(
-        "kill",
-        &["-TERM", &serve.child.id().to_string()],
+        "sh",
+        &["-c", &format!("kill -TERM {}", serve.child.id())],
         None,
         serve.dir.path(),
     );
