@@ -399,6 +399,7 @@ fn sigterm_while_a_live_step_waits_ends_serve_cleanly() {
         "[7] live-fetch by alice",
         "FAIL step 7 (line 92) live-fetch: expected outcome ok, got error (interrupted)",
         "FAIL step 9 (line 109) live-send: expected outcome ok, got error (interrupted)",
+        "problem: alice's client did not fetch the message before the run was interrupted",
         "real-client-reply: failed",
     ] {
         assert!(output.contains(line), "no {line:?} in\n{output}");
