@@ -25,8 +25,9 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # that read the system clock.
 command -v gpgsm >/dev/null 2>&1 || need+=(gpgsm)
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
-# Real mail clients for the live users' servers (harness/live): ldapsearch, s-nail, and mutt,
-# which needs a terminal and runs inside tmux. curl is already on the machine.
+# Real mail clients for the live users' servers (harness/live) and for `kmlab serve`
+# (harness/cli/tests/live_clients.rs, with Python and openssl above): ldapsearch, s-nail, and
+# mutt, which needs a terminal and runs inside tmux; curl, usually already on the machine.
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v s-nail >/dev/null 2>&1 || need+=(s-nail)
 command -v mutt >/dev/null 2>&1 || need+=(mutt)

@@ -291,6 +291,31 @@ pub const TESTED_BY: &[RuleTest] = &[
         file: "harness/sink/tests/connections.rs",
         test: "one_client_past_its_cap_hears_421_while_another_is_served",
     },
+    RuleTest {
+        rule: "LIVE-04",
+        file: "harness/cli/tests/live_clients.rs",
+        test: "curl_python_ldapsearch_and_openssl_play_alice",
+    },
+    RuleTest {
+        rule: "LIVE-04",
+        file: "harness/cli/tests/live_clients.rs",
+        test: "mutt_and_s_nail_play_alice_in_the_built_in_scenario",
+    },
+    RuleTest {
+        rule: "LIVE-05",
+        file: "harness/cli/tests/live_clients.rs",
+        test: "a_live_step_past_its_timeout_fails_as_live_timeout",
+    },
+    RuleTest {
+        rule: "LIVE-05",
+        file: "harness/cli/tests/live_clients.rs",
+        test: "sigterm_while_a_live_step_waits_ends_serve_cleanly",
+    },
+    RuleTest {
+        rule: "LIVE-06",
+        file: "harness/cli/tests/live_clients.rs",
+        test: "start_now_makes_the_certificates_valid_now",
+    },
 ];
 
 /// The rule with this identifier, if the catalogue has one.

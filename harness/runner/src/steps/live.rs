@@ -85,7 +85,8 @@ pub(super) fn live_fetch(
             return Ok(gave_up(
                 record,
                 &waited,
-                format!("{user}'s client did not fetch the message within {timeout}"),
+                format!("{user}'s client did not fetch the message"),
+                timeout,
             ));
         }
     };
@@ -158,10 +159,10 @@ pub(super) fn live_send(world: &mut World, send: &SendStep, timeout: Duration) -
         Waited::Done(stored) => stored,
         Waited::TimedOut | Waited::Interrupted => {
             let problem = format!(
-                "{}'s client submitted no message \"{}\" within {timeout}",
+                "{}'s client submitted no message \"{}\"",
                 send.from, send.subject
             );
-            return Ok(gave_up(record, &waited, problem));
+            return Ok(gave_up(record, &waited, problem, timeout));
         }
     };
     let data = stored.data().map_err(StepError::io(crate::world::SPOOL))?;
@@ -218,11 +219,22 @@ fn describe_submission(
 
 /// A live step that stopped waiting: past its timeout, or because the run is ending
 /// (LIVE-05: a failed step with a reason, never a hang).
-fn gave_up<T>(mut record: Record, waited: &Waited<T>, problem: String) -> Record {
+fn gave_up<T>(
+    mut record: Record,
+    waited: &Waited<T>,
+    problem: String,
+    timeout: Duration,
+) -> Record {
     record.outcome = Outcome::Error(None);
-    let reason = match waited {
-        Waited::Interrupted => "interrupted",
-        Waited::TimedOut | Waited::Done(_) => "live-timeout",
+    // An interrupted wait ended before its timeout: the problem says which.
+    let (reason, problem) = match waited {
+        Waited::Interrupted => (
+            "interrupted",
+            format!("{problem} before the run was interrupted"),
+        ),
+        Waited::TimedOut | Waited::Done(_) => {
+            ("live-timeout", format!("{problem} within {timeout}"))
+        }
     };
     record.reason = Some(reason.to_owned());
     record.details.push(Detail::text("problem", problem));
