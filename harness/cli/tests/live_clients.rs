@@ -24,13 +24,6 @@ const PATIENCE: Duration = Duration::from_secs(120);
 
 const SCENARIO: &str = "scenarios/live/real-client-reply.toml";
 
-/// Every server certificate of the scenario's CA is signed with SHA-1, as Windows 2000 CAs
-/// signed. OpenSSL 3 refuses SHA-1 signatures in a TLS chain at its default security level
-/// and GnuTLS calls them insecure, so each client is told to accept them; nothing else about
-/// the verification is relaxed (the chain must lead to `ca-certificates.pem`, the name must
-/// be `localhost`).
-const OPENSSL_SHA1_CIPHERS: &str = "DEFAULT:@SECLEVEL=0";
-
 #[test]
 fn mutt_and_s_nail_play_alice_in_the_built_in_scenario() {
     need(&["mutt", "tmux", "s-nail", "ldapsearch", "openssl"]);
@@ -760,8 +753,6 @@ fn s_nail(serve: &Serve, key: &Path, folder: &str, options: &[&str], script: &st
         "-S".to_owned(),
         "tls-ca-no-defaults".to_owned(),
         "-S".to_owned(),
-        format!("tls-config-pairs=CipherString={OPENSSL_SHA1_CIPHERS}"),
-        "-S".to_owned(),
         format!("smime-ca-file={ca}"),
         "-S".to_owned(),
         "smime-ca-no-defaults".to_owned(),
@@ -803,8 +794,6 @@ fn s_nail_sends_the_reply(serve: &Serve, signing: &Path, bob: &Path) {
             &format!("tls-ca-file={ca}"),
             "-S",
             "tls-ca-no-defaults",
-            "-S",
-            &format!("tls-config-pairs=CipherString={OPENSSL_SHA1_CIPHERS}"),
             "-S",
             "smime-sign",
             "-S",
@@ -852,7 +841,6 @@ fn mutt_opens_the_message(serve: &Serve, keys: &AliceKeys) -> String {
              set ssl_starttls=yes\n\
              set ssl_force_tls=yes\n\
              set certificate_file={ca}\n\
-             set ssl_ciphers=\"NORMAL:%VERIFY_ALLOW_SIGN_WITH_SHA1\"\n\
              set folder=imap://localhost:{port}/\n\
              set spoolfile=+INBOX\n\
              set header_cache=\n\
@@ -1010,8 +998,6 @@ fn curl_args(serve: &Serve, url: &str, more: &[&str]) -> Vec<String> {
         "--ssl-reqd",
         "--cacert",
         serve.ready.ca_certificates.to_str().unwrap(),
-        "--ciphers",
-        OPENSSL_SHA1_CIPHERS,
         "-u",
         &format!("{}:{}", serve.ready.login, serve.ready.password),
         url,
@@ -1027,7 +1013,6 @@ const POPLIB: &str = r#"
 import poplib, ssl, sys
 port, password, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 context = ssl.create_default_context(cafile=ca)
-context.set_ciphers("DEFAULT:@SECLEVEL=0")
 p = poplib.POP3("localhost", port)
 print("stls", p.stls(context=context))
 p.user("alice")
@@ -1042,7 +1027,6 @@ const IMAPLIB: &str = r#"
 import imaplib, ssl, sys
 port, password, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 context = ssl.create_default_context(cafile=ca)
-context.set_ciphers("DEFAULT:@SECLEVEL=0")
 m = imaplib.IMAP4("localhost", port)
 print("starttls", m.starttls(ssl_context=context)[0])
 m.login("alice", password)
@@ -1058,7 +1042,6 @@ const SMTPLIB: &str = r#"
 import smtplib, ssl, sys
 port, password, ca, message = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 context = ssl.create_default_context(cafile=ca)
-context.set_ciphers("DEFAULT:@SECLEVEL=0")
 s = smtplib.SMTP("localhost", port)
 s.starttls(context=context)
 print("login", s.login("alice", password)[0])

@@ -572,25 +572,28 @@ impl CertificationAuthority {
         {
             return Err(IssueError::Denied("exclusive-policy-module"));
         }
-        self.issue_for(request, Vec::new(), now)
+        self.issue_for(request, Vec::new(), self.setup.hash, now)
     }
 
     /// Issues a TLS certificate for one of the organisation's own servers, naming
     /// `host_names` in subjectAltName: the administrator installs it from the CA's own
-    /// console, so the policy module, which judges requests, does not see it.
+    /// console, so the policy module, which judges requests, does not see it. It is signed
+    /// with SHA-256 whatever the CA's hash: today's TLS clients refuse SHA-1 signatures, and
+    /// this certificate is the harness's plumbing, not part of what a scenario tests.
     pub fn issue_server_certificate(
         &mut self,
         request: &CertificateRequest,
         host_names: Vec<String>,
         now: Timestamp,
     ) -> Result<IssuedCertificate, IssueError> {
-        self.issue_for(request, host_names, now)
+        self.issue_for(request, host_names, SignatureHash::Sha256, now)
     }
 
     fn issue_for(
         &mut self,
         request: &CertificateRequest,
         host_names: Vec<String>,
+        hash: SignatureHash,
         now: Timestamp,
     ) -> Result<IssuedCertificate, IssueError> {
         let Some((not_after, cut_at_ca_expiry)) = self.issued_not_after(now) else {
@@ -612,7 +615,7 @@ impl CertificationAuthority {
             not_before: now,
             not_after,
             crl_distribution_point: self.cdp_for(request.version),
-            hash: self.setup.hash,
+            hash,
         };
         let der = self.sign(&template, &request.public_key)?;
         Ok(self.record(&template, &der, request.purpose, cut_at_ca_expiry))

@@ -12,6 +12,7 @@ use model::{Duration, Outcome, UserName};
 use report::{Detail, Record};
 use scenario::{FetchProtocol, SendStep};
 use smime::mime::{Entity, classify};
+use smime::structure::{CmsSummary, summarize};
 
 use super::mail::{has_subject, newest_with_subject, no_such_message};
 use super::new_record;
@@ -197,13 +198,21 @@ fn describe_submission(
         "submitted",
         format!("with AUTH as {} by the user's client", login.user),
     ));
-    let layer = match classify(data) {
-        Ok(Entity::ClearSigned { .. }) => "clear-signed",
-        Ok(Entity::Pkcs7 { .. }) => "S/MIME (application/pkcs7-mime)",
+    // The outer layer is all a sender's bytes show: what an envelope holds, only its
+    // recipients' keys open (their `read` says).
+    let outer = match classify(data) {
+        Ok(Entity::ClearSigned { .. }) => "clear-signed (multipart/signed)",
+        Ok(Entity::Pkcs7 { der, .. }) => match summarize(&der) {
+            Ok(CmsSummary::Signed(_)) => "opaque-signed (signed-data)",
+            Ok(CmsSummary::Enveloped(_)) => {
+                "encrypted (enveloped-data); what it holds, its recipients see"
+            }
+            _ => "application/pkcs7-mime that is neither signed- nor enveloped-data",
+        },
         Ok(_) => "no S/MIME layer",
         Err(_) => "not readable as MIME",
     };
-    record.details.push(Detail::text("signed", layer));
+    record.details.push(Detail::text("layers", outer));
     for envelope in super::mail::envelopes_in(data) {
         record
             .details
