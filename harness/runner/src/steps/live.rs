@@ -18,7 +18,6 @@ use super::mail::{has_subject, newest_with_subject, no_such_message};
 use super::new_record;
 use crate::LiveClients;
 use crate::error::{StepError, StepResult};
-use crate::reading::{algorithm_text, cipher_text};
 use crate::world::{Live, SentMessage, Waited, World};
 
 /// The live user's client fetches the newest message with `subject` from its inbox.
@@ -214,12 +213,7 @@ fn describe_submission(
     };
     record.details.push(Detail::text("layers", outer));
     for envelope in super::mail::envelopes_in(data) {
-        record
-            .details
-            .push(Detail::text("cipher", cipher_text(&envelope)));
-        record
-            .details
-            .push(Detail::text("algorithm", algorithm_text(&envelope)));
+        super::mail::describe_envelope(record, &envelope);
     }
     record
         .details

@@ -197,12 +197,7 @@ fn describe_send(world: &World, draft: &Draft, built: Built<'_>, record: &mut Re
     if let Some(encryption) = &draft.encryption {
         // What the bytes say, not what was asked for: a downgrade shows here (CL-03).
         for envelope in envelopes_in(message) {
-            record
-                .details
-                .push(Detail::text("cipher", cipher_text(&envelope)));
-            record
-                .details
-                .push(Detail::text("algorithm", algorithm_text(&envelope)));
+            describe_envelope(record, &envelope);
             let weak = envelope
                 .cipher
                 .as_ref()
@@ -496,6 +491,16 @@ fn submit(
             .push(Detail::text("sink", last.outcome.clone()));
     }
     Ok(record)
+}
+
+/// An envelope's cipher as its bytes say it, with the algorithm's identifier and key bits.
+pub(super) fn describe_envelope(record: &mut Record, envelope: &EnvelopeSummary) {
+    record
+        .details
+        .push(Detail::text("cipher", cipher_text(envelope)));
+    record
+        .details
+        .push(Detail::text("algorithm", algorithm_text(envelope)));
 }
 
 /// Every envelope in a message, outermost first, found by peeling signatures without keys.
