@@ -159,6 +159,15 @@ const fn field(key: &'static str, kind: FieldKind, required: bool, meaning: &'st
     }
 }
 
+/// The KM server a step acts on, the most common key.
+const KM_SERVER: Field = field("km_server", FieldKind::Text, true, "the KM server");
+
+/// The CA a step acts on.
+const CA: Field = field("ca", FieldKind::Text, true, "the CA");
+
+/// A message's recipients.
+const TO: Field = field("to", FieldKind::Names, true, "one recipient or a list");
+
 /// Every action, in the order the language documentation lists them.
 pub const ACTIONS: &[ActionSpec] = &[
     ActionSpec {
@@ -179,7 +188,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Km,
         name: "enable-v3",
         summary: "the administrator enables advanced security (S/MIME V3) on a KM server",
-        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        fields: &[KM_SERVER],
         details: &[
             "ca",
             "km-certificate",
@@ -197,7 +206,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "configure-ca",
         summary: "change a CA's registry settings or policy module; they apply after restart-ca",
         fields: &[
-            field("ca", FieldKind::Text, true, "the CA"),
+            CA,
             field(
                 "validity_period",
                 FieldKind::Text,
@@ -224,7 +233,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Ca,
         name: "restart-ca",
         summary: "restart certificate services: configured settings come into force",
-        fields: &[field("ca", FieldKind::Text, true, "the CA")],
+        fields: &[CA],
         details: &["applied", "in-force"],
     },
     ActionSpec {
@@ -299,7 +308,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Ca,
         name: "publish-crl",
         summary: "the CA publishes a new signed CRL",
-        fields: &[field("ca", FieldKind::Text, true, "the CA")],
+        fields: &[CA],
         details: &["crl-number", "revoked", "next-update"],
     },
     ActionSpec {
@@ -307,10 +316,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Ca,
         name: "fetch-crl",
         summary: "a user's client downloads the newest CRL a CA published",
-        fields: &[
-            field("user", FieldKind::Text, true, "whose client"),
-            field("ca", FieldKind::Text, true, "the CA"),
-        ],
+        fields: &[field("user", FieldKind::Text, true, "whose client"), CA],
         details: &["crl-number", "revoked"],
     },
     ActionSpec {
@@ -363,7 +369,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "set-configuration-directory",
         summary: "point the KM host's ConfigurationDirectory setting at a folder",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field(
                 "path",
                 FieldKind::Text,
@@ -378,7 +384,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Km,
         name: "drop-drive-mapping",
         summary: "the KM host loses its mapped drive to the CA's shared configuration folder",
-        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        fields: &[KM_SERVER],
         details: &["configuration-directory"],
     },
     ActionSpec {
@@ -468,7 +474,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "set-enrollment-mode",
         summary: "the administrator chooses which certificate versions the KM server issues",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field(
                 "mode",
                 FieldKind::Text,
@@ -483,7 +489,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Km,
         name: "renew-all",
         summary: "re-issue every enrolled user's certificates under the current mode",
-        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        fields: &[KM_SERVER],
         details: &["renewed", "refused"],
     },
     ActionSpec {
@@ -557,10 +563,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Km,
         name: "reattach-ca",
         summary: "attach a KM server to another CA (it is meant to keep one CA for life)",
-        fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
-            field("ca", FieldKind::Text, true, "the new CA"),
-        ],
+        fields: &[KM_SERVER, field("ca", FieldKind::Text, true, "the new CA")],
         details: &["unreadable", "lost"],
     },
     ActionSpec {
@@ -568,7 +571,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Km,
         name: "stop-km",
         summary: "stop the KM service",
-        fields: &[field("km_server", FieldKind::Text, true, "the KM server")],
+        fields: &[KM_SERVER],
         details: &[],
     },
     ActionSpec {
@@ -577,7 +580,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "start-km",
         summary: "start the KM service with its startup password",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field(
                 "startup_password",
                 FieldKind::Text,
@@ -593,7 +596,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "change-admin-password",
         summary: "change the KM administrator password (it starts as \"password\")",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field("password", FieldKind::Text, true, "the new password"),
         ],
         details: &[],
@@ -604,7 +607,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "backup-km",
         summary: "back up a KM database (5.5: only with the service stopped; 2000: online)",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field("name", FieldKind::Text, true, "what to call the backup"),
         ],
         details: &["backup"],
@@ -615,7 +618,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "backup-ca",
         summary: "back up a CA's database",
         fields: &[
-            field("ca", FieldKind::Text, true, "the CA"),
+            CA,
             field("name", FieldKind::Text, true, "what to call the backup"),
         ],
         details: &["backup"],
@@ -626,7 +629,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "restore-km",
         summary: "restore a KM database from a backup (service stopped)",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field(
                 "from",
                 FieldKind::Text,
@@ -648,7 +651,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "restore-ca",
         summary: "restore a CA's database from a backup",
         fields: &[
-            field("ca", FieldKind::Text, true, "the CA"),
+            CA,
             field(
                 "from",
                 FieldKind::Text,
@@ -664,7 +667,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         name: "forklift",
         summary: "move a KM server's database and logs to a new machine",
         fields: &[
-            field("km_server", FieldKind::Text, true, "the KM server"),
+            KM_SERVER,
             field(
                 "new_host",
                 FieldKind::Text,
@@ -685,7 +688,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         area: Area::Host,
         name: "upgrade-ca",
         summary: "upgrade an NT 4.0 Certificate Server in place to Windows 2000 certificate services",
-        fields: &[field("ca", FieldKind::Text, true, "the CA")],
+        fields: &[CA],
         details: &["converted", "km-servers"],
     },
     ActionSpec {
@@ -706,7 +709,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         summary: "a user composes a message and submits it over SMTP",
         fields: &[
             field("from", FieldKind::Text, true, "the sender"),
-            field("to", FieldKind::Names, true, "one recipient or a list"),
+            TO,
             field(
                 "subject",
                 FieldKind::Text,
@@ -946,7 +949,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         summary: "a live user's mail client submits a message over SMTP with AUTH (under kmlab run, kmlab stands in for the client and composes it as `send` would)",
         fields: &[
             field("from", FieldKind::Text, true, "the live user"),
-            field("to", FieldKind::Names, true, "one recipient or a list"),
+            TO,
             field(
                 "subject",
                 FieldKind::Text,
