@@ -25,6 +25,7 @@ const PATIENCE: Duration = Duration::from_secs(120);
 const SCENARIO: &str = "scenarios/live/real-client-reply.toml";
 
 #[test]
+#[expect(clippy::print_stderr, reason = "the session is shown with --nocapture")]
 fn mutt_and_s_nail_play_alice_in_the_built_in_scenario() {
     need(&["mutt", "tmux", "s-nail", "ldapsearch", "openssl"]);
     let mut serve = Serve::start(&workspace().join(SCENARIO), &[]);
@@ -95,9 +96,14 @@ fn mutt_and_s_nail_play_alice_in_the_built_in_scenario() {
         output.contains("fetched: over POP3 by the user's client"),
         "{output}"
     );
+    // The whole session, for `--nocapture`: what each client showed and what kmlab judged.
+    eprintln!(
+        "--- mutt's screen ---\n{pane}\n--- s-nail over POP3 ---\n{session}\n--- kmlab serve ---\n{output}"
+    );
 }
 
 #[test]
+#[expect(clippy::print_stderr, reason = "the session is shown with --nocapture")]
 fn s_nail_opens_and_answers_the_message_with_its_own_smime() {
     need(&["s-nail", "ldapsearch", "openssl"]);
     // s-nail's S/MIME is OpenSSL's PKCS #7 API, which names certificates only by issuer and
@@ -171,6 +177,8 @@ fn s_nail_opens_and_answers_the_message_with_its_own_smime() {
     ] {
         assert!(output.contains(line), "no {line:?} in\n{output}");
     }
+    // The whole session, for `--nocapture`: what s-nail printed and what kmlab judged.
+    eprintln!("--- s-nail verifying ---\n{verified}\n--- kmlab serve ---\n{output}");
 }
 
 #[test]
