@@ -803,6 +803,8 @@ const P2_MESSAGE_BYTES: usize = 6000;
 enum Receiver {
     /// `kmlab sink --maildir`, in a process of its own.
     KmlabMaildir,
+    /// `kmlab sink --maildir --fsync`: every `250` means the message is on disk.
+    KmlabMaildirFsync,
     /// kmlab's sink with its in-memory store, on a multi-threaded runtime in this process.
     KmlabMemory,
     /// `smtp-sink -d`, writing a file per message.
@@ -814,8 +816,9 @@ enum Receiver {
 }
 
 impl Receiver {
-    const ALL: [Receiver; 5] = [
+    const ALL: [Receiver; 6] = [
         Receiver::KmlabMaildir,
+        Receiver::KmlabMaildirFsync,
         Receiver::KmlabMemory,
         Receiver::SmtpSinkStoring,
         Receiver::SmtpSinkDiscarding,
@@ -825,6 +828,7 @@ impl Receiver {
     fn label(self) -> &'static str {
         match self {
             Receiver::KmlabMaildir => "kmlab Maildir",
+            Receiver::KmlabMaildirFsync => "kmlab Maildir --fsync",
             Receiver::KmlabMemory => "kmlab in-memory",
             Receiver::SmtpSinkStoring => "smtp-sink -d",
             Receiver::SmtpSinkDiscarding => "smtp-sink",
@@ -881,12 +885,14 @@ enum Running {
 impl Running {
     fn start(receiver: Receiver, python: &Path) -> anyhow::Result<Self> {
         match receiver {
-            Receiver::KmlabMaildir => {
+            Receiver::KmlabMaildir | Receiver::KmlabMaildirFsync => {
                 let dir = tempfile::tempdir()?;
                 let exe = std::env::current_exe().context("finding the kmlab binary")?;
+                let fsync = (receiver == Receiver::KmlabMaildirFsync).then_some("--fsync");
                 let mut child = Command::new(exe)
                     .args(["sink", "--listen", "127.0.0.1:0", "--maildir"])
                     .arg(dir.path())
+                    .args(fsync)
                     .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .spawn()
@@ -1091,8 +1097,9 @@ fn sink_throughput(args: &BenchArgs, messages: &[sink::StoredMessage]) -> anyhow
             .unwrap_or(0);
         Sample(rates[load][index].clone()).median()
     };
-    let ratio_pairs: [(Receiver, Receiver); 4] = [
+    let ratio_pairs: [(Receiver, Receiver); 5] = [
         (Receiver::KmlabMaildir, Receiver::SmtpSinkStoring),
+        (Receiver::KmlabMaildirFsync, Receiver::SmtpSinkStoring),
         (Receiver::KmlabMemory, Receiver::SmtpSinkDiscarding),
         (Receiver::KmlabMemory, Receiver::Aiosmtpd),
         (Receiver::KmlabMaildir, Receiver::Aiosmtpd),
@@ -1561,7 +1568,8 @@ const METHOD: &str = "\
   run, whole path ÷ crypto alone.
 - **P2 sink throughput.** Postfix's `smtp-source` (one real client for every receiver)
   delivers `--sink-messages` messages of 6000 bytes to each of: `kmlab sink --maildir` (a
-  process of its own, no `--fsync`), kmlab's sink with its in-memory store (`sink::serve` on a
+  process of its own), the same with `--fsync` (file and folder synced before each `250`),
+  kmlab's sink with its in-memory store (`sink::serve` on a
   multi-threaded runtime), Postfix's `smtp-sink -d` (a file per message) and `smtp-sink`
   (discarding), and Python's aiosmtpd (in memory; the script is
   `harness/cli/bench/aiosmtpd_sink.py`); at 1 and 8 sessions, with a new connection per

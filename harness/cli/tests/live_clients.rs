@@ -25,7 +25,6 @@ const PATIENCE: Duration = Duration::from_secs(120);
 const SCENARIO: &str = "scenarios/live/real-client-reply.toml";
 
 #[test]
-#[expect(clippy::print_stderr, reason = "the session is shown with --nocapture")]
 fn mutt_and_s_nail_play_alice_in_the_built_in_scenario() {
     need(&["mutt", "tmux", "s-nail", "ldapsearch", "openssl"]);
     let mut serve = Serve::start(&workspace().join(SCENARIO), &[]);
@@ -103,7 +102,6 @@ fn mutt_and_s_nail_play_alice_in_the_built_in_scenario() {
 }
 
 #[test]
-#[expect(clippy::print_stderr, reason = "the session is shown with --nocapture")]
 fn s_nail_opens_and_answers_the_message_with_its_own_smime() {
     need(&["s-nail", "ldapsearch", "openssl"]);
     // s-nail's S/MIME is OpenSSL's PKCS #7 API, which names certificates only by issuer and

@@ -994,8 +994,10 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
 ];
 
-/// Details any step may record: `problem` says in words why a step was refused.
-pub const COMMON_DETAILS: &[&str] = &["problem"];
+/// Details any step may record: `problem` says in words why a step was refused;
+/// `keys-handed-over`, in a live scenario, that a live user's keys changed and were written
+/// again as a PKCS #12 file (LIVE-01).
+pub const COMMON_DETAILS: &[&str] = &["problem", "keys-handed-over"];
 
 // Every kind has its entry at its own index, so `ActionKind::spec` cannot miss.
 const _: () = {
