@@ -121,6 +121,25 @@ enum Format {
     Junit,
 }
 
+/// A reader that stops early (`kmlab run | head`) closes the pipe under kmlab's output, and
+/// printing to it fails. Other command-line tools then end quietly, killed by SIGPIPE (which
+/// a shell reports as 141); kmlab does the same instead of reporting a panic.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 /// Documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
@@ -136,6 +155,7 @@ impl From<Exit> for ExitCode {
 }
 
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

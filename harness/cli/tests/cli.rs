@@ -265,7 +265,7 @@ fn rules_coverage_lists_each_rule_with_its_scenarios() {
 }
 
 #[test]
-fn new_writes_a_skeleton_that_checks_and_never_overwrites() {
+fn new_writes_a_skeleton_that_checks_runs_green_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let created = kmlab(&["new", "site-move"], dir.path());
     assert_eq!(created.status.code(), Some(0));
@@ -281,12 +281,34 @@ fn new_writes_a_skeleton_that_checks_and_never_overwrites() {
             .code(),
         Some(0)
     );
+    // What `kmlab new` writes runs green as written.
+    let run = kmlab(&["run", "site-move.toml"], dir.path());
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
     std::fs::write(&path, "my own work").unwrap();
     assert_eq!(
         kmlab(&["new", "site-move"], dir.path()).status.code(),
         Some(2)
     );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "my own work");
+}
+
+/// `kmlab rules | head -1`: the reader goes away after one line; kmlab ends quietly with
+/// SIGPIPE's status, as other command-line tools do, not with a panic and a backtrace.
+#[test]
+fn a_reader_that_stops_early_ends_kmlab_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kmlab"))
+        .arg("rules")
+        .current_dir(workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(output.status.code(), Some(141));
 }
 
 #[test]
