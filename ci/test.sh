@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command: lints, then every test with CI=true (a missing or changed
-# snapshot fails), then the kmlab binary over the built-in scenarios.
+# The project's test command: installs what the machine lacks (ci/install-deps.sh, which
+# does nothing when everything is there), lints, then every test with CI=true (a missing or
+# changed snapshot fails), then the kmlab binary over the built-in scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+ci/install-deps.sh
 
 export CI=true
 export KMLAB_KEY_CACHE="${KMLAB_KEY_CACHE:-$PWD/target/kmlab-keys}"
