@@ -5,47 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::text;
-
-/// `kmlab sink` on a free loopback port; stopped when dropped.
-struct Sink {
-    child: Child,
-    port: u16,
-}
-
-impl Sink {
-    fn start(maildir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kmlab"))
-            .args(["sink", "--listen", "127.0.0.1:0", "--maildir"])
-            .arg(maildir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "kmlab sink listening on 127.0.0.1:PORT, storing in DIR"
-        let port = line
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        Self { child, port }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Sink, text};
 
 fn stored(maildir: &Path, recipient: &str) -> Vec<Vec<u8>> {
     let folder = maildir.join(recipient).join("new");
@@ -106,7 +69,7 @@ s.quit()
 fn smtplib_and_swaks_deliver_byte_for_byte_and_bare_line_ends_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
-    let sink = Sink::start(&maildir);
+    let sink = Sink::start(&maildir, &[]);
     let port = sink.port.to_string();
 
     let dots =

@@ -6,12 +6,10 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
-use tokio::time::Instant;
 
 use crate::directory::Directory;
 use crate::imap::{ImapContext, ImapSession};
@@ -20,9 +18,7 @@ use crate::pop3::{Pop3Context, Pop3Session};
 use crate::store::Mailboxes;
 use crate::tls::TlsConfig;
 use crate::{Limits, Output};
-
-/// How long a refused or closing client gets to take its last words.
-const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
+use sink::net::{FAREWELL_TIMEOUT, is_transient, now, write_before};
 
 /// Errors starting or running the servers.
 #[derive(Debug, thiserror::Error)]
@@ -179,24 +175,6 @@ async fn serve<S: Session>(
     }
 }
 
-fn is_transient(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-    )
-}
-
-/// The monotonic clock, for network timeouts only: nothing it reads reaches a result.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "network timeouts are timing code; no result depends on them"
-)]
-fn now() -> Instant {
-    Instant::now()
-}
-
 /// How a plaintext phase of a connection ended.
 enum Ended {
     Closed,
@@ -267,18 +245,6 @@ async fn drive<S: Session>(
         if output.start_tls {
             return Ok(Ended::StartTls);
         }
-    }
-}
-
-/// Writes `bytes` unless `deadline` passes first.
-async fn write_before(
-    socket: &mut (impl AsyncWrite + Unpin),
-    bytes: &[u8],
-    deadline: Instant,
-) -> std::io::Result<()> {
-    match tokio::time::timeout_at(deadline, socket.write_all(bytes)).await {
-        Ok(written) => written,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod folder;
 pub mod framing;
 mod log;
 pub mod mailstore;
+pub mod net;
 pub mod reply;
 pub mod server;
 pub mod session;

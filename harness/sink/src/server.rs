@@ -15,12 +15,10 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
 use crate::faults::FaultPlan;
+use crate::net::{FAREWELL_TIMEOUT, is_transient, now, write_before};
 use crate::reply::Reply;
 use crate::session::{Connection, Limits, Submission};
 use crate::store::{Envelope, MessageId, Store};
-
-/// How long the sink tries to hand a client its last reply (a 421) before giving up on it.
-const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long, and for how many bytes, a closing connection keeps reading what the client still
 /// sends. Closing a socket with unread input resets the connection, and a reset can destroy
@@ -147,24 +145,6 @@ impl Drop for ClientSlot {
             }
         }
     }
-}
-
-fn is_transient(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-    )
-}
-
-/// The monotonic clock, for the sink's timeouts only: nothing it reads reaches a result.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "network timeouts are timing code; no result depends on them"
-)]
-fn now() -> Instant {
-    Instant::now()
 }
 
 /// When the client's time runs out, and what the sink says then.
@@ -345,18 +325,6 @@ async fn drive(
     }
     close(stream).await?;
     Ok(Ended::Done)
-}
-
-/// Writes `bytes` unless `deadline` passes first.
-async fn write_before(
-    socket: &mut (impl AsyncWrite + Unpin),
-    bytes: &[u8],
-    deadline: Instant,
-) -> std::io::Result<()> {
-    match tokio::time::timeout_at(deadline, socket.write_all(bytes)).await {
-        Ok(written) => written,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-    }
 }
 
 /// Sends a last reply, briefly, and closes.

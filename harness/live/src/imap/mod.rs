@@ -633,13 +633,7 @@ impl ImapSession {
                 message,
             } => {
                 let Some(name) = mailbox_name(&mailbox) else {
-                    return tagged_status(
-                        output,
-                        StatusKind::No,
-                        tag,
-                        Some(Code::TryCreate),
-                        "no such mailbox",
-                    );
+                    return no_such_mailbox(output, tag);
                 };
                 let date = date.map(|d| InternalDate(d.as_ref().timestamp()));
                 match store.append(user, name, message.data(), store_flags(&flags), date) {
@@ -860,13 +854,7 @@ impl ImapSession {
                 uid,
             } => {
                 let Some(target) = mailbox_name(&mailbox) else {
-                    return tagged_status(
-                        output,
-                        StatusKind::No,
-                        tag,
-                        Some(Code::TryCreate),
-                        "no such mailbox",
-                    );
+                    return no_such_mailbox(output, tag);
                 };
                 for (_, message_uid) in resolve(&sequence_set, uid, &selection.uids) {
                     let Some(info) = snapshot.message(message_uid) else {
@@ -1039,6 +1027,17 @@ fn status<'a>(
         StatusKind::Bad => Status::Bad { tag, code, text },
         StatusKind::Bye => Status::Bye { code, text },
     })
+}
+
+/// `NO [TRYCREATE]`: a mailbox this server does not have (only INBOX and Sent exist).
+fn no_such_mailbox(output: &mut Output, tag: &str) {
+    tagged_status(
+        output,
+        StatusKind::No,
+        tag,
+        Some(Code::TryCreate),
+        "no such mailbox",
+    )
 }
 
 fn tagged_status(
