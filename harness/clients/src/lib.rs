@@ -8,6 +8,7 @@
 //! policy says.
 
 pub mod compose;
+mod detail;
 pub mod faults;
 pub mod fetch;
 mod persona;
@@ -17,6 +18,7 @@ pub mod send;
 pub mod submit;
 mod user;
 
+pub use detail::RecordDetail;
 pub use persona::{
     DEFAULT_KEY_BITS, Fallback, PROFILES, Persona, Profile, SignForm, Strength, ValidityTime,
 };

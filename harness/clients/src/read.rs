@@ -22,7 +22,7 @@ use crate::policy::{SignaturePolicy, TrustInput, judge};
 mod describe;
 
 pub use describe::{
-    CertificateNames, Description, Problem, ReadingDetail, Unnamed, algorithm_text, cipher_text,
+    CertificateNames, Description, Problem, Unnamed, algorithm_text, cipher_text,
     describe_certificate,
 };
 

@@ -7,6 +7,7 @@ use model::{CertificateDer, MailAddress, Named, Timestamp, UserName};
 use pki::{CertificateInfo, CertificateVersion};
 use smime::{Capability, Cipher, Digest, IdentifierKind, Recipient};
 
+use crate::RecordDetail;
 use crate::compose::{Encryption, Signing};
 use crate::faults::SendFault;
 use crate::persona::{Fallback, SignForm};
@@ -46,26 +47,6 @@ pub struct SendRequest<'a> {
     pub now: Timestamp,
 }
 
-/// A named fact for the send's record, as the report shows them (`clients` does not know the
-/// report, so the caller converts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanDetail {
-    /// One line of text.
-    Text {
-        /// The name, in kebab case.
-        key: &'static str,
-        /// The text.
-        value: String,
-    },
-    /// Several items.
-    List {
-        /// The name, in kebab case.
-        key: &'static str,
-        /// The items, in order.
-        items: Vec<String>,
-    },
-}
-
 /// What the client will send.
 #[derive(Debug, Clone)]
 #[must_use]
@@ -87,7 +68,7 @@ pub struct SendPlan {
     /// A warning the message goes out despite (`sent-unencrypted`).
     pub warning: Option<&'static str>,
     /// Facts for the record, in order, before anything about the message as built.
-    pub details: Vec<PlanDetail>,
+    pub details: Vec<RecordDetail>,
 }
 
 /// Why the client does not send, with what the user is told.
@@ -97,7 +78,7 @@ pub struct SendRefusal {
     /// The reason word (`client-cannot-sign-opaque`, `no-usable-encryption-certificate` …).
     pub reason: String,
     /// Facts for the record, in order.
-    pub details: Vec<PlanDetail>,
+    pub details: Vec<RecordDetail>,
 }
 
 /// What `sender`'s client does with `request`: checks the signing form and digest, then the
@@ -137,7 +118,7 @@ pub fn plan(sender: &VirtualUser, request: &SendRequest<'_>) -> Result<SendPlan,
                 cipher_choice,
             } => {
                 if encryption.legacy {
-                    plan.details.push(PlanDetail::Text {
+                    plan.details.push(RecordDetail::Text {
                         key: "format",
                         value: "legacy (Exchange Server security)".to_owned(),
                     });
@@ -147,7 +128,7 @@ pub fn plan(sender: &VirtualUser, request: &SendRequest<'_>) -> Result<SendPlan,
             }
             Planned::InClear { unencrypted_for } => {
                 plan.warning = Some("sent-unencrypted");
-                plan.details.push(PlanDetail::List {
+                plan.details.push(RecordDetail::List {
                     key: "unencrypted-for",
                     items: unencrypted_for,
                 });
@@ -168,7 +149,7 @@ impl SendRefusal {
     fn with_list(reason: &str, key: &'static str, items: Vec<String>) -> Self {
         Self {
             reason: reason.to_owned(),
-            details: vec![PlanDetail::List { key, items }],
+            details: vec![RecordDetail::List { key, items }],
         }
     }
 }
@@ -573,8 +554,8 @@ mod tests {
         SendRefusal::new(reason)
     }
 
-    fn list(key: &'static str, items: &[&str]) -> PlanDetail {
-        PlanDetail::List {
+    fn list(key: &'static str, items: &[&str]) -> RecordDetail {
+        RecordDetail::List {
             key,
             items: items.iter().map(|item| (*item).to_owned()).collect(),
         }
@@ -769,7 +750,7 @@ mod tests {
         let plan = plan(&legacy, &encrypted(&recipients)).unwrap();
         assert_eq!(
             plan.details,
-            [PlanDetail::Text {
+            [RecordDetail::Text {
                 key: "format",
                 value: "legacy (Exchange Server security)".to_owned(),
             }]

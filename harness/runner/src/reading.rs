@@ -5,7 +5,8 @@
 //! `kmlab inspect` both describe readings here, so a message inspected later reads exactly as
 //! it did in the run.
 
-use clients::read::{Problem, Reading, ReadingDetail};
+use clients::RecordDetail;
+use clients::read::{Problem, Reading};
 use model::CertifiedKey;
 use report::{Detail, Record};
 
@@ -25,12 +26,17 @@ pub fn describe_reading(
     let description = reading.describe(book, keys);
     record
         .details
-        .extend(description.details.into_iter().map(|detail| match detail {
-            ReadingDetail::Text { key, value } => Detail::text(key, value),
-            ReadingDetail::List { key, items } => Detail::list(key, items),
-        }));
+        .extend(description.details.into_iter().map(record_detail));
     if let Some(Problem { outcome, reason }) = description.problem {
         record.outcome = outcome;
         record.reason = Some(reason.to_owned());
+    }
+}
+
+/// A detail `clients` worked out (a reading's, a send plan's) as the report keeps it.
+pub(crate) fn record_detail(detail: RecordDetail) -> Detail {
+    match detail {
+        RecordDetail::Text { key, value } => Detail::text(key, value),
+        RecordDetail::List { key, items } => Detail::list(key, items),
     }
 }

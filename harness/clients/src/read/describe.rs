@@ -7,7 +7,7 @@
 //! disagree" and `kmlab inspect --format json`), and the problem that sets the record's
 //! outcome. The transcript, `kmlab inspect` and the cross-check all take their words from
 //! here, so a new kind of layer or verdict is described for all of them in one function.
-//! `clients` does not know the report: the caller turns [`ReadingDetail`]s into its details
+//! `clients` does not know the report: the caller turns [`RecordDetail`]s into its details
 //! and names certificates through [`CertificateNames`].
 
 use model::{CertificateDer, CertifiedKey, KeyGeneration, Named, Outcome, Timestamp};
@@ -16,6 +16,7 @@ use smime::structure::{CertificateId, EnvelopeSummary};
 use smime::{Cipher, SignatureCheck, SignatureStatus};
 
 use super::{Content, KeyAttempt, Layer, Reading};
+use crate::RecordDetail;
 use crate::persona::SignForm;
 use crate::policy::{Anchor, Revocation, SignaturePolicy};
 
@@ -59,26 +60,6 @@ pub fn describe_certificate(label: Option<&str>, certificate: &CertificateDer) -
     }
 }
 
-/// A named fact for the reading's record, as the report shows them (`clients` does not know
-/// the report, so the caller converts).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadingDetail {
-    /// One line of text.
-    Text {
-        /// The name, in kebab case.
-        key: &'static str,
-        /// The text.
-        value: String,
-    },
-    /// Several items.
-    List {
-        /// The name, in kebab case.
-        key: &'static str,
-        /// The items, in order.
-        items: Vec<String>,
-    },
-}
-
 /// What is wrong with a reading: the worst thing found, and the outcome it gives the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -94,7 +75,7 @@ pub struct Problem {
 #[must_use]
 pub struct Description {
     /// The record's details, in order: each layer's, the `layers` list, then the `body`.
-    pub details: Vec<ReadingDetail>,
+    pub details: Vec<RecordDetail>,
     /// The worst problem, the first found among equals; `None` when all is well.
     pub problem: Option<Problem>,
     /// One line per layer and one for the content, for comparing two engines' readings.
@@ -151,7 +132,7 @@ impl Reading {
 struct Words<'a> {
     names: &'a dyn CertificateNames,
     keys: &'a [CertifiedKey],
-    details: Vec<ReadingDetail>,
+    details: Vec<RecordDetail>,
     /// The `layers` list: one sentence per layer.
     sentences: Vec<String>,
     verdicts: Vec<String>,
@@ -160,14 +141,14 @@ struct Words<'a> {
 
 impl Words<'_> {
     fn text(&mut self, key: &'static str, value: impl Into<String>) {
-        self.details.push(ReadingDetail::Text {
+        self.details.push(RecordDetail::Text {
             key,
             value: value.into(),
         });
     }
 
     fn list(&mut self, key: &'static str, items: Vec<String>) {
-        self.details.push(ReadingDetail::List { key, items });
+        self.details.push(RecordDetail::List { key, items });
     }
 
     /// Keeps the worse of the problem so far and this one; the first of equals stays.

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use clients::compose::{Draft, Encryption, Signing};
 use clients::faults::{TransitChange, first_difference};
-use clients::send::{Correspondent, PlanDetail, SendPlan, SendRefusal, SendRequest, cipher_names};
+use clients::send::{Correspondent, SendPlan, SendRefusal, SendRequest, cipher_names};
 use clients::submit::{Login, submit_with_retries};
 use model::{CertificateDer, Named, Outcome, UserName};
 use rand_core::RngCore;
@@ -16,7 +16,7 @@ use smime::{CallContext, CmsDer, Engine, EngineError, IdentifierKind, Recipient}
 
 use super::{new_record, refuse};
 use crate::error::{StepError, StepResult};
-use crate::reading::{algorithm_text, cipher_text, describe_reading};
+use crate::reading::{algorithm_text, cipher_text, describe_reading, record_detail};
 use crate::world::{Delivered, SPOOL, SentMessage, World};
 
 pub(super) fn send(world: &mut World, step: &SendStep) -> StepResult {
@@ -32,7 +32,7 @@ pub(super) fn send_as(world: &mut World, step: &SendStep, login: Option<Login>) 
             let mut record = refuse(record, &refusal.reason);
             record
                 .details
-                .extend(refusal.details.into_iter().map(plan_detail));
+                .extend(refusal.details.into_iter().map(record_detail));
             return Ok(record);
         }
     };
@@ -41,7 +41,7 @@ pub(super) fn send_as(world: &mut World, step: &SendStep, login: Option<Login>) 
     }
     record
         .details
-        .extend(plan.details.into_iter().map(plan_detail));
+        .extend(plan.details.into_iter().map(record_detail));
     let sender = world.clients.user(&step.from)?;
     let addresses = Addresses {
         from: sender.email.to_string(),
@@ -259,14 +259,6 @@ fn plan(world: &World, step: &SendStep) -> Result<Result<SendPlan, SendRefusal>,
         now: world.now(),
     };
     Ok(clients::send::plan(sender, &request))
-}
-
-/// A detail of a send plan as the record shows it.
-fn plan_detail(detail: PlanDetail) -> Detail {
-    match detail {
-        PlanDetail::Text { key, value } => Detail::text(key, value),
-        PlanDetail::List { key, items } => Detail::list(key, items),
-    }
 }
 
 /// A send the engine could not build: an implementation that says it cannot do what was
