@@ -64,7 +64,7 @@ pub(crate) struct InspectArgs {
     #[arg(long)]
     strength: Option<String>,
     /// The engine doing the cryptography.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Rustcrypto)]
+    #[arg(long, value_enum, default_value_t = EngineChoice::DEFAULT)]
     engine: EngineChoice,
     /// A real S/MIME implementation doing the cryptography instead: a built-in adapter
     /// (openssl-cli, gpgsm, cmsutil) or the path of an adapter program.

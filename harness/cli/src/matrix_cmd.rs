@@ -47,7 +47,7 @@ pub(crate) struct MatrixArgs {
     #[arg(long, value_name = "DIR")]
     key_cache: Option<PathBuf>,
     /// The engine that builds and reads messages.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Rustcrypto)]
+    #[arg(long, value_enum, default_value_t = EngineChoice::DEFAULT)]
     engine: EngineChoice,
 }
 

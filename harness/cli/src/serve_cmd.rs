@@ -165,10 +165,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Exit> {
             keys_dir: Some(keys),
             interrupted: Some(interrupted),
         },
-        ..RunOptions::new(
-            work.path().to_path_buf(),
-            EngineChoice::Rustcrypto.engine()?,
-        )
+        ..RunOptions::new(work.path().to_path_buf(), EngineChoice::DEFAULT.engine()?)
     };
     let mut printer = Printer {
         ready_file: args.ready_file.clone(),

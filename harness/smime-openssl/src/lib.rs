@@ -22,14 +22,13 @@ use openssl::pkey::{PKey, Private};
 use openssl::provider::Provider;
 use openssl::rsa::Padding;
 use openssl::sign::Signer;
-use openssl::stack::Stack;
 use openssl::symm;
 use openssl::x509::X509;
 use rand_core::CryptoRngCore;
 use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
 use smime::{
     CallContext, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
-    IdentifierKind, SignRequest, SignatureCheck, SignatureStatus,
+    SignRequest, SignatureCheck, SignatureStatus,
 };
 
 const NAME: &str = "openssl";
@@ -64,7 +63,7 @@ impl Engine for OpensslEngine {
     }
 
     fn is_deterministic(&self) -> bool {
-        false
+        true
     }
 
     fn sign(
@@ -91,37 +90,40 @@ impl Engine for OpensslEngine {
         &self,
         request: &EnvelopeRequest<'_>,
         _context: &CallContext<'_>,
-        _rng: &mut dyn CryptoRngCore,
+        rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        let Some(first) = request.recipients.first() else {
-            return Err(unusable("recipients", "an envelope needs a recipient"));
-        };
-        let uniform = request
+        let cipher = request.cipher;
+        let (content_key, iv) = assemble::content_key_and_iv(cipher, rng);
+        let ciphertext =
+            symm::encrypt(symmetric(cipher)?, &content_key, Some(&iv), request.content)
+                .map_err(openssl_error)?;
+        let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
+        for recipient in request.recipients {
+            let public = certificate(&recipient.certificate)?
+                .public_key()
+                .and_then(|key| key.rsa())
+                .map_err(|e| unusable("recipient key", e))?;
+            let size = public.size() as usize;
+            // The padding comes from the caller's generator, drawn as the pure-Rust engine's
+            // `rsa` crate draws it; OpenSSL only raises the block to the public exponent.
+            let block = assemble::key_transport_block(&content_key, size, rng)?;
+            let mut wrapped = vec![0u8; size];
+            let length = public
+                .public_encrypt(&block, &mut wrapped, Padding::NONE)
+                .map_err(|e| unusable("recipient key", e))?;
+            wrapped.truncate(length);
+            wrapped_keys.push(wrapped);
+        }
+        let recipients: Vec<WrappedKey<'_>> = request
             .recipients
             .iter()
-            .all(|recipient| recipient.identifier == first.identifier);
-        if !uniform {
-            return envelope_by_hand(request);
-        }
-        let mut certificates = Stack::new().map_err(openssl_error)?;
-        for recipient in request.recipients {
-            certificates
-                .push(certificate(&recipient.certificate)?)
-                .map_err(openssl_error)?;
-        }
-        // The content is already canonical MIME; BINARY stops OpenSSL from rewriting line ends.
-        let mut flags = CMSOptions::BINARY;
-        if first.identifier == IdentifierKind::SubjectKeyIdentifier {
-            flags |= CMSOptions::USE_KEYID;
-        }
-        let enveloped = CmsContentInfo::encrypt(
-            &certificates,
-            request.content,
-            symmetric(request.cipher)?,
-            flags,
-        )
-        .map_err(|e| unusable("recipient certificate", e))?;
-        Ok(CmsDer::new(enveloped.to_der().map_err(openssl_error)?))
+            .zip(&wrapped_keys)
+            .map(|(recipient, encrypted_key)| WrappedKey {
+                recipient,
+                encrypted_key,
+            })
+            .collect();
+        assemble::enveloped_data(cipher, &iv, ciphertext, &recipients)
     }
 
     fn decrypt(
@@ -203,41 +205,6 @@ fn openssl_verify(
             }
         }
     }
-}
-
-/// An envelope whose recipients are named in different ways: OpenSSL's cipher and RSA, the
-/// layout from [`smime::assemble`].
-fn envelope_by_hand(request: &EnvelopeRequest<'_>) -> Result<CmsDer, EngineError> {
-    let cipher = request.cipher;
-    let mut content_key = vec![0u8; cipher.key_len()];
-    openssl::rand::rand_bytes(&mut content_key).map_err(openssl_error)?;
-    let mut iv = vec![0u8; cipher.block_len()];
-    openssl::rand::rand_bytes(&mut iv).map_err(openssl_error)?;
-    let ciphertext = symm::encrypt(symmetric(cipher)?, &content_key, Some(&iv), request.content)
-        .map_err(openssl_error)?;
-    let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
-    for recipient in request.recipients {
-        let public = certificate(&recipient.certificate)?
-            .public_key()
-            .and_then(|key| key.rsa())
-            .map_err(|e| unusable("recipient key", e))?;
-        let mut wrapped = vec![0u8; public.size() as usize];
-        let length = public
-            .public_encrypt(&content_key, &mut wrapped, Padding::PKCS1)
-            .map_err(|e| unusable("recipient key", e))?;
-        wrapped.truncate(length);
-        wrapped_keys.push(wrapped);
-    }
-    let recipients: Vec<WrappedKey<'_>> = request
-        .recipients
-        .iter()
-        .zip(&wrapped_keys)
-        .map(|(recipient, encrypted_key)| WrappedKey {
-            recipient,
-            encrypted_key,
-        })
-        .collect();
-    assemble::enveloped_data(cipher, &iv, ciphertext, &recipients)
 }
 
 fn symmetric(cipher: Cipher) -> Result<symm::Cipher, EngineError> {

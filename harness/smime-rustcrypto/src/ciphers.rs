@@ -48,11 +48,3 @@ pub(crate) fn decrypt(cipher: Cipher, key: &[u8], iv: &[u8], ciphertext: &[u8]) 
         }
     }
 }
-
-/// DES keys carry odd parity in the low bit of each byte; OpenSSL checks it.
-pub(crate) fn set_des_parity(key: &mut [u8]) {
-    for byte in key {
-        let ones = (*byte >> 1).count_ones();
-        *byte = (*byte & 0xfe) | u8::from(ones % 2 == 0);
-    }
-}

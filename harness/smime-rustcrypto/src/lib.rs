@@ -15,8 +15,8 @@ use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
 use smime::structure::{CertificateId, attribute_values, carried_certificates, content_cipher};
 use smime::{
-    CallContext, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
-    SignRequest, SignatureCheck, SignatureStatus, oids,
+    CallContext, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
+    SignatureCheck, SignatureStatus, oids,
 };
 use spki::DecodePublicKey;
 use x509_cert::Certificate;
@@ -61,13 +61,7 @@ impl Engine for RustCryptoEngine {
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let cipher = request.cipher;
-        let mut content_key = vec![0u8; cipher.key_len()];
-        rng.fill_bytes(&mut content_key);
-        if cipher == Cipher::DesEde3Cbc {
-            ciphers::set_des_parity(&mut content_key);
-        }
-        let mut iv = vec![0u8; cipher.block_len()];
-        rng.fill_bytes(&mut iv);
+        let (content_key, iv) = assemble::content_key_and_iv(cipher, rng);
         let encrypted = ciphers::encrypt(cipher, &content_key, &iv, request.content);
 
         let mut wrapped_keys = Vec::with_capacity(request.recipients.len());

@@ -18,6 +18,7 @@ use cms::signed_data::{
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Decode, Encode};
 use model::{CertificateDer, Timestamp};
+use rand_core::CryptoRngCore;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
@@ -179,6 +180,62 @@ pub fn enveloped_data(
         unprotected_attrs: None,
     };
     content_info(oids::ENVELOPED_DATA, &enveloped)
+}
+
+/// The content key and IV of an envelope, drawn from `rng` in this order (the key, with odd
+/// parity set for Triple DES, then the IV). Every built-in engine draws them the same way, so
+/// the same generator gives the same envelope whichever engine does the arithmetic.
+pub fn content_key_and_iv(cipher: Cipher, rng: &mut dyn CryptoRngCore) -> (Vec<u8>, Vec<u8>) {
+    let mut content_key = vec![0u8; cipher.key_len()];
+    rng.fill_bytes(&mut content_key);
+    if cipher == Cipher::DesEde3Cbc {
+        set_des_parity(&mut content_key);
+    }
+    let mut iv = vec![0u8; cipher.block_len()];
+    rng.fill_bytes(&mut iv);
+    (content_key, iv)
+}
+
+/// DES keys carry odd parity in the low bit of each byte; OpenSSL checks it.
+fn set_des_parity(key: &mut [u8]) {
+    for byte in key {
+        let ones = (*byte >> 1).count_ones();
+        *byte = (*byte & 0xfe) | u8::from(ones % 2 == 0);
+    }
+}
+
+/// The PKCS #1 v1.5 encryption block (RFC 8017 §7.2.1, `00 02 PS 00 M`) that wraps
+/// `content_key` for a modulus of `modulus_len` bytes, its non-zero padding drawn from `rng`
+/// exactly as the `rsa` crate draws it: the whole padding at once, then each zero byte drawn
+/// again, one byte at a time, until it is not zero. An engine that raises this block to the
+/// recipient's public exponent itself gives the bytes the `rsa` crate gives.
+pub fn key_transport_block(
+    content_key: &[u8],
+    modulus_len: usize,
+    rng: &mut dyn CryptoRngCore,
+) -> Result<Vec<u8>, EngineError> {
+    if content_key.len() + 11 > modulus_len {
+        return Err(unusable(
+            "recipient key",
+            format!(
+                "a {}-byte modulus cannot wrap a {}-byte content key",
+                modulus_len,
+                content_key.len()
+            ),
+        ));
+    }
+    let padding_end = modulus_len - content_key.len() - 1;
+    let mut block = vec![0u8; modulus_len];
+    block[1] = 2;
+    let padding = &mut block[2..padding_end];
+    rng.fill_bytes(padding);
+    for byte in padding.iter_mut() {
+        while *byte == 0 {
+            rng.fill_bytes(std::slice::from_mut(byte));
+        }
+    }
+    block[padding_end + 1..].copy_from_slice(content_key);
+    Ok(block)
 }
 
 /// The public key of a certificate, as DER `SubjectPublicKeyInfo`.

@@ -63,11 +63,29 @@ pub(super) fn send_as(world: &mut World, step: &SendStep, login: Option<Login>) 
     let engine = world.clients.engine_for(&step.from);
     let authorities = world.pki.authorities();
     let recording = Recording::new(engine.as_ref());
+    // The cross-check builds the same message again with the other engine from the same
+    // generator state: deterministic engines must agree byte for byte.
+    let cross_builder = world
+        .clients
+        .cross_check
+        .clone()
+        .filter(|cross| {
+            world.clients.seated_name(&step.from).is_none()
+                && engine.is_deterministic()
+                && cross.is_deterministic()
+        })
+        .map(|cross| (cross, world.mail.rng.clone()));
     let composed = clients::compose::compose(&draft, &recording, &authorities, &mut world.mail.rng);
     let message = match composed {
         Ok(message) => message,
         Err(error) => return engine_refusal(record, error),
     };
+    if let Some((cross, mut rng)) = cross_builder {
+        let theirs = clients::compose::compose(&draft, cross.as_ref(), &authorities, &mut rng);
+        if let Some(lines) = built_differently(engine.name(), &message, cross.name(), &theirs) {
+            record.details.push(Detail::list("cross-check", lines));
+        }
+    }
     let built = Built {
         message: &message,
         layers: recording.built(),
@@ -77,6 +95,33 @@ pub(super) fn send_as(world: &mut World, step: &SendStep, login: Option<Login>) 
     };
     describe_send(world, &draft, built, &mut record);
     submit(world, step, &addresses, message, record)
+}
+
+/// Where two engines' builds of one message part, for the cross-check: `None` when the bytes
+/// are the same.
+fn built_differently(
+    ours_name: &str,
+    ours: &[u8],
+    theirs_name: &str,
+    theirs: &Result<Vec<u8>, EngineError>,
+) -> Option<Vec<String>> {
+    let theirs = match theirs {
+        Ok(theirs) => theirs,
+        Err(error) => {
+            return Some(vec![
+                format!("{ours_name}: built {} bytes", ours.len()),
+                format!("{theirs_name}: {error}"),
+            ]);
+        }
+    };
+    let difference = first_difference(ours, theirs)?;
+    Some(vec![
+        format!("{ours_name}: built {} bytes", ours.len()),
+        format!(
+            "{theirs_name}: built {} bytes, first different at {difference}",
+            theirs.len()
+        ),
+    ])
 }
 
 /// Who a message goes from and to, and how often the sender's client tries.
