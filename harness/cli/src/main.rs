@@ -87,7 +87,7 @@ enum Command {
     /// Write a load scenario: USERS users exchanging MESSAGES signed, encrypted messages.
     #[command(after_help = EXIT_CODES)]
     GenLoad(GenLoadArgs),
-    /// Measure P1–P4 (pipeline overhead, sink throughput against aiosmtpd, suite time, scale)
+    /// Measure P1–P4 and P6 (pipeline overhead, sink throughput, suite time, scale, openssl cms)
     /// against their goals and rewrite BENCHMARKS.md.
     #[command(after_help = EXIT_CODES)]
     Bench(bench_cmd::BenchArgs),

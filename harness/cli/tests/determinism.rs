@@ -5,6 +5,10 @@
 //! count, the wall clock or the OS's randomness. The one exception is a message a seated
 //! implementation built (a real program such as `openssl cms`, with randomness of its own): its
 //! transcript record says so (`implementation`), and its bytes are not compared.
+//!
+//! The engines, proven on the whole suite too: the default engine (OpenSSL's arithmetic) and
+//! the pure-Rust engine build every message, key file and database byte for byte alike; their
+//! transcripts differ only in the line that names the engine.
 #![allow(clippy::unwrap_used, reason = "tests stop at the first surprise")]
 
 mod common;
@@ -138,6 +142,94 @@ fn every_scenario_gives_the_same_bytes_with_one_job_and_with_four() {
         "{} of {} files differ between --jobs 1 and --jobs 4: {differing:#?}",
         differing.len(),
         one.len()
+    );
+}
+
+/// The suite's JSON results and artifacts with `--engine ENGINE` (none: the default).
+fn suite_with(engine: Option<&str>) -> (String, BTreeMap<String, Vec<u8>>) {
+    let out = tempfile::tempdir().unwrap();
+    let mut arguments = vec![
+        "run",
+        "--jobs",
+        "2",
+        "--format",
+        "json",
+        "--artifacts",
+        out.path().to_str().unwrap(),
+        "--export-keys",
+    ];
+    if let Some(engine) = engine {
+        arguments.extend(["--engine", engine]);
+    }
+    arguments.push("scenarios");
+    let output = kmlab(&arguments, &workspace());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "--engine {engine:?}: {}",
+        text(&output.stderr)
+    );
+    (text(&output.stdout), files_under(out.path()))
+}
+
+/// `bytes` with the engine a transcript names replaced by `engine`.
+fn naming_engine(bytes: &[u8], engine: &str) -> Vec<u8> {
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    for name in ["openssl", "rustcrypto"] {
+        text = text.replace(
+            &format!("\"engine\": \"{name}\""),
+            &format!("\"engine\": \"{engine}\""),
+        );
+        text = text.replace(
+            &format!("\"engine\":\"{name}\""),
+            &format!("\"engine\":\"{engine}\""),
+        );
+    }
+    text.into_bytes()
+}
+
+#[test]
+fn the_default_engine_builds_what_the_pure_rust_engine_builds_in_every_scenario() {
+    let (default_output, default) = suite_with(None);
+    let (pure_output, pure) = suite_with(Some("rustcrypto"));
+
+    // The default is the OpenSSL engine, and the run really used it.
+    let transcript = default
+        .iter()
+        .find(|(name, _)| name.ends_with("basic/signed-encrypted-message/transcript.json"))
+        .map(|(_, bytes)| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
+        .unwrap();
+    assert_eq!(transcript["transcript"]["engine"], "openssl");
+    let messages = default.keys().filter(|name| name.ends_with(".eml")).count();
+    assert!(messages > 100, "only {messages} messages");
+
+    assert_eq!(
+        naming_engine(default_output.as_bytes(), "x"),
+        naming_engine(pure_output.as_bytes(), "x"),
+        "the JSON results differ between the engines beyond the engine's name"
+    );
+    let names_default: Vec<&String> = default.keys().collect();
+    let names_pure: Vec<&String> = pure.keys().collect();
+    assert_eq!(names_default, names_pure, "different files were written");
+    let built_outside = built_by_seated_implementations(&default);
+    let differing: Vec<&String> = default
+        .iter()
+        .filter(|(name, _)| !built_outside.contains(*name))
+        .filter(|(name, bytes)| {
+            let theirs = &pure[*name];
+            if name.ends_with("transcript.json") {
+                naming_engine(bytes, "x") != naming_engine(theirs, "x")
+            } else {
+                *bytes != theirs
+            }
+        })
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of {} files differ between the default engine and the pure-Rust one: {differing:#?}",
+        differing.len(),
+        default.len()
     );
 }
 
