@@ -1,17 +1,15 @@
-//! The OpenSSL S/MIME engine: an independent implementation to cross-check the pure-Rust one.
+//! The OpenSSL S/MIME engine, kmlab's default: OpenSSL's arithmetic and OpenSSL's own CMS reader.
 //!
-//! Envelopes are built by OpenSSL's own CMS encoder (`CMS_encrypt`) and every message is
-//! decrypted and verified by OpenSSL (`CMS_decrypt`, `CMS_verify`), so a message kmlab reads
-//! the same way with both engines has been judged by two unrelated code bases. Two things are
-//! not left to OpenSSL: signed attributes, because `CMS_sign` stamps the wall-clock time
-//! where kmlab must put the virtual clock's, so signatures are computed with OpenSSL's RSA
-//! over attributes laid out by [`smime::assemble`]; and envelopes whose recipients are named
-//! in different ways, which `CMS_encrypt` cannot express, so those are encrypted with
-//! OpenSSL's ciphers and RSA and laid out the same way.
-//!
-//! OpenSSL draws its own random bytes (content keys, IVs, padding), so this engine is not
-//! deterministic: reports show the structure of what it builds, never its bytes. This is the
-//! only crate that links OpenSSL.
+//! Every message is decrypted and verified by OpenSSL (`CMS_decrypt`, `CMS_verify`), so a
+//! message kmlab reads the same way with this engine and the pure-Rust one has been judged by
+//! two unrelated code bases. What it builds it builds from the caller's generator, exactly as
+//! the pure-Rust engine does, so both give the same bytes: signed attributes are laid out by
+//! [`smime::assemble`] (`CMS_sign` would stamp the wall-clock time where kmlab must put the
+//! virtual clock's) and signed with OpenSSL's RSA (PKCS #1 v1.5 signatures are deterministic);
+//! an envelope's content key, IV and each recipient's PKCS #1 v1.5 padding are drawn through
+//! [`smime::assemble`], and OpenSSL does the content cipher and raises each padded block to the
+//! recipient's public exponent (`CMS_encrypt` would draw its own random bytes). This is the only
+//! crate that links OpenSSL.
 
 use model::{CertificateDer, PrivateKeyDer};
 use openssl::cms::{CMSOptions, CmsContentInfo};
