@@ -506,7 +506,7 @@ fn run_scenario(
     keys: &Path,
     observer: &mut dyn runner::Observer,
 ) -> anyhow::Result<runner::Run> {
-    let work = tempfile::Builder::new().prefix("kmlab-bench-").tempdir()?;
+    let work = crate::work::WorkFolder::create("kmlab-bench-")?;
     let options = runner::RunOptions {
         key_cache: Some(keys.to_path_buf()),
         ..runner::RunOptions::new(work.path().to_path_buf(), engine)

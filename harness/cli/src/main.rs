@@ -21,6 +21,7 @@ mod run_cmd;
 mod seats;
 mod serve_cmd;
 mod sink_cmd;
+mod work;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,8 +95,8 @@ enum Command {
     /// Write a load scenario: USERS users exchanging MESSAGES signed, encrypted messages.
     #[command(after_help = EXIT_CODES)]
     GenLoad(GenLoadArgs),
-    /// Measure P1–P4 (pipeline overhead, sink throughput against aiosmtpd, suite time, scale)
-    /// against their goals and rewrite BENCHMARKS.md.
+    /// Measure P1–P5 (pipeline overhead, sink throughput against aiosmtpd, suite time, scale,
+    /// diagnostics) against their goals and rewrite BENCHMARKS.md.
     #[command(after_help = EXIT_CODES)]
     Bench(bench_cmd::BenchArgs),
     /// Run one load scenario and print its seconds, messages and peak memory (for bench).
