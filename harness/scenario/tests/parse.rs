@@ -429,3 +429,31 @@ fn key_size_is_per_user_and_1024_bits_only_for_the_clients_of_the_era() {
         messages[0]
     );
 }
+
+#[test]
+fn an_unknown_installed_part_or_fix_is_located_with_the_known_ones() {
+    let source = scenario::skeleton("t").replace(
+        "installed = [\"certificate-services\", \"web-enrollment-support\"]",
+        "installed = [\"certificate-services\", \"Q262289\"]",
+    ) + "\n[[step]]\naction = \"install-part\"\nhost = \"EXCH1\"\npart = \"web-enrolment-support\"\n";
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with("test.toml:27:39: unknown installed part `Q262289`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].ends_with(":9: unknown installed part `web-enrolment-support`"),
+        "{messages:#?}"
+    );
+    let rendered = parse(&source).unwrap_err().to_string();
+    assert!(
+        rendered.contains("expected one of: certificate-services, web-enrollment-support, Q262288"),
+        "{rendered}"
+    );
+    let fixed = source
+        .replace("Q262289", "Q262288")
+        .replace("web-enrolment-support", "web-enrollment-support");
+    let scenario = parse(&fixed).unwrap();
+    assert!(scenario.topology.hosts[0].has(model::InstalledPart::FixQ262288));
+}
