@@ -238,7 +238,9 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
         .name
         .eq_ignore_ascii_case(&facts.ca_domain.name);
     if other_domain || facts.km_domain.kind == DomainKind::Nt4 {
-        if facts.km_domain.kind != DomainKind::W2kMixed && !facts.km_host.has(InstalledPart::FixQ262288) {
+        if facts.km_domain.kind != DomainKind::W2kMixed
+            && !facts.km_host.has(InstalledPart::FixQ262288)
+        {
             problem(
                 CROSS_DOMAIN,
                 "no-fix-q262288",

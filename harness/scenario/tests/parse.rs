@@ -457,3 +457,57 @@ fn an_unknown_installed_part_or_fix_is_located_with_the_known_ones() {
     let scenario = parse(&fixed).unwrap();
     assert!(scenario.topology.hosts[0].has(model::InstalledPart::FixQ262288));
 }
+
+#[test]
+fn what_an_expectation_rules_out_is_checked_like_what_it_expects() {
+    let with_expect = |expect: &str| {
+        scenario::skeleton("t").replace(
+            "action = \"enable-user\"\nuser = \"alice\"",
+            &format!("action = \"enable-user\"\nuser = \"alice\"\nexpect = {expect}"),
+        )
+    };
+    let scenario = parse(&with_expect(
+        "{ outcome = \"!refused\", not = { token = \"AAAA\", reason = \"x\", outcome = \"error\" } }",
+    ))
+    .unwrap();
+    let expectation = scenario.steps[1].expect.as_ref().unwrap();
+    assert_eq!(expectation.outcome, None);
+    assert_eq!(
+        expectation.not,
+        [
+            scenario::Unexpected::Outcome(model::Outcome::Refused),
+            scenario::Unexpected::Detail("token".to_owned(), "AAAA".to_owned()),
+            scenario::Unexpected::Reason("x".to_owned()),
+            scenario::Unexpected::Outcome(model::Outcome::Error(None)),
+        ]
+    );
+    for (expect, message) in [
+        ("\"!fine\"", "unknown outcome `!fine`"),
+        ("{ not = \"ok\" }", "`not` must be a table, found string"),
+        (
+            "{ not = { tokn = \"A\" } }",
+            "`tokn` is not something a `enable-user` step records",
+        ),
+        (
+            "{ not = { not = { token = \"A\" } } }",
+            "`not` cannot be nested in `not`",
+        ),
+        (
+            "{ not = { outcome = \"!ok\" } }",
+            "`!` cannot negate `!ok` inside `not`",
+        ),
+        (
+            "{ outcome = \"error c1031dab\", not = { outcome = \"error\" } }",
+            "this expectation can never hold",
+        ),
+        (
+            "{ token = \"A\", not = { token = \"A\" } }",
+            "this expectation can never hold",
+        ),
+    ] {
+        let messages = parse(&with_expect(expect)).unwrap_err().located_messages();
+        assert_eq!(messages.len(), 1, "{expect}: {messages:#?}");
+        assert!(messages[0].contains(message), "{expect}: {messages:#?}");
+        assert!(messages[0].starts_with("test.toml:"), "{messages:#?}");
+    }
+}
