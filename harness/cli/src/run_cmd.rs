@@ -355,7 +355,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
             return result;
         }
     };
-    let work = match tempfile::Builder::new().prefix("kmlab-run-").tempdir() {
+    let work = match crate::work::WorkFolder::create("kmlab-run-") {
         Ok(work) => work,
         Err(error) => {
             result.status = ScenarioStatus::HarnessError {

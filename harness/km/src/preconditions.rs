@@ -97,6 +97,21 @@ pub struct V3Check {
     pub warnings: Vec<V3Warning>,
 }
 
+/// The CA's shared folder, when the KM server reaches the CA only through a drive mapped to
+/// that folder on a third server and the mapping was dropped (KM-02): the CA has disappeared
+/// for the KM server, for enabling V3 and for every later issue or revocation alike.
+pub fn lost_drive_mapping<'a>(facts: &V3Facts<'a>) -> Option<&'a str> {
+    let ex55 = matches!(facts.product, Product::Ex55(_));
+    let remote = facts.ca_host.name != facts.km_host.name;
+    let through_share = facts
+        .configuration_directory
+        .is_some_and(|directory| directory.eq_ignore_ascii_case(facts.shared_folder));
+    let share_elsewhere = unc_server(facts.shared_folder)
+        .is_some_and(|server| !server.eq_ignore_ascii_case(facts.km_host.name.as_str()));
+    (ex55 && remote && through_share && share_elsewhere && !facts.mapped_drive)
+        .then_some(facts.shared_folder)
+}
+
 /// Runs every check of CA-01, CA-02, CA-03, CA-05, CA-06, CA-09, CA-13, KM-02, KM-03, KM-04
 /// and KM-05.
 pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
@@ -191,11 +206,7 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
     if ex55 && remote {
         match facts.configuration_directory {
             Some(directory) if directory.eq_ignore_ascii_case(facts.shared_folder) => {
-                let share_server = unc_server(facts.shared_folder);
-                if share_server
-                    .is_some_and(|server| !server.eq_ignore_ascii_case(facts.km_host.name.as_str()))
-                    && !facts.mapped_drive
-                {
+                if lost_drive_mapping(facts).is_some() {
                     problem(
                         CA_NOT_FOUND,
                         "drive-mapping",

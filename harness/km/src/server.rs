@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::database::{Database, DatabaseError, EscrowedKey, TokenCheck};
 use crate::directory::Directory;
-use crate::preconditions::CA_NOT_FOUND;
+use crate::preconditions::{CA_NOT_FOUND, HIERARCHY_INVALID};
 use crate::product::Product;
 use crate::token::Token;
 
@@ -171,6 +171,19 @@ pub enum Refusal {
     ThumbprintMismatch,
     /// The KM server lost its CA (an upgrade without Web Enrollment Support, OPS-03).
     CaLost,
+    /// The KM host's drive mapping to the CA's shared configuration folder was dropped, so the
+    /// CA has disappeared for the KM server (KM-02): nothing can be issued or revoked through
+    /// it until the folder is reachable again.
+    DriveMappingDropped {
+        /// The shared folder the mapping pointed at.
+        folder: String,
+    },
+    /// The CA would issue user certificates that end before two years are up (KM-05); the KM
+    /// server requires two years, because shorter ones do not function properly.
+    ShortValidity {
+        /// When the certificates would end.
+        not_after: Timestamp,
+    },
 }
 
 impl Refusal {
@@ -201,6 +214,8 @@ impl Refusal {
             Self::NotSupportedByProduct => "not-supported-by-product",
             Self::ThumbprintMismatch => "thumbprint-mismatch",
             Self::CaLost => "ca-lost",
+            Self::DriveMappingDropped { .. } => "drive-mapping",
+            Self::ShortValidity { .. } => "validity",
         }
     }
 
@@ -208,7 +223,8 @@ impl Refusal {
     pub fn error_id(&self) -> Option<&'static str> {
         match self {
             Self::NoManagePermission => Some("c1031d92"),
-            Self::CaLost => Some(CA_NOT_FOUND),
+            Self::CaLost | Self::DriveMappingDropped { .. } => Some(CA_NOT_FOUND),
+            Self::ShortValidity { .. } => Some(HIERARCHY_INVALID),
             _ => None,
         }
     }
@@ -226,6 +242,12 @@ impl Refusal {
             }
             Self::StartupPasswordDiffers => "the new host's KM service was given another startup password".to_owned(),
             Self::NoManagePermission => "the operation could not be completed: the KM administrators lack manage permission on the CA".to_owned(),
+            Self::DriveMappingDropped { folder } => format!(
+                "the drive mapped to {folder} is gone, so the CA disappears: the KM server can neither have certificates issued nor revoke them until the folder is mapped again"
+            ),
+            Self::ShortValidity { not_after } => format!(
+                "the CA would issue user certificates valid only until {not_after}; the KM server requires at least 2 years, since shorter ones do not function properly"
+            ),
             other => other.reason().replace('-', " "),
         }
     }
@@ -269,6 +291,22 @@ pub struct Revocation {
     /// Serials the KM database lists as revoked but the CA does not: after restoring KM and
     /// CA backups taken apart, the KM server can no longer revoke them (OPS-01).
     pub diverged: Vec<String>,
+    /// Serials revoked now in the KM database that the CA had already revoked: the KM
+    /// database had them as active while the CA's CRL listed them (after restoring a CA
+    /// backup newer than the KM one, or a revocation made at the CA alone); the two agree
+    /// again now (OPS-01).
+    pub already_at_ca: Vec<String>,
+}
+
+/// Where the KM database and its CA disagree about revocation (OPS-01), serials each way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Divergence {
+    /// Revoked in the KM database, not at the CA: the KM server will not ask the CA again,
+    /// so the certificates stay off the CRL.
+    pub km_only: Vec<String>,
+    /// Revoked at the CA, active in the KM database: the CRL lists certificates the KM
+    /// server still counts as its user's.
+    pub ca_only: Vec<String>,
 }
 
 /// One user's keys in an export.
@@ -757,6 +795,15 @@ impl KmServer {
                 limit: self.setup.max_dn_length,
             }));
         }
+        // KM-05 at issue time, not only when V3 is enabled: a CA nearing its own end, or a
+        // validity setting changed since, would give shorter certificates.
+        if self.certificate.is_some() {
+            if let Some((not_after, _)) = context.ca.issued_not_after(context.now) {
+                if not_after < context.now.plus(model::Duration::years(2)) {
+                    return Ok(Err(Refusal::ShortValidity { not_after }));
+                }
+            }
+        }
         if let Some(refusal) = lacking(
             &context.missing_templates,
             &[
@@ -972,11 +1019,13 @@ impl KmServer {
                 continue;
             }
             match context.ca.revoke(&parsed, context.now) {
-                // The CA's administrator may have revoked it first, and the attached CA does
-                // not know a certificate of an earlier hierarchy (KM-13) or one issued after
-                // the backup it was restored from: the KM server records its own revocation
-                // all the same, as the product does.
-                Ok(()) | Err(RevokeError::AlreadyRevoked | RevokeError::NotIssued) => {}
+                // The attached CA does not know a certificate of an earlier hierarchy (KM-13)
+                // or one issued after the backup it was restored from: the KM server records
+                // its own revocation all the same, as the product does.
+                Ok(()) | Err(RevokeError::NotIssued) => {}
+                // The CA had it revoked while the KM database did not (OPS-01): recording it
+                // now brings the two together again.
+                Err(RevokeError::AlreadyRevoked) => revocation.already_at_ca.push(serial.clone()),
             }
             self.database
                 .record_revocation(&serial, &entry.mailbox_dn, context.now)?;
@@ -996,14 +1045,31 @@ impl KmServer {
             .collect())
     }
 
-    /// Serials the KM database lists as revoked while the CA database does not.
-    pub fn divergence(&self, ca: &CertificationAuthority) -> Result<Vec<String>, KmError> {
-        Ok(self
-            .database
-            .revocations()?
-            .into_iter()
+    /// Where the KM database and `ca` disagree about revocation, in both directions (OPS-01):
+    /// only certificates this KM server issued under its current hierarchy count.
+    pub fn divergence(&self, ca: &CertificationAuthority) -> Result<Divergence, KmError> {
+        let revoked: BTreeSet<String> = self.database.revocations()?.into_iter().collect();
+        let km_only = revoked
+            .iter()
             .filter(|serial| !ca.is_revoked(&parse_serial(serial)))
-            .collect())
+            .cloned()
+            .collect();
+        let mut issued = BTreeSet::new();
+        for (mailbox_dn, _, _) in self.database.users()? {
+            issued.extend(
+                self.database
+                    .escrowed_keys(&mailbox_dn)?
+                    .into_iter()
+                    .filter(|key| key.hierarchy == self.hierarchy.as_str())
+                    .map(|key| key.serial),
+            );
+            issued.extend(self.signing_serials(&format!("signing:{mailbox_dn}:"))?);
+        }
+        let ca_only = issued
+            .into_iter()
+            .filter(|serial| !revoked.contains(serial) && ca.is_revoked(&parse_serial(serial)))
+            .collect();
+        Ok(Divergence { km_only, ca_only })
     }
 
     /// Attaches the KM server to another CA. The old hierarchy's keys stay in the database

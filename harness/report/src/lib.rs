@@ -5,6 +5,7 @@
 //! versioned JSON and, for whole runs, as JUnit XML. It only reads records: nothing here
 //! runs a scenario.
 
+pub mod explain;
 mod html;
 mod junit;
 mod matrix;
