@@ -136,10 +136,8 @@ fn transcript_of<'r>(
 fn run_built_in(root: &Path, id: &str, key_cache: Option<&Path>) -> anyhow::Result<ScenarioRun> {
     let path = root.join(format!("{id}.toml"));
     let scenario = scenario::load(id, &path).map_err(|error| anyhow::anyhow!("{error}"))?;
-    let work = tempfile::Builder::new()
-        .prefix("kmlab-explain-")
-        .tempdir()
-        .context("creating a work folder")?;
+    let work =
+        crate::work::WorkFolder::create("kmlab-explain-").context("creating a work folder")?;
     let engine: Arc<dyn smime::Engine> = Arc::new(smime_rustcrypto::RustCryptoEngine);
     let options = RunOptions {
         key_cache: key_cache.map(Path::to_path_buf),

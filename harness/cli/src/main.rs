@@ -15,6 +15,7 @@ mod discover;
 mod explain_cmd;
 mod inspect_cmd;
 mod matrix_cmd;
+mod partition;
 mod rules_cmd;
 mod run_cmd;
 mod seats;
