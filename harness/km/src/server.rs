@@ -229,6 +229,12 @@ impl Refusal {
         }
     }
 
+    /// What the administrator is told, where it says more than the reason word itself.
+    pub fn explanation(&self) -> Option<String> {
+        let message = self.message();
+        (message != self.reason().replace('-', " ")).then_some(message)
+    }
+
     /// What the administrator is told.
     pub fn message(&self) -> String {
         match self {

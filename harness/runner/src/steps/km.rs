@@ -22,9 +22,8 @@ fn refused(mut record: Record, refusal: &Refusal) -> Record {
         None => Outcome::Refused,
     };
     record.reason = Some(refusal.reason().to_owned());
-    let message = refusal.message();
-    if message != refusal.reason().replace('-', " ") {
-        record.details.push(Detail::text("problem", message));
+    if let Some(explanation) = refusal.explanation() {
+        record.details.push(Detail::text("problem", explanation));
     }
     record
 }
@@ -770,11 +769,9 @@ pub(super) fn revoke_user(world: &mut World, km: Option<&KmName>, user: &UserNam
 /// `alice: validity (the CA would issue …)`: a user an operation for many users left out, with
 /// the reason word and, where it says more, the administrator's message.
 fn refusal_line(user: &UserName, refusal: &Refusal) -> String {
-    let message = refusal.message();
-    if message == refusal.reason().replace('-', " ") {
-        format!("{user}: {}", refusal.reason())
-    } else {
-        format!("{user}: {} ({message})", refusal.reason())
+    match refusal.explanation() {
+        Some(explanation) => format!("{user}: {} ({explanation})", refusal.reason()),
+        None => format!("{user}: {}", refusal.reason()),
     }
 }
 
