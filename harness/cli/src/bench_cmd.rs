@@ -1,4 +1,4 @@
-//! `kmlab bench`: the performance figures P1–P4 and P6, each with its goal and whether it
+//! `kmlab bench`: the performance figures P1–P6, each with its goal and whether it
 //! holds, and `BENCHMARKS.md` rewritten from what was measured (`--only` picks figures).
 //!
 //! - **P1** pipeline overhead: a generated two-user scenario's messages through the whole
@@ -15,6 +15,8 @@
 //!   cache.
 //! - **P4** scale: `kmlab gen-load` scenarios at two sizes, each run in a process of its own
 //!   (so that its peak resident memory is its own), with a warm key cache.
+//! - **P5** diagnostics: a scenario file with 2,000 to 20,000 problems checked and reported
+//!   (as `kmlab check` and `kmlab run` report them), which must take time linear in their number.
 //! - **P6** against what a user would write instead: a shell script calling `openssl cms` to
 //!   sign, encrypt, decrypt and verify each of P1's messages with P1's keys, against P1's
 //!   whole path per message.
@@ -108,6 +110,7 @@ enum Figure {
     P2,
     P3,
     P4,
+    P5,
     P6,
 }
 
@@ -229,7 +232,14 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         bail!("--runs must be at least 1");
     }
     let figures: Vec<Figure> = if args.only.is_empty() {
-        vec![Figure::P1, Figure::P2, Figure::P3, Figure::P4, Figure::P6]
+        vec![
+            Figure::P1,
+            Figure::P2,
+            Figure::P3,
+            Figure::P4,
+            Figure::P5,
+            Figure::P6,
+        ]
     } else {
         let mut only = args.only.clone();
         only.sort();
@@ -279,6 +289,11 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     }
     if figures.contains(&Figure::P4) {
         let outcome = scale(args, jobs, &keys)?;
+        outcome.print();
+        outcomes.push(outcome);
+    }
+    if figures.contains(&Figure::P5) {
+        let outcome = diagnostics(args)?;
         outcome.print();
         outcomes.push(outcome);
     }
@@ -516,7 +531,7 @@ fn run_scenario(
     keys: &Path,
     observer: &mut dyn runner::Observer,
 ) -> anyhow::Result<runner::Run> {
-    let work = tempfile::Builder::new().prefix("kmlab-bench-").tempdir()?;
+    let work = crate::work::WorkFolder::create("kmlab-bench-")?;
     let options = runner::RunOptions {
         key_cache: Some(keys.to_path_buf()),
         ..runner::RunOptions::new(work.path().to_path_buf(), engine)
@@ -1515,9 +1530,8 @@ fn kmlab(arguments: &[&std::ffi::OsStr]) -> anyhow::Result<f64> {
 
 fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
     let files = crate::discover::scenario_files(std::slice::from_ref(&args.scenarios))?;
-    let cache = tempfile::Builder::new()
-        .prefix("kmlab-bench-keys-")
-        .tempdir()?;
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
+    let cache = crate::work::WorkFolder::create("kmlab-bench-keys-")?;
     let jobs_text = jobs.to_string();
     let run = |keys: &Path| {
         kmlab(&[
@@ -1627,9 +1641,8 @@ fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> 
         messages: (big.messages / 10).max(1),
         seed: BENCH_SEED,
     };
-    let folder = tempfile::Builder::new()
-        .prefix("kmlab-bench-load-")
-        .tempdir()?;
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
+    let folder = crate::work::WorkFolder::create("kmlab-bench-load-")?;
     let mut measured = Vec::new();
     let mut details = Vec::new();
     for shape in [small, big] {
@@ -1850,6 +1863,11 @@ const METHOD: &str = "\
   the first), each run in a process of its own (`kmlab bench-load`) after its keys were
   generated into the cache by running its enrollment in shards side by side; wall time
   (parse and run), messages per second, and peak resident memory (VmHWM).
+- **P5 diagnostics.** A scenario whose `[organisation]` table holds N unknown keys, for N of
+  2,000, 4,000, 8,000, 16,000 and 20,000: parsed, every problem located (`located_messages`,
+  what a run's JSON holds) and the report rendered (what `kmlab check` prints), in this
+  process. The goal is linear time: the time per problem at 20,000 at most twice that at 2,000
+  (quadratic work would make it ten times).
 - **P6 against openssl cms.** A shell script a user might write instead of kmlab: for each of
   P1's messages (the MIME entities its sends signed), `openssl cms -sign` with the sender's
   key (SHA-1), `-encrypt` to the same recipients with the same cipher, `-decrypt` with the
@@ -1858,6 +1876,68 @@ const METHOD: &str = "\
   whole path per message (median), measured in the same bench run.
 
 Each figure is the median of its runs, with the lowest and highest in brackets.";
+
+// ---------------------------------------------------------------------------------------------
+// P5: reporting many problems.
+
+/// The sizes P5 measures, in problems.
+const DIAGNOSTIC_SIZES: [usize; 5] = [2_000, 4_000, 8_000, 16_000, 20_000];
+
+/// A scenario with `problems` unknown keys in its `[organisation]` table.
+fn scenario_with_problems(problems: usize) -> String {
+    let mut text = String::from(
+        "version = 1\ntitle = \"many problems\"\ncovers = []\n\n[organisation]\n\
+         name = \"Contoso\"\nmail_domain = \"contoso.example\"\n",
+    );
+    for index in 0..problems {
+        let _ = writeln!(text, "unknown_key_{index} = \"a value\"");
+    }
+    text
+}
+
+fn diagnostics(args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let path = Path::new("many-problems.toml");
+    let mut table = vec![
+        "| problems | seconds | µs per problem | printed bytes |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ];
+    let mut per_problem = Vec::new();
+    for problems in DIAGNOSTIC_SIZES {
+        let text = scenario_with_problems(problems);
+        let mut seconds = Vec::new();
+        let mut printed = 0;
+        for _ in 0..args.runs {
+            let start = stopwatch();
+            let Err(diagnostics) = scenario::parse("many-problems", path, &text) else {
+                bail!("a scenario with {problems} unknown keys was accepted");
+            };
+            let located = diagnostics.located_messages();
+            let rendered = diagnostics.to_string();
+            seconds.push(seconds_since(start));
+            if located.len() < problems {
+                bail!("{problems} unknown keys gave {} problems", located.len());
+            }
+            printed = rendered.len();
+        }
+        let sample = Sample(seconds);
+        per_problem.push(sample.median() / problems as f64);
+        table.push(format!(
+            "| {problems} | {} | {:.1} | {printed} |",
+            sample.describe(|s| format!("{s:.3}")),
+            sample.median() / problems as f64 * 1e6
+        ));
+    }
+    let growth = per_problem.last().copied().unwrap_or(f64::NAN)
+        / per_problem.first().copied().unwrap_or(f64::NAN);
+    Ok(Outcome {
+        figure: "P5",
+        title: "diagnostics",
+        headline: format!("time per problem at 20,000 problems is {growth:.2}× that at 2,000"),
+        verdicts: vec![Verdict::new("≤ 2× (linear)", growth <= 2.0)],
+        table,
+        details: Vec::new(),
+    })
+}
 
 fn report(outcomes: &[Outcome], machine: &Machine) -> String {
     let mut out = String::new();
