@@ -55,7 +55,7 @@ const BENCH_SEED: u64 = 1;
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
     /// Which figures to measure (default: all), e.g. `--only P1,P6`.
-    #[arg(long, value_delimiter = ',', value_enum)]
+    #[arg(long, value_delimiter = ',', value_enum, ignore_case = true)]
     only: Vec<Figure>,
     /// Repetitions of P1, P2 and P3's warm suite; the median is reported with the spread.
     #[arg(long, default_value_t = 5)]
