@@ -1261,9 +1261,8 @@ fn kmlab(arguments: &[&std::ffi::OsStr]) -> anyhow::Result<f64> {
 
 fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
     let files = crate::discover::scenario_files(std::slice::from_ref(&args.scenarios))?;
-    let cache = tempfile::Builder::new()
-        .prefix("kmlab-bench-keys-")
-        .tempdir()?;
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
+    let cache = crate::work::WorkFolder::create("kmlab-bench-keys-")?;
     let jobs_text = jobs.to_string();
     let run = |keys: &Path| {
         kmlab(&[
@@ -1373,9 +1372,8 @@ fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> 
         messages: (big.messages / 10).max(1),
         seed: BENCH_SEED,
     };
-    let folder = tempfile::Builder::new()
-        .prefix("kmlab-bench-load-")
-        .tempdir()?;
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
+    let folder = crate::work::WorkFolder::create("kmlab-bench-load-")?;
     let mut measured = Vec::new();
     let mut details = Vec::new();
     for shape in [small, big] {
