@@ -5,6 +5,7 @@
 //! number generator, and the catalogue of behaviour rules. It depends on nothing else in the
 //! workspace and does no IO.
 
+pub mod ber;
 mod der;
 mod ids;
 mod named;
