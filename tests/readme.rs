@@ -75,3 +75,51 @@ fn a_broken_example_would_be_caught() {
     let source = format!("{topology}\n{}", blocks[0]);
     assert!(scenario::parse("x", Path::new("x.toml"), &source).is_err());
 }
+
+/// The README's "kmlab in your CI" recipe: its install command names the package of the
+/// `kmlab` binary, and every `kmlab` command of it (the CI job's steps included) is run as
+/// written by `harness/cli/tests/ci_recipe.rs`, which has the binary.
+#[test]
+fn the_ci_recipe_installs_kmlab_and_its_commands_are_run() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let start = readme
+        .find("\n## kmlab in your CI\n")
+        .expect("the README has a section \"kmlab in your CI\"");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..]
+        .find("\n## ")
+        .map_or(section.len(), |end| end + 3)];
+
+    let install = section
+        .lines()
+        .find(|line| line.starts_with("cargo install "))
+        .expect("an install command");
+    assert_eq!(install, "cargo install --locked --path harness/cli");
+    let manifest =
+        std::fs::read_to_string(workspace_root().join("harness/cli/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("[[bin]]\nname = \"kmlab\"\n"),
+        "{manifest}"
+    );
+    assert!(workspace_root().join("Cargo.lock").is_file());
+
+    let commands: Vec<&str> = section
+        .lines()
+        .filter(|line| line.starts_with("kmlab "))
+        .collect();
+    for needed in [
+        "--snapshots ",
+        "--format junit",
+        "--key-cache ",
+        "--seat ",
+        "--partition ",
+    ] {
+        assert!(
+            commands.iter().any(|command| command.contains(needed)),
+            "the recipe has no command with {needed}"
+        );
+    }
+    let runner =
+        std::fs::read_to_string(workspace_root().join("harness/cli/tests/ci_recipe.rs")).unwrap();
+    assert!(runner.contains("readme_section(\"kmlab in your CI\")"));
+}

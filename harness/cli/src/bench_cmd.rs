@@ -13,6 +13,8 @@
 //!   cache.
 //! - **P4** scale: `kmlab gen-load` scenarios at two sizes, each run in a process of its own
 //!   (so that its peak resident memory is its own), with a warm key cache.
+//! - **P5** diagnostics: a scenario file with 2,000 to 20,000 problems checked and reported
+//!   (as `kmlab check` and `kmlab run` report them), which must take time linear in their number.
 //!
 //! This is the only timing code in kmlab: it alone reads the monotonic clock.
 
@@ -47,7 +49,7 @@ const BENCH_SEED: u64 = 1;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
-    /// Which figures to measure (default: all four).
+    /// Which figures to measure (default: all five).
     #[arg(long, value_delimiter = ',', value_enum)]
     only: Vec<Figure>,
     /// Repetitions of P1, P2 and P3's warm suite; the median is reported with the spread.
@@ -103,6 +105,7 @@ enum Figure {
     P2,
     P3,
     P4,
+    P5,
 }
 
 /// Arguments of the process P4 runs each load in.
@@ -223,7 +226,7 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<Exit> {
         bail!("--runs must be at least 1");
     }
     let figures: Vec<Figure> = if args.only.is_empty() {
-        vec![Figure::P1, Figure::P2, Figure::P3, Figure::P4]
+        vec![Figure::P1, Figure::P2, Figure::P3, Figure::P4, Figure::P5]
     } else {
         let mut only = args.only.clone();
         only.sort();
@@ -266,6 +269,11 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<Exit> {
     }
     if figures.contains(&Figure::P4) {
         let outcome = scale(args, jobs, &keys)?;
+        outcome.print();
+        outcomes.push(outcome);
+    }
+    if figures.contains(&Figure::P5) {
+        let outcome = diagnostics(args)?;
         outcome.print();
         outcomes.push(outcome);
     }
@@ -498,7 +506,7 @@ fn run_scenario(
     keys: &Path,
     observer: &mut dyn runner::Observer,
 ) -> anyhow::Result<runner::Run> {
-    let work = tempfile::Builder::new().prefix("kmlab-bench-").tempdir()?;
+    let work = crate::work::WorkFolder::create("kmlab-bench-")?;
     let options = runner::RunOptions {
         key_cache: Some(keys.to_path_buf()),
         ..runner::RunOptions::new(work.path().to_path_buf(), engine)
@@ -1253,9 +1261,8 @@ fn kmlab(arguments: &[&std::ffi::OsStr]) -> anyhow::Result<f64> {
 
 fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
     let files = crate::discover::scenario_files(std::slice::from_ref(&args.scenarios))?;
-    let cache = tempfile::Builder::new()
-        .prefix("kmlab-bench-keys-")
-        .tempdir()?;
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
+    let cache = crate::work::WorkFolder::create("kmlab-bench-keys-")?;
     let jobs_text = jobs.to_string();
     let run = |keys: &Path| {
         kmlab(&[
@@ -1365,9 +1372,8 @@ fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> 
         messages: (big.messages / 10).max(1),
         seed: BENCH_SEED,
     };
-    let folder = tempfile::Builder::new()
-        .prefix("kmlab-bench-load-")
-        .tempdir()?;
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
+    let folder = crate::work::WorkFolder::create("kmlab-bench-load-")?;
     let mut measured = Vec::new();
     let mut details = Vec::new();
     for shape in [small, big] {
@@ -1584,8 +1590,75 @@ const METHOD: &str = "\
   the first), each run in a process of its own (`kmlab bench-load`) after its keys were
   generated into the cache by running its enrollment in shards side by side; wall time
   (parse and run), messages per second, and peak resident memory (VmHWM).
+- **P5 diagnostics.** A scenario whose `[organisation]` table holds N unknown keys, for N of
+  2,000, 4,000, 8,000, 16,000 and 20,000: parsed, every problem located (`located_messages`,
+  what a run's JSON holds) and the report rendered (what `kmlab check` prints), in this
+  process. The goal is linear time: the time per problem at 20,000 at most twice that at 2,000
+  (quadratic work would make it ten times).
 
 Each figure is the median of its runs, with the lowest and highest in brackets.";
+
+// ---------------------------------------------------------------------------------------------
+// P5: reporting many problems.
+
+/// The sizes P5 measures, in problems.
+const DIAGNOSTIC_SIZES: [usize; 5] = [2_000, 4_000, 8_000, 16_000, 20_000];
+
+/// A scenario with `problems` unknown keys in its `[organisation]` table.
+fn scenario_with_problems(problems: usize) -> String {
+    let mut text = String::from(
+        "version = 1\ntitle = \"many problems\"\ncovers = []\n\n[organisation]\n\
+         name = \"Contoso\"\nmail_domain = \"contoso.example\"\n",
+    );
+    for index in 0..problems {
+        let _ = writeln!(text, "unknown_key_{index} = \"a value\"");
+    }
+    text
+}
+
+fn diagnostics(args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let path = Path::new("many-problems.toml");
+    let mut table = vec![
+        "| problems | seconds | µs per problem | printed bytes |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ];
+    let mut per_problem = Vec::new();
+    for problems in DIAGNOSTIC_SIZES {
+        let text = scenario_with_problems(problems);
+        let mut seconds = Vec::new();
+        let mut printed = 0;
+        for _ in 0..args.runs {
+            let start = stopwatch();
+            let Err(diagnostics) = scenario::parse("many-problems", path, &text) else {
+                bail!("a scenario with {problems} unknown keys was accepted");
+            };
+            let located = diagnostics.located_messages();
+            let rendered = diagnostics.to_string();
+            seconds.push(seconds_since(start));
+            if located.len() < problems {
+                bail!("{problems} unknown keys gave {} problems", located.len());
+            }
+            printed = rendered.len();
+        }
+        let sample = Sample(seconds);
+        per_problem.push(sample.median() / problems as f64);
+        table.push(format!(
+            "| {problems} | {} | {:.1} | {printed} |",
+            sample.describe(|s| format!("{s:.3}")),
+            sample.median() / problems as f64 * 1e6
+        ));
+    }
+    let growth = per_problem.last().copied().unwrap_or(f64::NAN)
+        / per_problem.first().copied().unwrap_or(f64::NAN);
+    Ok(Outcome {
+        figure: "P5",
+        title: "diagnostics",
+        headline: format!("time per problem at 20,000 problems is {growth:.2}× that at 2,000"),
+        verdicts: vec![Verdict::new("≤ 2× (linear)", growth <= 2.0)],
+        table,
+        details: Vec::new(),
+    })
+}
 
 fn report(outcomes: &[Outcome], machine: &Machine) -> String {
     let mut out = String::new();

@@ -11,22 +11,31 @@ pub(crate) struct ScenarioFile {
     pub(crate) path: PathBuf,
     /// The path under the nearest `scenarios` folder without `.toml`, or the file stem.
     pub(crate) id: String,
+    /// The path under the folder it was found in (`km/recovery.toml` for `scenarios`), or
+    /// the file name for a file given by itself: where `--snapshots DIR` keeps its snapshot.
+    pub(crate) relative: PathBuf,
 }
 
 /// Every `.toml` under the given files and folders, sorted, each once.
 pub(crate) fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFile>> {
-    let mut found = Vec::new();
+    let mut found: Vec<(PathBuf, PathBuf)> = Vec::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut found).with_context(|| format!("reading {}", path.display()))?;
+            let mut inside = Vec::new();
+            walk(path, &mut inside).with_context(|| format!("reading {}", path.display()))?;
+            found.extend(inside.into_iter().map(|file| {
+                let relative = file.strip_prefix(path).unwrap_or(&file).to_path_buf();
+                (file, relative)
+            }));
         } else if path.is_file() {
-            found.push(path.clone());
+            let relative = path.file_name().map_or_else(|| path.clone(), PathBuf::from);
+            found.push((path.clone(), relative));
         } else {
             bail!("{}: no such file or folder", path.display());
         }
     }
     found.sort();
-    found.dedup();
+    found.dedup_by(|a, b| a.0 == b.0);
     if found.is_empty() {
         bail!(
             "no scenario files (*.toml) in {}",
@@ -39,9 +48,10 @@ pub(crate) fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFi
     }
     Ok(found
         .into_iter()
-        .map(|path| ScenarioFile {
+        .map(|(path, relative)| ScenarioFile {
             id: scenario_id(&path),
             path,
+            relative,
         })
         .collect())
 }

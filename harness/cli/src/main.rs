@@ -12,13 +12,16 @@
 mod bench_cmd;
 mod deviations;
 mod discover;
+mod explain_cmd;
 mod inspect_cmd;
 mod matrix_cmd;
+mod partition;
 mod rules_cmd;
 mod run_cmd;
 mod seats;
 mod serve_cmd;
 mod sink_cmd;
+mod work;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +69,11 @@ enum Command {
     /// Print the behaviour catalogue; with --coverage, which scenarios cover each rule.
     #[command(after_help = EXIT_CODES)]
     Rules(rules_cmd::RulesArgs),
+    /// What an error ID (c1031daf …) or reason word (untrusted-root, validity …) means: every
+    /// known cause with its rule, the scenario that reproduces it, the step that fixes it and
+    /// the scenario's records before and after the fix.
+    #[command(after_help = EXIT_CODES)]
+    Explain(explain_cmd::ExplainArgs),
     /// Write a commented skeleton scenario.
     #[command(after_help = EXIT_CODES)]
     New {
@@ -87,8 +95,8 @@ enum Command {
     /// Write a load scenario: USERS users exchanging MESSAGES signed, encrypted messages.
     #[command(after_help = EXIT_CODES)]
     GenLoad(GenLoadArgs),
-    /// Measure P1–P4 (pipeline overhead, sink throughput against aiosmtpd, suite time, scale)
-    /// against their goals and rewrite BENCHMARKS.md.
+    /// Measure P1–P5 (pipeline overhead, sink throughput against aiosmtpd, suite time, scale,
+    /// diagnostics) against their goals and rewrite BENCHMARKS.md.
     #[command(after_help = EXIT_CODES)]
     Bench(bench_cmd::BenchArgs),
     /// Run one load scenario and print its seconds, messages and peak memory (for bench).
@@ -173,6 +181,7 @@ fn main() -> ExitCode {
         Command::Report { dir, run } => run_cmd::run(&run.with_report(dir)),
         Command::Check { paths } => check(&paths),
         Command::Rules(args) => rules_cmd::rules(&args),
+        Command::Explain(args) => explain_cmd::explain(&args),
         Command::New { name } => new(&name),
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::Sink(args) => sink_cmd::sink(&args),

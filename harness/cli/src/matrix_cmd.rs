@@ -93,10 +93,8 @@ pub(crate) fn matrix(args: &MatrixArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::BadInput);
     }
 
-    let work = tempfile::Builder::new()
-        .prefix("kmlab-matrix-")
-        .tempdir()
-        .context("creating a work folder")?;
+    let work =
+        crate::work::WorkFolder::create("kmlab-matrix-").context("creating a work folder")?;
     let options = RunOptions {
         key_cache: args.key_cache.clone().or_else(default_key_cache),
         seed: args.seed,

@@ -15,6 +15,7 @@ use smime::Engine;
 
 use crate::deviations::KnownDeviations;
 use crate::discover::{ScenarioFile, scenario_files};
+use crate::partition::Partition;
 use crate::seats::{AdapterDeviations, Seating};
 use crate::{Exit, Format};
 
@@ -107,6 +108,21 @@ pub(crate) struct RunArgs {
     /// The adapters' known-deviations file (default: harness/adapters/known-deviations.toml).
     #[arg(long, value_name = "FILE", requires = "seat")]
     adapter_deviations: Option<PathBuf>,
+    /// Run only part K of N of the scenarios, so that N CI machines share a suite:
+    /// hash:K/N by a hash of each scenario's path (a scenario keeps its part as the suite
+    /// grows), count:K/N (or K/N) by position in the sorted list (parts of equal size).
+    #[arg(long, value_name = "hash:K/N")]
+    partition: Option<Partition>,
+    /// Keep snapshots under DIR, at each scenario's path under the folder it was found in
+    /// (`kmlab run ci/smime --snapshots ci/smime-snapshots`: ci/smime/a/b.toml has
+    /// ci/smime-snapshots/a/b.snap). Without it a scenario under a `scenarios` folder has its
+    /// snapshot at the same path under the `snapshots` folder beside it, and any other has none.
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// Print the transcript of each failing scenario under its failure line (a failing
+    /// scenario writes no snapshot, even with --update).
+    #[arg(long)]
+    show_transcript: bool,
 }
 
 impl RunArgs {
@@ -118,7 +134,7 @@ impl RunArgs {
 }
 
 pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
-    let files = scenario_files(&args.paths)?;
+    let suite = scenario_files(&args.paths)?;
     let key_cache = if args.no_key_cache {
         None
     } else {
@@ -141,7 +157,19 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         None => KnownDeviations::default(),
     };
     let adapter_timeout = crate::seats::adapter_timeout(args.adapter_timeout)?;
-    let seatings = seatings(args, adapter_timeout, &files)?;
+    // Seats are checked against the whole suite: a part may lack the user another part has.
+    let seatings = seatings(args, adapter_timeout, &suite)?;
+    let suite_size = suite.len();
+    let files = match &args.partition {
+        Some(partition) => partition.select(suite),
+        None => suite,
+    };
+    if let (Some(partition), Format::Human) = (&args.partition, args.format) {
+        println!(
+            "partition {partition}: {} of {suite_size} scenarios",
+            files.len()
+        );
+    }
     let adapter_deviations = if seatings.is_empty() {
         AdapterDeviations::default()
     } else {
@@ -197,7 +225,12 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<Exit> {
 
     match args.format {
         Format::Human => {
-            print_human(&results);
+            let snapshots = args
+                .snapshots
+                .as_ref()
+                .map(|dir| format!(" --snapshots {}", dir.display()))
+                .unwrap_or_default();
+            print_human(&results, args.show_transcript, &snapshots);
             print_seat_totals(&results);
         }
         Format::Json => print!("{}", report::run_json(&results)),
@@ -355,7 +388,7 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
             return result;
         }
     };
-    let work = match tempfile::Builder::new().prefix("kmlab-run-").tempdir() {
+    let work = match crate::work::WorkFolder::create("kmlab-run-") {
         Ok(work) => work,
         Err(error) => {
             result.status = ScenarioStatus::HarnessError {
@@ -426,10 +459,11 @@ fn run_one(file: &ScenarioFile, args: &RunArgs, setup: &Setup) -> ScenarioResult
         let default_engine = smime_rustcrypto::RustCryptoEngine.name();
         let mut as_default = single.transcript.clone();
         as_default.engine = default_engine.to_owned();
-        compare_snapshot(&file.path, &render_snapshot(&as_default), false)
+        compare_snapshot(file, args, &render_snapshot(&as_default), false)
     } else {
         compare_snapshot(
-            &file.path,
+            file,
+            args,
             &run.snapshot(),
             args.update && reasons.is_empty() && setup.engine.is_deterministic(),
         )
@@ -566,22 +600,37 @@ pub(crate) fn matrix_result(matrix: runner::MatrixRun) -> MatrixResult {
 
 /// Compares (or with `update`, writes) the scenario's snapshot.
 fn compare_snapshot(
-    scenario_path: &Path,
+    file: &ScenarioFile,
+    args: &RunArgs,
     contents: &str,
     update: bool,
 ) -> Result<SnapshotState, String> {
-    let Some((root, location)) = SnapshotFile::location(scenario_path) else {
-        return Ok(SnapshotState::NotApplicable);
+    let scenario_path = file.path.as_path();
+    let (input_file, location) = if let Some(dir) = &args.snapshots {
+        (
+            scenario_path.display().to_string(),
+            dir.join(&file.relative).with_extension("snap"),
+        )
+    } else {
+        let Some((root, location)) = SnapshotFile::location(scenario_path) else {
+            return Ok(SnapshotState::NotApplicable);
+        };
+        let input_file = std::path::absolute(scenario_path)
+            .ok()
+            .and_then(|absolute| {
+                absolute
+                    .strip_prefix(&root)
+                    .ok()
+                    .map(|relative| relative.display().to_string())
+            })
+            .unwrap_or_else(|| scenario_path.display().to_string());
+        (input_file, location)
     };
-    let input_file = std::path::absolute(scenario_path)
-        .ok()
-        .and_then(|absolute| {
-            absolute
-                .strip_prefix(&root)
-                .ok()
-                .map(|relative| relative.display().to_string())
-        })
-        .unwrap_or_else(|| scenario_path.display().to_string());
+    let rerun = args
+        .snapshots
+        .as_ref()
+        .map(|dir| format!(" --snapshots {}", dir.display()))
+        .unwrap_or_default();
     let existing = std::fs::read_to_string(&location)
         .ok()
         .and_then(|text| SnapshotFile::parse(&text));
@@ -601,20 +650,22 @@ fn compare_snapshot(
                 .map_err(|e| format!("writing {}: {e}", location.display()))
         }
         Some(snapshot) => Err(format!(
-            "snapshot {} differs ({}); run `kmlab run --update {}` if the change is intended",
+            "snapshot {} differs ({}); run `kmlab run --update {}{rerun}` if the change is intended",
             location.display(),
             report::first_difference(&snapshot.contents, contents).unwrap_or_default(),
             scenario_path.display()
         )),
         None => Err(format!(
-            "no snapshot at {}; run `kmlab run --update {}` to record one",
+            "no snapshot at {}; run `kmlab run --update {}{rerun}` to record one",
             location.display(),
             scenario_path.display()
         )),
     }
 }
 
-fn print_human(results: &[ScenarioResult]) {
+/// `snapshots` is the `--snapshots DIR` option of the run, for the command a failure line
+/// suggests.
+fn print_human(results: &[ScenarioResult], show_transcript: bool, snapshots: &str) {
     let mut passed = 0;
     for result in results {
         match &result.status {
@@ -637,9 +688,26 @@ fn print_human(results: &[ScenarioResult]) {
                 println!("PASS     {} ({size}, {note})", result.scenario);
             }
             ScenarioStatus::Failed { reasons } => {
-                println!("FAIL     {}", result.scenario);
+                let transcript = failing_transcript(result);
+                match (&transcript, show_transcript) {
+                    (None, _) => println!("FAIL     {}", result.scenario),
+                    (Some(_), true) => println!("FAIL     {} (transcript below)", result.scenario),
+                    (Some(_), false) => println!(
+                        "FAIL     {} (its transcript: kmlab run --show-transcript{snapshots} {})",
+                        result.scenario, result.path
+                    ),
+                }
                 for reason in reasons {
                     println!("         {reason}");
+                }
+                if let (Some(transcript), true) = (transcript, show_transcript) {
+                    for line in transcript.lines() {
+                        if line.is_empty() {
+                            println!("    |");
+                        } else {
+                            println!("    | {line}");
+                        }
+                    }
                 }
             }
             ScenarioStatus::Invalid { problems } => {
@@ -655,4 +723,25 @@ fn print_human(results: &[ScenarioResult]) {
         results.len() - passed,
         results.len()
     );
+}
+
+/// What a failing scenario recorded, as its snapshot would show it, each unmet expectation
+/// marked under its record; for a matrix scenario, every combination that failed.
+fn failing_transcript(result: &ScenarioResult) -> Option<String> {
+    if let Some(transcript) = &result.transcript {
+        return Some(report::render_marked(transcript));
+    }
+    let matrix = result.matrix.as_ref()?;
+    let mut out = String::new();
+    for cell in &matrix.cells {
+        if cell.problems.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("combination {}:\n", cell.label));
+        match &cell.transcript {
+            Some(transcript) => out.push_str(&report::render_marked(transcript)),
+            None => out.push_str("(it did not run)\n"),
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }

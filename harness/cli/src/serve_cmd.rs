@@ -138,10 +138,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Exit> {
         Some(Start::Scenario) => false,
         None => scenario.starts_now,
     };
-    let work = tempfile::Builder::new()
-        .prefix("kmlab-serve-")
-        .tempdir()
-        .context("creating a work folder")?;
+    let work = crate::work::WorkFolder::create("kmlab-serve-").context("creating a work folder")?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))

@@ -214,8 +214,10 @@ fn chain_at(
     (by_root, None)
 }
 
-/// Looks the certificate up in the newest CRL of its issuer whose signature holds.
-fn revocation(
+/// Looks the certificate up in the newest CRL of its issuer, among `crls`, whose signature
+/// holds under one of `issuers` and that was issued by `now`. A reader checks a signer this
+/// way; a sender checks each recipient's encryption certificate the same way.
+pub fn revocation(
     info: &CertificateInfo,
     issuers: &[&CertificateDer],
     crls: &[CrlDer],

@@ -11,6 +11,7 @@ use crate::RecordDetail;
 use crate::compose::{Encryption, Signing};
 use crate::faults::SendFault;
 use crate::persona::{Fallback, SignForm};
+use crate::policy::{Revocation, revocation};
 use crate::user::VirtualUser;
 
 /// One addressee of a message, as the sending client sees it.
@@ -22,6 +23,9 @@ pub struct Correspondent<'a> {
     pub email: &'a MailAddress,
     /// The user's current encryption certificate in the directory, if there is one.
     pub certificate: Option<&'a CertificateDer>,
+    /// The CA certificates above that certificate, which the sender checks a CRL's signature
+    /// against (CA-12).
+    pub issuers: &'a [CertificateDer],
 }
 
 /// What a send step asks of the sender's client; `None` leaves a choice to the profile.
@@ -45,6 +49,9 @@ pub struct SendRequest<'a> {
     pub chain: Vec<CertificateDer>,
     /// The moment of sending.
     pub now: Timestamp,
+    /// Whether the sender's V1-only client lost Exchange Server advanced security when its KM
+    /// server went `v3-only` (KM-06): it can then neither seal nor sign.
+    pub advanced_security_lost: bool,
 }
 
 /// What the client will send.
@@ -93,6 +100,34 @@ pub fn plan(sender: &VirtualUser, request: &SendRequest<'_>) -> Result<SendPlan,
             "client-cannot-sign-{}",
             form.name()
         )));
+    }
+    if request.advanced_security_lost && (form != SignForm::None || request.encrypt) {
+        // KM-06: sealing and signing are advanced security as much as opening sealed mail is.
+        let recipients: Vec<&str> = request
+            .recipients
+            .iter()
+            .map(|recipient| recipient.name.as_str())
+            .filter(|name| *name != sender.name.as_str())
+            .collect();
+        return Err(SendRefusal {
+            reason: "advanced-security-lost".to_owned(),
+            details: vec![RecordDetail::Text {
+                key: "problem",
+                value: format!(
+                    "this V1-only client lost Exchange Server advanced security when its KM server went v3-only: it can no longer seal or sign ({}), so the message is not sent and nothing reaches {}; a message neither sealed nor signed still goes out",
+                    if request.encrypt {
+                        "sealing asked for"
+                    } else {
+                        "signing asked for"
+                    },
+                    if recipients.is_empty() {
+                        "anyone".to_owned()
+                    } else {
+                        recipients.join(", ")
+                    }
+                ),
+            }],
+        });
     }
     if form != SignForm::None && !profile.digests.contains(&digest) {
         return Err(SendRefusal::new("digest-not-supported"));
@@ -237,7 +272,7 @@ fn encryption(
         if *recipient.name == sender.name {
             continue;
         }
-        match usable_certificate(recipient.certificate, request.now, legacy) {
+        match usable_certificate(sender, recipient, request.now, legacy) {
             Ok(certificate) => certificates.push(certificate),
             Err(why) => unusable.push(format!("{} ({why})", recipient.name)),
         }
@@ -304,20 +339,37 @@ fn encryption(
 }
 
 /// The recipient's current encryption certificate from the directory, if the format can use
-/// it: present, valid now and, for S/MIME, v3 (CL-02: V1 certificates serve only the legacy
-/// format).
+/// it: present, valid now, not on the newest CRL of its issuer the sender holds (CA-12) and,
+/// for S/MIME, v3 (CL-02: V1 certificates serve only the legacy format).
 fn usable_certificate(
-    certificate: Option<&CertificateDer>,
+    sender: &VirtualUser,
+    recipient: &Correspondent<'_>,
     now: Timestamp,
     legacy: bool,
-) -> Result<CertificateDer, &'static str> {
-    let certificate = certificate.ok_or("no certificate")?;
+) -> Result<CertificateDer, String> {
+    let certificate = recipient.certificate.ok_or("no certificate")?;
     let info = CertificateInfo::parse(certificate).map_err(|_| "unreadable certificate")?;
     if info.version == CertificateVersion::V1 && !legacy {
-        return Err("only a v1 certificate");
+        return Err("only a v1 certificate".to_owned());
     }
     if now > info.not_after {
-        return Err("certificate expired");
+        return Err("certificate expired".to_owned());
+    }
+    // The CRL's signature must hold under a CA certificate the sender knows of.
+    let issuers: Vec<&CertificateDer> = sender
+        .trusted_roots
+        .iter()
+        .chain(&sender.trust_list)
+        .chain(recipient.issuers)
+        .collect();
+    if let Revocation::Revoked {
+        crl_issued,
+        revoked_at,
+    } = revocation(&info, &issuers, &sender.crls, now)
+    {
+        return Err(format!(
+            "certificate revoked {revoked_at}, on the sender's CRL issued {crl_issued}"
+        ));
     }
     Ok(certificate.clone())
 }
@@ -521,6 +573,7 @@ mod tests {
             name: &user.name,
             email: &user.email,
             certificate,
+            issuers: &[],
         }
     }
 
@@ -536,6 +589,7 @@ mod tests {
             recipients,
             chain: Vec::new(),
             now: START.plus(Duration::days(1)),
+            advanced_security_lost: false,
         }
     }
 
@@ -769,6 +823,37 @@ mod tests {
             plan.cipher_choice,
             lines(&["the legacy format seals with DES-EDE3-CBC in a 128-bit build"])
         );
+    }
+
+    #[test]
+    fn a_client_that_lost_advanced_security_neither_seals_nor_signs() {
+        // KM-06: after v3-only a V1-only client keeps its keys but may not use them.
+        let bob = user("bob", Persona::Outlook97);
+        let bob_v1 = encryption_certificate("bob", 2, CertificateVersion::V1);
+        let recipients = [to(&bob, Some(&bob_v1))];
+        let walter = equipped("walter", Persona::Outlook97, CertificateVersion::V1);
+        fn lost(request: SendRequest<'_>) -> SendRequest<'_> {
+            SendRequest {
+                advanced_security_lost: true,
+                ..request
+            }
+        }
+        for asked in [lost(encrypted(&recipients)), lost(request(&recipients))] {
+            let refused = refusal(&walter, &asked);
+            assert_eq!(refused.reason, "advanced-security-lost");
+            assert!(matches!(
+                refused.details.as_slice(),
+                [RecordDetail::Text { key: "problem", value }] if value.contains("nothing reaches bob")
+            ));
+        }
+        let plain = SendRequest {
+            form: Some(SignForm::None),
+            ..lost(request(&recipients))
+        };
+        let plan = plan(&walter, &plain).unwrap();
+        assert!(plan.signing.is_none() && plan.encryption.is_none());
+        // The same sealed send goes out while the client still has advanced security.
+        assert!(super::plan(&walter, &encrypted(&recipients)).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! KM server (c1031daf). Every problem is collected, in the order the product met them, so a
 //! transcript can name them all; the first one is the error the administrator sees.
 
-use model::{Domain, DomainKind, Host, Named, Os, Timestamp};
+use model::{Domain, DomainKind, Host, InstalledPart, Named, Os, Timestamp};
 use pki::{
     CaKind, CertificateInfo, KeyOrigin, PolicyModule, SignatureHash, check_name_links,
     third_party_violations,
@@ -17,6 +17,9 @@ pub const CA_NOT_FOUND: &str = "c1031dab";
 pub const CROSS_DOMAIN: &str = "c1031d9f";
 /// "The certificate hierarchy is invalid."
 pub const HIERARCHY_INVALID: &str = "c1031daf";
+
+/// The longest name the computer running Certificate Services may have (CA-06).
+pub const MAX_CA_HOST_NAME: usize = 15;
 
 /// Everything the checks look at.
 #[derive(Debug, Clone)]
@@ -94,6 +97,21 @@ pub struct V3Check {
     pub warnings: Vec<V3Warning>,
 }
 
+/// The CA's shared folder, when the KM server reaches the CA only through a drive mapped to
+/// that folder on a third server and the mapping was dropped (KM-02): the CA has disappeared
+/// for the KM server, for enabling V3 and for every later issue or revocation alike.
+pub fn lost_drive_mapping<'a>(facts: &V3Facts<'a>) -> Option<&'a str> {
+    let ex55 = matches!(facts.product, Product::Ex55(_));
+    let remote = facts.ca_host.name != facts.km_host.name;
+    let through_share = facts
+        .configuration_directory
+        .is_some_and(|directory| directory.eq_ignore_ascii_case(facts.shared_folder));
+    let share_elsewhere = unc_server(facts.shared_folder)
+        .is_some_and(|server| !server.eq_ignore_ascii_case(facts.km_host.name.as_str()));
+    (ex55 && remote && through_share && share_elsewhere && !facts.mapped_drive)
+        .then_some(facts.shared_folder)
+}
+
 /// Runs every check of CA-01, CA-02, CA-03, CA-05, CA-06, CA-09, CA-13, KM-02, KM-03, KM-04
 /// and KM-05.
 pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
@@ -161,6 +179,19 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
             ),
         );
     }
+    // The KM server finds Certificate Services by the computer's NetBIOS name, which holds at
+    // most 15 characters: a longer host name is cut and names no computer.
+    if facts.ca_host.name.as_str().chars().count() > MAX_CA_HOST_NAME {
+        problem(
+            CA_NOT_FOUND,
+            "ca-host-name",
+            format!(
+                "the computer running Certificate Services, {}, has a name of {} characters; it must have at most {MAX_CA_HOST_NAME}, so the KM server does not find the CA",
+                facts.ca_host.name,
+                facts.ca_host.name.as_str().chars().count()
+            ),
+        );
+    }
     let remote = facts.ca_host.name != facts.km_host.name;
     if ex55 && remote && !facts.km_host.has_web_enrollment_support() {
         problem(
@@ -175,11 +206,7 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
     if ex55 && remote {
         match facts.configuration_directory {
             Some(directory) if directory.eq_ignore_ascii_case(facts.shared_folder) => {
-                let share_server = unc_server(facts.shared_folder);
-                if share_server
-                    .is_some_and(|server| !server.eq_ignore_ascii_case(facts.km_host.name.as_str()))
-                    && !facts.mapped_drive
-                {
+                if lost_drive_mapping(facts).is_some() {
                     problem(
                         CA_NOT_FOUND,
                         "drive-mapping",
@@ -222,7 +249,9 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
         .name
         .eq_ignore_ascii_case(&facts.ca_domain.name);
     if other_domain || facts.km_domain.kind == DomainKind::Nt4 {
-        if facts.km_domain.kind != DomainKind::W2kMixed && !facts.km_host.has_fix("Q262288") {
+        if facts.km_domain.kind != DomainKind::W2kMixed
+            && !facts.km_host.has(InstalledPart::FixQ262288)
+        {
             problem(
                 CROSS_DOMAIN,
                 "no-fix-q262288",

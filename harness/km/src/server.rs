@@ -4,8 +4,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cipher::block_padding::Pkcs7;
-use cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use model::{
     CaName, CertificateDer, CertifiedKey, KeyGeneration, KmName, Named, PrivateKeyDer, SeededRng,
     SiteName, Timestamp, UserName, named,
@@ -16,11 +14,11 @@ use pki::{
     build_name, private_key_der,
 };
 use rand_core::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::database::{Database, DatabaseError, EscrowedKey, TokenCheck};
 use crate::directory::Directory;
-use crate::preconditions::CA_NOT_FOUND;
+use crate::escrow::{EscrowKeys, ITERATIONS, Identity, KdfParameters, SALT_LENGTH};
+use crate::preconditions::{CA_NOT_FOUND, HIERARCHY_INVALID};
 use crate::product::Product;
 use crate::token::Token;
 
@@ -171,6 +169,19 @@ pub enum Refusal {
     ThumbprintMismatch,
     /// The KM server lost its CA (an upgrade without Web Enrollment Support, OPS-03).
     CaLost,
+    /// The KM host's drive mapping to the CA's shared configuration folder was dropped, so the
+    /// CA has disappeared for the KM server (KM-02): nothing can be issued or revoked through
+    /// it until the folder is reachable again.
+    DriveMappingDropped {
+        /// The shared folder the mapping pointed at.
+        folder: String,
+    },
+    /// The CA would issue user certificates that end before two years are up (KM-05); the KM
+    /// server requires two years, because shorter ones do not function properly.
+    ShortValidity {
+        /// When the certificates would end.
+        not_after: Timestamp,
+    },
 }
 
 impl Refusal {
@@ -201,6 +212,8 @@ impl Refusal {
             Self::NotSupportedByProduct => "not-supported-by-product",
             Self::ThumbprintMismatch => "thumbprint-mismatch",
             Self::CaLost => "ca-lost",
+            Self::DriveMappingDropped { .. } => "drive-mapping",
+            Self::ShortValidity { .. } => "validity",
         }
     }
 
@@ -208,9 +221,16 @@ impl Refusal {
     pub fn error_id(&self) -> Option<&'static str> {
         match self {
             Self::NoManagePermission => Some("c1031d92"),
-            Self::CaLost => Some(CA_NOT_FOUND),
+            Self::CaLost | Self::DriveMappingDropped { .. } => Some(CA_NOT_FOUND),
+            Self::ShortValidity { .. } => Some(HIERARCHY_INVALID),
             _ => None,
         }
+    }
+
+    /// What the administrator is told, where it says more than the reason word itself.
+    pub fn explanation(&self) -> Option<String> {
+        let message = self.message();
+        (message != self.reason().replace('-', " ")).then_some(message)
     }
 
     /// What the administrator is told.
@@ -226,6 +246,12 @@ impl Refusal {
             }
             Self::StartupPasswordDiffers => "the new host's KM service was given another startup password".to_owned(),
             Self::NoManagePermission => "the operation could not be completed: the KM administrators lack manage permission on the CA".to_owned(),
+            Self::DriveMappingDropped { folder } => format!(
+                "the drive mapped to {folder} is gone, so the CA disappears: the KM server can neither have certificates issued nor revoke them until the folder is mapped again"
+            ),
+            Self::ShortValidity { not_after } => format!(
+                "the CA would issue user certificates valid only until {not_after}; the KM server requires at least 2 years, since shorter ones do not function properly"
+            ),
             other => other.reason().replace('-', " "),
         }
     }
@@ -269,6 +295,22 @@ pub struct Revocation {
     /// Serials the KM database lists as revoked but the CA does not: after restoring KM and
     /// CA backups taken apart, the KM server can no longer revoke them (OPS-01).
     pub diverged: Vec<String>,
+    /// Serials revoked now in the KM database that the CA had already revoked: the KM
+    /// database had them as active while the CA's CRL listed them (after restoring a CA
+    /// backup newer than the KM one, or a revocation made at the CA alone); the two agree
+    /// again now (OPS-01).
+    pub already_at_ca: Vec<String>,
+}
+
+/// Where the KM database and its CA disagree about revocation (OPS-01), serials each way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Divergence {
+    /// Revoked in the KM database, not at the CA: the KM server will not ask the CA again,
+    /// so the certificates stay off the CRL.
+    pub km_only: Vec<String>,
+    /// Revoked at the CA, active in the KM database: the CRL lists certificates the KM
+    /// server still counts as its user's.
+    pub ca_only: Vec<String>,
 }
 
 /// One user's keys in an export.
@@ -311,6 +353,8 @@ pub struct KmServer {
     running: bool,
     admin_password: String,
     hierarchy: CaName,
+    /// The keys escrowed keys are wrapped under, derived from the startup password.
+    escrow: EscrowKeys,
     /// What happened around the server rather than in its database: kept in memory only, so
     /// that the database files stay byte for byte what the product would write.
     surroundings: Surroundings,
@@ -330,9 +374,18 @@ impl KmServer {
     /// Installs a KM server with a new database file at `database_path`.
     pub fn install(setup: KmSetup, database_path: &Path, rng: SeededRng) -> Result<Self, KmError> {
         let database = Database::create(database_path, setup.name.as_str())?;
-        database.set_setting("startup_verifier", &verifier(&setup.startup_password))?;
+        let mut salt = vec![0u8; SALT_LENGTH];
+        rng.fork("escrow salt").fill_bytes(&mut salt);
+        let parameters = KdfParameters {
+            salt,
+            iterations: ITERATIONS,
+        };
+        parameters.store(&database)?;
+        let escrow = EscrowKeys::derive(&setup.startup_password, &parameters);
+        database.set_setting("startup_verifier", escrow.verifier())?;
         database.set_setting("hierarchy", setup.ca.as_str())?;
         Ok(Self {
+            escrow,
             hierarchy: setup.ca.clone(),
             setup,
             database,
@@ -457,12 +510,18 @@ impl KmServer {
 
     /// Starts the service; the startup password must unlock the escrow key (KM-16).
     pub fn start(&mut self, startup_password: &str) -> Result<Result<(), Refusal>, KmError> {
-        let expected = self.database.setting("startup_verifier")?;
-        if expected.as_deref() != Some(verifier(startup_password).as_str()) {
+        if !self.verifies(startup_password)? {
             return Ok(Err(Refusal::WrongStartupPassword));
         }
         self.running = true;
         Ok(Ok(()))
+    }
+
+    /// Whether `startup_password` is the one the database's verifier was made from.
+    fn verifies(&self, startup_password: &str) -> Result<bool, KmError> {
+        let expected = self.database.setting("startup_verifier")?;
+        let candidate = EscrowKeys::for_database(&self.database, startup_password)?;
+        Ok(expected.as_deref() == Some(candidate.verifier()))
     }
 
     /// Sets the enrollment mode; switching to `v3-only` warns that legacy clients lose
@@ -757,6 +816,15 @@ impl KmServer {
                 limit: self.setup.max_dn_length,
             }));
         }
+        // KM-05 at issue time, not only when V3 is enabled: a CA nearing its own end, or a
+        // validity setting changed since, would give shorter certificates.
+        if self.certificate.is_some() {
+            if let Some((not_after, _)) = context.ca.issued_not_after(context.now) {
+                if not_after < context.now.plus(model::Duration::years(2)) {
+                    return Ok(Err(Refusal::ShortValidity { not_after }));
+                }
+            }
+        }
         if let Some(refusal) = lacking(
             &context.missing_templates,
             &[
@@ -856,13 +924,20 @@ impl KmServer {
     ) -> Result<(), KmError> {
         let mut iv = [0u8; 16];
         self.rng.fill_bytes(&mut iv);
+        let hierarchy = self.hierarchy.to_string();
+        let identity = Identity {
+            generation: generation.get(),
+            hierarchy: &hierarchy,
+            serial,
+        };
+        let wrapped_key = self.escrow.wrap(&iv, &identity, key.as_bytes());
         let escrowed = EscrowedKey {
             generation: generation.get(),
             version: version.name().to_owned(),
-            hierarchy: self.hierarchy.to_string(),
+            hierarchy,
             serial: serial.to_owned(),
             certificate: certificate.as_bytes().to_vec(),
-            wrapped_key: wrap(&self.setup.startup_password, &iv, key.as_bytes()),
+            wrapped_key,
             wrap_iv: iv.to_vec(),
         };
         self.database.escrow(mailbox_dn, &escrowed, now)?;
@@ -885,12 +960,10 @@ impl KmServer {
             .into_iter()
             .filter(|escrowed| hierarchy.is_none_or(|h| escrowed.hierarchy == h))
             .map(|escrowed| {
-                let key = unwrap(
-                    &self.setup.startup_password,
-                    &escrowed.wrap_iv,
-                    &escrowed.wrapped_key,
-                )
-                .ok_or(KmError::Unwrap(escrowed.generation))?;
+                let key = self
+                    .escrow
+                    .unwrap(&escrowed)
+                    .ok_or(KmError::Unwrap(escrowed.generation))?;
                 let version = CertificateVersion::from_name(&escrowed.version)
                     .unwrap_or(CertificateVersion::V3);
                 Ok((
@@ -972,11 +1045,13 @@ impl KmServer {
                 continue;
             }
             match context.ca.revoke(&parsed, context.now) {
-                // The CA's administrator may have revoked it first, and the attached CA does
-                // not know a certificate of an earlier hierarchy (KM-13) or one issued after
-                // the backup it was restored from: the KM server records its own revocation
-                // all the same, as the product does.
-                Ok(()) | Err(RevokeError::AlreadyRevoked | RevokeError::NotIssued) => {}
+                // The attached CA does not know a certificate of an earlier hierarchy (KM-13)
+                // or one issued after the backup it was restored from: the KM server records
+                // its own revocation all the same, as the product does.
+                Ok(()) | Err(RevokeError::NotIssued) => {}
+                // The CA had it revoked while the KM database did not (OPS-01): recording it
+                // now brings the two together again.
+                Err(RevokeError::AlreadyRevoked) => revocation.already_at_ca.push(serial.clone()),
             }
             self.database
                 .record_revocation(&serial, &entry.mailbox_dn, context.now)?;
@@ -996,14 +1071,31 @@ impl KmServer {
             .collect())
     }
 
-    /// Serials the KM database lists as revoked while the CA database does not.
-    pub fn divergence(&self, ca: &CertificationAuthority) -> Result<Vec<String>, KmError> {
-        Ok(self
-            .database
-            .revocations()?
-            .into_iter()
+    /// Where the KM database and `ca` disagree about revocation, in both directions (OPS-01):
+    /// only certificates this KM server issued under its current hierarchy count.
+    pub fn divergence(&self, ca: &CertificationAuthority) -> Result<Divergence, KmError> {
+        let revoked: BTreeSet<String> = self.database.revocations()?.into_iter().collect();
+        let km_only = revoked
+            .iter()
             .filter(|serial| !ca.is_revoked(&parse_serial(serial)))
-            .collect())
+            .cloned()
+            .collect();
+        let mut issued = BTreeSet::new();
+        for (mailbox_dn, _, _) in self.database.users()? {
+            issued.extend(
+                self.database
+                    .escrowed_keys(&mailbox_dn)?
+                    .into_iter()
+                    .filter(|key| key.hierarchy == self.hierarchy.as_str())
+                    .map(|key| key.serial),
+            );
+            issued.extend(self.signing_serials(&format!("signing:{mailbox_dn}:"))?);
+        }
+        let ca_only = issued
+            .into_iter()
+            .filter(|serial| !revoked.contains(serial) && ca.is_revoked(&parse_serial(serial)))
+            .collect();
+        Ok(Divergence { km_only, ca_only })
     }
 
     /// Attaches the KM server to another CA. The old hierarchy's keys stay in the database
@@ -1143,10 +1235,19 @@ impl KmServer {
                 return Ok(Err(Refusal::NotAKmDatabase(detail)));
             }
         };
+        // The restored database's own salt: its keys were wrapped under it.
+        let escrow = match EscrowKeys::for_database(&candidate, &self.setup.startup_password) {
+            Ok(escrow) => escrow,
+            Err(DatabaseError::Foreign { detail, .. }) => {
+                return Ok(Err(Refusal::NotAKmDatabase(detail)));
+            }
+            Err(error) => return Err(error.into()),
+        };
         let path = self.database.path().to_path_buf();
         drop(std::mem::replace(&mut self.database, candidate));
         std::fs::copy(source, &path)?;
         self.database = Database::open(&path)?;
+        self.escrow = escrow;
         if let Some(hierarchy) = self.database.setting("hierarchy")? {
             self.hierarchy = CaName::new(hierarchy);
         }
@@ -1169,9 +1270,7 @@ impl KmServer {
                 given: new_host.to_owned(),
             }));
         }
-        if self.database.setting("startup_verifier")?.as_deref()
-            != Some(verifier(startup_password).as_str())
-        {
+        if !self.verifies(startup_password)? {
             return Ok(Err(Refusal::StartupPasswordDiffers));
         }
         std::fs::copy(self.database.path(), &new_database)?;
@@ -1192,23 +1291,6 @@ impl KmServer {
     }
 }
 
-/// Unwraps an escrowed key with the startup password, as the KM server does when it hands a
-/// history back; `None` if the password is not the one it was wrapped under.
-pub fn unwrap_escrowed(startup_password: &str, escrowed: &EscrowedKey) -> Option<PrivateKeyDer> {
-    unwrap(startup_password, &escrowed.wrap_iv, &escrowed.wrapped_key).map(PrivateKeyDer::new)
-}
-
-/// The verifier kept for the startup password: SHA-256 over a label and the password.
-fn verifier(startup_password: &str) -> String {
-    Sha256::new()
-        .chain_update(b"kmlab km startup verifier v1\0")
-        .chain_update(startup_password.as_bytes())
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn parse_serial(hex: &str) -> model::Serial {
     let bytes: Vec<u8> = (0..hex.len())
         .step_by(2)
@@ -1218,29 +1300,6 @@ fn parse_serial(hex: &str) -> model::Serial {
         })
         .collect();
     model::Serial::from_be_bytes(&bytes)
-}
-
-/// The escrow wrapping key: SHA-256 over a label and the startup password, first 16 bytes.
-fn wrapping_key(startup_password: &str) -> [u8; 16] {
-    let digest = Sha256::new()
-        .chain_update(b"kmlab km escrow wrap v1\0")
-        .chain_update(startup_password.as_bytes())
-        .finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
-
-fn wrap(startup_password: &str, iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-    cbc::Encryptor::<aes::Aes128>::new(&wrapping_key(startup_password).into(), iv.into())
-        .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
-}
-
-fn unwrap(startup_password: &str, iv: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
-    cbc::Decryptor::<aes::Aes128>::new_from_slices(&wrapping_key(startup_password), iv)
-        .ok()?
-        .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-        .ok()
 }
 
 /// The refusal for the first of the `needed` template permissions the CA's templates lack
@@ -1257,17 +1316,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrapping_needs_the_same_startup_password() {
-        let iv = [7u8; 16];
-        let wrapped = wrap("correct horse", &iv, b"private key bytes");
+    fn the_startup_password_is_checked_against_a_salted_verifier() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = installed(dir.path());
+        let database = server.database();
         assert_eq!(
-            unwrap("correct horse", &iv, &wrapped).as_deref(),
-            Some(&b"private key bytes"[..])
+            database.setting("escrow_kdf").unwrap().as_deref(),
+            Some("pbkdf2-hmac-sha256")
         );
-        assert_ne!(
-            unwrap("wrong", &iv, &wrapped).as_deref(),
-            Some(&b"private key bytes"[..])
+        assert_eq!(
+            database.setting("escrow_iterations").unwrap(),
+            Some(ITERATIONS.to_string())
         );
+        assert_eq!(
+            database.setting("escrow_salt").unwrap().unwrap().len(),
+            2 * SALT_LENGTH
+        );
+        server.stop();
+        assert_eq!(
+            server.start("wrong").unwrap(),
+            Err(Refusal::WrongStartupPassword)
+        );
+        assert_eq!(server.start("startup").unwrap(), Ok(()));
+        // Another server from the same seed writes the same salt, so the same file.
+        let other = tempfile::tempdir().unwrap();
+        let again = installed(other.path());
+        assert_eq!(
+            again.database().setting("escrow_salt").unwrap(),
+            server.database().setting("escrow_salt").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_database_in_the_older_escrow_format_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = installed(dir.path());
+        let old = dir.path().join("old.sqlite");
+        server.backup(&old).unwrap().unwrap();
+        let connection = rusqlite::Connection::open(&old).unwrap();
+        connection
+            .execute(
+                "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+                [],
+            )
+            .unwrap();
+        drop(connection);
+        server.stop();
+        match server.restore(&old).unwrap() {
+            Err(Refusal::NotAKmDatabase(detail)) => {
+                assert!(detail.contains("older"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     fn installed(dir: &Path) -> KmServer {

@@ -2,11 +2,12 @@
 //!
 //! This crate holds the identifier newtypes (`UserName`, `CaName`, `Serial`, …), the DER
 //! newtypes certificates and keys travel in, the injected virtual clock and seeded random
-//! number generator, and the catalogue of behaviour rules. It depends on nothing else in the
-//! workspace and does no IO.
+//! number generator, the catalogue of behaviour rules and the explanation of every reason
+//! word. It depends on nothing else in the workspace and does no IO.
 
 pub mod ber;
 mod der;
+pub mod explanations;
 mod ids;
 mod named;
 mod outcome;

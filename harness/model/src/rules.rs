@@ -37,7 +37,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "CA-06",
-        summary: "the CA common name must be at most 15 plain-ASCII characters (ca-name)",
+        summary: "the CA common name must be at most 15 plain-ASCII characters (ca-name), the name of the computer running Certificate Services at most 15 characters (ca-host-name)",
     },
     Rule {
         id: "CA-07",
@@ -61,7 +61,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "CA-12",
-        summary: "revocation lives in the KM and CA databases; the CA publishes CRLs and clients check the newest one they fetched",
+        summary: "revocation lives in the KM and CA databases; the CA publishes CRLs; clients check the newest one they fetched, as readers of signatures and as senders choosing recipient certificates",
     },
     Rule {
         id: "CA-13",
@@ -73,7 +73,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "KM-02",
-        summary: "enabling V3 with a remote CA needs Web Enrollment Support and ConfigurationDirectory (c1031dab) and a directory-writing install account",
+        summary: "enabling V3 with a remote CA needs Web Enrollment Support and ConfigurationDirectory (c1031dab) and a directory-writing install account; a dropped drive mapping to the CA's folder stops enrollment, recovery, renewal and revocation too (drive-mapping)",
     },
     Rule {
         id: "KM-03",
@@ -85,11 +85,11 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "KM-05",
-        summary: "the KM server requires user certificates valid for at least 2 years, else c1031daf (validity)",
+        summary: "the KM server requires user certificates valid for at least 2 years, else c1031daf (validity): at enable-V3 and again at every enrollment and renewal",
     },
     Rule {
         id: "KM-06",
-        summary: "enrollment modes v1-and-v3, v3-only, v1-only; after v3-only V1 clients can neither enroll nor decrypt; renew-all",
+        summary: "enrollment modes v1-and-v3, v3-only, v1-only; after v3-only V1 clients can neither enroll, decrypt, seal nor sign (advanced-security-lost); renew-all",
     },
     Rule {
         id: "KM-07",
@@ -141,7 +141,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "OPS-01",
-        summary: "backup: 5.5 offline, 2000 online; KM and CA backups taken apart around a revocation diverge and are reported",
+        summary: "backup: 5.5 offline, 2000 online; KM and CA backups taken apart around a revocation diverge, whichever is older, and are reported with what a later revocation does",
     },
     Rule {
         id: "OPS-02",
@@ -189,7 +189,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "MSG-04",
-        summary: "every encrypted message is also encrypted to its sender; recipients without a certificate are refused or warned",
+        summary: "every encrypted message is also encrypted to its sender; recipients without a usable certificate (none, v1, expired, revoked on the sender's CRL) are refused or warned",
     },
     Rule {
         id: "MSG-05",

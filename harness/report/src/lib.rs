@@ -5,6 +5,7 @@
 //! versioned JSON and, for whole runs, as JUnit XML. It only reads records: nothing here
 //! runs a scenario.
 
+pub mod explain;
 mod html;
 mod junit;
 mod matrix;
@@ -24,7 +25,9 @@ pub use result::{CellResult, MatrixResult, ScenarioResult, ScenarioStatus};
 pub use seats::{
     KMLAB_COLUMN, SeatComparison, SeatCounts, SeatResult, StepDifference, compare, seat_table,
 };
-pub use snapshot::{SnapshotFile, SnapshotState, first_difference, render_record, render_snapshot};
+pub use snapshot::{
+    SnapshotFile, SnapshotState, first_difference, render_marked, render_record, render_snapshot,
+};
 
 /// The identifier of the JSON transcript format, bumped on incompatible changes.
 pub const TRANSCRIPT_SCHEMA: &str = "kmlab-transcript/1";

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::record::{DetailValue, Record, Transcript};
+use crate::record::{DetailValue, ExpectationCheck, Record, Transcript};
 
 /// Whether a snapshot was compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,6 +24,16 @@ pub enum SnapshotState {
 
 /// The snapshot text: the header lines, then each record with its details.
 pub fn render_snapshot(transcript: &Transcript) -> String {
+    render_transcript(transcript, false)
+}
+
+/// The snapshot text with each unmet expectation marked `✗` under its record: what a failing
+/// scenario recorded, for people (`kmlab run --show-transcript`).
+pub fn render_marked(transcript: &Transcript) -> String {
+    render_transcript(transcript, true)
+}
+
+fn render_transcript(transcript: &Transcript, marked: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {}", transcript.scenario);
     let _ = writeln!(out, "title: {}", transcript.title);
@@ -33,6 +43,11 @@ pub fn render_snapshot(transcript: &Transcript) -> String {
     for record in &transcript.records {
         out.push('\n');
         out.push_str(&render_record(record, &record.label()));
+        if let (true, Some(ExpectationCheck::Unmet(mismatches))) = (marked, &record.expectation) {
+            for mismatch in mismatches {
+                let _ = writeln!(out, "    ✗ {mismatch}");
+            }
+        }
     }
     out
 }

@@ -94,11 +94,39 @@ pub struct LabelledCertificate {
 impl Run {
     /// Writes `dir/<scenario-id>/…` as the design's artifact layout describes; private keys
     /// only when `export_keys` is set.
+    ///
+    /// The folder appears whole or not at all: it is written under a hidden name beside its
+    /// place (`.<name>.partial-<pid>`) and renamed into place once complete, the previous
+    /// folder moved aside (`.<name>.old-<pid>`) first and removed after. A process killed
+    /// midway leaves only hidden folders, which the next write of the same folder removes.
     pub fn write_artifacts(&self, dir: &Path, export_keys: bool) -> std::io::Result<PathBuf> {
         let root = self.artifacts_root(dir)?;
-        if root.exists() {
-            fs::remove_dir_all(&root)?;
+        let (parent, name) = match (root.parent(), root.file_name().and_then(|n| n.to_str())) {
+            (Some(parent), Some(name)) => (parent, name),
+            _ => return Err(std::io::Error::other("the artifacts folder has no name")),
+        };
+        fs::create_dir_all(parent)?;
+        remove_leftovers(parent, name)?;
+        let pid = std::process::id();
+        let partial = parent.join(format!(".{name}.partial-{pid}"));
+        fs::create_dir(&partial)?;
+        if let Err(error) = self.write_complete(&partial, export_keys) {
+            let _ = fs::remove_dir_all(&partial);
+            return Err(error);
         }
+        if root.exists() {
+            let old = parent.join(format!(".{name}.old-{pid}"));
+            fs::rename(&root, &old)?;
+            fs::rename(&partial, &root)?;
+            fs::remove_dir_all(&old)?;
+        } else {
+            fs::rename(&partial, &root)?;
+        }
+        Ok(root)
+    }
+
+    /// Every artifact, into `root`.
+    fn write_complete(&self, root: &Path, export_keys: bool) -> std::io::Result<()> {
         self.write_pki(&root.join("pki"))?;
         for (name, user) in &self.world.clients.users {
             let folder = root.join("users").join(file_name(name.as_str())?);
@@ -110,8 +138,7 @@ impl Run {
         fs::write(
             root.join("transcript.json"),
             report::transcript_json(&self.transcript),
-        )?;
-        Ok(root)
+        )
     }
 
     /// `dir/<scenario-id>`, and inside it a folder per combination for a matrix cell.
@@ -326,6 +353,26 @@ fn write_keys(
         });
     }
     Ok(entries)
+}
+
+/// Removes what an interrupted write of the artifacts folder `name` in `parent` left: its
+/// hidden `.partial-` and `.old-` folders.
+fn remove_leftovers(parent: &Path, name: &str) -> std::io::Result<()> {
+    let partial = format!(".{name}.partial-");
+    let old = format!(".{name}.old-");
+    for entry in fs::read_dir(parent)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if (file_name.starts_with(&partial) || file_name.starts_with(&old))
+            && entry.file_type()?.is_dir()
+        {
+            fs::remove_dir_all(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn pem(label: &'static str, der: &[u8]) -> std::io::Result<String> {

@@ -506,7 +506,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "the KM server (default: the one serving the user's site)",
             ),
         ],
-        details: &["revoked", "diverged"],
+        details: &["revoked", "diverged", "already-revoked-at-ca"],
     },
     ActionSpec {
         kind: ActionKind::MoveUser,
@@ -643,7 +643,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "or a file, relative to the scenario file's folder",
             ),
         ],
-        details: &["restored", "divergence"],
+        details: &["restored", "divergence", "later-revoke"],
     },
     ActionSpec {
         kind: ActionKind::RestoreCa,
@@ -659,7 +659,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "the name of an earlier backup-ca",
             ),
         ],
-        details: &["restored", "divergence"],
+        details: &["restored", "divergence", "later-revoke"],
     },
     ActionSpec {
         kind: ActionKind::Forklift,
@@ -695,7 +695,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         kind: ActionKind::InstallPart,
         area: Area::Host,
         name: "install-part",
-        summary: "install something on a host: web-enrollment-support, certificate-services or a fix such as Q262288",
+        summary: "install something on a host: certificate-services, web-enrollment-support or fix Q262288",
         fields: &[
             field("host", FieldKind::Text, true, "the host"),
             field("part", FieldKind::Text, true, "what to install"),

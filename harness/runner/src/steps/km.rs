@@ -22,9 +22,8 @@ fn refused(mut record: Record, refusal: &Refusal) -> Record {
         None => Outcome::Refused,
     };
     record.reason = Some(refusal.reason().to_owned());
-    let message = refusal.message();
-    if message != refusal.reason().replace('-', " ") {
-        record.details.push(Detail::text("problem", message));
+    if let Some(explanation) = refusal.explanation() {
+        record.details.push(Detail::text("problem", explanation));
     }
     record
 }
@@ -61,6 +60,24 @@ fn unavailable(world: &World, km: &KmName) -> Option<Refusal> {
         .get(km)
         .is_some_and(KmServer::has_lost_ca)
         .then_some(Refusal::CaLost)
+}
+
+/// Why a KM server cannot reach its CA to issue or revoke, if it cannot: once V3 is enabled
+/// through a drive mapped to the CA's shared folder, a dropped mapping makes the CA disappear
+/// for enrollment, recovery, renewal and revocation as it does for enabling V3 (KM-02).
+fn ca_unreachable(world: &World, km: &KmName) -> Result<Option<Refusal>, StepError> {
+    let Some(server) = world.km.servers.get(km) else {
+        return Ok(None);
+    };
+    if server.certificate().is_none() || !server.drive_mapping_dropped() {
+        return Ok(None);
+    }
+    let facts = v3_facts(world, km)?;
+    Ok(
+        km::lost_drive_mapping(&facts).map(|folder| Refusal::DriveMappingDropped {
+            folder: folder.to_owned(),
+        }),
+    )
 }
 
 fn km_context_parts<'w>(
@@ -293,11 +310,19 @@ pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
     if let Some(server) = world.km.servers.get_mut(km) {
         server.drop_drive_mapping();
     }
+    // The directory in force: one the administrator set, else the scenario's.
     let directory = world
-        .scenario
-        .topology
-        .km_server(km)
-        .and_then(|spec| spec.configuration_directory.clone())
+        .km
+        .servers
+        .get(km)
+        .and_then(|server| server.configuration_directory().map(str::to_owned))
+        .or_else(|| {
+            world
+                .scenario
+                .topology
+                .km_server(km)
+                .and_then(|spec| spec.configuration_directory.clone())
+        })
         .unwrap_or_else(|| "not set".to_owned());
     record.details.push(Detail::text(
         "configuration-directory",
@@ -408,7 +433,7 @@ pub(super) fn enroll(
     let Some(km) = world.km.resolve(km, user) else {
         return Ok(refuse(record, "no-km-server-for-site"));
     };
-    if let Some(refusal) = unavailable(world, &km) {
+    if let Some(refusal) = unavailable(world, &km).or(ca_unreachable(world, &km)?) {
         return Ok(refused(record, &refusal));
     }
     let token = match choice {
@@ -630,7 +655,7 @@ fn apply_mode(
 
 pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
     let mut record = new_record(world, format!("admin@{km}"));
-    if let Some(refusal) = unavailable(world, km) {
+    if let Some(refusal) = unavailable(world, km).or(ca_unreachable(world, km)?) {
         return Ok(refused(record, &refusal));
     }
     let users = world
@@ -674,7 +699,7 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
                     world, &user, scratch, enrollment, signing,
                 ));
             }
-            Err(refusal) => refused_users.push(format!("{user}: {}", refusal.reason())),
+            Err(refusal) => refused_users.push(refusal_line(&user, &refusal)),
         }
     }
     record.details.push(Detail::list("renewed", renewed));
@@ -695,6 +720,9 @@ pub(super) fn revoke_user(world: &mut World, km: Option<&KmName>, user: &UserNam
         .topology
         .km_server(&km)
         .is_none_or(|spec| spec.ca_manage_permission);
+    if let Some(refusal) = ca_unreachable(world, &km)? {
+        return Ok(refused(record, &refusal));
+    }
     let (server, mut context) = km_context_parts(world, &km)?;
     let revocation = match server.revoke_user(user, permission, &mut context)? {
         Ok(revocation) => revocation,
@@ -717,7 +745,34 @@ pub(super) fn revoke_user(world: &mut World, km: Option<&KmName>, user: &UserNam
             .collect();
         record.details.push(Detail::list("diverged", labels));
     }
+    if !revocation.already_at_ca.is_empty() {
+        // OPS-01, the other way: the CA had revoked these while the KM database counted them
+        // as active; the KM database records the revocation now and the two agree again.
+        record.warn("km-ca-divergence");
+        let labels = revocation
+            .already_at_ca
+            .iter()
+            .map(|serial| {
+                format!(
+                    "{}: the CA had revoked it while the KM database had it active; the KM database records it now, and the two agree again",
+                    serial_label(world, &km, serial)
+                )
+            })
+            .collect();
+        record
+            .details
+            .push(Detail::list("already-revoked-at-ca", labels));
+    }
     Ok(record)
+}
+
+/// `alice: validity (the CA would issue …)`: a user an operation for many users left out, with
+/// the reason word and, where it says more, the administrator's message.
+fn refusal_line(user: &UserName, refusal: &Refusal) -> String {
+    match refusal.explanation() {
+        Some(explanation) => format!("{user}: {} ({explanation})", refusal.reason()),
+        None => format!("{user}: {}", refusal.reason()),
+    }
 }
 
 /// `alice enc#1 (serial …)` for a serial the KM server's CA issued.
@@ -1167,27 +1222,48 @@ fn backup_file_name(name: &str) -> String {
         .collect()
 }
 
-/// OPS-01: serials the KM database says are revoked while the CA does not.
-fn divergence(world: &World, km: &KmName) -> Result<Vec<String>, StepError> {
+/// OPS-01: where the KM database and its CA disagree about revocation, one line per
+/// certificate, and what a later `revoke-user` does about each direction found.
+fn divergence(world: &World, km: &KmName) -> Result<(Vec<String>, Vec<&'static str>), StepError> {
     let Some(server) = world.km.servers.get(km) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let Some(ca) = world.pki.cas.get(server.hierarchy()) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
-    let serials = server.divergence(ca)?;
-    Ok(serials
-        .into_iter()
+    let km::Divergence { km_only, ca_only } = server.divergence(ca)?;
+    let label = |serial: &str| {
+        let label = ca
+            .issued()
+            .iter()
+            .find(|issued| issued.serial.to_string() == serial)
+            .and_then(|issued| world.pki.book.label(&issued.der))
+            .unwrap_or("unknown");
+        format!("{label} (serial {serial})")
+    };
+    let mut lines: Vec<String> = km_only
+        .iter()
         .map(|serial| {
-            let label = ca
-                .issued()
-                .iter()
-                .find(|issued| issued.serial.to_string() == serial)
-                .and_then(|issued| world.pki.book.label(&issued.der))
-                .unwrap_or("unknown");
-            format!("{label} (serial {serial}) is revoked in the KM database but not in the CA's")
+            format!(
+                "{} is revoked in the KM database but not in the CA's",
+                label(serial)
+            )
         })
-        .collect())
+        .collect();
+    lines.extend(ca_only.iter().map(|serial| {
+        format!(
+            "{} is revoked in the CA's database but active in the KM database",
+            label(serial)
+        )
+    }));
+    let mut later = Vec::new();
+    if !km_only.is_empty() {
+        later.push("revoked in the KM database only: a later revoke-user skips them as already revoked and reports them as diverged; the CA never revokes them, so they stay off the CRL and valid");
+    }
+    if !ca_only.is_empty() {
+        later.push("revoked at the CA only: the CRL lists them while the KM server still counts them as its user's (a recovery hands their keys out again); a later revoke-user finds them already revoked at the CA, records them in the KM database, and the two agree again");
+    }
+    Ok((lines, later))
 }
 
 pub(super) fn note_divergence(
@@ -1196,12 +1272,23 @@ pub(super) fn note_divergence(
     kms: &[KmName],
 ) -> Result<(), StepError> {
     let mut all = Vec::new();
+    let mut later = Vec::new();
     for km in kms {
-        all.extend(divergence(world, km)?);
+        let (lines, explained) = divergence(world, km)?;
+        all.extend(lines);
+        for line in explained {
+            if !later.contains(&line) {
+                later.push(line);
+            }
+        }
     }
     if !all.is_empty() {
         record.warn("km-ca-divergence");
         record.details.push(Detail::list("divergence", all));
+        record.details.push(Detail::list(
+            "later-revoke",
+            later.into_iter().map(str::to_owned).collect(),
+        ));
     }
     Ok(())
 }

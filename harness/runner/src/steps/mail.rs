@@ -229,15 +229,30 @@ fn describe_send(world: &World, draft: &Draft, built: Built<'_>, record: &mut Re
 /// World knows: the sender's chain and the directory's certificates for each recipient.
 fn plan(world: &World, step: &SendStep) -> Result<Result<SendPlan, SendRefusal>, StepError> {
     let sender = world.clients.user(&step.from)?;
-    let recipients = step
+    // The CA certificates above each recipient's certificate, for checking CRLs (CA-12).
+    let issuers: Vec<Vec<CertificateDer>> = step
         .to
         .iter()
         .map(|name| {
+            world
+                .km
+                .directory
+                .current_encryption_certificate(name)
+                .map(|certificate| world.pki.issuer_chain(certificate))
+                .unwrap_or_default()
+        })
+        .collect();
+    let recipients = step
+        .to
+        .iter()
+        .zip(&issuers)
+        .map(|(name, issuers)| {
             let recipient = world.clients.user(name)?;
             Ok(Correspondent {
                 name: &recipient.name,
                 email: &recipient.email,
                 certificate: world.km.directory.current_encryption_certificate(name),
+                issuers,
             })
         })
         .collect::<Result<Vec<_>, StepError>>()?;
@@ -257,6 +272,8 @@ fn plan(world: &World, step: &SendStep) -> Result<Result<SendPlan, SendRefusal>,
         recipients: &recipients,
         chain,
         now: world.now(),
+        // KM-06: a V1-only client whose KM server went v3-only.
+        advanced_security_lost: super::km::v1_security_lost(world, &step.from),
     };
     Ok(clients::send::plan(sender, &request))
 }
