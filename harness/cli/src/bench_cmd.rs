@@ -1261,9 +1261,9 @@ fn kmlab(arguments: &[&std::ffi::OsStr]) -> anyhow::Result<f64> {
 
 fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
     let files = crate::discover::scenario_files(std::slice::from_ref(&args.scenarios))?;
-    let cache = tempfile::Builder::new()
-        .prefix("kmlab-bench-keys-")
-        .tempdir()?;
+    // A locked work folder: the kmlab runs started below sweep unlocked `kmlab-bench-`
+    // folders away as left behind by killed runs.
+    let cache = crate::work::WorkFolder::create("kmlab-bench-keys-")?;
     let jobs_text = jobs.to_string();
     let run = |keys: &Path| {
         kmlab(&[
@@ -1373,9 +1373,8 @@ fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> 
         messages: (big.messages / 10).max(1),
         seed: BENCH_SEED,
     };
-    let folder = tempfile::Builder::new()
-        .prefix("kmlab-bench-load-")
-        .tempdir()?;
+    // Locked for the same reason as the suite's key cache.
+    let folder = crate::work::WorkFolder::create("kmlab-bench-load-")?;
     let mut measured = Vec::new();
     let mut details = Vec::new();
     for shape in [small, big] {
