@@ -244,7 +244,9 @@ fn a_cross_check_disagreement_is_listed_with_both_verdicts_and_leaves_the_snapsh
     assert!(!snapshot.contains("contrary"));
 }
 
-/// KM-08: the KM database holds every encryption key, wrapped, and no signing key at all.
+/// KM-08: the KM database holds every encryption key, wrapped under keys derived from the
+/// startup password with the database's salt (a plain hash of the password opens none), and no
+/// signing key at all.
 #[test]
 fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
     let out = tempfile::tempdir().unwrap();
@@ -258,6 +260,8 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
     let bytes = std::fs::read(&database_file).unwrap();
     let database = km::Database::open(&database_file).unwrap();
     assert_eq!(database.integrity_check().unwrap(), "ok");
+    let escrow = km::EscrowKeys::for_database(&database, "startup").unwrap();
+    let wrong = km::EscrowKeys::for_database(&database, "wrong").unwrap();
 
     let mut escrowed_count = 0;
     for user in ["alice", "bob"] {
@@ -271,10 +275,11 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
             )
             .unwrap();
             let client_key = pem_body(&pem);
-            let unwrapped =
-                km::unwrap_escrowed("startup", key).expect("wrapped under the startup password");
+            let unwrapped = escrow
+                .unwrap(key)
+                .expect("wrapped under the startup password");
             assert_eq!(
-                unwrapped.as_bytes(),
+                unwrapped.as_slice(),
                 client_key.as_slice(),
                 "{user} enc#{}",
                 key.generation
@@ -283,10 +288,8 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
                 !contains(&bytes, &client_key),
                 "an encryption key is stored unwrapped"
             );
-            assert!(
-                km::unwrap_escrowed("wrong", key)
-                    .is_none_or(|k| k.as_bytes() != client_key.as_slice())
-            );
+            assert_eq!(wrong.unwrap(key), None);
+            assert_no_plain_hash_opens(out.path(), key, "startup", &client_key);
         }
         // Every signing key the client ever had: neither its PKCS #8 form nor its modulus is
         // anywhere in the file.
@@ -312,6 +315,50 @@ fn the_km_database_escrows_encryption_keys_and_never_signing_keys() {
         escrowed_count >= 4,
         "alice and bob each have several generations"
     );
+}
+
+/// `openssl enc -d` with a key that is a plain SHA-256 of the password (whole, or its first 16
+/// bytes as the older format used, with and without its label), over the stored bytes with and
+/// without the tag, never gives back the private key.
+fn assert_no_plain_hash_opens(dir: &Path, key: &km::EscrowedKey, password: &str, expected: &[u8]) {
+    use sha2::Digest;
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let plain = sha2::Sha256::digest(password.as_bytes());
+    let labelled = sha2::Sha256::new()
+        .chain_update(b"kmlab km escrow wrap v1\0")
+        .chain_update(password.as_bytes())
+        .finalize();
+    let input = dir.join("wrapped.bin");
+    let data = &key.wrapped_key;
+    for bytes in [&data[..], &data[..data.len().saturating_sub(32)]] {
+        std::fs::write(&input, bytes).unwrap();
+        for (cipher, secret) in [
+            ("-aes-128-cbc", &plain[..16]),
+            ("-aes-128-cbc", &labelled[..16]),
+            ("-aes-256-cbc", &plain[..]),
+            ("-aes-256-cbc", &labelled[..]),
+        ] {
+            let output = std::process::Command::new("openssl")
+                .args([
+                    "enc",
+                    "-d",
+                    cipher,
+                    "-K",
+                    &hex(secret),
+                    "-iv",
+                    &hex(&key.wrap_iv),
+                    "-in",
+                ])
+                .arg(&input)
+                .output()
+                .unwrap();
+            assert!(
+                !output.status.success() || output.stdout != expected,
+                "generation {} opens with {cipher} under a plain hash of the password",
+                key.generation
+            );
+        }
+    }
 }
 
 /// The DER inside a PEM file.

@@ -735,3 +735,38 @@ fn a_real_implementation_reads_as_the_user_with_kmlabs_verdicts() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_huge_body_is_shown_in_part_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut message = b"From: bob@contoso.example\r\nTo: alice@contoso.example\r\nSubject: big\r\n\
+        MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+        .to_vec();
+    let lines = 400_000;
+    for n in 0..lines {
+        message.extend_from_slice(format!("line {n:06} of a long body\r\n").as_bytes());
+    }
+    std::fs::write(dir.path().join("big.eml"), &message).unwrap();
+    for format in ["human", "json"] {
+        let (code, stdout, stderr) = inspect(
+            &[
+                "big.eml",
+                "--at",
+                "2001-09-02T12:00:00Z",
+                "--format",
+                format,
+            ],
+            dir.path(),
+        );
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(stdout.len() < 20_000, "{} bytes printed", stdout.len());
+        assert!(stdout.contains("line 000099 of a long body"), "{stdout}");
+        assert!(!stdout.contains("line 000100 of"), "{stdout}");
+        let more = format!(
+            "... {} more bytes ({} more lines) not shown",
+            (lines - 100) * 28,
+            lines - 100
+        );
+        assert!(stdout.contains(&more), "{more} not in {stdout}");
+    }
+}

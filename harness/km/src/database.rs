@@ -1,7 +1,8 @@
 //! The KM server's database: one SQLite file per KM server.
 //!
-//! Escrowed encryption keys are stored wrapped under a key derived from the KM startup
-//! password; the file never holds a signing key, because the KM server never sees one.
+//! Escrowed encryption keys are stored wrapped under keys derived from the KM startup password
+//! with the database's own salt ([`crate::escrow`]); the file never holds a signing key,
+//! because the KM server never sees one.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Written into every KM database so that a foreign or torn file is recognised.
 const FORMAT: &str = "kmlab-km-database";
 /// The schema version this code reads and writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -179,6 +180,15 @@ impl Database {
             });
         }
         let version = database.meta("schema_version")?;
+        if version.as_deref() == Some("1") {
+            return Err(DatabaseError::Foreign {
+                path: path.to_path_buf(),
+                detail: "a KM database of an older kmlab (schema version 1: escrowed keys \
+                         wrapped without a key derivation), which this kmlab does not read; \
+                         run the scenario again to make one"
+                    .into(),
+            });
+        }
         if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
             return Err(DatabaseError::Foreign {
                 path: path.to_path_buf(),

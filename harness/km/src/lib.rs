@@ -11,6 +11,7 @@
 
 pub mod database;
 mod directory;
+pub mod escrow;
 pub mod placement;
 pub mod preconditions;
 mod product;
@@ -19,6 +20,7 @@ mod token;
 
 pub use database::{Database, DatabaseError, EscrowedKey};
 pub use directory::{Directory, DirectoryEntry};
+pub use escrow::EscrowKeys;
 pub use placement::{Placement, PlacementIssue};
 pub use preconditions::{
     V3Check, V3Facts, V3Problem, V3Warning, check_enable_v3, lost_drive_mapping,
@@ -27,6 +29,5 @@ pub use product::{Product, ServicePack};
 pub use server::{
     DEFAULT_ADMIN_PASSWORD, Divergence, EnabledV3, Enrollment, EnrollmentMode, ExportBundle,
     ExportedUser, KmContext, KmError, KmServer, KmSetup, Refusal, Revocation, UserHistory,
-    unwrap_escrowed,
 };
 pub use token::Token;

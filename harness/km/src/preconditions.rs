@@ -3,7 +3,7 @@
 //! KM server (c1031daf). Every problem is collected, in the order the product met them, so a
 //! transcript can name them all; the first one is the error the administrator sees.
 
-use model::{Domain, DomainKind, Host, Named, Os, Timestamp};
+use model::{Domain, DomainKind, Host, InstalledPart, Named, Os, Timestamp};
 use pki::{
     CaKind, CertificateInfo, KeyOrigin, PolicyModule, SignatureHash, check_name_links,
     third_party_violations,
@@ -17,6 +17,9 @@ pub const CA_NOT_FOUND: &str = "c1031dab";
 pub const CROSS_DOMAIN: &str = "c1031d9f";
 /// "The certificate hierarchy is invalid."
 pub const HIERARCHY_INVALID: &str = "c1031daf";
+
+/// The longest name the computer running Certificate Services may have (CA-06).
+pub const MAX_CA_HOST_NAME: usize = 15;
 
 /// Everything the checks look at.
 #[derive(Debug, Clone)]
@@ -176,6 +179,19 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
             ),
         );
     }
+    // The KM server finds Certificate Services by the computer's NetBIOS name, which holds at
+    // most 15 characters: a longer host name is cut and names no computer.
+    if facts.ca_host.name.as_str().chars().count() > MAX_CA_HOST_NAME {
+        problem(
+            CA_NOT_FOUND,
+            "ca-host-name",
+            format!(
+                "the computer running Certificate Services, {}, has a name of {} characters; it must have at most {MAX_CA_HOST_NAME}, so the KM server does not find the CA",
+                facts.ca_host.name,
+                facts.ca_host.name.as_str().chars().count()
+            ),
+        );
+    }
     let remote = facts.ca_host.name != facts.km_host.name;
     if ex55 && remote && !facts.km_host.has_web_enrollment_support() {
         problem(
@@ -233,7 +249,9 @@ pub fn check_enable_v3(facts: &V3Facts<'_>) -> V3Check {
         .name
         .eq_ignore_ascii_case(&facts.ca_domain.name);
     if other_domain || facts.km_domain.kind == DomainKind::Nt4 {
-        if facts.km_domain.kind != DomainKind::W2kMixed && !facts.km_host.has_fix("Q262288") {
+        if facts.km_domain.kind != DomainKind::W2kMixed
+            && !facts.km_host.has(InstalledPart::FixQ262288)
+        {
             problem(
                 CROSS_DOMAIN,
                 "no-fix-q262288",

@@ -4,8 +4,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cipher::block_padding::Pkcs7;
-use cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use model::{
     CaName, CertificateDer, CertifiedKey, KeyGeneration, KmName, Named, PrivateKeyDer, SeededRng,
     SiteName, Timestamp, UserName, named,
@@ -16,10 +14,10 @@ use pki::{
     build_name, private_key_der,
 };
 use rand_core::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::database::{Database, DatabaseError, EscrowedKey, TokenCheck};
 use crate::directory::Directory;
+use crate::escrow::{EscrowKeys, ITERATIONS, Identity, KdfParameters, SALT_LENGTH};
 use crate::preconditions::{CA_NOT_FOUND, HIERARCHY_INVALID};
 use crate::product::Product;
 use crate::token::Token;
@@ -355,6 +353,8 @@ pub struct KmServer {
     running: bool,
     admin_password: String,
     hierarchy: CaName,
+    /// The keys escrowed keys are wrapped under, derived from the startup password.
+    escrow: EscrowKeys,
     /// What happened around the server rather than in its database: kept in memory only, so
     /// that the database files stay byte for byte what the product would write.
     surroundings: Surroundings,
@@ -374,9 +374,18 @@ impl KmServer {
     /// Installs a KM server with a new database file at `database_path`.
     pub fn install(setup: KmSetup, database_path: &Path, rng: SeededRng) -> Result<Self, KmError> {
         let database = Database::create(database_path, setup.name.as_str())?;
-        database.set_setting("startup_verifier", &verifier(&setup.startup_password))?;
+        let mut salt = vec![0u8; SALT_LENGTH];
+        rng.fork("escrow salt").fill_bytes(&mut salt);
+        let parameters = KdfParameters {
+            salt,
+            iterations: ITERATIONS,
+        };
+        parameters.store(&database)?;
+        let escrow = EscrowKeys::derive(&setup.startup_password, &parameters);
+        database.set_setting("startup_verifier", escrow.verifier())?;
         database.set_setting("hierarchy", setup.ca.as_str())?;
         Ok(Self {
+            escrow,
             hierarchy: setup.ca.clone(),
             setup,
             database,
@@ -501,12 +510,18 @@ impl KmServer {
 
     /// Starts the service; the startup password must unlock the escrow key (KM-16).
     pub fn start(&mut self, startup_password: &str) -> Result<Result<(), Refusal>, KmError> {
-        let expected = self.database.setting("startup_verifier")?;
-        if expected.as_deref() != Some(verifier(startup_password).as_str()) {
+        if !self.verifies(startup_password)? {
             return Ok(Err(Refusal::WrongStartupPassword));
         }
         self.running = true;
         Ok(Ok(()))
+    }
+
+    /// Whether `startup_password` is the one the database's verifier was made from.
+    fn verifies(&self, startup_password: &str) -> Result<bool, KmError> {
+        let expected = self.database.setting("startup_verifier")?;
+        let candidate = EscrowKeys::for_database(&self.database, startup_password)?;
+        Ok(expected.as_deref() == Some(candidate.verifier()))
     }
 
     /// Sets the enrollment mode; switching to `v3-only` warns that legacy clients lose
@@ -909,13 +924,20 @@ impl KmServer {
     ) -> Result<(), KmError> {
         let mut iv = [0u8; 16];
         self.rng.fill_bytes(&mut iv);
+        let hierarchy = self.hierarchy.to_string();
+        let identity = Identity {
+            generation: generation.get(),
+            hierarchy: &hierarchy,
+            serial,
+        };
+        let wrapped_key = self.escrow.wrap(&iv, &identity, key.as_bytes());
         let escrowed = EscrowedKey {
             generation: generation.get(),
             version: version.name().to_owned(),
-            hierarchy: self.hierarchy.to_string(),
+            hierarchy,
             serial: serial.to_owned(),
             certificate: certificate.as_bytes().to_vec(),
-            wrapped_key: wrap(&self.setup.startup_password, &iv, key.as_bytes()),
+            wrapped_key,
             wrap_iv: iv.to_vec(),
         };
         self.database.escrow(mailbox_dn, &escrowed, now)?;
@@ -938,12 +960,10 @@ impl KmServer {
             .into_iter()
             .filter(|escrowed| hierarchy.is_none_or(|h| escrowed.hierarchy == h))
             .map(|escrowed| {
-                let key = unwrap(
-                    &self.setup.startup_password,
-                    &escrowed.wrap_iv,
-                    &escrowed.wrapped_key,
-                )
-                .ok_or(KmError::Unwrap(escrowed.generation))?;
+                let key = self
+                    .escrow
+                    .unwrap(&escrowed)
+                    .ok_or(KmError::Unwrap(escrowed.generation))?;
                 let version = CertificateVersion::from_name(&escrowed.version)
                     .unwrap_or(CertificateVersion::V3);
                 Ok((
@@ -1215,10 +1235,19 @@ impl KmServer {
                 return Ok(Err(Refusal::NotAKmDatabase(detail)));
             }
         };
+        // The restored database's own salt: its keys were wrapped under it.
+        let escrow = match EscrowKeys::for_database(&candidate, &self.setup.startup_password) {
+            Ok(escrow) => escrow,
+            Err(DatabaseError::Foreign { detail, .. }) => {
+                return Ok(Err(Refusal::NotAKmDatabase(detail)));
+            }
+            Err(error) => return Err(error.into()),
+        };
         let path = self.database.path().to_path_buf();
         drop(std::mem::replace(&mut self.database, candidate));
         std::fs::copy(source, &path)?;
         self.database = Database::open(&path)?;
+        self.escrow = escrow;
         if let Some(hierarchy) = self.database.setting("hierarchy")? {
             self.hierarchy = CaName::new(hierarchy);
         }
@@ -1241,9 +1270,7 @@ impl KmServer {
                 given: new_host.to_owned(),
             }));
         }
-        if self.database.setting("startup_verifier")?.as_deref()
-            != Some(verifier(startup_password).as_str())
-        {
+        if !self.verifies(startup_password)? {
             return Ok(Err(Refusal::StartupPasswordDiffers));
         }
         std::fs::copy(self.database.path(), &new_database)?;
@@ -1264,23 +1291,6 @@ impl KmServer {
     }
 }
 
-/// Unwraps an escrowed key with the startup password, as the KM server does when it hands a
-/// history back; `None` if the password is not the one it was wrapped under.
-pub fn unwrap_escrowed(startup_password: &str, escrowed: &EscrowedKey) -> Option<PrivateKeyDer> {
-    unwrap(startup_password, &escrowed.wrap_iv, &escrowed.wrapped_key).map(PrivateKeyDer::new)
-}
-
-/// The verifier kept for the startup password: SHA-256 over a label and the password.
-fn verifier(startup_password: &str) -> String {
-    Sha256::new()
-        .chain_update(b"kmlab km startup verifier v1\0")
-        .chain_update(startup_password.as_bytes())
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn parse_serial(hex: &str) -> model::Serial {
     let bytes: Vec<u8> = (0..hex.len())
         .step_by(2)
@@ -1290,29 +1300,6 @@ fn parse_serial(hex: &str) -> model::Serial {
         })
         .collect();
     model::Serial::from_be_bytes(&bytes)
-}
-
-/// The escrow wrapping key: SHA-256 over a label and the startup password, first 16 bytes.
-fn wrapping_key(startup_password: &str) -> [u8; 16] {
-    let digest = Sha256::new()
-        .chain_update(b"kmlab km escrow wrap v1\0")
-        .chain_update(startup_password.as_bytes())
-        .finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
-
-fn wrap(startup_password: &str, iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
-    cbc::Encryptor::<aes::Aes128>::new(&wrapping_key(startup_password).into(), iv.into())
-        .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
-}
-
-fn unwrap(startup_password: &str, iv: &[u8], ciphertext: &[u8]) -> Option<Vec<u8>> {
-    cbc::Decryptor::<aes::Aes128>::new_from_slices(&wrapping_key(startup_password), iv)
-        .ok()?
-        .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-        .ok()
 }
 
 /// The refusal for the first of the `needed` template permissions the CA's templates lack
@@ -1329,17 +1316,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrapping_needs_the_same_startup_password() {
-        let iv = [7u8; 16];
-        let wrapped = wrap("correct horse", &iv, b"private key bytes");
+    fn the_startup_password_is_checked_against_a_salted_verifier() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = installed(dir.path());
+        let database = server.database();
         assert_eq!(
-            unwrap("correct horse", &iv, &wrapped).as_deref(),
-            Some(&b"private key bytes"[..])
+            database.setting("escrow_kdf").unwrap().as_deref(),
+            Some("pbkdf2-hmac-sha256")
         );
-        assert_ne!(
-            unwrap("wrong", &iv, &wrapped).as_deref(),
-            Some(&b"private key bytes"[..])
+        assert_eq!(
+            database.setting("escrow_iterations").unwrap(),
+            Some(ITERATIONS.to_string())
         );
+        assert_eq!(
+            database.setting("escrow_salt").unwrap().unwrap().len(),
+            2 * SALT_LENGTH
+        );
+        server.stop();
+        assert_eq!(
+            server.start("wrong").unwrap(),
+            Err(Refusal::WrongStartupPassword)
+        );
+        assert_eq!(server.start("startup").unwrap(), Ok(()));
+        // Another server from the same seed writes the same salt, so the same file.
+        let other = tempfile::tempdir().unwrap();
+        let again = installed(other.path());
+        assert_eq!(
+            again.database().setting("escrow_salt").unwrap(),
+            server.database().setting("escrow_salt").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_database_in_the_older_escrow_format_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = installed(dir.path());
+        let old = dir.path().join("old.sqlite");
+        server.backup(&old).unwrap().unwrap();
+        let connection = rusqlite::Connection::open(&old).unwrap();
+        connection
+            .execute(
+                "UPDATE meta SET value = '1' WHERE key = 'schema_version'",
+                [],
+            )
+            .unwrap();
+        drop(connection);
+        server.stop();
+        match server.restore(&old).unwrap() {
+            Err(Refusal::NotAKmDatabase(detail)) => {
+                assert!(detail.contains("older"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     fn installed(dir: &Path) -> KmServer {

@@ -74,7 +74,7 @@ pub const EXPLANATIONS: &[Explanation] = &[
         combination: None,
         fix: &[3],
         cause: "The CA is in another domain and the KM server's host lacks fix Q262288, which it needs to reach it.",
-        remedy: "Install fix Q262288 on the KM server's host (install-part q262288).",
+        remedy: "Install fix Q262288 on the KM server's host (install-part Q262288).",
     },
     Explanation {
         id: Some("c1031d9f"),
@@ -95,6 +95,16 @@ pub const EXPLANATIONS: &[Explanation] = &[
         fix: &[],
         cause: "The KM server's NT 4.0 Certificate Server was upgraded in place to Windows 2000 without Web Enrollment Support installed first, so the KM server lost its CA.",
         remedy: "Install Web Enrollment Support before upgrading the Certificate Server; once lost, the KM server must be attached to a CA again.",
+    },
+    Explanation {
+        id: Some("c1031dab"),
+        reason: "ca-host-name",
+        rule: "CA-06",
+        scenario: "ca/ca-host-name",
+        combination: None,
+        fix: &[],
+        cause: "The computer running Certificate Services has a name longer than 15 characters; the KM server looks the CA up by the computer's NetBIOS name, which Windows cuts at 15, and finds nothing.",
+        remedy: "Run Certificate Services on a computer whose name has at most 15 characters (a CA's host cannot be renamed under it).",
     },
     Explanation {
         id: Some("c1031dab"),

@@ -20,6 +20,14 @@ pub enum Outcome {
     Error(Option<String>),
 }
 
+impl Outcome {
+    /// Whether this outcome, written in an expectation, covers `recorded`: the same outcome,
+    /// or a bare `error` for an error with any identifier (`error` covers `error c1031dab`).
+    pub fn covers(&self, recorded: &Self) -> bool {
+        self == recorded || (*self == Self::Error(None) && matches!(recorded, Self::Error(_)))
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -77,5 +85,19 @@ mod tests {
             assert_eq!(text.parse::<Outcome>().unwrap().to_string(), text);
         }
         assert!("fine".parse::<Outcome>().is_err());
+    }
+
+    #[test]
+    fn a_bare_error_covers_every_error_and_nothing_else() {
+        let error: Outcome = "error".parse().unwrap();
+        let c1031dab: Outcome = "error c1031dab".parse().unwrap();
+        assert!(error.covers(&c1031dab));
+        assert!(error.covers(&Outcome::Error(None)));
+        assert!(!error.covers(&Outcome::Refused));
+        assert!(c1031dab.covers(&c1031dab));
+        assert!(!c1031dab.covers(&Outcome::Error(None)));
+        assert!(!c1031dab.covers(&"error c1031daf".parse().unwrap()));
+        assert!(Outcome::Ok.covers(&Outcome::Ok));
+        assert!(!Outcome::Ok.covers(&Outcome::Info));
     }
 }

@@ -37,7 +37,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "CA-06",
-        summary: "the CA common name must be at most 15 plain-ASCII characters (ca-name)",
+        summary: "the CA common name must be at most 15 plain-ASCII characters (ca-name), the name of the computer running Certificate Services at most 15 characters (ca-host-name)",
     },
     Rule {
         id: "CA-07",

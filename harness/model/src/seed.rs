@@ -15,6 +15,16 @@ impl SeededRng {
     pub fn new(seed: u64, purpose: &str) -> Self {
         Self(ChaCha20Rng::from_seed(derive_seed(seed, purpose)))
     }
+
+    /// An independent generator for `purpose`, derived from this one's seed: drawing from it
+    /// never shifts this one's stream.
+    pub fn fork(&self, purpose: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"kmlab seed fork v1\0");
+        hasher.update(self.0.get_seed());
+        hasher.update(purpose.as_bytes());
+        Self(ChaCha20Rng::from_seed(hasher.finalize().into()))
+    }
 }
 
 /// A 32-byte seed for `purpose` under the scenario `seed`: SHA-256 over both.
@@ -49,6 +59,20 @@ impl CryptoRng for SeededRng {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fork_is_reproducible_and_leaves_its_parent_alone() {
+        let parent = SeededRng::new(7, "km");
+        let mut fork = parent.fork("salt");
+        assert_eq!(fork.next_u64(), parent.fork("salt").next_u64());
+        assert_ne!(
+            parent.fork("salt").next_u64(),
+            parent.fork("other").next_u64()
+        );
+        let mut untouched = SeededRng::new(7, "km");
+        let mut parent = parent;
+        assert_eq!(parent.next_u64(), untouched.next_u64());
+    }
 
     #[test]
     fn same_seed_and_purpose_give_the_same_stream() {

@@ -37,16 +37,23 @@ pub struct Domain {
     pub trusts: Vec<String>,
 }
 
-/// Something installed on a host.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Something installed on a host: a closed vocabulary, so that a misspelt part or an unknown
+/// fix is reported where it is written instead of standing silently for nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstalledPart {
     /// Certificate Services (the CA).
     CertificateServices,
     /// Certificate Services Web Enrollment Support.
     WebEnrollmentSupport,
-    /// A hotfix, by its Knowledge Base number, e.g. `Q262288`.
-    Fix(String),
+    /// Hotfix Q262288, which lets a KM server reach a CA in another domain (KM-03).
+    FixQ262288,
 }
+
+named!(InstalledPart {
+    CertificateServices => "certificate-services",
+    WebEnrollmentSupport => "web-enrollment-support",
+    FixQ262288 => "Q262288",
+});
 
 /// A server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,10 +75,8 @@ impl Host {
             .contains(&InstalledPart::WebEnrollmentSupport)
     }
 
-    /// Whether the fix `name` (e.g. `Q262288`) is installed.
-    pub fn has_fix(&self, name: &str) -> bool {
-        self.installed
-            .iter()
-            .any(|part| matches!(part, InstalledPart::Fix(fix) if fix.eq_ignore_ascii_case(name)))
+    /// Whether `part` is installed.
+    pub fn has(&self, part: InstalledPart) -> bool {
+        self.installed.contains(&part)
     }
 }

@@ -39,14 +39,21 @@ impl Detail {
         }
     }
 
-    /// Whether `expected` matches: equal to the text, or to one item of a list (`(none)` for
-    /// an empty list).
+    /// Whether `expected` matches: the text, or one item of a list (`(none)` for an empty
+    /// list), equals it or begins with it and a space, so that `xena` matches
+    /// `xena sign#1 (serial …)` but not `xenakis enc#1`.
     pub fn matches(&self, expected: &str) -> bool {
+        let begins = |value: &str| {
+            value == expected
+                || value
+                    .strip_prefix(expected)
+                    .is_some_and(|rest| rest.starts_with(' '))
+        };
         match &self.value {
-            DetailValue::Text(text) => text == expected,
+            DetailValue::Text(text) => begins(text),
             // An empty list is shown as "(none)" and matched as such.
             DetailValue::List(items) if items.is_empty() => expected == "(none)",
-            DetailValue::List(items) => items.iter().any(|item| item == expected),
+            DetailValue::List(items) => items.iter().any(|item| begins(item)),
         }
     }
 }
@@ -188,5 +195,30 @@ impl Transcript {
             })
             .flatten()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expected_detail_matches_the_value_or_its_first_words() {
+        let revoked = Detail::list(
+            "revoked",
+            vec![
+                "KM1 (serial 5202ffc0000000000002, revoked 2001-03-01T09:00:00Z)".to_owned(),
+                "alice enc#10 (serial 7a634eb1000000000004)".to_owned(),
+            ],
+        );
+        assert!(revoked.matches("KM1"));
+        assert!(revoked.matches("alice enc#10"));
+        assert!(!revoked.matches("alice enc#1"));
+        assert!(!revoked.matches("alic"));
+        assert!(!revoked.matches("(none)"));
+        assert!(Detail::list("revoked", Vec::new()).matches("(none)"));
+        let generation = Detail::text("generation", "12");
+        assert!(generation.matches("12"));
+        assert!(!generation.matches("1"));
     }
 }

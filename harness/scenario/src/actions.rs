@@ -695,7 +695,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         kind: ActionKind::InstallPart,
         area: Area::Host,
         name: "install-part",
-        summary: "install something on a host: web-enrollment-support, certificate-services or a fix such as Q262288",
+        summary: "install something on a host: certificate-services, web-enrollment-support or fix Q262288",
         fields: &[
             field("host", FieldKind::Text, true, "the host"),
             field("part", FieldKind::Text, true, "what to install"),

@@ -105,6 +105,9 @@ pub struct RawExpect {
     pub reason: Option<Spanned<String>>,
     /// Record details to check, in file order.
     pub details: Vec<(Spanned<String>, Spanned<String>)>,
+    /// `not = { … }`: what the record must not show, each key as above (`outcome`, `reason`
+    /// or a detail), in file order.
+    pub not: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 /// One `[[step]]`.
@@ -840,6 +843,68 @@ fn read_step(value: &mut Value<'_>, problems: &mut Vec<Diagnostic>) -> Option<Ra
     })
 }
 
+/// One `key = value` of an `expect` table (or of its `not`): `outcome`, `reason` or a detail
+/// the action records, with a string, number or boolean value.
+fn expect_entry(
+    key: &str,
+    key_span: Range<usize>,
+    value: &mut Value<'_>,
+    action: Option<&'static actions::ActionSpec>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(Spanned<String>, Spanned<String>)> {
+    let value_span = span_of(value);
+    let text = match value.take() {
+        ValueInner::String(text) => text.into_owned(),
+        ValueInner::Integer(number) => number.to_string(),
+        ValueInner::Boolean(flag) => flag.to_string(),
+        other => {
+            problems.push(Diagnostic::new(
+                value_span,
+                format!(
+                    "expected values are strings, numbers or booleans, found {}",
+                    other.type_str()
+                ),
+            ));
+            return None;
+        }
+    };
+    let known = match key {
+        "outcome" | "reason" => true,
+        detail => match action {
+            Some(spec) => {
+                let recorded =
+                    spec.details.contains(&detail) || actions::COMMON_DETAILS.contains(&detail);
+                if !recorded {
+                    problems.push(
+                        Diagnostic::new(
+                            key_span.clone(),
+                            format!("`{detail}` is not something a `{}` step records", spec.name),
+                        )
+                        .with_help(format!(
+                            "expect may check: outcome, reason, not, {}",
+                            spec.details.join(", ")
+                        )),
+                    );
+                }
+                recorded
+            }
+            None => false,
+        },
+    };
+    known.then(|| {
+        (
+            Spanned {
+                value: key.to_owned(),
+                span: key_span,
+            },
+            Spanned {
+                value: text,
+                span: value_span,
+            },
+        )
+    })
+}
+
 fn read_expect(
     value: &mut Value<'_>,
     action: Option<&'static actions::ActionSpec>,
@@ -860,57 +925,49 @@ fn read_expect(
             entries.sort_by_key(|(key, _)| key.span.start);
             for (key, mut value) in entries {
                 let key_span = key.span.start..key.span.end;
-                let value_span = span_of(&value);
-                let text = match value.take() {
-                    ValueInner::String(text) => text.into_owned(),
-                    ValueInner::Integer(number) => number.to_string(),
-                    ValueInner::Boolean(flag) => flag.to_string(),
-                    other => {
-                        problems.push(Diagnostic::new(
-                            value_span,
-                            format!(
-                                "expected values are strings, numbers or booleans, found {}",
-                                other.type_str()
-                            ),
-                        ));
-                        continue;
-                    }
-                };
-                let spanned = Spanned {
-                    value: text,
-                    span: value_span,
-                };
-                match key.name.as_ref() {
-                    "outcome" => expect.outcome = Some(spanned),
-                    "reason" => expect.reason = Some(spanned),
-                    detail => match action {
-                        Some(spec)
-                            if spec.details.contains(&detail)
-                                || actions::COMMON_DETAILS.contains(&detail) =>
-                        {
-                            expect.details.push((
-                                Spanned {
-                                    value: detail.to_owned(),
-                                    span: key_span,
-                                },
-                                spanned,
-                            ));
+                if key.name == "not" {
+                    let value_span = span_of(&value);
+                    match value.take() {
+                        ValueInner::Table(negated) => {
+                            let mut negated: Vec<_> = negated.into_iter().collect();
+                            negated.sort_by_key(|(key, _)| key.span.start);
+                            for (key, mut value) in negated {
+                                let key_span = key.span.start..key.span.end;
+                                if key.name == "not" {
+                                    problems.push(Diagnostic::new(
+                                        key_span,
+                                        "`not` cannot be nested in `not`",
+                                    ));
+                                    continue;
+                                }
+                                if let Some(entry) =
+                                    expect_entry(&key.name, key_span, &mut value, action, problems)
+                                {
+                                    expect.not.push(entry);
+                                }
+                            }
                         }
-                        Some(spec) => problems.push(
+                        other => problems.push(
                             Diagnostic::new(
-                                key_span,
-                                format!(
-                                    "`{detail}` is not something a `{}` step records",
-                                    spec.name
-                                ),
+                                value_span,
+                                format!("`not` must be a table, found {}", other.type_str()),
                             )
-                            .with_help(format!(
-                                "expect may check: outcome, reason, {}",
-                                spec.details.join(", ")
-                            )),
+                            .with_help(
+                                "e.g. not = { revoked = \"xena\" } or not = { outcome = \"ok\" }",
+                            ),
                         ),
-                        None => {}
-                    },
+                    }
+                    continue;
+                }
+                let Some((key, value)) =
+                    expect_entry(&key.name, key_span, &mut value, action, problems)
+                else {
+                    continue;
+                };
+                match key.value.as_str() {
+                    "outcome" => expect.outcome = Some(value),
+                    "reason" => expect.reason = Some(value),
+                    _ => expect.details.push((key, value)),
                 }
             }
             Some(expect)

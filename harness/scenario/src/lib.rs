@@ -28,7 +28,7 @@ pub use skeleton::skeleton;
 pub use types::{
     Action, CaInstall, CaRole, CaSpec, CertificateRef, Expectation, FetchProtocol, Folder, KmSpec,
     RequestPurpose, RestoreSource, RevokeTarget, RootStore, Scenario, SeatSpec, SectoolOperation,
-    SendStep, Step, TokenChoice, Topology, UserSpec,
+    SendStep, Step, TokenChoice, Topology, Unexpected, UserSpec,
 };
 
 /// Parses and resolves scenario `source`, read from `path`, giving it identifier `id`. Every

@@ -64,8 +64,9 @@ site = "Redmond"
 client = "outlook2000"
 
 # Steps run in order. `expect` is checked against the step's record: a bare outcome
-# ("ok", "info", "warning", "refused", "error", "error c1031daf") or a table with
-# `outcome`, `reason` and any detail the step records.
+# ("ok", "info", "warning", "refused", "error" for any error, "error c1031daf", "!ok" for
+# anything but ok) or a table with `outcome`, `reason`, any detail the step records, and
+# `not = { … }` for what the record must not show.
 
 # The Exchange policy module revokes the KM server's own certificate right after issuing it;
 # that is normal and reported as information (CA-11).

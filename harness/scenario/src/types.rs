@@ -763,13 +763,28 @@ impl Action {
     }
 }
 
-/// What a step's record must show.
+/// What a step's record must show, and what it must not.
 #[derive(Debug, Clone, Default)]
 pub struct Expectation {
-    /// The outcome.
+    /// The outcome; `error` stands for every error, whatever its identifier
+    /// ([`Outcome::covers`]).
     pub outcome: Option<Outcome>,
     /// The reason word.
     pub reason: Option<String>,
     /// Record details, by key.
     pub details: Vec<(String, String)>,
+    /// What the record must not show (`not = { … }`, `outcome = "!ok"`): the expectation
+    /// fails if any one of these matches.
+    pub not: Vec<Unexpected>,
+}
+
+/// One thing a record must not show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unexpected {
+    /// An outcome, matched as an expected outcome is ([`Outcome::covers`]).
+    Outcome(Outcome),
+    /// A reason word.
+    Reason(String),
+    /// A detail's value (for a list, any item), by key.
+    Detail(String, String),
 }

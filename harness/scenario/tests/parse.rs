@@ -429,3 +429,85 @@ fn key_size_is_per_user_and_1024_bits_only_for_the_clients_of_the_era() {
         messages[0]
     );
 }
+
+#[test]
+fn an_unknown_installed_part_or_fix_is_located_with_the_known_ones() {
+    let source = scenario::skeleton("t").replace(
+        "installed = [\"certificate-services\", \"web-enrollment-support\"]",
+        "installed = [\"certificate-services\", \"Q262289\"]",
+    ) + "\n[[step]]\naction = \"install-part\"\nhost = \"EXCH1\"\npart = \"web-enrolment-support\"\n";
+    let messages = parse(&source).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with("test.toml:27:39: unknown installed part `Q262289`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].ends_with(":9: unknown installed part `web-enrolment-support`"),
+        "{messages:#?}"
+    );
+    let rendered = parse(&source).unwrap_err().to_string();
+    assert!(
+        rendered.contains("expected one of: certificate-services, web-enrollment-support, Q262288"),
+        "{rendered}"
+    );
+    let fixed = source
+        .replace("Q262289", "Q262288")
+        .replace("web-enrolment-support", "web-enrollment-support");
+    let scenario = parse(&fixed).unwrap();
+    assert!(scenario.topology.hosts[0].has(model::InstalledPart::FixQ262288));
+}
+
+#[test]
+fn what_an_expectation_rules_out_is_checked_like_what_it_expects() {
+    let with_expect = |expect: &str| {
+        scenario::skeleton("t").replace(
+            "action = \"enable-user\"\nuser = \"alice\"",
+            &format!("action = \"enable-user\"\nuser = \"alice\"\nexpect = {expect}"),
+        )
+    };
+    let scenario = parse(&with_expect(
+        "{ outcome = \"!refused\", not = { token = \"AAAA\", reason = \"x\", outcome = \"error\" } }",
+    ))
+    .unwrap();
+    let expectation = scenario.steps[1].expect.as_ref().unwrap();
+    assert_eq!(expectation.outcome, None);
+    assert_eq!(
+        expectation.not,
+        [
+            scenario::Unexpected::Outcome(model::Outcome::Refused),
+            scenario::Unexpected::Detail("token".to_owned(), "AAAA".to_owned()),
+            scenario::Unexpected::Reason("x".to_owned()),
+            scenario::Unexpected::Outcome(model::Outcome::Error(None)),
+        ]
+    );
+    for (expect, message) in [
+        ("\"!fine\"", "unknown outcome `!fine`"),
+        ("{ not = \"ok\" }", "`not` must be a table, found string"),
+        (
+            "{ not = { tokn = \"A\" } }",
+            "`tokn` is not something a `enable-user` step records",
+        ),
+        (
+            "{ not = { not = { token = \"A\" } } }",
+            "`not` cannot be nested in `not`",
+        ),
+        (
+            "{ not = { outcome = \"!ok\" } }",
+            "`!` cannot negate `!ok` inside `not`",
+        ),
+        (
+            "{ outcome = \"error c1031dab\", not = { outcome = \"error\" } }",
+            "this expectation can never hold",
+        ),
+        (
+            "{ token = \"A\", not = { token = \"A\" } }",
+            "this expectation can never hold",
+        ),
+    ] {
+        let messages = parse(&with_expect(expect)).unwrap_err().located_messages();
+        assert_eq!(messages.len(), 1, "{expect}: {messages:#?}");
+        assert!(messages[0].contains(message), "{expect}: {messages:#?}");
+        assert!(messages[0].starts_with("test.toml:"), "{messages:#?}");
+    }
+}

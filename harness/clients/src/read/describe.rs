@@ -339,7 +339,7 @@ impl Words<'_> {
     fn content(&mut self, content: &Content) {
         let verdict = match content {
             Content::Text(text) => {
-                self.list("body", text.lines().map(str::to_owned).collect());
+                self.list("body", shown_body(text));
                 format!("text ({} bytes)", text.len())
             }
             Content::Other(content_type) => {
@@ -353,6 +353,50 @@ impl Words<'_> {
         };
         self.verdicts.push(verdict);
     }
+}
+
+/// How much of a text body a record shows: this many lines ...
+const BODY_LINES_SHOWN: usize = 100;
+/// ... and this many bytes. The body itself stays whole in the message (and the `.eml`).
+const BODY_BYTES_SHOWN: usize = 8192;
+
+/// The lines of `text` a record shows: at most [`BODY_LINES_SHOWN`] lines and
+/// [`BODY_BYTES_SHOWN`] bytes (a longer line cut at a character boundary), then a line saying
+/// how much was left out.
+fn shown_body(text: &str) -> Vec<String> {
+    let mut shown = Vec::new();
+    let mut bytes = 0;
+    let mut consumed = 0;
+    for piece in text.split_inclusive('\n') {
+        if shown.len() == BODY_LINES_SHOWN || bytes >= BODY_BYTES_SHOWN {
+            break;
+        }
+        let line = piece.strip_suffix('\n').unwrap_or(piece);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut end = line.len().min(BODY_BYTES_SHOWN - bytes);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.push(line[..end].to_owned());
+        bytes += end;
+        if end < line.len() {
+            consumed += end;
+            break;
+        }
+        consumed += piece.len();
+    }
+    let rest = &text[consumed..];
+    if !rest.is_empty() {
+        let lines = rest.lines().count();
+        shown.push(format!(
+            "... {} more byte{} ({} more line{}) not shown",
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" },
+            lines,
+            if lines == 1 { "" } else { "s" }
+        ));
+    }
+    shown
 }
 
 /// An envelope's line in [`Reading::verdicts`].
@@ -465,5 +509,50 @@ fn revocation_text(revocation: &Revocation) -> String {
             crl_issued,
             revoked_at,
         } => format!("revoked on {revoked_at} (CRL of {crl_issued})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_shows_the_start_of_a_long_body_and_says_how_much_more() {
+        let short = "Hello Bob,\r\nsee you.\r\n";
+        assert_eq!(shown_body(short), ["Hello Bob,", "see you."]);
+
+        let many: String = (0..1000).map(|n| format!("line {n}\n")).collect();
+        let shown = shown_body(&many);
+        assert_eq!(shown.len(), BODY_LINES_SHOWN + 1);
+        assert_eq!(
+            shown[BODY_LINES_SHOWN - 1],
+            format!("line {}", BODY_LINES_SHOWN - 1)
+        );
+        let left: String = (BODY_LINES_SHOWN..1000)
+            .map(|n| format!("line {n}\n"))
+            .collect();
+        assert_eq!(
+            shown[BODY_LINES_SHOWN],
+            format!(
+                "... {} more bytes ({} more lines) not shown",
+                left.len(),
+                1000 - BODY_LINES_SHOWN
+            )
+        );
+
+        // One long line of two-byte characters, cut at a character boundary.
+        let wide = "é".repeat(50_000);
+        let shown = shown_body(&wide);
+        assert_eq!(shown.len(), 2);
+        assert_eq!(shown[0].len(), BODY_BYTES_SHOWN);
+        assert_eq!(
+            shown[1],
+            format!(
+                "... {} more bytes (1 more line) not shown",
+                wide.len() - BODY_BYTES_SHOWN
+            )
+        );
+        let total: usize = shown.iter().map(String::len).sum();
+        assert!(total < BODY_BYTES_SHOWN + 100);
     }
 }

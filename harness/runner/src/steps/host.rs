@@ -1,7 +1,7 @@
 //! Host administration: installing parts (Certificate Services, Web Enrollment Support,
 //! fixes) and upgrading an NT 4.0 CA host to Windows 2000 (OPS-03).
 
-use model::Outcome;
+use model::{Named, Outcome};
 use report::Detail;
 
 use super::new_record;
@@ -83,13 +83,8 @@ pub(super) fn install_part(
         .get_mut(host)
         .ok_or_else(|| StepError::missing(Thing::Host, host))?;
     if !entry.installed.contains(part) {
-        entry.installed.push(part.clone());
+        entry.installed.push(*part);
     }
-    let name = match part {
-        model::InstalledPart::CertificateServices => "certificate-services".to_owned(),
-        model::InstalledPart::WebEnrollmentSupport => "web-enrollment-support".to_owned(),
-        model::InstalledPart::Fix(fix) => fix.clone(),
-    };
-    record.details.push(Detail::text("installed", name));
+    record.details.push(Detail::text("installed", part.name()));
     Ok(record)
 }

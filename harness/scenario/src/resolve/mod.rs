@@ -890,25 +890,7 @@ fn seat(r: &mut Resolver<'_>, value: &Spanned<&str>, path: &Path) -> Option<Opti
 }
 
 fn installed_part(r: &mut Resolver<'_>, value: &Spanned<&str>) -> Option<InstalledPart> {
-    let known = match value.value {
-        "certificate-services" => Some(InstalledPart::CertificateServices),
-        "web-enrollment-support" => Some(InstalledPart::WebEnrollmentSupport),
-        fix if fix.len() > 1
-            && fix.starts_with('Q')
-            && fix[1..].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some(InstalledPart::Fix(fix.to_owned()))
-        }
-        _ => None,
-    };
-    if known.is_none() {
-        r.problem_with_help(
-            value.span.clone(),
-            format!("unknown installed part `{}`", value.value),
-            "expected certificate-services, web-enrollment-support or a fix such as Q262288",
-        );
-    }
-    known
+    r.choose(value, "installed part")
 }
 
 /// A relative path inside the scenario file's folder: absolute paths and `..` could reach

@@ -16,8 +16,8 @@ use model::{CaName, KmName, Outcome, UserName};
 
 use super::{Names, Resolver};
 use crate::actions::ActionKind;
-use crate::file::{RawStep, RawTable, Spanned};
-use crate::types::{Action, CaSpec, Expectation, KmSpec, Step, UserSpec};
+use crate::file::{RawExpect, RawStep, RawTable, Spanned};
+use crate::types::{Action, CaSpec, Expectation, KmSpec, Step, Unexpected, UserSpec};
 
 pub(super) struct StepContext<'a> {
     pub(super) km_names: &'a Names,
@@ -250,38 +250,104 @@ pub(super) fn resolve_step(
         ActionKind::DropDriveMapping => km::drop_drive_mapping(&mut s),
     }?;
     let r = s.r;
-    let expect = raw.expect.as_ref().map(|raw_expect| {
-        let outcome = raw_expect.outcome.as_ref().and_then(|outcome| {
-            match outcome.value.parse::<Outcome>() {
-                Ok(parsed) => Some(parsed),
-                Err(error) => {
-                    r.problem(
-                        outcome.span.clone(),
-                        format!("unknown outcome `{}`: {error}", outcome.value),
-                    );
-                    None
-                }
-            }
-        });
-        Expectation {
-            outcome,
-            reason: raw_expect
-                .reason
-                .as_ref()
-                .map(|reason| reason.value.clone()),
-            details: raw_expect
-                .details
-                .iter()
-                .map(|(key, value)| (key.value.clone(), value.value.clone()))
-                .collect(),
-        }
-    });
+    let expect = raw
+        .expect
+        .as_ref()
+        .map(|raw_expect| expectation(r, raw_expect));
     Some(Step {
         number,
         line,
         action,
         expect,
     })
+}
+
+/// An `expect` resolved: outcomes parsed (`!` before one negates it), `not` turned into what
+/// the record must not show, and an expectation that contradicts itself reported.
+fn expectation(r: &mut Resolver<'_>, raw: &RawExpect) -> Expectation {
+    let mut outcome = None;
+    let mut not = Vec::new();
+    if let Some(written) = &raw.outcome {
+        match written.value.strip_prefix('!') {
+            Some(negated) => {
+                if let Some(parsed) = parse_outcome(r, written, negated) {
+                    not.push((written.span.clone(), Unexpected::Outcome(parsed)));
+                }
+            }
+            None => outcome = parse_outcome(r, written, &written.value),
+        }
+    }
+    for (key, value) in &raw.not {
+        let unexpected = match key.value.as_str() {
+            "outcome" => {
+                if value.value.starts_with('!') {
+                    r.problem_with_help(
+                        value.span.clone(),
+                        format!("`!` cannot negate `{}` inside `not`", value.value),
+                        "write the outcome the record must not have, e.g. not = { outcome = \"ok\" }",
+                    );
+                    continue;
+                }
+                match parse_outcome(r, value, &value.value) {
+                    Some(parsed) => Unexpected::Outcome(parsed),
+                    None => continue,
+                }
+            }
+            "reason" => Unexpected::Reason(value.value.clone()),
+            detail => Unexpected::Detail(detail.to_owned(), value.value.clone()),
+        };
+        not.push((value.span.clone(), unexpected));
+    }
+    let expectation = Expectation {
+        outcome,
+        reason: raw.reason.as_ref().map(|reason| reason.value.clone()),
+        details: raw
+            .details
+            .iter()
+            .map(|(key, value)| (key.value.clone(), value.value.clone()))
+            .collect(),
+        not: Vec::new(),
+    };
+    for (span, unexpected) in &not {
+        let contradiction = match unexpected {
+            Unexpected::Outcome(negated) => expectation
+                .outcome
+                .as_ref()
+                .is_some_and(|expected| negated.covers(expected)),
+            Unexpected::Reason(reason) => expectation.reason.as_ref() == Some(reason),
+            Unexpected::Detail(key, value) => expectation
+                .details
+                .iter()
+                .any(|(expected_key, expected)| expected_key == key && expected == value),
+        };
+        if contradiction {
+            r.problem_with_help(
+                span.clone(),
+                "this expectation can never hold: the record is expected to show what `not` rules out",
+                "drop one of the two",
+            );
+        }
+    }
+    Expectation {
+        not: not.into_iter().map(|(_, unexpected)| unexpected).collect(),
+        ..expectation
+    }
+}
+
+/// `text` (the written outcome, or what follows its `!`) as an outcome, or a report at
+/// `written`'s place.
+fn parse_outcome(r: &mut Resolver<'_>, written: &Spanned<String>, text: &str) -> Option<Outcome> {
+    match text.parse::<Outcome>() {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            r.problem_with_help(
+                written.span.clone(),
+                format!("unknown outcome `{}`: {error}", written.value),
+                "`error` matches every error, `error c1031daf` that one; `!` before an outcome means any other, e.g. \"!ok\"",
+            );
+            None
+        }
+    }
 }
 
 /// A `clock` step.
