@@ -1261,8 +1261,7 @@ fn kmlab(arguments: &[&std::ffi::OsStr]) -> anyhow::Result<f64> {
 
 fn suite(args: &BenchArgs, jobs: usize) -> anyhow::Result<Outcome> {
     let files = crate::discover::scenario_files(std::slice::from_ref(&args.scenarios))?;
-    // A locked work folder: the kmlab runs started below sweep unlocked `kmlab-bench-`
-    // folders away as left behind by killed runs.
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
     let cache = crate::work::WorkFolder::create("kmlab-bench-keys-")?;
     let jobs_text = jobs.to_string();
     let run = |keys: &Path| {
@@ -1373,7 +1372,7 @@ fn scale(args: &BenchArgs, jobs: usize, keys: &Path) -> anyhow::Result<Outcome> 
         messages: (big.messages / 10).max(1),
         seed: BENCH_SEED,
     };
-    // Locked for the same reason as the suite's key cache.
+    // A work folder, locked: the runs it starts sweep unlocked kmlab-bench- folders away.
     let folder = crate::work::WorkFolder::create("kmlab-bench-load-")?;
     let mut measured = Vec::new();
     let mut details = Vec::new();

@@ -16,6 +16,7 @@ pub(crate) const PREFIXES: &[&str] = &[
     "kmlab-matrix-",
     "kmlab-serve-",
     "kmlab-bench-",
+    "kmlab-explain-",
 ];
 
 /// Written into a work folder once its owner holds the lock.

@@ -65,7 +65,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "CA-13",
-        summary: "clients and the KM server trust a hierarchy only if its root is in their trusted root store",
+        summary: "clients and the KM server trust a hierarchy only if its root is in their trusted root store; an enterprise root reaches every w2k host through the directory, a stand-alone one needs install-root",
     },
     Rule {
         id: "KM-01",
@@ -113,7 +113,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "KM-12",
-        summary: "a 5.5 site move loses key history unless mail is decrypted first (sectool); 2000 export/import keeps it",
+        summary: "a 5.5 site move loses key history unless mail is decrypted first (sectool); 2000 export/import keeps it; generations keep counting across KM servers",
     },
     Rule {
         id: "KM-13",

@@ -20,7 +20,8 @@ use pki::{
 use crate::diagnostics::{Diagnostic, LineIndex};
 use crate::file::{RawScenario, RawTable, Spanned};
 use crate::types::{
-    CaInstall, CaRole, CaSpec, CertificateRef, KmSpec, Scenario, SeatSpec, Topology, UserSpec,
+    Action, CaInstall, CaRole, CaSpec, CertificateRef, KmSpec, Scenario, SeatSpec, Step, Topology,
+    UserSpec,
 };
 
 /// `type` of a CA in the file.
@@ -238,10 +239,21 @@ pub(crate) fn resolve(
     let start = match raw.header.text("start") {
         None => Timestamp::DEFAULT_START,
         Some(text) if text.value == "now" => Timestamp::DEFAULT_START,
-        Some(text) => text.value.parse().unwrap_or_else(|error| {
-            r.problem(text.span, format!("`{}`: {error}", text.value));
-            Timestamp::DEFAULT_START
-        }),
+        Some(text) => match text.value.parse::<Timestamp>() {
+            Ok(start) if start < first_certificate_time() => {
+                r.problem_with_help(
+                    text.span,
+                    format!("`{}` is before 1970-01-01T00:00:00Z", text.value),
+                    CERTIFICATE_TIMES,
+                );
+                Timestamp::DEFAULT_START
+            }
+            Ok(start) => start,
+            Err(error) => {
+                r.problem(text.span, format!("`{}`: {error}", text.value));
+                Timestamp::DEFAULT_START
+            }
+        },
     };
     let (organisation, mail_domain) = match &raw.organisation {
         Some(table) => (
@@ -264,6 +276,19 @@ pub(crate) fn resolve(
         }
     };
 
+    if let Some(domain) = raw
+        .organisation
+        .as_ref()
+        .and_then(|t| t.text("mail_domain"))
+    {
+        if !domain.value.is_ascii() {
+            r.problem_with_help(
+                domain.span,
+                format!("mail domain `{}` is not ASCII", domain.value),
+                format!("{IA5}; write an internationalised domain in its ASCII form (xn--…)"),
+            );
+        }
+    }
     for name in ["site", "domain", "host", "ca", "km_server", "user"] {
         r.check_names(section(name), name);
     }
@@ -319,6 +344,7 @@ pub(crate) fn resolve(
             steps.push(step);
         }
     }
+    check_certificate_times(&mut r, raw, start, &cas, &steps);
     if !r.problems.is_empty() {
         return None;
     }
@@ -352,6 +378,105 @@ pub(crate) fn resolve(
     })
 }
 
+/// Why an address or host name must be ASCII.
+const IA5: &str = "certificates hold e-mail addresses and DNS names as IA5String, which is ASCII";
+
+/// The times a certificate, CRL or signature can hold.
+const CERTIFICATE_TIMES: &str =
+    "certificates hold times from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
+
+/// The first moment kmlab's certificates can hold.
+fn first_certificate_time() -> Timestamp {
+    Timestamp::from_unix(0)
+}
+
+/// The last moment a certificate can hold (GeneralizedTime has four-digit years).
+fn last_certificate_time() -> Timestamp {
+    Timestamp::from_civil(9999, 12, 31, 23, 59, 59).unwrap_or(Timestamp::DEFAULT_START)
+}
+
+/// Every time the run writes into a certificate or CRL must fit one: the clock's last moment
+/// (the start plus every `advance`) plus the longest span a CA signs for (its own lifetime, a
+/// subordinate's validity if it has subordinates, its CRL period). Issued certificates are cut
+/// at their CA's expiry (CA-08), so their own validity cannot reach further. A problem is shown
+/// at the CA's longest written span, else at `start`, else at the last `advance`.
+fn check_certificate_times(
+    r: &mut Resolver<'_>,
+    raw: &RawScenario,
+    start: Timestamp,
+    cas: &[CaSpec],
+    steps: &[Step],
+) {
+    let last = last_certificate_time();
+    let advances: Vec<(Duration, Range<usize>)> = steps
+        .iter()
+        .filter_map(|step| match step.action {
+            Action::Clock { advance } => {
+                let raw_step = raw.steps.get(step.number.checked_sub(1)?)?;
+                let span = raw_step
+                    .table
+                    .text("advance")
+                    .map_or_else(|| raw_step.span.clone(), |text| text.span);
+                Some((advance, span))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut end = start;
+    for (advance, span) in &advances {
+        end = end.plus(*advance);
+        if end > last {
+            r.problem_with_help(
+                span.clone(),
+                "this step moves the clock past 9999-12-31T23:59:59Z",
+                CERTIFICATE_TIMES,
+            );
+            return;
+        }
+    }
+    let start_span = raw.header.text("start").map(|text| text.span);
+    let empty = Vec::new();
+    let tables = raw.sections.get("ca").unwrap_or(&empty);
+    for ca in cas {
+        let has_subordinates = cas.iter().any(
+            |other| matches!(&other.role, CaRole::Subordinate { parent } if parent == &ca.name),
+        );
+        let mut spans = vec![("lifetime", ca.lifetime), ("crl_period", ca.crl_period)];
+        if has_subordinates {
+            spans.push(("subordinate_validity", ca.subordinate_validity));
+        }
+        let Some((key, longest)) = spans
+            .into_iter()
+            .filter(|(_, span)| end.plus(*span) > last)
+            .max_by_key(|(_, span)| end.plus(*span))
+        else {
+            continue;
+        };
+        let written = tables
+            .iter()
+            .find(|table| {
+                table
+                    .text("name")
+                    .is_some_and(|n| n.value == ca.name.as_str())
+            })
+            .and_then(|table| table.text(key))
+            .map(|text| text.span);
+        let span = written
+            .or_else(|| start_span.clone())
+            .or_else(|| advances.last().map(|(_, span)| span.clone()))
+            .unwrap_or(0..0);
+        r.problem_with_help(
+            span,
+            format!(
+                "{}'s {key} would end at {}, after 9999-12-31T23:59:59Z",
+                ca.name,
+                end.plus(longest)
+            ),
+            format!("{CERTIFICATE_TIMES}; start earlier or give shorter spans"),
+        );
+    }
+}
+
 fn resolve_domain(r: &mut Resolver<'_>, table: &RawTable) -> Option<Domain> {
     let name = table.text("name")?;
     let kind = r.optional_or(table, "kind", "domain kind", DomainKind::W2kNative)?;
@@ -369,6 +494,13 @@ fn resolve_domain(r: &mut Resolver<'_>, table: &RawTable) -> Option<Domain> {
 
 fn resolve_host(r: &mut Resolver<'_>, table: &RawTable) -> Option<Host> {
     let name = table.text("name")?;
+    if !name.value.is_ascii() {
+        r.problem_with_help(
+            name.span.clone(),
+            format!("host name `{}` is not ASCII", name.value),
+            format!("a host's certificates name it as a DNS name: {IA5}"),
+        );
+    }
     let os: Os = r.choose(&table.text("os")?, "operating system")?;
     let installed = table
         .names("installed")
@@ -812,6 +944,14 @@ fn resolve_user(
         },
     };
     let email = match table.text("email") {
+        Some(email) if !email.value.is_ascii() => {
+            r.problem_with_help(
+                email.span,
+                format!("e-mail address `{}` is not ASCII", email.value),
+                IA5,
+            );
+            return None;
+        }
         Some(email) if email.value.contains('@') && !email.value.contains(char::is_whitespace) => {
             email.value.to_owned()
         }
@@ -819,6 +959,18 @@ fn resolve_user(
             r.problem(
                 email.span,
                 format!("`{}` is not an e-mail address", email.value),
+            );
+            return None;
+        }
+        None if !name.value.is_ascii() => {
+            r.problem_with_help(
+                name.span,
+                format!(
+                    "user name `{}` is not ASCII, and without `email` it is the local part of \
+                     the user's address",
+                    name.value
+                ),
+                format!("{IA5}; give the user an ASCII `email`"),
             );
             return None;
         }
