@@ -182,5 +182,6 @@ fn exported_certificates_and_crls_pass_openssl() {
         "only {checked_users} user certificates checked"
     );
     assert!(v1 >= 1, "no v1 certificate was exported");
-    assert_eq!(crls, 1);
+    // ca/revocation-crl and ca/crl-expect-not publish one each.
+    assert!(crls >= 2, "only {crls} CRLs checked");
 }
