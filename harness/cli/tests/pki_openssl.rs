@@ -182,6 +182,5 @@ fn exported_certificates_and_crls_pass_openssl() {
         "only {checked_users} user certificates checked"
     );
     assert!(v1 >= 1, "no v1 certificate was exported");
-    // ca/revocation-crl and ca/crl-expect-not publish one each.
-    assert!(crls >= 2, "only {crls} CRLs checked");
+    assert!(crls >= 1, "no CRL was exported");
 }

@@ -248,6 +248,8 @@ fn symmetric(cipher: Cipher) -> Result<symm::Cipher, EngineError> {
         Cipher::DesEde3Cbc => Some(symm::Cipher::des_ede3_cbc()),
         Cipher::Aes128Cbc => Some(symm::Cipher::aes_128_cbc()),
         Cipher::Aes256Cbc => Some(symm::Cipher::aes_256_cbc()),
+        // Read (CMS_decrypt opens authenticated-enveloped-data), never sent.
+        Cipher::Aes128Gcm | Cipher::Aes256Gcm => None,
     };
     found.ok_or_else(|| EngineError::Unsupported {
         engine: NAME.to_owned(),
@@ -259,6 +261,8 @@ fn message_digest(digest: Digest) -> MessageDigest {
     match digest {
         Digest::Sha1 => MessageDigest::sha1(),
         Digest::Sha256 => MessageDigest::sha256(),
+        Digest::Sha384 => MessageDigest::sha384(),
+        Digest::Sha512 => MessageDigest::sha512(),
     }
 }
 
