@@ -1230,15 +1230,7 @@ fn divergence(world: &World, km: &KmName) -> Result<(Vec<String>, Vec<&'static s
         return Ok((Vec::new(), Vec::new()));
     };
     let km::Divergence { km_only, ca_only } = server.divergence(ca)?;
-    let label = |serial: &str| {
-        let label = ca
-            .issued()
-            .iter()
-            .find(|issued| issued.serial.to_string() == serial)
-            .and_then(|issued| world.pki.book.label(&issued.der))
-            .unwrap_or("unknown");
-        format!("{label} (serial {serial})")
-    };
+    let label = |serial: &str| serial_label(world, km, serial);
     let mut lines: Vec<String> = km_only
         .iter()
         .map(|serial| {
