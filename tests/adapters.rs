@@ -112,8 +112,8 @@ fn round_trips(adapter: &str, limits: &Limits<'_>) {
         7,
         "{adapter}: every read step ran"
     );
-    // The last read is a clear-signed message changed in transit: kmlab and the seat both
-    // find it tampered, by its message digest.
+    // The last read is a clear-signed message whose body changed in transit: kmlab and the
+    // seat both find it tampered, by its message digest.
     let ours = kmlab.records.last().unwrap();
     assert_eq!(ours.reason.as_deref(), Some("tampered"));
     let theirs = seated.records.last().unwrap();
@@ -256,8 +256,8 @@ fn a_scenarios_own_seat_stands_unless_a_seat_names_its_user() {
             .collect()
     };
     let as_is = run_file(SEATED, Vec::new());
-    assert_eq!(implementation(&as_is, "bob"), ["openssl-cli"; 4]);
-    assert_eq!(implementation(&as_is, "alice"), ["kmlab"; 4]);
+    assert_eq!(implementation(&as_is, "bob"), ["openssl-cli"; 5]);
+    assert_eq!(implementation(&as_is, "alice"), ["kmlab"; 5]);
 
     let everyone = run_file(SEATED, vec![test_seat(None, "unsupported")]);
     let bob = implementation(&everyone, "bob");

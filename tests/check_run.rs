@@ -126,6 +126,16 @@ fn fields() -> Vec<Field> {
             &["EXCHÉ", "EXCH-1", "exch1.contoso.example"],
         ),
         field(
+            "CA name",
+            |text, value| text.replace("\"ContosoRoot\"", &quoted(value)),
+            &[
+                "CöntosoRoot",
+                "Contoso Root",
+                "ContosoRootWithAVeryLongName",
+                "Con\"toso",
+            ],
+        ),
+        field(
             "start",
             |text, value| {
                 text.replacen(

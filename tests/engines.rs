@@ -113,6 +113,23 @@ fn every_cipher_and_identifier_opens_with_every_engine() {
     for (builder, reader) in pairs() {
         for recipients in [&uniform_serial, &uniform_key_id, &mixed] {
             for &cipher in <Cipher as model::Named>::ALL {
+                if cipher.is_authenticated() {
+                    // Read from other implementations (tests/foreign.rs), never built.
+                    assert!(
+                        builder
+                            .envelope(
+                                &EnvelopeRequest {
+                                    content,
+                                    recipients,
+                                    cipher
+                                },
+                                &CONTEXT,
+                                &mut SeededRng::new(1, "engines")
+                            )
+                            .is_err()
+                    );
+                    continue;
+                }
                 let request = EnvelopeRequest {
                     content,
                     recipients,
@@ -346,7 +363,11 @@ fn both_engines_build_the_same_envelope_from_the_same_generator_for_every_cipher
     ];
     let content =
         b"Content-Type: text/plain\r\n\r\nthe same bytes from the same seed\r\n".repeat(40);
-    for cipher in <Cipher as model::Named>::ALL.iter().copied() {
+    let built_ciphers = <Cipher as model::Named>::ALL
+        .iter()
+        .copied()
+        .filter(|cipher| !cipher.is_authenticated());
+    for cipher in built_ciphers {
         let request = EnvelopeRequest {
             content: &content,
             recipients: &recipients,

@@ -462,6 +462,37 @@ pub fn files() -> Vec<CorpusFile> {
             "A thousand multiparts",
             &nested_multipart(1000),
         ),
+        // Authenticated-enveloped-data (RFC 5083/5084), which today's clients send.
+        g.pkcs7_file(
+            "valid-auth-enveloped-gcm.eml",
+            &g.auth_enveloped_der(&text, "gcm", false),
+            SmimeType::EnvelopedData,
+        ),
+        g.pkcs7_file(
+            "auth-enveloped-truncated.eml",
+            &{
+                let der = g.auth_enveloped_der(&text, "gcm", false);
+                der[..der.len() - 40].to_vec()
+            },
+            SmimeType::EnvelopedData,
+        ),
+        g.pkcs7_file(
+            "auth-enveloped-bad-gcm-tag.eml",
+            &{
+                let mut der = g.auth_enveloped_der(&text, "gcm", false);
+                // The tag is the structure's last field.
+                if let Some(last) = der.last_mut() {
+                    *last ^= 0x01;
+                }
+                der
+            },
+            SmimeType::EnvelopedData,
+        ),
+        g.pkcs7_file(
+            "oaep-with-unknown-hash.eml",
+            &g.auth_enveloped_der(&text, "oaep-sha224", true),
+            SmimeType::EnvelopedData,
+        ),
     ];
     files.sort_by_key(|file| file.name);
     files
@@ -634,6 +665,81 @@ impl Generator {
                 &mut SeededRng::new(SEED, purpose),
             )
             .expect("enveloping to the fixture's certificates")
+    }
+
+    /// Authenticated-enveloped-data to Bob with AES-128-GCM and a 16-byte tag, built here
+    /// since kmlab reads it but does not send it; Bob's content key wrapped with PKCS #1 v1.5,
+    /// or with RSA-OAEP over SHA-224, a hash kmlab does not read OAEP with (MSG-09).
+    fn auth_enveloped_der(&self, content: &[u8], purpose: &str, oaep_sha224: bool) -> Vec<u8> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        use rand_core::RngCore;
+
+        let mut rng = SeededRng::new(SEED, purpose);
+        let mut key = [0u8; 16];
+        rng.fill_bytes(&mut key);
+        let mut nonce = [0u8; 12];
+        rng.fill_bytes(&mut nonce);
+        let sealed = aes_gcm::Aes128Gcm::new_from_slice(&key)
+            .expect("a 16-byte key")
+            .encrypt(
+                aes_gcm::Nonce::from_slice(&nonce),
+                Payload {
+                    msg: content,
+                    aad: &[],
+                },
+            )
+            .expect("GCM seals anything this short");
+        let (ciphertext, tag) = sealed.split_at(sealed.len() - 16);
+        let bob = &self.fixture.bob.enc_public;
+        let (key_enc_alg, enc_key) = if oaep_sha224 {
+            let parameters = pkcs1::RsaOaepParams::new::<sha2::Sha224>()
+                .to_der()
+                .expect("OAEP parameters");
+            (
+                spki::AlgorithmIdentifierOwned {
+                    oid: smime::oids::RSAES_OAEP,
+                    parameters: Some(Any::from_der(&parameters).expect("DER")),
+                },
+                bob.encrypt(&mut rng, rsa::Oaep::new::<sha2::Sha224>(), &key),
+            )
+        } else {
+            (
+                spki::AlgorithmIdentifierOwned {
+                    oid: smime::oids::RSA_ENCRYPTION,
+                    parameters: Some(Any::from(der::asn1::Null)),
+                },
+                bob.encrypt(&mut rng, rsa::Pkcs1v15Encrypt, &key),
+            )
+        };
+        let (rid, _) = signer_identity(&self.fixture.bob.enc.certificate);
+        let info = RecipientInfo::Ktri(KeyTransRecipientInfo {
+            version: CmsVersion::V0,
+            rid: RecipientIdentifier::IssuerAndSerialNumber(rid),
+            key_enc_alg,
+            enc_key: OctetString::new(enc_key.expect("RSA encrypts a 16-byte key"))
+                .expect("octets"),
+        });
+        let gcm = smime::structure::GcmParameters {
+            nonce: OctetString::new(nonce.to_vec()).expect("octets"),
+            icv_len: 16,
+        };
+        let data = smime::structure::AuthEnvelopedData {
+            version: CmsVersion::V0,
+            originator_info: None,
+            recip_infos: RecipientInfos(SetOfVec::try_from(vec![info]).expect("one info")),
+            auth_encrypted_content: cms::enveloped_data::EncryptedContentInfo {
+                content_type: smime::oids::DATA,
+                content_enc_alg: spki::AlgorithmIdentifierOwned {
+                    oid: smime::oids::AES128_GCM,
+                    parameters: Some(Any::encode_from(&gcm).expect("GCM parameters")),
+                },
+                encrypted_content: Some(OctetString::new(ciphertext).expect("octets")),
+            },
+            auth_attrs: None,
+            mac: OctetString::new(tag).expect("octets"),
+            unauth_attrs: None,
+        };
+        content_info(smime::oids::AUTH_ENVELOPED_DATA, &data)
     }
 
     fn enveloped_entity(&self, content: &[u8], purpose: &str) -> Vec<u8> {

@@ -807,6 +807,8 @@ fn openssl_cipher_flag(cipher: Cipher) -> &'static str {
         Cipher::DesEde3Cbc => "-des3",
         Cipher::Aes128Cbc => "-aes128",
         Cipher::Aes256Cbc => "-aes256",
+        Cipher::Aes128Gcm => "-aes-128-gcm",
+        Cipher::Aes256Gcm => "-aes-256-gcm",
     }
 }
 

@@ -97,10 +97,13 @@ fn every_artifact_json_file_keeps_its_documented_format() {
             .encryption_keys
             .iter()
             .chain(&client.signing_keys)
+            .chain(&client.lost_encryption_keys)
+            .chain(&client.lost_signing_keys)
             .flat_map(|key| std::iter::once(&key.certificate).chain(&key.key))
             .chain(&client.trusted_roots)
             .chain(&client.trust_list)
-            .chain(&client.crls);
+            .chain(&client.crls)
+            .chain(client.rewritten_mail.iter().map(|copy| &copy.file));
         for file in named {
             assert!(folder.join(file).is_file(), "{}: {file}", path.display());
         }
@@ -113,7 +116,78 @@ fn every_artifact_json_file_keeps_its_documented_format() {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(book.schema, runner::CERTIFICATES_SCHEMA);
+        // A user's key label names one certificate for the whole run.
+        let mut labels = std::collections::BTreeSet::new();
+        for entry in book
+            .certificates
+            .iter()
+            .filter(|entry| entry.label.contains(" enc#") || entry.label.contains(" sign#"))
+        {
+            assert!(
+                labels.insert(&entry.label),
+                "{}: two certificates labelled {}",
+                path.display(),
+                entry.label
+            );
+        }
     }
+}
+
+/// After a 5.5 site move the new KM server's keys continue each user's numbering, and the
+/// artifacts hold every key a user ever held and every mailbox copy sectool wrote: OpenSSL
+/// opens the copy sectool encrypted with the key the transcript names, and not with the lost
+/// one.
+#[test]
+fn a_site_move_exports_every_key_ever_held_and_every_rewritten_copy() {
+    let out = tempfile::tempdir().unwrap();
+    export_artifacts("scenarios/km/site-move-55.toml", out.path());
+    let carol = out.path().join("km/site-move-55/users/carol");
+    let client: runner::ClientFile =
+        serde_json::from_str(&std::fs::read_to_string(carol.join(runner::CLIENT_FILE)).unwrap())
+            .unwrap();
+    let generations =
+        |keys: &[runner::KeyFiles]| keys.iter().map(|k| k.generation).collect::<Vec<_>>();
+    assert_eq!(generations(&client.encryption_keys), [2]);
+    assert_eq!(generations(&client.lost_encryption_keys), [1]);
+    assert_eq!(
+        client
+            .rewritten_mail
+            .iter()
+            .map(|copy| (copy.step, copy.file.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (13, "mailbox/001-bob-budget.step-13.eml"),
+            (17, "mailbox/001-bob-budget.step-17.eml")
+        ]
+    );
+    let open_with = |generation: u32| {
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-in"])
+            .arg(carol.join("mailbox/001-bob-budget.step-17.eml"))
+            .arg("-recip")
+            .arg(carol.join(format!("enc-{generation}.crt.pem")))
+            .arg("-inkey")
+            .arg(carol.join(format!("enc-{generation}.key.pem")))
+            .output()
+            .unwrap()
+    };
+    let opened = open_with(2);
+    assert!(opened.status.success(), "{}", text(&opened.stderr));
+    assert!(
+        text(&opened.stdout).contains("multipart/signed"),
+        "{}",
+        text(&opened.stdout)
+    );
+    assert!(!open_with(1).status.success());
+    // The copy sectool decrypted is plain MIME, readable by anything.
+    let decrypted =
+        std::fs::read_to_string(carol.join("mailbox/001-bob-budget.step-13.eml")).unwrap();
+    assert!(decrypted.contains("multipart/signed"), "{decrypted}");
+    let alice = out.path().join("km/site-move-55/users/alice");
+    assert_ne!(
+        std::fs::read(alice.join("enc-1.crt.pem")).unwrap(),
+        std::fs::read(alice.join("enc-2.crt.pem")).unwrap()
+    );
 }
 
 #[test]

@@ -156,8 +156,8 @@ fn an_openssl_made_message_opens_with_the_generation_it_was_sent_to_and_its_sign
     );
     for line in [
         "    client: outlook2000 (128-bit), judging at 2001-09-01T09:00:00Z",
-        // OpenSSL writes LF line ends; the message is read as it travelled.
-        "    line-endings: LF only; read as CRLF, as it travelled",
+        // OpenSSL writes LF line ends; the enveloped content is base64, which they do not touch.
+        "    line-endings: LF only; read as it is, as the client reads its mailbox (MSG-02)",
         "    decrypted-with: alice enc#2",
         "    cipher: RC2-128-CBC (128-bit)",
         "    signature: verified",
@@ -298,7 +298,7 @@ fn an_lf_only_copy_of_a_delivered_message_reads_as_the_original() {
         &as_alice("lf.eml", &[]),
         &scenario,
         0,
-        &["    line-endings: LF only; read as CRLF, as it travelled"],
+        &["    line-endings: LF only; read as it is, as the client reads its mailbox (MSG-02)"],
     );
     // Apart from the file's name and the note, the verdicts are the same, word for word.
     let verdict = |text: &str| -> Vec<String> {

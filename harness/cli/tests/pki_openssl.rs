@@ -182,5 +182,5 @@ fn exported_certificates_and_crls_pass_openssl() {
         "only {checked_users} user certificates checked"
     );
     assert!(v1 >= 1, "no v1 certificate was exported");
-    assert_eq!(crls, 1);
+    assert!(crls >= 1, "no CRL was exported");
 }

@@ -105,6 +105,9 @@ pub struct Profile {
     /// Content ciphers it can decrypt, strongest first; its SMIMECapabilities and, cut to
     /// its strength, the ciphers it may send with.
     pub ciphers: &'static [Cipher],
+    /// Ciphers it opens but does not send with (today's client reads AES-GCM,
+    /// authenticated-enveloped-data, that kmlab does not build).
+    pub reads_also: &'static [Cipher],
     /// The ciphers it assumes a correspondent reads when it has seen no SMIMECapabilities
     /// from them (RFC 2633 §2.7.1: Triple DES, else RC2/40; RFC 2311: RC2/40; RFC 5751:
     /// AES-128).
@@ -123,6 +126,11 @@ pub struct Profile {
     pub no_usable_certificate: Fallback,
     /// When it judges a signer certificate's validity.
     pub judges_validity_at: ValidityTime,
+    /// Whether it restores CRLF line ends in a clear-signed part before checking its signature
+    /// (MSG-02). RFC 5751 §3.1.1 makes CRLF the canonical form, and today's clients (as OpenSSL
+    /// and Bouncy Castle do) canonicalise text they were handed with bare LFs; the era's clients
+    /// hash the bytes as they are, so a part whose line ends changed is `tampered` for them.
+    pub restores_crlf: bool,
     /// How many times it resubmits a message the server refused with a transient (4xx) reply
     /// or a dropped connection.
     pub smtp_retries: u32,
@@ -141,9 +149,20 @@ impl Profile {
             .collect()
     }
 
-    /// The ciphers a build at `strength` can open, strongest first.
+    /// The ciphers a build at `strength` can open and announces in its SMIMECapabilities,
+    /// strongest first.
     pub fn readable_ciphers(&self, strength: Strength) -> Vec<Cipher> {
         self.sending_ciphers(strength)
+    }
+
+    /// Every cipher a build at `strength` opens: the ones it announces, then those it only
+    /// reads (which kmlab's senders never choose, so they are not announced either).
+    pub fn opened_ciphers(&self, strength: Strength) -> Vec<Cipher> {
+        let mut ciphers = self.readable_ciphers(strength);
+        if strength == Strength::High {
+            ciphers.extend_from_slice(self.reads_also);
+        }
+        ciphers
     }
 }
 
@@ -173,6 +192,7 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: false,
         legacy_security: true,
         ciphers: &[],
+        reads_also: &[],
         unknown_capabilities: &[],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -181,6 +201,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
+        restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
     },
@@ -193,6 +214,7 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: true,
         ciphers: LEGACY_CIPHERS,
+        reads_also: &[],
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -201,6 +223,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
+        restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
     },
@@ -213,6 +236,7 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: true,
         ciphers: LEGACY_CIPHERS,
+        reads_also: &[],
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -221,6 +245,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
+        restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
     },
@@ -233,6 +258,7 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: false,
         ciphers: LEGACY_CIPHERS,
+        reads_also: &[],
         unknown_capabilities: &[Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -241,6 +267,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
+        restores_crlf: false,
         smtp_retries: 3,
         key_sizes: LEGACY_KEY_SIZES,
     },
@@ -253,14 +280,16 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: false,
         ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
+        reads_also: &[Cipher::Aes256Gcm, Cipher::Aes128Gcm],
         unknown_capabilities: &[Cipher::Aes128Cbc],
-        digests: &[Digest::Sha256, Digest::Sha1],
+        digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::SubjectKeyIdentifier,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
+        restores_crlf: true,
         smtp_retries: 1,
         key_sizes: MODERN_KEY_SIZES,
     },

@@ -13,7 +13,7 @@ use mail_parser::MessageParser;
 use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Timestamp};
 use pki::SignatureMemo;
 use smime::mime::{Entity, classify};
-use smime::structure::{CmsSummary, EnvelopeSummary, summarize};
+use smime::structure::{CmsSummary, EnvelopeSummary, is_unsupported, summarize};
 use smime::{CallContext, Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
 
 use crate::persona::{Profile, SignForm, Strength};
@@ -102,6 +102,9 @@ pub enum Layer {
         digest_known: bool,
         /// The client's verdict, when the message named a signer certificate.
         policy: Option<SignaturePolicy>,
+        /// Whether the client restored CRLF line ends in the signed part before checking it
+        /// (a clear-signed part that arrived with bare LFs, read by a client that does, MSG-02).
+        crlf_restored: bool,
     },
     /// A clear-signed layer whose signature the client cannot check (it does not process
     /// S/MIME); the signed part is shown as it is (MSG-01).
@@ -211,6 +214,13 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
             Entity::ClearSigned {
                 signed, signature, ..
             } => {
+                let restored = reader
+                    .profile
+                    .restores_crlf
+                    .then(|| restore_crlf(&signed))
+                    .flatten();
+                let crlf_restored = restored.is_some();
+                let signed = restored.unwrap_or(signed);
                 let check = reader
                     .engine
                     .verify(&signature, Some(&signed), &reader.context());
@@ -220,6 +230,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     digest_known: digest_known(&check, reader),
                     check,
                     policy,
+                    crlf_restored,
                 });
                 entity = signed;
             }
@@ -249,14 +260,17 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
             }
             Entity::Pkcs7 { der, .. } => match summarize(&der) {
                 Ok(CmsSummary::Enveloped(summary)) => {
+                    // A cipher the client does not open, or one kmlab does not implement, is
+                    // refused before any key is tried: it is never a wrong key (MSG-09).
                     let refusal = if !reader.profile.smime_encryption {
                         Some("client-cannot-decrypt-smime")
-                    } else if summary.cipher.as_ref().is_ok_and(|cipher| {
-                        !reader
+                    } else if match &summary.cipher {
+                        Ok(cipher) => !reader
                             .profile
-                            .readable_ciphers(reader.strength)
-                            .contains(cipher)
-                    }) {
+                            .opened_ciphers(reader.strength)
+                            .contains(cipher),
+                        Err(reason) => is_unsupported(reason),
+                    } {
                         Some("cipher-not-supported")
                     } else {
                         None
@@ -279,6 +293,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                         digest_known: digest_known(&check, reader),
                         check,
                         policy,
+                        crlf_restored: false,
                     });
                     match inner {
                         Some(inner) => entity = inner,
@@ -303,7 +318,9 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
 
 /// Opens an envelope with the reader's keys and records the layer; the content if a key
 /// opened it, else why reading stops: `no-key-opens`, or the implementation's own failure
-/// (`adapter-failure`) or refusal (`unsupported`).
+/// (`adapter-failure`), its refusal or an algorithm it lacks (`unsupported`), or a cipher it
+/// lacks (`cipher-not-supported`). Only when every key was tried and none named an algorithm
+/// it cannot use is it `no-key-opens` (MSG-09).
 fn open_layer(
     der: &[u8],
     summary: EnvelopeSummary,
@@ -312,10 +329,14 @@ fn open_layer(
     layers: &mut Vec<Layer>,
 ) -> Result<Vec<u8>, &'static str> {
     let (opened, attempts) = open(der, reader);
-    let stopped = ["adapter-failure", "unsupported"]
-        .into_iter()
-        .find(|reason| attempts.iter().any(|attempt| attempt.result == *reason))
-        .unwrap_or("no-key-opens");
+    let stopped = [
+        ("adapter-failure", "adapter-failure"),
+        ("unsupported", "unsupported"),
+        ("unsupported-cipher", "cipher-not-supported"),
+    ]
+    .into_iter()
+    .find(|(result, _)| attempts.iter().any(|attempt| attempt.result == *result))
+    .map_or("no-key-opens", |(_, reason)| reason);
     layers.push(Layer::Enveloped {
         legacy,
         summary: Ok(summary),
@@ -338,6 +359,9 @@ fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, V
             Decryption::AdapterFailure { detail } | Decryption::Unsupported { detail } => {
                 Some(detail.clone())
             }
+            Decryption::UnsupportedCipher { algorithm } => Some(format!(
+                "unsupported content-encryption algorithm {algorithm}"
+            )),
             _ => None,
         };
         let failed = matches!(result, Decryption::AdapterFailure { .. });
@@ -354,6 +378,26 @@ fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, V
         }
     }
     (None, attempts)
+}
+
+/// The signed part with every bare LF made CRLF, or `None` when it has none (MSG-02: RFC 5751
+/// §3.1.1's canonical form, restored by the clients that do).
+fn restore_crlf(signed: &[u8]) -> Option<Vec<u8>> {
+    let bare = signed
+        .iter()
+        .enumerate()
+        .any(|(at, byte)| *byte == b'\n' && (at == 0 || signed[at - 1] != b'\r'));
+    if !bare {
+        return None;
+    }
+    let mut out = Vec::with_capacity(signed.len() + signed.len() / 32);
+    for (at, byte) in signed.iter().enumerate() {
+        if *byte == b'\n' && (at == 0 || signed[at - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(*byte);
+    }
+    Some(out)
 }
 
 fn digest_known(check: &SignatureCheck, reader: &Reader<'_>) -> bool {
@@ -384,4 +428,17 @@ fn policy_of(
         &trust,
         &reader.memo,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restore_crlf;
+
+    #[test]
+    fn only_bare_lfs_become_crlf() {
+        assert_eq!(restore_crlf(b"a\nb\r\nc\n").unwrap(), b"a\r\nb\r\nc\r\n");
+        assert_eq!(restore_crlf(b"\nx").unwrap(), b"\r\nx");
+        assert_eq!(restore_crlf(b"a\r\nb\r\n"), None);
+        assert_eq!(restore_crlf(b"no line end"), None);
+    }
 }

@@ -36,6 +36,12 @@ pub struct VirtualUser {
     pub encryption_keys: Vec<CertifiedKey>,
     /// Every signing key the client generated, oldest first; the last is current.
     pub signing_keys: Vec<SigningKey>,
+    /// Encryption keys the client held once and lost (lost keys, a 5.5 site move, a KM
+    /// server attached to another CA), oldest first: the artifacts export every key a user
+    /// ever held.
+    pub lost_encryption_keys: Vec<CertifiedKey>,
+    /// Signing keys the client held once and lost, oldest first.
+    pub lost_signing_keys: Vec<SigningKey>,
 }
 
 impl VirtualUser {
@@ -52,6 +58,8 @@ impl VirtualUser {
             capabilities: BTreeMap::new(),
             encryption_keys: Vec::new(),
             signing_keys: Vec::new(),
+            lost_encryption_keys: Vec::new(),
+            lost_signing_keys: Vec::new(),
         }
     }
 
@@ -76,6 +84,24 @@ impl VirtualUser {
         {
             self.encryption_keys.push(key);
         }
+    }
+
+    /// The client loses every key it holds; returns them (encryption keys, signing keys), and
+    /// remembers them among the keys it once held.
+    pub fn lose_keys(&mut self) -> (Vec<CertifiedKey>, Vec<SigningKey>) {
+        let encryption = std::mem::take(&mut self.encryption_keys);
+        let signing = std::mem::take(&mut self.signing_keys);
+        for (lost, keys) in [
+            (&mut self.lost_encryption_keys, &encryption),
+            (&mut self.lost_signing_keys, &signing),
+        ] {
+            for key in keys {
+                if !lost.iter().any(|held| held.certificate == key.certificate) {
+                    lost.push(key.clone());
+                }
+            }
+        }
+        (encryption, signing)
     }
 
     /// Keeps a fetched CRL (once).

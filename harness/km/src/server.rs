@@ -86,6 +86,11 @@ pub struct KmContext<'a> {
     /// The size in bits of the encryption key pairs the KM server generates for the user this
     /// operation is for.
     pub key_bits: usize,
+    /// The lowest generation a new encryption key of the user this operation is for may
+    /// have. A generation names one key for the whole run: a KM server that never knew the
+    /// user's earlier keys (after a 5.5 site move) continues their numbering, it does not
+    /// start again at 1.
+    pub first_generation: KeyGeneration,
 }
 
 /// Errors that stop the KM server itself (as opposed to refusals, which are outcomes).
@@ -834,8 +839,14 @@ impl KmServer {
         ) {
             return Ok(Err(refusal));
         }
-        let generation =
-            KeyGeneration::new(self.database.escrowed_keys(mailbox_dn)?.len() as u32 + 1);
+        let newest = self
+            .database
+            .escrowed_keys(mailbox_dn)?
+            .iter()
+            .map(|key| key.generation)
+            .max()
+            .unwrap_or(0);
+        let generation = KeyGeneration::new(newest + 1).max(context.first_generation);
         let (encryption_key, _) = context.keys.key(
             &format!("user:{user}:enc:{}:{generation}", self.setup.name),
             context.key_bits,
@@ -1183,9 +1194,17 @@ impl KmServer {
                 self.database
                     .enable_user(&entry.mailbox_dn, user.as_str(), email, context.now)?;
             }
-            let existing = self.database.escrowed_keys(&entry.mailbox_dn)?.len() as u32;
-            for (index, (key, version)) in keys.iter().enumerate() {
-                let generation = KeyGeneration::new(existing + index as u32 + 1);
+            let existing = self.database.escrowed_keys(&entry.mailbox_dn)?;
+            for (key, version) in keys {
+                // A key keeps its generation, which names it for the whole run; one imported
+                // before is not escrowed twice.
+                if existing
+                    .iter()
+                    .any(|held| held.certificate == key.certificate.as_bytes())
+                {
+                    continue;
+                }
+                let generation = key.generation;
                 let serial = CertificateInfo::parse(&key.certificate)?.serial.to_string();
                 self.escrow(
                     &entry.mailbox_dn,

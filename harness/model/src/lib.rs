@@ -5,6 +5,7 @@
 //! number generator, the catalogue of behaviour rules and the explanation of every reason
 //! word. It depends on nothing else in the workspace and does no IO.
 
+pub mod ber;
 mod der;
 pub mod explanations;
 mod ids;

@@ -65,7 +65,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "CA-13",
-        summary: "clients and the KM server trust a hierarchy only if its root is in their trusted root store",
+        summary: "clients and the KM server trust a hierarchy only if its root is in their trusted root store; an enterprise root reaches every w2k host through the directory, a stand-alone one needs install-root",
     },
     Rule {
         id: "KM-01",
@@ -113,7 +113,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "KM-12",
-        summary: "a 5.5 site move loses key history unless mail is decrypted first (sectool); 2000 export/import keeps it",
+        summary: "a 5.5 site move loses key history unless mail is decrypted first (sectool); 2000 export/import keeps it; generations keep counting across KM servers",
     },
     Rule {
         id: "KM-13",
@@ -181,7 +181,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "MSG-02",
-        summary: "the signed bytes are the first part exactly as sent, CRLF-canonical; any change in transit is tampered",
+        summary: "the signed bytes are the first part exactly as sent, CRLF-canonical; any change in transit is tampered, except that today's client restores CRLF in a part stored with bare LFs (the era's do not)",
     },
     Rule {
         id: "MSG-03",
@@ -202,6 +202,10 @@ pub const CATALOGUE: &[Rule] = &[
     Rule {
         id: "MSG-07",
         summary: "a signature is judged against certificate validity at signing time and at reading time",
+    },
+    Rule {
+        id: "MSG-09",
+        summary: "an algorithm a reader does not support is reported as unsupported, with its OID and where it was found, never as a wrong key or tampering; the signer is named whenever its certificate is in the message",
     },
     Rule {
         id: "SMTP-01",
@@ -266,6 +270,16 @@ pub struct RuleTest {
 
 /// Named tests that cover rules, besides the scenarios' `covers`.
 pub const TESTED_BY: &[RuleTest] = &[
+    RuleTest {
+        rule: "MSG-09",
+        file: "tests/foreign.rs",
+        test: "every_foreign_algorithm_reads_or_is_named_as_unsupported_in_both_engines_and_inspect",
+    },
+    RuleTest {
+        rule: "MSG-09",
+        file: "tests/foreign.rs",
+        test: "tampering_with_a_foreign_signature_is_caught_whatever_its_algorithm",
+    },
     RuleTest {
         rule: "SMTP-05",
         file: "harness/cli/tests/sink_store.rs",
@@ -340,7 +354,7 @@ mod tests {
             );
             assert_eq!(number.len(), 2, "{}", rule.id);
         }
-        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 7 + 6 + 6);
+        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 8 + 6 + 6);
     }
 
     #[test]

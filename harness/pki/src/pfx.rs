@@ -179,8 +179,12 @@ pub fn build_pkcs12(
 
 /// Reads a PKCS #12 file with `password`: checks its MAC, decrypts its safes and keys, and
 /// pairs each key with its certificate (by `localKeyId`, else by public key).
+///
+/// The file may be BER (NSS's `pk12util` writes indefinite lengths and segmented strings):
+/// each layer is re-encoded as DER before it is parsed, the MAC checked over the content's
+/// octets as they were written.
 pub fn read_pkcs12(der: &[u8], password: &str) -> Result<Pkcs12Contents, Pkcs12Error> {
-    let pfx = Pfx::from_der(der)?;
+    let pfx = Pfx::from_der(&model::ber::to_der(der))?;
     if pfx.auth_safe.content_type != ID_DATA {
         return Err(Pkcs12Error::Malformed(
             "public-key integrity mode is not supported (authSafe is not data)".into(),
@@ -192,7 +196,7 @@ pub fn read_pkcs12(der: &[u8], password: &str) -> Result<Pkcs12Contents, Pkcs12E
         check_mac(authenticated_safe, password, mac_data)?;
     }
     let mut bags = Vec::new();
-    for content in Vec::<ContentInfo>::from_der(authenticated_safe)? {
+    for content in Vec::<ContentInfo>::from_der(&model::ber::to_der(authenticated_safe))? {
         let safe = if content.content_type == ID_DATA {
             content
                 .content
@@ -335,7 +339,7 @@ fn decrypt(
 ) -> Result<Vec<u8>, Pkcs12Error> {
     let failed = |e: &dyn std::fmt::Display| Pkcs12Error::Decrypt(e.to_string());
     if algorithm.oid == pkcs5::pbes2::PBES2_OID {
-        let encoded = algorithm.to_der()?;
+        let encoded = with_null_prf_parameters(algorithm)?;
         let scheme = pkcs5::EncryptionScheme::from_der(&encoded)?;
         return scheme.decrypt(password, ciphertext).map_err(|e| failed(&e));
     }
@@ -375,6 +379,50 @@ fn decrypt(
     }
 }
 
+/// PBES2 parameters as RFC 8018 writes them, loosely: the PRF's parameters may be absent.
+#[derive(Debug, Clone, Sequence)]
+struct Pbes2Parameters {
+    key_derivation: AlgorithmIdentifierOwned,
+    encryption: AlgorithmIdentifierOwned,
+}
+
+/// PBKDF2 parameters, loosely.
+#[derive(Debug, Clone, Sequence)]
+struct Pbkdf2Parameters {
+    salt: Any,
+    iterations: Any,
+    key_length: Option<u32>,
+    prf: Option<AlgorithmIdentifierOwned>,
+}
+
+/// The PBES2 algorithm identifier with a NULL given to a PRF that has no parameters: NSS
+/// (`pk12util`) omits them, as RFC 8018 lets a writer, while the PBES2 reader wants the NULL.
+fn with_null_prf_parameters(algorithm: &AlgorithmIdentifierOwned) -> Result<Vec<u8>, Pkcs12Error> {
+    let unchanged = || algorithm.to_der().map_err(Pkcs12Error::from);
+    let Some(parameters) = &algorithm.parameters else {
+        return unchanged();
+    };
+    let Ok(mut pbes2) = parameters.decode_as::<Pbes2Parameters>() else {
+        return unchanged();
+    };
+    let Some(kdf_parameters) = &pbes2.key_derivation.parameters else {
+        return unchanged();
+    };
+    let Ok(mut pbkdf2) = kdf_parameters.decode_as::<Pbkdf2Parameters>() else {
+        return unchanged();
+    };
+    match &mut pbkdf2.prf {
+        Some(prf) if prf.parameters.is_none() => prf.parameters = Some(Any::from(der::asn1::Null)),
+        _ => return unchanged(),
+    }
+    pbes2.key_derivation.parameters = Some(Any::encode_from(&pbkdf2)?);
+    Ok(AlgorithmIdentifierOwned {
+        oid: algorithm.oid,
+        parameters: Some(Any::encode_from(&pbes2)?),
+    }
+    .to_der()?)
+}
+
 /// Nested safe-contents bags deeper than this are refused.
 const MAX_NESTING: usize = 4;
 
@@ -389,7 +437,7 @@ fn collect_bags(
             "safe contents nested too deeply".into(),
         ));
     }
-    for bag in Vec::<SafeBag>::from_der(safe)? {
+    for bag in Vec::<SafeBag>::from_der(&model::ber::to_der(safe))? {
         let (name, id) = read_attributes(bag.bag_attributes.as_ref());
         match bag.bag_id {
             oid if oid == pkcs12::PKCS_12_KEY_BAG_OID => {
@@ -410,6 +458,7 @@ fn collect_bags(
                     password,
                     shrouded.encrypted_data.as_bytes(),
                 )?;
+                let key = model::ber::to_der(&key).into_owned();
                 // Parsing proves the password gave a key rather than lucky padding.
                 pkcs8::PrivateKeyInfo::try_from(key.as_slice()).map_err(|_| {
                     Pkcs12Error::Decrypt("the decrypted key is not a PKCS #8 key".into())

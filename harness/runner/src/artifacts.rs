@@ -49,6 +49,19 @@ pub struct ClientFile {
     pub encryption_keys: Vec<KeyFiles>,
     /// Every signing key the client generated, oldest first; the last is current.
     pub signing_keys: Vec<KeyFiles>,
+    /// Encryption keys the client held during the run and no longer holds (lost keys, a 5.5
+    /// site move, a KM server attached to another CA), oldest first. `kmlab inspect` does not
+    /// read with them: the client cannot.
+    #[serde(default)]
+    pub lost_encryption_keys: Vec<KeyFiles>,
+    /// Signing keys the client held during the run and no longer holds, oldest first.
+    #[serde(default)]
+    pub lost_signing_keys: Vec<KeyFiles>,
+    /// Every copy of a message in the user's mailbox that `alter-message` or `sectool`
+    /// rewrote, in the order the steps wrote them: the copy a later `read` read is the last
+    /// one written before it for that message.
+    #[serde(default)]
+    pub rewritten_mail: Vec<RewrittenFile>,
     /// The client's trusted roots.
     pub trusted_roots: Vec<String>,
     /// The CA certificates the organisation's certificate trust list vouches for, as this
@@ -69,6 +82,19 @@ pub struct KeyFiles {
     /// The private key's file; absent unless the artifacts were written with
     /// `--export-keys`.
     pub key: Option<String>,
+}
+
+/// One rewritten mailbox copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewrittenFile {
+    /// The step that wrote it.
+    pub step: usize,
+    /// The message's number at the sink (the `mail/` file of the same number is what the
+    /// sink received).
+    pub message: u64,
+    /// The copy's file.
+    pub file: String,
 }
 
 /// `certificates.json`: every certificate the run labelled, with the label transcripts use.
@@ -207,6 +233,19 @@ impl Run {
             advanced_security_lost: world.km.v1_security_ended(name),
             encryption_keys: write_keys(folder, "enc", &user.encryption_keys, export_keys)?,
             signing_keys: write_keys(folder, "sign", &user.signing_keys, export_keys)?,
+            lost_encryption_keys: write_keys(
+                folder,
+                "enc",
+                &no_longer_held(&user.lost_encryption_keys, &user.encryption_keys),
+                export_keys,
+            )?,
+            lost_signing_keys: write_keys(
+                folder,
+                "sign",
+                &no_longer_held(&user.lost_signing_keys, &user.signing_keys),
+                export_keys,
+            )?,
+            rewritten_mail: self.write_rewritten_mail(folder, name)?,
             trusted_roots: Vec::new(),
             trust_list: Vec::new(),
             crls: Vec::new(),
@@ -254,6 +293,39 @@ impl Run {
             files.crls.push(file);
         }
         Ok(())
+    }
+
+    /// `users/<user>/mailbox/`: every copy of a message in the user's mailbox that a step
+    /// rewrote, named after the message as `mail/` names it and the step that wrote it.
+    fn write_rewritten_mail(
+        &self,
+        folder: &Path,
+        user: &UserName,
+    ) -> std::io::Result<Vec<RewrittenFile>> {
+        let mut files = Vec::new();
+        for rewrite in self.world.mail.rewrites.iter().filter(|r| &r.user == user) {
+            let file = format!(
+                "mailbox/{}.step-{}.eml",
+                self.message_stem(rewrite.id),
+                rewrite.step
+            );
+            fs::create_dir_all(folder.join("mailbox"))?;
+            fs::write(folder.join(&file), &*rewrite.data)?;
+            files.push(RewrittenFile {
+                step: rewrite.step,
+                message: rewrite.id.0,
+                file,
+            });
+        }
+        Ok(files)
+    }
+
+    /// `<seq>-<from>-<subject>`: how the artifacts name message `id`.
+    fn message_stem(&self, id: sink::MessageId) -> String {
+        let sent = self.world.mail.sent.iter().find(|sent| sent.id == id);
+        let from = sent.map_or_else(|| "smtp-client".to_owned(), |sent| sent.from.to_string());
+        let subject = sent.map_or_else(|| "raw".to_owned(), |sent| slug(&sent.subject));
+        format!("{:03}-{from}-{subject}", id.0)
     }
 
     /// `certificates.json`: every certificate the run labelled.
@@ -319,6 +391,14 @@ impl Run {
             .pkcs12_of(user)
             .map_err(|e| std::io::Error::other(format!("{}.p12: {e}", user.name)))
     }
+}
+
+/// The keys of `lost` that are not among `held` (a recovered key is held again).
+fn no_longer_held(lost: &[CertifiedKey], held: &[CertifiedKey]) -> Vec<CertifiedKey> {
+    lost.iter()
+        .filter(|key| !held.iter().any(|h| h.certificate == key.certificate))
+        .cloned()
+        .collect()
 }
 
 /// Writes each key's certificate as `<kind>-<generation>.crt.pem` and, with `export_keys`, its

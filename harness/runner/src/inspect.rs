@@ -261,9 +261,10 @@ impl Inspector {
         });
     }
 
-    /// Reads `raw` as this client, with `engine` doing the cryptography. A file with no CRLF
-    /// at all is read with every LF made CRLF (mail on disk often lost its CRs; on the wire it
-    /// had them), and the record says so.
+    /// Reads `raw` as this client, with `engine` doing the cryptography. The bytes are read as
+    /// they are, exactly as a `read` step reads a mailbox copy: a file with no CRLF at all (mail
+    /// on disk often lost its CRs) is noted, and whether a clear-signed part with bare LFs still
+    /// verifies is the client's profile's rule (MSG-02, `Profile::restores_crlf`).
     pub fn inspect(&self, message: &str, raw: &[u8], engine: &dyn Engine) -> Inspection {
         let mut record = Record::new(self.at, self.client.name.to_string(), "inspect");
         record.details.push(Detail::text("message", message));
@@ -277,15 +278,13 @@ impl Inspector {
             ),
         ));
         let lf_only = !raw.windows(2).any(|pair| pair == b"\r\n") && raw.contains(&b'\n');
-        let data = if lf_only {
+        if lf_only {
             record.details.push(Detail::text(
                 "line-endings",
-                "LF only; read as CRLF, as it travelled",
+                "LF only; read as it is, as the client reads its mailbox (MSG-02)",
             ));
-            to_crlf(raw)
-        } else {
-            raw.to_vec()
-        };
+        }
+        let data = raw;
         for note in &self.notes {
             record.details.push(Detail::text("note", note.clone()));
         }
@@ -296,10 +295,8 @@ impl Inspector {
         }
         // An implementation is told of the client's own trusted roots, the only CA
         // certificates a client outside a run can vouch for.
-        let reading = clients::read::read(
-            &data,
-            &client.reader(engine, self.at, &client.trusted_roots),
-        );
+        let reading =
+            clients::read::read(data, &client.reader(engine, self.at, &client.trusted_roots));
         describe_reading(&self.book, &client.encryption_keys, &reading, &mut record);
         if self.advanced_security_lost && record.outcome != Outcome::Ok {
             record.reason = Some("advanced-security-lost".into());
@@ -424,17 +421,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, FileError
     serde_json::from_slice(&bytes).map_err(|e| FileError::new(path, e.to_string()))
 }
 
-fn to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
-    for &byte in raw {
-        if byte == b'\n' {
-            out.push(b'\r');
-        }
-        out.push(byte);
-    }
-    out
-}
-
 /// Whether the key is the private half of the certificate's public key.
 fn key_matches(key: &PrivateKeyDer, certificate: &CertificateDer) -> bool {
     use rsa::pkcs8::DecodePrivateKey;
@@ -467,12 +453,6 @@ fn may_encrypt(certificate: &CertificateDer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lf_only_text_becomes_crlf_and_nothing_else_changes() {
-        assert_eq!(to_crlf(b"a\nb\n"), b"a\r\nb\r\n");
-        assert_eq!(to_crlf(b"no newline"), b"no newline");
-    }
 
     #[test]
     fn a_folder_without_artifacts_is_named_in_the_error() {

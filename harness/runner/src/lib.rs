@@ -26,7 +26,7 @@ use smime::Engine;
 
 pub use artifacts::{
     CERTIFICATES_FILE, CERTIFICATES_SCHEMA, CLIENT_FILE, CLIENT_SCHEMA, CertificatesFile,
-    ClientFile, KeyFiles, LabelledCertificate, PKCS12_PASSWORD,
+    ClientFile, KeyFiles, LabelledCertificate, PKCS12_PASSWORD, RewrittenFile,
 };
 pub use book::CertificateBook;
 pub use error::{StepError, Thing};

@@ -596,11 +596,13 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-/// The protocol's name for a digest: `sha1`, `sha256`.
+/// The protocol's name for a digest: `sha1`, `sha256`, `sha384`, `sha512`.
 pub fn digest_name(digest: Digest) -> &'static str {
     match digest {
         Digest::Sha1 => "sha1",
         Digest::Sha256 => "sha256",
+        Digest::Sha384 => "sha384",
+        Digest::Sha512 => "sha512",
     }
 }
 

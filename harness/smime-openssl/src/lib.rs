@@ -91,10 +91,11 @@ impl Engine for OpensslEngine {
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let cipher = request.cipher;
+        // Refused before anything is drawn, so the generator moves as the pure-Rust engine's.
+        let algorithm = symmetric(cipher)?;
         let (content_key, iv) = assemble::content_key_and_iv(cipher, rng);
-        let ciphertext =
-            symm::encrypt(symmetric(cipher)?, &content_key, Some(&iv), request.content)
-                .map_err(openssl_error)?;
+        let ciphertext = symm::encrypt(algorithm, &content_key, Some(&iv), request.content)
+            .map_err(openssl_error)?;
         let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
         for recipient in request.recipients {
             let public = certificate(&recipient.certificate)?
@@ -213,6 +214,8 @@ fn symmetric(cipher: Cipher) -> Result<symm::Cipher, EngineError> {
         Cipher::DesEde3Cbc => Some(symm::Cipher::des_ede3_cbc()),
         Cipher::Aes128Cbc => Some(symm::Cipher::aes_128_cbc()),
         Cipher::Aes256Cbc => Some(symm::Cipher::aes_256_cbc()),
+        // Read (CMS_decrypt opens authenticated-enveloped-data), never sent.
+        Cipher::Aes128Gcm | Cipher::Aes256Gcm => None,
     };
     found.ok_or_else(|| EngineError::Unsupported {
         engine: NAME.to_owned(),
@@ -224,6 +227,8 @@ fn message_digest(digest: Digest) -> MessageDigest {
     match digest {
         Digest::Sha1 => MessageDigest::sha1(),
         Digest::Sha256 => MessageDigest::sha256(),
+        Digest::Sha384 => MessageDigest::sha384(),
+        Digest::Sha512 => MessageDigest::sha512(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Content encryption: AES, Triple DES and RC2 (with its effective key length) in CBC mode
-//! with PKCS #7 padding.
+//! with PKCS #7 padding, and AES-GCM for reading authenticated-enveloped-data.
 
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
@@ -19,6 +19,8 @@ pub(crate) fn encrypt(cipher: Cipher, key: &[u8], iv: &[u8], plaintext: &[u8]) -
             cbc::Encryptor::<rc2::Rc2>::inner_iv_slice_init(rc2, iv)
                 .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plaintext))
         }
+        // Authenticated ciphers are refused before this is called.
+        Cipher::Aes128Gcm | Cipher::Aes256Gcm => return Vec::new(),
     }
     // Lengths come from `Cipher::key_len` and `Cipher::block_len`, which match the algorithms.
     .unwrap_or_default()
@@ -46,5 +48,46 @@ pub(crate) fn decrypt(cipher: Cipher, key: &[u8], iv: &[u8], ciphertext: &[u8]) 
                 .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
                 .ok()
         }
+        Cipher::Aes128Gcm | Cipher::Aes256Gcm => None,
+    }
+}
+
+/// Opens AES-GCM content (RFC 5084): a 12-byte nonce, a tag of 12 or 16 bytes checked over
+/// `aad` and the ciphertext. The error says why it did not open.
+pub(crate) fn open_gcm(
+    cipher: Cipher,
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, String> {
+    use aes_gcm::aead::consts::{U12, U16};
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use aes_gcm::{AesGcm, Nonce};
+
+    fn open<C>(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String>
+    where
+        C: KeyInit + Aead<NonceSize = U12>,
+    {
+        let cipher = C::new_from_slice(key).map_err(|_| "the content key has the wrong length")?;
+        cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .map_err(|_| "the GCM authentication tag does not match".to_owned())
+    }
+
+    if nonce.len() != 12 {
+        return Err(format!("a GCM nonce of {} bytes", nonce.len()));
+    }
+    let mut sealed = ciphertext.to_vec();
+    sealed.extend_from_slice(tag);
+    match (cipher, tag.len()) {
+        (Cipher::Aes128Gcm, 16) => open::<AesGcm<aes::Aes128, U12, U16>>(key, nonce, aad, &sealed),
+        (Cipher::Aes128Gcm, 12) => open::<AesGcm<aes::Aes128, U12, U12>>(key, nonce, aad, &sealed),
+        (Cipher::Aes256Gcm, 16) => open::<AesGcm<aes::Aes256, U12, U16>>(key, nonce, aad, &sealed),
+        (Cipher::Aes256Gcm, 12) => open::<AesGcm<aes::Aes256, U12, U12>>(key, nonce, aad, &sealed),
+        (_, length) => Err(format!(
+            "a {length}-byte authentication tag for {cipher} (kmlab reads 12 and 16)"
+        )),
     }
 }

@@ -11,9 +11,13 @@ use der::{Decode, Encode};
 use model::{CertificateDer, Named, PrivateKeyDer};
 use pkcs8::DecodePrivateKey;
 use rand_core::CryptoRngCore;
-use rsa::{Pkcs1v15Encrypt, Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
 use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
-use smime::structure::{CertificateId, attribute_values, carried_certificates, content_cipher};
+use smime::structure::{
+    CertificateId, KeyTransport, SignatureScheme, algorithm_name, attribute_values,
+    carried_certificates, content_cipher, decode_envelope, is_unsupported, key_transport,
+    signature_scheme,
+};
 use smime::{
     CallContext, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
     SignatureCheck, SignatureStatus, oids,
@@ -61,6 +65,12 @@ impl Engine for RustCryptoEngine {
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let cipher = request.cipher;
+        if cipher.is_authenticated() {
+            return Err(EngineError::Unsupported {
+                engine: NAME.to_owned(),
+                detail: format!("{cipher} is read, not sent"),
+            });
+        }
         let (content_key, iv) = assemble::content_key_and_iv(cipher, rng);
         let encrypted = ciphers::encrypt(cipher, &content_key, &iv, request.content);
 
@@ -94,8 +104,8 @@ impl Engine for RustCryptoEngine {
         key: &PrivateKeyDer,
         _context: &CallContext<'_>,
     ) -> Decryption {
-        let enveloped = match smime::structure::decode_enveloped(message) {
-            Ok(enveloped) => enveloped,
+        let envelope = match decode_envelope(message) {
+            Ok(envelope) => envelope,
             Err(detail) => return Decryption::Malformed { detail },
         };
         let Ok(own) = Certificate::from_der(certificate.as_bytes()) else {
@@ -103,34 +113,81 @@ impl Engine for RustCryptoEngine {
                 detail: "the reader's certificate does not parse".into(),
             };
         };
-        let wrapped = enveloped.recip_infos.0.iter().find_map(|info| match info {
+        let ktri = envelope.recip_infos.0.iter().find_map(|info| match info {
             RecipientInfo::Ktri(ktri) if CertificateId::from_recipient(&ktri.rid).matches(&own) => {
-                Some(ktri.enc_key.as_bytes())
+                Some(ktri)
             }
             _ => None,
         });
-        let Some(wrapped) = wrapped else {
+        let Some(ktri) = ktri else {
             return Decryption::NotARecipient;
         };
+        // What the message names but kmlab does not implement is said before any key is tried:
+        // an unsupported algorithm is never a wrong key (MSG-09).
+        let transport = match key_transport(&ktri.key_enc_alg) {
+            Ok(transport) => transport,
+            Err(detail) => return smime::judge::unreadable(detail),
+        };
+        let algorithm = &envelope.encrypted_content.content_enc_alg;
+        let (cipher, iv) = match content_cipher(algorithm) {
+            Ok(found) => found,
+            Err(detail) if is_unsupported(&detail) => {
+                return Decryption::UnsupportedCipher {
+                    algorithm: algorithm_name(&algorithm.oid),
+                };
+            }
+            Err(detail) => return Decryption::Malformed { detail },
+        };
+        if cipher.is_authenticated() != envelope.authentication.is_some() {
+            return Decryption::Malformed {
+                detail: format!(
+                    "{} in {}",
+                    cipher.name(),
+                    if cipher.is_authenticated() {
+                        "enveloped-data, which has no authentication tag"
+                    } else {
+                        "authenticated-enveloped-data, which needs an authenticated cipher"
+                    }
+                ),
+            };
+        }
         let Ok(key) = RsaPrivateKey::from_pkcs8_der(key.as_bytes()) else {
             return Decryption::KeyDoesNotOpen {
                 detail: "the private key does not parse".into(),
             };
         };
-        let Ok(content_key) = key.decrypt(Pkcs1v15Encrypt, wrapped) else {
-            return Decryption::KeyDoesNotOpen {
-                detail: "RSA decryption of the content key failed".into(),
-            };
-        };
-        let algorithm = &enveloped.encrypted_content.content_enc_alg;
-        let (cipher, iv) = match content_cipher(algorithm) {
-            Ok(found) => found,
-            Err(detail) if detail.starts_with("unknown") => {
-                return Decryption::UnsupportedCipher {
-                    algorithm: algorithm.oid.to_string(),
+        let wrapped = ktri.enc_key.as_bytes();
+        let unwrapped = match &transport {
+            KeyTransport::Pkcs1v15 => key.decrypt(Pkcs1v15Encrypt, wrapped),
+            KeyTransport::Oaep {
+                hash,
+                mgf_hash,
+                label,
+            } => {
+                // The rsa crate takes the label as text; a binary one is not supported.
+                let Ok(label) = String::from_utf8(label.clone()) else {
+                    return Decryption::Unsupported {
+                        detail: "unsupported OAEP label that is not UTF-8 in RSAES-OAEP-params"
+                            .into(),
+                    };
                 };
+                let oaep = Oaep {
+                    digest: dyn_digest(*hash),
+                    mgf_digest: dyn_digest(*mgf_hash),
+                    label: (!label.is_empty()).then_some(label),
+                };
+                key.decrypt(oaep, wrapped)
             }
-            Err(detail) => return Decryption::Malformed { detail },
+        };
+        let Ok(content_key) = unwrapped else {
+            return Decryption::KeyDoesNotOpen {
+                detail: match transport {
+                    KeyTransport::Pkcs1v15 => "RSA decryption of the content key failed".into(),
+                    KeyTransport::Oaep { hash, .. } => {
+                        format!("RSA-OAEP ({hash}) decryption of the content key failed")
+                    }
+                },
+            };
         };
         if content_key.len() != cipher.key_len() {
             return Decryption::KeyDoesNotOpen {
@@ -142,11 +199,24 @@ impl Engine for RustCryptoEngine {
                 ),
             };
         }
-        let Some(ciphertext) = &enveloped.encrypted_content.encrypted_content else {
+        let Some(ciphertext) = &envelope.encrypted_content.encrypted_content else {
             return Decryption::Malformed {
                 detail: "no encrypted content".into(),
             };
         };
+        if let Some(authentication) = &envelope.authentication {
+            return match ciphers::open_gcm(
+                cipher,
+                &content_key,
+                &iv,
+                &authentication.aad,
+                ciphertext.as_bytes(),
+                &authentication.mac,
+            ) {
+                Ok(content) => Decryption::Opened { content },
+                Err(detail) => Decryption::KeyDoesNotOpen { detail },
+            };
+        }
         match ciphers::decrypt(cipher, &content_key, &iv, ciphertext.as_bytes()) {
             Some(content) => Decryption::Opened { content },
             None => Decryption::KeyDoesNotOpen {
@@ -216,16 +286,30 @@ fn verify_signer(
             detail: "detached signature without content".into(),
         };
     };
-    let Some(digest) = Digest::from_oid(&info.digest_alg.oid) else {
-        return SignatureStatus::Unsupported {
-            detail: format!("digest {}", info.digest_alg.oid),
-        };
-    };
+    // The signer is found first, so that it is named whatever else the message holds that
+    // kmlab cannot check (MSG-09).
     let id = CertificateId::from_signer(&info.sid);
     let Some(signer) = certificates.iter().find(|der| id.matches_der(der)) else {
-        return SignatureStatus::SignerNotFound;
+        return match Digest::from_oid(&info.digest_alg.oid) {
+            Some(_) => SignatureStatus::SignerNotFound,
+            None => SignatureStatus::Unsupported {
+                detail: smime::judge::unsupported_digest(&info.digest_alg.oid),
+            },
+        };
     };
     *signer_out = Some(signer.clone());
+    let Some(digest) = Digest::from_oid(&info.digest_alg.oid) else {
+        return SignatureStatus::Unsupported {
+            detail: smime::judge::unsupported_digest(&info.digest_alg.oid),
+        };
+    };
+    let scheme = match signature_scheme(info) {
+        Ok(scheme) => scheme,
+        Err(detail) if is_unsupported(&detail) => {
+            return SignatureStatus::Unsupported { detail };
+        }
+        Err(detail) => return SignatureStatus::Malformed { detail },
+    };
     let Ok(certificate) = Certificate::from_der(signer.as_bytes()) else {
         return SignatureStatus::Malformed {
             detail: "the signer's certificate does not parse".into(),
@@ -233,17 +317,22 @@ fn verify_signer(
     };
     let Ok(public_key) = rsa_public_key(&certificate) else {
         return SignatureStatus::Unsupported {
-            detail: "the signer's key is not RSA".into(),
+            detail: format!(
+                "unsupported signer key {} in the signer's certificate",
+                certificate
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .algorithm
+                    .oid
+            ),
         };
     };
-    match info.signature_algorithm.oid {
-        oids::RSA_ENCRYPTION | oids::SHA1_WITH_RSA | oids::SHA256_WITH_RSA => {}
-        other => {
-            return SignatureStatus::Unsupported {
-                detail: format!("signature algorithm {other}"),
-            };
-        }
-    }
+    // The signed attributes are hashed with the signature's own hash: PSS names one in its
+    // parameters, PKCS #1 v1.5 uses the digest algorithm.
+    let signature_hash = match scheme {
+        SignatureScheme::Pkcs1v15 => digest,
+        SignatureScheme::Pss { hash, .. } => hash,
+    };
     let content_digest = hash(digest, content);
     let signed_bytes = match &info.signed_attrs {
         Some(attributes) => {
@@ -290,7 +379,7 @@ fn verify_signer(
                 return SignatureStatus::DigestMismatch;
             }
             match attributes.to_der() {
-                Ok(der) => hash(digest, &der),
+                Ok(der) => hash(signature_hash, &der),
                 Err(e) => {
                     return SignatureStatus::Malformed {
                         detail: e.to_string(),
@@ -300,7 +389,21 @@ fn verify_signer(
         }
         None => content_digest,
     };
-    match public_key.verify(padding(digest), &signed_bytes, info.signature.as_bytes()) {
+    let verified = match scheme {
+        SignatureScheme::Pkcs1v15 => {
+            public_key.verify(padding(digest), &signed_bytes, info.signature.as_bytes())
+        }
+        SignatureScheme::Pss { hash, salt_len } => public_key.verify(
+            Pss {
+                blinded: false,
+                digest: dyn_digest(hash),
+                salt_len,
+            },
+            &signed_bytes,
+            info.signature.as_bytes(),
+        ),
+    };
+    match verified {
         Ok(()) => SignatureStatus::Verified,
         Err(_) => SignatureStatus::SignatureInvalid,
     }
@@ -311,6 +414,8 @@ fn hash(digest: Digest, data: &[u8]) -> Vec<u8> {
     match digest {
         Digest::Sha1 => sha1::Sha1::digest(data).to_vec(),
         Digest::Sha256 => sha2::Sha256::digest(data).to_vec(),
+        Digest::Sha384 => sha2::Sha384::digest(data).to_vec(),
+        Digest::Sha512 => sha2::Sha512::digest(data).to_vec(),
     }
 }
 
@@ -318,6 +423,18 @@ fn padding(digest: Digest) -> Pkcs1v15Sign {
     match digest {
         Digest::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
         Digest::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
+        Digest::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
+        Digest::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
+    }
+}
+
+/// The digest as the rsa crate's PSS and OAEP take it.
+fn dyn_digest(digest: Digest) -> Box<dyn rsa::sha2::digest::DynDigest + Send + Sync> {
+    match digest {
+        Digest::Sha1 => Box::new(sha1::Sha1::default()),
+        Digest::Sha256 => Box::new(sha2::Sha256::default()),
+        Digest::Sha384 => Box::new(sha2::Sha384::default()),
+        Digest::Sha512 => Box::new(sha2::Sha512::default()),
     }
 }
 

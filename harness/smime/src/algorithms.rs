@@ -13,9 +13,13 @@ pub enum Digest {
     Sha1,
     /// SHA-256.
     Sha256,
+    /// SHA-384 (S/MIME 4.0).
+    Sha384,
+    /// SHA-512 (S/MIME 4.0).
+    Sha512,
 }
 
-model::named!(Digest { Sha1 => "SHA-1", Sha256 => "SHA-256" });
+model::named!(Digest { Sha1 => "SHA-1", Sha256 => "SHA-256", Sha384 => "SHA-384", Sha512 => "SHA-512" });
 
 impl Digest {
     /// The algorithm's object identifier.
@@ -23,6 +27,8 @@ impl Digest {
         match self {
             Self::Sha1 => oids::SHA1,
             Self::Sha256 => oids::SHA256,
+            Self::Sha384 => oids::SHA384,
+            Self::Sha512 => oids::SHA512,
         }
     }
 
@@ -35,11 +41,23 @@ impl Digest {
     }
 
     /// The `micalg` parameter of multipart/signed (RFC 3851 spells SHA-1 `sha1`, RFC 5751
-    /// spells SHA-256 `sha-256`).
+    /// spells the SHA-2 family `sha-256`, `sha-384`, `sha-512`).
     pub fn micalg(self) -> &'static str {
         match self {
             Self::Sha1 => "sha1",
             Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// The digest's output length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
         }
     }
 }
@@ -65,6 +83,10 @@ pub enum Cipher {
     Aes128Cbc,
     /// AES-256 in CBC mode.
     Aes256Cbc,
+    /// AES-128 in GCM mode, in authenticated-enveloped-data (RFC 5083/5084): read only.
+    Aes128Gcm,
+    /// AES-256 in GCM mode, in authenticated-enveloped-data (RFC 5083/5084): read only.
+    Aes256Gcm,
 }
 
 model::named!(Cipher {
@@ -74,6 +96,8 @@ model::named!(Cipher {
     DesEde3Cbc => "DES-EDE3-CBC",
     Aes128Cbc => "AES-128-CBC",
     Aes256Cbc => "AES-256-CBC",
+    Aes128Gcm => "AES-128-GCM",
+    Aes256Gcm => "AES-256-GCM",
 });
 
 impl Cipher {
@@ -84,6 +108,8 @@ impl Cipher {
             Self::DesEde3Cbc => oids::DES_EDE3_CBC,
             Self::Aes128Cbc => oids::AES128_CBC,
             Self::Aes256Cbc => oids::AES256_CBC,
+            Self::Aes128Gcm => oids::AES128_GCM,
+            Self::Aes256Gcm => oids::AES256_GCM,
         }
     }
 
@@ -92,9 +118,9 @@ impl Cipher {
         match self {
             Self::Rc2Cbc40 => 40,
             Self::Rc2Cbc64 => 64,
-            Self::Rc2Cbc128 | Self::Aes128Cbc => 128,
+            Self::Rc2Cbc128 | Self::Aes128Cbc | Self::Aes128Gcm => 128,
             Self::DesEde3Cbc => 168,
-            Self::Aes256Cbc => 256,
+            Self::Aes256Cbc | Self::Aes256Gcm => 256,
         }
     }
 
@@ -103,18 +129,24 @@ impl Cipher {
         match self {
             Self::Rc2Cbc40 => 5,
             Self::Rc2Cbc64 => 8,
-            Self::Rc2Cbc128 | Self::Aes128Cbc => 16,
+            Self::Rc2Cbc128 | Self::Aes128Cbc | Self::Aes128Gcm => 16,
             Self::DesEde3Cbc => 24,
-            Self::Aes256Cbc => 32,
+            Self::Aes256Cbc | Self::Aes256Gcm => 32,
         }
     }
 
-    /// The block (and IV) length in bytes.
+    /// The block (and IV) length in bytes; for GCM the nonce length RFC 5084 recommends.
     pub fn block_len(self) -> usize {
         match self {
             Self::Aes128Cbc | Self::Aes256Cbc => 16,
+            Self::Aes128Gcm | Self::Aes256Gcm => 12,
             _ => 8,
         }
+    }
+
+    /// Whether this is an authenticated cipher, carried in authenticated-enveloped-data.
+    pub fn is_authenticated(self) -> bool {
+        matches!(self, Self::Aes128Gcm | Self::Aes256Gcm)
     }
 
     /// The RC2 cipher with this effective key length.

@@ -8,37 +8,55 @@
 
 use model::CertificateDer;
 
-use crate::structure::{CertificateId, carried_certificates, content_cipher};
+use crate::structure::{
+    CertificateId, algorithm_name, carried_certificates, content_cipher, is_unsupported,
+    key_transport,
+};
 use crate::{Decryption, SignatureCheck, SignatureStatus};
 
-/// Opens enveloped-data for `certificate`: answers from the structure what needs no key, and
-/// leaves the rest to `cryptography`, called only for a well-formed message that names the
-/// certificate and uses a cipher kmlab knows.
+/// Opens enveloped-data or authenticated-enveloped-data for `certificate`: answers from the
+/// structure what needs no key, and leaves the rest to `cryptography`, called only for a
+/// well-formed message that names the certificate and uses a key transport and a cipher kmlab
+/// knows.
 pub fn open_enveloped(
     message: &[u8],
     certificate: &CertificateDer,
     cryptography: impl FnOnce() -> Decryption,
 ) -> Decryption {
-    let enveloped = match crate::structure::decode_enveloped(message) {
-        Ok(enveloped) => enveloped,
+    let envelope = match crate::structure::decode_envelope(message) {
+        Ok(envelope) => envelope,
         Err(detail) => return Decryption::Malformed { detail },
     };
-    let named = enveloped.recip_infos.0.iter().any(|info| match info {
-        cms::enveloped_data::RecipientInfo::Ktri(ktri) => {
-            CertificateId::from_recipient(&ktri.rid).matches_der(certificate)
+    let named = envelope.recip_infos.0.iter().find_map(|info| match info {
+        cms::enveloped_data::RecipientInfo::Ktri(ktri)
+            if CertificateId::from_recipient(&ktri.rid).matches_der(certificate) =>
+        {
+            Some(ktri)
         }
-        _ => false,
+        _ => None,
     });
-    if !named {
+    let Some(ktri) = named else {
         return Decryption::NotARecipient;
+    };
+    if let Err(detail) = key_transport(&ktri.key_enc_alg) {
+        return unreadable(detail);
     }
-    let algorithm = &enveloped.encrypted_content.content_enc_alg;
+    let algorithm = &envelope.encrypted_content.content_enc_alg;
     match content_cipher(algorithm) {
         Ok(_) => cryptography(),
-        Err(detail) if detail.starts_with("unknown") => Decryption::UnsupportedCipher {
-            algorithm: algorithm.oid.to_string(),
+        Err(detail) if is_unsupported(&detail) => Decryption::UnsupportedCipher {
+            algorithm: algorithm_name(&algorithm.oid),
         },
         Err(detail) => Decryption::Malformed { detail },
+    }
+}
+
+/// A reason from the structure readers as a decryption verdict: unsupported or malformed.
+pub fn unreadable(detail: String) -> Decryption {
+    if is_unsupported(&detail) {
+        Decryption::Unsupported { detail }
+    } else {
+        Decryption::Malformed { detail }
     }
 }
 
@@ -81,7 +99,7 @@ pub fn check_signed(
         }
     } else if let Err(oid) = first.digest {
         SignatureStatus::Unsupported {
-            detail: format!("digest {oid}"),
+            detail: unsupported_digest(&oid),
         }
     } else if check.signer.is_none() {
         SignatureStatus::SignerNotFound
@@ -97,6 +115,15 @@ pub fn check_signed(
         check.content = encapsulated_content(&signed);
     }
     check
+}
+
+/// MSG-09's words for a digest kmlab does not implement.
+pub fn unsupported_digest(oid: &const_oid::ObjectIdentifier) -> String {
+    format!(
+        "{} digest {} in SignerInfo",
+        crate::structure::UNSUPPORTED,
+        algorithm_name(oid)
+    )
 }
 
 fn encapsulated_content(signed: &cms::signed_data::SignedData) -> Option<Vec<u8>> {

@@ -8,11 +8,14 @@
 
 pub mod algorithms;
 pub mod assemble;
-pub mod ber;
 pub mod judge;
 pub mod mime;
 pub mod oids;
 pub mod structure;
+
+/// BER re-encoded as DER for the readers (it lives in `model`, since PKCS #12 files need it
+/// too).
+pub use model::ber;
 
 use model::{CertificateDer, PrivateKeyDer, Timestamp};
 use rand_core::CryptoRngCore;

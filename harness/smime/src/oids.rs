@@ -34,3 +34,33 @@ pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
 pub const DES_EDE3_CBC: Oid = Oid::new_unwrap("1.2.840.113549.3.7");
 /// RC2 in CBC mode
 pub const RC2_CBC: Oid = Oid::new_unwrap("1.2.840.113549.3.2");
+/// sha384WithRSAEncryption
+pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+/// sha512WithRSAEncryption
+pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+/// id-RSASSA-PSS (RFC 4056 for CMS)
+pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+/// id-RSAES-OAEP (RFC 3560 for CMS)
+pub const RSAES_OAEP: Oid = Oid::new_unwrap("1.2.840.113549.1.1.7");
+/// id-mgf1, the mask generation function of PSS and OAEP
+pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
+/// id-pSpecified, OAEP's label source
+pub const P_SPECIFIED: Oid = Oid::new_unwrap("1.2.840.113549.1.1.9");
+/// SHA-384
+pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
+/// SHA-512
+pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// SHA-224
+pub const SHA224: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.4");
+/// id-ct-authEnvelopedData (RFC 5083)
+pub const AUTH_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.23");
+/// AES-128 in GCM mode (RFC 5084)
+pub const AES128_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.6");
+/// AES-192 in GCM mode
+pub const AES192_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.26");
+/// AES-256 in GCM mode
+pub const AES256_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.46");
+/// AES-192 in CBC mode
+pub const AES192_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.22");
+/// single DES in CBC mode (56 key bits)
+pub const DES_CBC: Oid = Oid::new_unwrap("1.3.14.3.2.7");

@@ -2,9 +2,13 @@
 //! signers. Engines share these helpers, and reports show these summaries instead of raw bytes.
 
 use cms::cert::IssuerAndSerialNumber;
+use cms::content_info::CmsVersion;
 use cms::content_info::ContentInfo;
-use cms::enveloped_data::{EnvelopedData, RecipientIdentifier, RecipientInfo};
-use cms::signed_data::{SignedData, SignerIdentifier};
+use cms::enveloped_data::{
+    EncryptedContentInfo, EnvelopedData, OriginatorInfo, RecipientIdentifier, RecipientInfo,
+    RecipientInfos,
+};
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
 use der::asn1::OctetString;
 use der::{Decode, Encode, Sequence};
@@ -149,7 +153,284 @@ pub fn rc2_bits_for_version(version: u32) -> Option<u32> {
     }
 }
 
-/// Reads a content-encryption algorithm identifier: the cipher and its IV.
+/// How a reason that names an algorithm kmlab does not implement starts, as opposed to one
+/// that says the message is malformed.
+pub const UNSUPPORTED: &str = "unsupported";
+
+/// Whether a reason from [`content_cipher`] (or another reader here) says "unsupported"
+/// rather than "malformed".
+pub fn is_unsupported(reason: &str) -> bool {
+    reason.starts_with(UNSUPPORTED)
+}
+
+/// An algorithm's OID, with its common name when it is one S/MIME readers meet.
+pub fn algorithm_name(oid: &ObjectIdentifier) -> String {
+    let name = match *oid {
+        oids::DES_CBC => "DES-CBC",
+        oids::AES192_CBC => "AES-192-CBC",
+        oids::AES192_GCM => "AES-192-GCM",
+        oids::SHA224 => "SHA-224",
+        oids::RSAES_OAEP => "RSAES-OAEP",
+        oids::RSASSA_PSS => "RSASSA-PSS",
+        _ => return oid.to_string(),
+    };
+    format!("{oid} ({name})")
+}
+
+/// `GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen AES-GCM-ICVlen DEFAULT 12 }`
+/// (RFC 5084 §3.2).
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub struct GcmParameters {
+    /// The nonce.
+    pub nonce: OctetString,
+    /// The length of the authentication tag in bytes.
+    #[asn1(default = "default_icv_len")]
+    pub icv_len: u8,
+}
+
+fn default_icv_len() -> u8 {
+    12
+}
+
+/// RFC 5083's authenticated-enveloped-data.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+#[allow(missing_docs)]
+pub struct AuthEnvelopedData {
+    pub version: CmsVersion,
+    #[asn1(
+        context_specific = "0",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    pub originator_info: Option<OriginatorInfo>,
+    pub recip_infos: RecipientInfos,
+    pub auth_encrypted_content: EncryptedContentInfo,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    pub auth_attrs: Option<x509_cert::attr::Attributes>,
+    pub mac: OctetString,
+    #[asn1(
+        context_specific = "2",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    pub unauth_attrs: Option<x509_cert::attr::Attributes>,
+}
+
+/// An envelope of either kind: enveloped-data, or authenticated-enveloped-data with what
+/// authenticates it.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Envelope {
+    /// Who may open it.
+    pub recip_infos: RecipientInfos,
+    /// The content cipher and the encrypted content.
+    pub encrypted_content: EncryptedContentInfo,
+    /// For authenticated-enveloped-data: the additional authenticated data (the DER of the
+    /// authenticated attributes as a SET OF, RFC 5083 §2.2, or nothing) and the tag.
+    pub authentication: Option<Authentication>,
+}
+
+/// What authenticates the content of authenticated-enveloped-data.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Authentication {
+    /// The additional authenticated data.
+    pub aad: Vec<u8>,
+    /// The message authentication code (the GCM tag).
+    pub mac: Vec<u8>,
+}
+
+/// Decodes a `ContentInfo` holding enveloped-data or authenticated-enveloped-data.
+pub fn decode_envelope(der: &[u8]) -> Result<Envelope, String> {
+    let info = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
+    match info.content_type {
+        oids::ENVELOPED_DATA => {
+            let data: EnvelopedData = info
+                .content
+                .decode_as()
+                .map_err(|e| format!("enveloped-data: {e}"))?;
+            Ok(Envelope {
+                recip_infos: data.recip_infos,
+                encrypted_content: data.encrypted_content,
+                authentication: None,
+            })
+        }
+        oids::AUTH_ENVELOPED_DATA => {
+            let data: AuthEnvelopedData = info
+                .content
+                .decode_as()
+                .map_err(|e| format!("authenticated-enveloped-data: {e}"))?;
+            let aad = match &data.auth_attrs {
+                Some(attributes) => attributes
+                    .to_der()
+                    .map_err(|e| format!("authenticated attributes: {e}"))?,
+                None => Vec::new(),
+            };
+            Ok(Envelope {
+                recip_infos: data.recip_infos,
+                encrypted_content: data.auth_encrypted_content,
+                authentication: Some(Authentication {
+                    aad,
+                    mac: data.mac.as_bytes().to_vec(),
+                }),
+            })
+        }
+        other => Err(format!("content type {other} is not enveloped-data")),
+    }
+}
+
+/// How a recipient's content key was wrapped (`KeyTransRecipientInfo.keyEncryptionAlgorithm`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyTransport {
+    /// RSA with PKCS #1 v1.5 padding (`rsaEncryption`).
+    Pkcs1v15,
+    /// RSAES-OAEP (RFC 3560), with its parameters.
+    Oaep {
+        /// The hash of the label.
+        hash: Digest,
+        /// The hash of MGF1.
+        mgf_hash: Digest,
+        /// The label (`pSpecified`), usually empty.
+        label: Vec<u8>,
+    },
+}
+
+/// Reads a key-encryption algorithm identifier. An algorithm, hash or mask generation
+/// function kmlab does not implement is `unsupported …`, naming its OID and where it was
+/// found (MSG-09); parameters that do not parse are malformed.
+pub fn key_transport(algorithm: &AlgorithmIdentifierOwned) -> Result<KeyTransport, String> {
+    match algorithm.oid {
+        oids::RSA_ENCRYPTION => Ok(KeyTransport::Pkcs1v15),
+        oids::RSAES_OAEP => {
+            let Some(parameters) = &algorithm.parameters else {
+                // RFC 8017: absent parameters mean every default (SHA-1, MGF1 with SHA-1).
+                return Ok(KeyTransport::Oaep {
+                    hash: Digest::Sha1,
+                    mgf_hash: Digest::Sha1,
+                    label: Vec::new(),
+                });
+            };
+            let der = parameters.to_der().map_err(|e| e.to_string())?;
+            let params = pkcs1::RsaOaepParams::from_der(&der)
+                .map_err(|e| format!("RSAES-OAEP-params: {e}"))?;
+            let hash = Digest::from_oid(&params.hash.oid).ok_or_else(|| {
+                format!(
+                    "{UNSUPPORTED} OAEP hash {} in RSAES-OAEP-params",
+                    algorithm_name(&params.hash.oid)
+                )
+            })?;
+            let mgf_hash = mgf1_hash(&params.mask_gen, "RSAES-OAEP-params", "OAEP")?;
+            if params.p_source.oid != oids::P_SPECIFIED {
+                return Err(format!(
+                    "{UNSUPPORTED} OAEP label source {} in RSAES-OAEP-params",
+                    params.p_source.oid
+                ));
+            }
+            let label = match params.p_source.parameters {
+                Some(any) => any
+                    .decode_as::<der::asn1::OctetStringRef<'_>>()
+                    .map_err(|e| format!("RSAES-OAEP-params label: {e}"))?
+                    .as_bytes()
+                    .to_vec(),
+                None => Vec::new(),
+            };
+            Ok(KeyTransport::Oaep {
+                hash,
+                mgf_hash,
+                label,
+            })
+        }
+        other => Err(format!(
+            "{UNSUPPORTED} key-encryption algorithm {} in KeyTransRecipientInfo",
+            algorithm_name(&other)
+        )),
+    }
+}
+
+fn mgf1_hash(
+    mask_gen: &spki::AlgorithmIdentifier<spki::AlgorithmIdentifierRef<'_>>,
+    structure: &str,
+    scheme: &str,
+) -> Result<Digest, String> {
+    if mask_gen.oid != oids::MGF1 {
+        return Err(format!(
+            "{UNSUPPORTED} {scheme} mask generation function {} in {structure}",
+            mask_gen.oid
+        ));
+    }
+    let hash = mask_gen
+        .parameters
+        .as_ref()
+        .map_or(oids::SHA1, |parameters| parameters.oid);
+    Digest::from_oid(&hash).ok_or_else(|| {
+        format!(
+            "{UNSUPPORTED} {scheme} MGF1 hash {} in {structure}",
+            algorithm_name(&hash)
+        )
+    })
+}
+
+/// How a signer's signature is computed (`SignerInfo.signatureAlgorithm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureScheme {
+    /// RSA with PKCS #1 v1.5 padding over the digest of `SignerInfo.digestAlgorithm`.
+    Pkcs1v15,
+    /// RSASSA-PSS (RFC 4056), with its parameters.
+    Pss {
+        /// The hash of the signed bytes and of MGF1 (kmlab reads PSS with one hash for both).
+        hash: Digest,
+        /// The salt length in bytes.
+        salt_len: usize,
+    },
+}
+
+/// Reads a signer's signature algorithm: `unsupported …` with the OID and where it was found
+/// for what kmlab does not implement, malformed parameters otherwise.
+pub fn signature_scheme(info: &SignerInfo) -> Result<SignatureScheme, String> {
+    match info.signature_algorithm.oid {
+        oids::RSA_ENCRYPTION
+        | oids::SHA1_WITH_RSA
+        | oids::SHA256_WITH_RSA
+        | oids::SHA384_WITH_RSA
+        | oids::SHA512_WITH_RSA => Ok(SignatureScheme::Pkcs1v15),
+        oids::RSASSA_PSS => {
+            let Some(parameters) = &info.signature_algorithm.parameters else {
+                return Err("RSASSA-PSS without parameters".into());
+            };
+            let der = parameters.to_der().map_err(|e| e.to_string())?;
+            let params = pkcs1::RsaPssParams::from_der(&der)
+                .map_err(|e| format!("RSASSA-PSS-params: {e}"))?;
+            let hash = Digest::from_oid(&params.hash.oid).ok_or_else(|| {
+                format!(
+                    "{UNSUPPORTED} PSS hash {} in RSASSA-PSS-params",
+                    algorithm_name(&params.hash.oid)
+                )
+            })?;
+            let mgf_hash = mgf1_hash(&params.mask_gen, "RSASSA-PSS-params", "PSS")?;
+            if mgf_hash != hash {
+                return Err(format!(
+                    "{UNSUPPORTED} PSS with MGF1 over {mgf_hash} and the message over {hash} in RSASSA-PSS-params"
+                ));
+            }
+            Ok(SignatureScheme::Pss {
+                hash,
+                salt_len: usize::from(params.salt_len),
+            })
+        }
+        other => Err(format!(
+            "{UNSUPPORTED} signature algorithm {} in SignerInfo",
+            algorithm_name(&other)
+        )),
+    }
+}
+
+/// Reads a content-encryption algorithm identifier: the cipher and its IV (for GCM, its
+/// nonce).
 pub fn content_cipher(algorithm: &AlgorithmIdentifierOwned) -> Result<(Cipher, Vec<u8>), String> {
     let parameters = algorithm
         .parameters
@@ -166,6 +447,30 @@ pub fn content_cipher(algorithm: &AlgorithmIdentifierOwned) -> Result<(Cipher, V
         oids::AES128_CBC => (Cipher::Aes128Cbc, octets(parameters)?),
         oids::AES256_CBC => (Cipher::Aes256Cbc, octets(parameters)?),
         oids::DES_EDE3_CBC => (Cipher::DesEde3Cbc, octets(parameters)?),
+        oids::AES128_GCM | oids::AES256_GCM => {
+            let cipher = if algorithm.oid == oids::AES128_GCM {
+                Cipher::Aes128Gcm
+            } else {
+                Cipher::Aes256Gcm
+            };
+            let gcm: GcmParameters = parameters
+                .decode_as()
+                .map_err(|e| format!("GCMParameters: {e}"))?;
+            if gcm.nonce.as_bytes().len() != cipher.block_len() {
+                return Err(format!(
+                    "{UNSUPPORTED} {} nonce of {} bytes (kmlab reads the 12 bytes RFC 5084 recommends)",
+                    cipher.name(),
+                    gcm.nonce.as_bytes().len()
+                ));
+            }
+            if !(12..=16).contains(&gcm.icv_len) {
+                return Err(format!(
+                    "GCMParameters: an ICV of {} bytes (RFC 5084 allows 12 to 16)",
+                    gcm.icv_len
+                ));
+            }
+            (cipher, gcm.nonce.as_bytes().to_vec())
+        }
         oids::RC2_CBC => {
             let parameter: Rc2Parameter = parameters.decode_as().map_err(|e| e.to_string())?;
             let version = parameter.version;
@@ -175,7 +480,12 @@ pub fn content_cipher(algorithm: &AlgorithmIdentifierOwned) -> Result<(Cipher, V
                 .ok_or_else(|| format!("RC2 with {bits} effective bits is not supported"))?;
             (cipher, parameter.iv.as_bytes().to_vec())
         }
-        other => return Err(format!("unknown content-encryption algorithm {other}")),
+        other => {
+            return Err(format!(
+                "{UNSUPPORTED} content-encryption algorithm {}",
+                algorithm_name(&other)
+            ));
+        }
     };
     if iv.len() != cipher.block_len() {
         return Err(format!(
@@ -217,6 +527,8 @@ pub struct EnvelopeSummary {
     pub recipients: Vec<CertificateId>,
     /// Recipient infos of other kinds (key agreement, KEK, password).
     pub other_recipient_infos: usize,
+    /// Whether it is authenticated-enveloped-data (RFC 5083) rather than enveloped-data.
+    pub authenticated: bool,
 }
 
 /// One signer of a signed-data message.
@@ -289,9 +601,9 @@ pub fn decode_signed(der: &[u8]) -> Result<SignedData, String> {
 pub fn summarize(der: &[u8]) -> Result<CmsSummary, String> {
     let info = ContentInfo::from_der(der).map_err(|e| format!("not a CMS ContentInfo: {e}"))?;
     match info.content_type {
-        oids::ENVELOPED_DATA => Ok(CmsSummary::Enveloped(summarize_enveloped(
-            &decode_enveloped(der)?,
-        ))),
+        oids::ENVELOPED_DATA | oids::AUTH_ENVELOPED_DATA => Ok(CmsSummary::Enveloped(
+            summarize_envelope(&decode_envelope(der)?),
+        )),
         oids::SIGNED_DATA => Ok(CmsSummary::Signed(summarize_signed(&decode_signed(der)?))),
         content_type => Ok(CmsSummary::Other { content_type }),
     }
@@ -299,10 +611,27 @@ pub fn summarize(der: &[u8]) -> Result<CmsSummary, String> {
 
 /// Summarises decoded enveloped-data.
 pub fn summarize_enveloped(data: &EnvelopedData) -> EnvelopeSummary {
-    let algorithm = &data.encrypted_content.content_enc_alg;
+    summarize_parts(&data.recip_infos, &data.encrypted_content, false)
+}
+
+/// Summarises a decoded envelope of either kind.
+pub fn summarize_envelope(envelope: &Envelope) -> EnvelopeSummary {
+    summarize_parts(
+        &envelope.recip_infos,
+        &envelope.encrypted_content,
+        envelope.authentication.is_some(),
+    )
+}
+
+fn summarize_parts(
+    recip_infos: &RecipientInfos,
+    encrypted_content: &EncryptedContentInfo,
+    authenticated: bool,
+) -> EnvelopeSummary {
+    let algorithm = &encrypted_content.content_enc_alg;
     let mut recipients = Vec::new();
     let mut other = 0;
-    for info in data.recip_infos.0.iter() {
+    for info in recip_infos.0.iter() {
         match info {
             RecipientInfo::Ktri(ktri) => recipients.push(CertificateId::from_recipient(&ktri.rid)),
             _ => other += 1,
@@ -313,6 +642,7 @@ pub fn summarize_enveloped(data: &EnvelopedData) -> EnvelopeSummary {
         cipher_oid: algorithm.oid,
         recipients,
         other_recipient_infos: other,
+        authenticated,
     }
 }
 

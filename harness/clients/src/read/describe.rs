@@ -107,7 +107,8 @@ impl Reading {
                     check,
                     policy,
                     digest_known,
-                } => words.signature(*form, check, policy.as_ref(), *digest_known),
+                    crlf_restored,
+                } => words.signature(*form, check, policy.as_ref(), *digest_known, *crlf_restored),
                 Layer::Unchecked => words.unchecked(),
             }
         }
@@ -226,6 +227,8 @@ impl Words<'_> {
         }
         let kind = if legacy {
             "sealed in the legacy format"
+        } else if summary.as_ref().is_ok_and(|summary| summary.authenticated) {
+            "authenticated-enveloped-data"
         } else {
             "enveloped-data"
         };
@@ -250,6 +253,7 @@ impl Words<'_> {
         check: &SignatureCheck,
         policy: Option<&SignaturePolicy>,
         digest_known: bool,
+        crlf_restored: bool,
     ) {
         let names = self.names;
         let signer = check
@@ -264,6 +268,13 @@ impl Words<'_> {
             form.name(),
             check.status.reason()
         );
+        if crlf_restored {
+            sentence.push_str("; line ends restored to CRLF before checking (MSG-02)");
+            self.text(
+                "line-endings",
+                "bare LF in the signed part; CRLF restored before checking (RFC 5751 §3.1.1)",
+            );
+        }
         self.text("signature", check.status.reason());
         if let Some(der) = &check.signer {
             self.text("signer", names.label(der).unwrap_or("unknown"));
@@ -454,10 +465,17 @@ fn signature_verdict(
     )
 }
 
-/// An envelope's cipher as the record names it (`AES-128-CBC`), or the unknown OID.
+/// An envelope's cipher as the record names it (`AES-128-CBC`), or why it is not one kmlab
+/// reads (an algorithm it does not implement, named by OID, or malformed parameters).
 pub fn cipher_text(summary: &EnvelopeSummary) -> String {
     summary.cipher.as_ref().map_or_else(
-        |unknown| format!("unknown cipher ({unknown})"),
+        |problem| {
+            if smime::structure::is_unsupported(problem) {
+                problem.clone()
+            } else {
+                format!("unreadable cipher ({problem})")
+            }
+        },
         ToString::to_string,
     )
 }
@@ -473,10 +491,15 @@ pub fn algorithm_text(summary: &EnvelopeSummary) -> String {
                 Cipher::DesEde3Cbc => "des-ede3-cbc",
                 Cipher::Aes128Cbc => "aes128-cbc",
                 Cipher::Aes256Cbc => "aes256-cbc",
+                Cipher::Aes128Gcm => "aes128-gcm",
+                Cipher::Aes256Gcm => "aes256-gcm",
             },
             cipher.key_bits()
         ),
-        Err(_) => format!("{} (unknown)", summary.cipher_oid),
+        Err(_) => format!(
+            "{} (not read)",
+            smime::structure::algorithm_name(&summary.cipher_oid)
+        ),
     }
 }
 

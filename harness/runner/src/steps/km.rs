@@ -128,6 +128,7 @@ fn km_context_parts<'w>(
         root,
         missing_templates,
         key_bits: clients::DEFAULT_KEY_BITS as usize,
+        first_generation: model::KeyGeneration::new(1),
     };
     Ok((server, context))
 }
@@ -447,12 +448,14 @@ pub(super) fn enroll(
     // The client generates its own signing key pair; the KM server only sees the public half.
     let signing_generation = world.clients.next_generation(user, KeyKind::Signing);
     let key_bits = world.clients.key_bits(user);
+    let first_generation = world.clients.next_generation(user, KeyKind::Encryption);
     let (signing_key, _) = world
         .pki
         .keys
         .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)?;
     let (server, mut context) = km_context_parts(world, &km)?;
     context.key_bits = key_bits;
+    context.first_generation = first_generation;
     let enrollment = match server.enroll(
         user,
         &token,
@@ -484,6 +487,11 @@ fn deliver_enrollment(
         .clients
         .use_generation(user, KeyKind::Signing, signing.generation);
     let generation = enrollment.encryption.generation;
+    for key in enrollment.history.iter().chain([&enrollment.encryption]) {
+        world
+            .clients
+            .use_generation(user, KeyKind::Encryption, key.generation);
+    }
     world.pki.book.add(
         &enrollment.encryption.certificate,
         format!("{user} enc#{generation}"),
@@ -584,19 +592,12 @@ pub(super) fn recover(world: &mut World, km: Option<&KmName>, user: &UserName) -
 pub(super) fn lose_keys(world: &mut World, user: &UserName) -> StepResult {
     let mut record = new_record(world, user.to_string());
     let client = world.clients.user_mut(user)?;
-    let mut lost: Vec<String> = client
-        .encryption_keys
+    let (encryption, signing) = client.lose_keys();
+    let mut lost: Vec<String> = encryption
         .iter()
         .map(|key| format!("enc#{}", key.generation))
         .collect();
-    lost.extend(
-        client
-            .signing_keys
-            .iter()
-            .map(|key| format!("sign#{}", key.generation)),
-    );
-    client.encryption_keys.clear();
-    client.signing_keys.clear();
+    lost.extend(signing.iter().map(|key| format!("sign#{}", key.generation)));
     record.details.push(Detail::list("lost", lost));
     Ok(record)
 }
@@ -674,12 +675,14 @@ pub(super) fn renew_all(world: &mut World, km: &KmName) -> StepResult {
         let versions = client.profile().certificate_versions;
         let signing_generation = world.clients.next_generation(&user, KeyKind::Signing);
         let key_bits = world.clients.key_bits(&user);
+        let first_generation = world.clients.next_generation(&user, KeyKind::Encryption);
         let (signing_key, _) = world
             .pki
             .keys
             .key(&format!("user:{user}:sign:{signing_generation}"), key_bits)?;
         let (server, mut context) = km_context_parts(world, km)?;
         context.key_bits = key_bits;
+        context.first_generation = first_generation;
         match server.renew(&user, &signing_key.to_public_key(), versions, &mut context)? {
             Ok(enrollment) => {
                 renewed.push(format!(
@@ -869,14 +872,11 @@ pub(super) fn move_user(world: &mut World, user: &UserName, site: &model::SiteNa
     if old_km != new_km {
         // KM-12: the client's security belonged to the old KM server; pointing the mailbox at
         // another one loses the key history the client held.
-        let client = world.clients.user_mut(user)?;
-        let lost: Vec<String> = client
-            .encryption_keys
+        let (encryption, _) = world.clients.user_mut(user)?.lose_keys();
+        let lost: Vec<String> = encryption
             .iter()
             .map(|key| format!("enc#{}", key.generation))
             .collect();
-        client.encryption_keys.clear();
-        client.signing_keys.clear();
         record.details.push(Detail::list("lost", lost));
         let unreadable = unreadable_messages(world, user)?;
         if !unreadable.is_empty() {
@@ -922,10 +922,10 @@ pub(super) fn sectool(
                 });
                 match opened {
                     Some(content) => {
+                        let step = world.step;
                         world
                             .mail
-                            .mailbox_overrides
-                            .insert((user.clone(), id), rebuild(&headers, &content));
+                            .rewrite_by_sectool(step, user, id, rebuild(&headers, &content));
                         processed.push(format!("{label}: decrypted"));
                     }
                     None => skipped.push(format!("{label}: no key opens it")),
@@ -964,10 +964,10 @@ pub(super) fn sectool(
                         .run_engine()
                         .envelope(&request, &context, &mut world.mail.rng)?;
                 let entity = pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
+                let step = world.step;
                 world
                     .mail
-                    .mailbox_overrides
-                    .insert((user.clone(), id), rebuild(&headers, &entity));
+                    .rewrite_by_sectool(step, user, id, rebuild(&headers, &entity));
                 processed.push(format!("{label}: encrypted to enc#{}", key.generation));
             }
         }
@@ -1106,14 +1106,12 @@ pub(super) fn reattach_ca(world: &mut World, km: &KmName, ca: &model::CaName) ->
     let mut lost = Vec::new();
     for user in &users {
         if let Some(client) = world.clients.users.get_mut(user) {
+            let (encryption, _) = client.lose_keys();
             lost.extend(
-                client
-                    .encryption_keys
+                encryption
                     .iter()
                     .map(|key| format!("{user} enc#{}", key.generation)),
             );
-            client.encryption_keys.clear();
-            client.signing_keys.clear();
         }
     }
     let mut unreadable = Vec::new();
@@ -1232,15 +1230,7 @@ fn divergence(world: &World, km: &KmName) -> Result<(Vec<String>, Vec<&'static s
         return Ok((Vec::new(), Vec::new()));
     };
     let km::Divergence { km_only, ca_only } = server.divergence(ca)?;
-    let label = |serial: &str| {
-        let label = ca
-            .issued()
-            .iter()
-            .find(|issued| issued.serial.to_string() == serial)
-            .and_then(|issued| world.pki.book.label(&issued.der))
-            .unwrap_or("unknown");
-        format!("{label} (serial {serial})")
-    };
+    let label = |serial: &str| serial_label(world, km, serial);
     let mut lines: Vec<String> = km_only
         .iter()
         .map(|serial| {

@@ -723,7 +723,8 @@ pub(super) fn alter_message(
                     .details
                     .push(Detail::text("difference", difference.to_string()));
             }
-            world.mail.altered.insert(key, changed);
+            let step = world.step;
+            world.mail.alter(step, user, stored.id, changed);
         }
         None => {
             record.outcome = Outcome::Refused;

@@ -21,6 +21,7 @@ use crate::world::World;
 /// Runs one step and returns its record (without the expectation check). Every action has
 /// its arm, so the compiler checks that each one is handled.
 pub(crate) fn execute(world: &mut World, step: &Step) -> Result<Record, RunError> {
+    world.step = step.number;
     let mut record = dispatch(world, &step.action).map_err(|source| RunError::Step {
         step: step.number,
         source,

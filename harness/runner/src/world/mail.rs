@@ -45,6 +45,22 @@ pub(crate) struct Mail {
     /// Delivered messages changed in transit, by mailbox owner and sink identifier; the
     /// sink's own copy stays as it was received.
     pub(crate) altered: BTreeMap<(UserName, sink::MessageId), Vec<u8>>,
+    /// Every mailbox copy `alter-message` or `sectool` wrote, in order, for the artifacts: a
+    /// tool outside kmlab can then check each read against the copy it read.
+    pub(crate) rewrites: Vec<Rewrite>,
+}
+
+/// One mailbox copy a step rewrote.
+#[derive(Debug, Clone)]
+pub(crate) struct Rewrite {
+    /// The step that wrote it.
+    pub(crate) step: usize,
+    /// Whose mailbox.
+    pub(crate) user: UserName,
+    /// The message, by the sink's identifier.
+    pub(crate) id: sink::MessageId,
+    /// The copy's bytes after the step.
+    pub(crate) data: Arc<[u8]>,
 }
 
 impl Mail {
@@ -60,6 +76,7 @@ impl Mail {
             sent: Vec::new(),
             mailbox_overrides: BTreeMap::new(),
             altered: BTreeMap::new(),
+            rewrites: Vec::new(),
         })
     }
 
@@ -70,6 +87,41 @@ impl Mail {
         self.sink
             .store()
             .set_clock(Arc::new(sink::FixedClock(since_epoch)));
+    }
+
+    /// Puts `data` in `user`'s mailbox in place of message `id` as the security tool left it,
+    /// and remembers the copy.
+    pub(crate) fn rewrite_by_sectool(
+        &mut self,
+        step: usize,
+        user: &UserName,
+        id: sink::MessageId,
+        data: Vec<u8>,
+    ) {
+        self.remember(step, user, id, &data);
+        self.mailbox_overrides.insert((user.clone(), id), data);
+    }
+
+    /// Puts `data` in `user`'s mailbox in place of message `id` as changed in transit, and
+    /// remembers the copy.
+    pub(crate) fn alter(
+        &mut self,
+        step: usize,
+        user: &UserName,
+        id: sink::MessageId,
+        data: Vec<u8>,
+    ) {
+        self.remember(step, user, id, &data);
+        self.altered.insert((user.clone(), id), data);
+    }
+
+    fn remember(&mut self, step: usize, user: &UserName, id: sink::MessageId, data: &[u8]) {
+        self.rewrites.push(Rewrite {
+            step,
+            user: user.clone(),
+            id,
+            data: Arc::from(data),
+        });
     }
 
     /// A user's inbox as their client sees it: what the sink delivered, with any message the

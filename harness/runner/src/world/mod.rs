@@ -54,6 +54,8 @@ pub struct World {
     pub(crate) clients: Clients,
     /// The servers real mail clients talk to, when the scenario has live users.
     pub(crate) live: Option<Live>,
+    /// The number of the step running, 0 while the topology is installed.
+    pub(crate) step: usize,
 }
 
 /// A backup taken by a step.
@@ -101,6 +103,7 @@ impl World {
             mail: Mail::new(seed, &options.work_dir)?,
             clients: Clients::new(&scenario, options),
             live: None,
+            step: 0,
             scenario: Arc::clone(&scenario),
         };
         world.mail.date_deliveries(world.clock.now());

@@ -1,17 +1,17 @@
-//! Reading CMS that arrives in BER.
+//! Reading CMS and PKCS #12 that arrive in BER.
 //!
-//! CMS (RFC 5652) is defined over BER; only the signed attributes must be DER. Many real
-//! implementations (GnuPG's gpgsm, NSS) send indefinite lengths and content split into
-//! constructed OCTET STRINGs, while kmlab's parsers take DER. [`to_der`] re-encodes such a
-//! message in DER before it is read; a message that already is DER comes back unchanged,
-//! byte for byte.
+//! CMS (RFC 5652) is defined over BER; only the signed attributes must be DER. PKCS #12 files
+//! (RFC 7292) are BER too. Many real implementations (GnuPG's gpgsm, NSS's cmsutil and
+//! pk12util) write indefinite lengths and content split into constructed OCTET STRINGs, while
+//! kmlab's parsers take DER. [`to_der`] re-encodes such input in DER before it is read; input
+//! that already is DER comes back unchanged, byte for byte.
 
 use std::borrow::Cow;
 
 /// Nested deeper than this, the input is not taken apart (it is left as it was).
 const MAX_DEPTH: usize = 64;
 
-/// The DER form of a BER-encoded CMS message; the input itself when it uses no BER-only
+/// The DER form of a BER-encoded CMS message or PKCS #12 structure; the input itself when it uses no BER-only
 /// form (or does not parse, which the DER parsers then report).
 pub fn to_der(input: &[u8]) -> Cow<'_, [u8]> {
     match parse(input, 0) {
