@@ -453,7 +453,8 @@ impl KmServer {
     }
 
     /// Notes that the KM server lost its CA: the CA's host was upgraded to Windows 2000 before
-    /// Web Enrollment Support was installed (OPS-03). It stays lost; see [`Refusal::CaLost`].
+    /// Web Enrollment Support was installed (OPS-03). It stays lost until [`Self::reattach`]; see
+    /// [`Refusal::CaLost`].
     pub fn lose_ca(&mut self) {
         self.surroundings.lost_ca = true;
     }
@@ -1113,6 +1114,8 @@ impl KmServer {
     /// but are never handed out again: mail encrypted under it is lost (KM-13).
     pub fn reattach(&mut self, ca: &CaName) -> Result<(), KmError> {
         self.hierarchy = ca.clone();
+        // A KM server that lost its CA (OPS-03) has one again.
+        self.surroundings.lost_ca = false;
         self.database.set_setting("hierarchy", ca.as_str())?;
         self.certificate = None;
         Ok(())

@@ -92,9 +92,9 @@ pub const EXPLANATIONS: &[Explanation] = &[
         rule: "OPS-03",
         scenario: "km/nt4-upgrade",
         combination: None,
-        fix: &[],
+        fix: &[8, 9],
         cause: "The KM server's NT 4.0 Certificate Server was upgraded in place to Windows 2000 without Web Enrollment Support installed first, so the KM server lost its CA.",
-        remedy: "Install Web Enrollment Support before upgrading the Certificate Server; once lost, the KM server must be attached to a CA again.",
+        remedy: "Install Web Enrollment Support before upgrading the Certificate Server; once lost, the KM server must be attached to a CA again (reattach-ca) and V3 enabled again.",
     },
     Explanation {
         id: Some("c1031dab"),
@@ -142,9 +142,9 @@ pub const EXPLANATIONS: &[Explanation] = &[
         rule: "KM-02",
         scenario: "km/enable-v3-remote-ca",
         combination: None,
-        fix: &[],
+        fix: &[11],
         cause: "The drive mapped to the CA's shared configuration folder is gone, so the remote CA disappears for the KM server.",
-        remedy: "Map the drive to the CA's shared folder again (or set ConfigurationDirectory to the UNC path) and enable again.",
+        remedy: "Map the drive to the CA's shared folder again (or set ConfigurationDirectory to the UNC path: set-configuration-directory) and enable again.",
     },
     Explanation {
         id: Some("c1031dab"),
