@@ -113,7 +113,7 @@ impl Engine for OpensslEngine {
             wrapped.truncate(length);
             wrapped_keys.push(wrapped);
         }
-        assemble::enveloped_data(cipher, &iv, ciphertext, &request.recipients, &wrapped_keys)
+        assemble::enveloped_data(cipher, &iv, ciphertext, request.recipients, &wrapped_keys)
     }
 
     fn decrypt(

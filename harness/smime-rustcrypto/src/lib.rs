@@ -85,7 +85,7 @@ impl Engine for RustCryptoEngine {
                 .map_err(|e| unusable("recipient key", e))?;
             wrapped_keys.push(wrapped);
         }
-        assemble::enveloped_data(cipher, &iv, encrypted, &request.recipients, &wrapped_keys)
+        assemble::enveloped_data(cipher, &iv, encrypted, request.recipients, &wrapped_keys)
     }
 
     fn decrypt(
