@@ -23,7 +23,7 @@ use openssl::sign::Signer;
 use openssl::symm;
 use openssl::x509::X509;
 use rand_core::CryptoRngCore;
-use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
+use smime::assemble::{self, SignedAttributes, encoding, unusable};
 use smime::{
     CallContext, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
     SignRequest, SignatureCheck, SignatureStatus,
@@ -113,16 +113,7 @@ impl Engine for OpensslEngine {
             wrapped.truncate(length);
             wrapped_keys.push(wrapped);
         }
-        let recipients: Vec<WrappedKey<'_>> = request
-            .recipients
-            .iter()
-            .zip(&wrapped_keys)
-            .map(|(recipient, encrypted_key)| WrappedKey {
-                recipient,
-                encrypted_key,
-            })
-            .collect();
-        assemble::enveloped_data(cipher, &iv, ciphertext, &recipients)
+        assemble::enveloped_data(cipher, &iv, ciphertext, request.recipients, &wrapped_keys)
     }
 
     fn decrypt(

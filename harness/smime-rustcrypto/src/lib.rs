@@ -12,7 +12,7 @@ use model::{CertificateDer, Named, PrivateKeyDer};
 use pkcs8::DecodePrivateKey;
 use rand_core::CryptoRngCore;
 use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
-use smime::assemble::{self, SignedAttributes, WrappedKey, encoding, unusable};
+use smime::assemble::{self, SignedAttributes, encoding, unusable};
 use smime::structure::{
     CertificateId, KeyTransport, SignatureScheme, algorithm_name, attribute_values,
     carried_certificates, content_cipher, decode_envelope, is_unsupported, key_transport,
@@ -85,16 +85,7 @@ impl Engine for RustCryptoEngine {
                 .map_err(|e| unusable("recipient key", e))?;
             wrapped_keys.push(wrapped);
         }
-        let recipients: Vec<WrappedKey<'_>> = request
-            .recipients
-            .iter()
-            .zip(&wrapped_keys)
-            .map(|(recipient, encrypted_key)| WrappedKey {
-                recipient,
-                encrypted_key,
-            })
-            .collect();
-        assemble::enveloped_data(cipher, &iv, encrypted, &recipients)
+        assemble::enveloped_data(cipher, &iv, encrypted, request.recipients, &wrapped_keys)
     }
 
     fn decrypt(

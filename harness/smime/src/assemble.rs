@@ -128,27 +128,20 @@ pub fn signed_data(
     content_info(oids::SIGNED_DATA, &signed)
 }
 
-/// One recipient of an envelope with the content key wrapped under its public key.
-#[derive(Debug, Clone, Copy)]
-pub struct WrappedKey<'a> {
-    /// The recipient.
-    pub recipient: &'a Recipient,
-    /// The content key, RSA-encrypted (PKCS #1 v1.5) to the recipient's certificate.
-    pub encrypted_key: &'a [u8],
-}
-
-/// An enveloped-data `ContentInfo` with key-transport recipient infos.
+/// An enveloped-data `ContentInfo` with key-transport recipient infos: `encrypted_keys[i]` is
+/// the content key, RSA-encrypted (PKCS #1 v1.5) to `recipients[i]`'s certificate.
 pub fn enveloped_data(
     cipher: Cipher,
     iv: &[u8],
     ciphertext: Vec<u8>,
-    recipients: &[WrappedKey<'_>],
+    recipients: &[Recipient],
+    encrypted_keys: &[Vec<u8>],
 ) -> Result<CmsDer, EngineError> {
     let mut infos = Vec::with_capacity(recipients.len());
     let mut version = CmsVersion::V0;
-    for wrapped in recipients {
-        let certificate = parse_certificate(&wrapped.recipient.certificate)?;
-        let (ktri_version, rid) = match wrapped.recipient.identifier {
+    for (recipient, encrypted_key) in recipients.iter().zip(encrypted_keys) {
+        let certificate = parse_certificate(&recipient.certificate)?;
+        let (ktri_version, rid) = match recipient.identifier {
             IdentifierKind::IssuerAndSerial => (
                 CmsVersion::V0,
                 RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(&certificate)),
@@ -165,7 +158,7 @@ pub fn enveloped_data(
             version: ktri_version,
             rid,
             key_enc_alg: rsa_algorithm(),
-            enc_key: OctetString::new(wrapped.encrypted_key).map_err(encoding)?,
+            enc_key: OctetString::new(encrypted_key.as_slice()).map_err(encoding)?,
         }));
     }
     let enveloped = EnvelopedData {
