@@ -713,7 +713,8 @@ fn submissions_of(messages: &[sink::StoredMessage]) -> anyhow::Result<Vec<Outgoi
 /// The seconds it takes the send steps' client to deliver `messages` again, one connection
 /// each, to an embedded sink storing into a spool file as a run's does.
 fn deliver_alone(messages: &[Outgoing]) -> anyhow::Result<f64> {
-    let work = tempfile::Builder::new().prefix("kmlab-bench-").tempdir()?;
+    // Locked, as every kmlab-bench- folder must be: a concurrent kmlab sweeps unlocked ones.
+    let work = crate::work::WorkFolder::create("kmlab-bench-")?;
     let sink = sink::EmbeddedSink::start_with(
         sink::Limits::default(),
         sink::Store::spooled(&work.path().join("sink.spool"))?,
@@ -813,9 +814,7 @@ fn openssl_cipher_flag(cipher: Cipher) -> &'static str {
 }
 
 fn against_openssl_cli(pipeline: &Pipeline) -> anyhow::Result<Outcome> {
-    let work = tempfile::Builder::new()
-        .prefix("kmlab-bench-p6-")
-        .tempdir()?;
+    let work = crate::work::WorkFolder::create("kmlab-bench-p6-")?;
     let dir = work.path();
     let mut contents = Vec::new();
     let mut signer = None;
