@@ -372,6 +372,7 @@ struct Surroundings {
     lost_ca: bool,
     drive_mapping_dropped: bool,
     configuration_directory: Option<String>,
+    manage_permission_granted: bool,
     v1_security_ended: BTreeSet<UserName>,
 }
 
@@ -479,6 +480,17 @@ impl KmServer {
     pub fn set_configuration_directory(&mut self, path: &str) {
         self.surroundings.configuration_directory = Some(path.to_owned());
         self.surroundings.drive_mapping_dropped = false;
+    }
+
+    /// Notes that the KM administrators were granted manage permission on the CA (KM-14),
+    /// whatever the scenario's `ca_manage_permission` said.
+    pub fn grant_manage_permission(&mut self) {
+        self.surroundings.manage_permission_granted = true;
+    }
+
+    /// Whether [`Self::grant_manage_permission`] was called.
+    pub fn has_granted_manage_permission(&self) -> bool {
+        self.surroundings.manage_permission_granted
     }
 
     /// The ConfigurationDirectory set by [`Self::set_configuration_directory`], if any; the

@@ -62,9 +62,9 @@ pub const EXPLANATIONS: &[Explanation] = &[
         rule: "KM-14",
         scenario: "km/revoke-user",
         combination: None,
-        fix: &[],
+        fix: &[11],
         cause: "The KM administrators lack manage permission on the CA, so the KM server cannot revoke a user's certificates there.",
-        remedy: "Grant the KM administrators' account manage permission on the CA, then revoke again.",
+        remedy: "Grant the KM administrators' account manage permission on the CA (grant-manage-permission), then revoke again.",
     },
     Explanation {
         id: Some("c1031d9f"),

@@ -63,6 +63,7 @@ pub enum ActionKind {
     CtlAdd,
     CtlRemove,
     SetConfigurationDirectory,
+    GrantManagePermission,
     DropDriveMapping,
     EnableUser,
     Enroll,
@@ -378,6 +379,14 @@ pub const ACTIONS: &[ActionSpec] = &[
             ),
         ],
         details: &["configuration-directory"],
+    },
+    ActionSpec {
+        kind: ActionKind::GrantManagePermission,
+        area: Area::Km,
+        name: "grant-manage-permission",
+        summary: "grant the KM administrators' account manage permission on the KM server's CA",
+        fields: &[KM_SERVER],
+        details: &["permission"],
     },
     ActionSpec {
         kind: ActionKind::DropDriveMapping,

@@ -554,6 +554,11 @@ pub enum Action {
         /// The folder.
         path: String,
     },
+    /// Grant the KM administrators manage permission on the KM server's CA.
+    GrantManagePermission {
+        /// The KM server.
+        km: KmName,
+    },
     /// Start key recovery.
     Recover {
         /// The KM server, if named.
@@ -738,6 +743,7 @@ impl Action {
             Self::CtlRemove { .. } => ActionKind::CtlRemove,
             Self::DropDriveMapping { .. } => ActionKind::DropDriveMapping,
             Self::SetConfigurationDirectory { .. } => ActionKind::SetConfigurationDirectory,
+            Self::GrantManagePermission { .. } => ActionKind::GrantManagePermission,
             Self::Recover { .. } => ActionKind::Recover,
             Self::LoseKeys { .. } => ActionKind::LoseKeys,
             Self::SetEnrollmentMode { .. } => ActionKind::SetEnrollmentMode,

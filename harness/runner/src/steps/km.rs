@@ -305,6 +305,20 @@ pub(super) fn set_configuration_directory(world: &mut World, km: &KmName, path: 
     record
 }
 
+pub(super) fn grant_manage_permission(world: &mut World, km: &KmName) -> Record {
+    let mut record = new_record(world, format!("admin@{km}"));
+    // As for the configuration directory: only an installed KM server has a CA to grant on.
+    if let Some(server) = world.km.servers.get_mut(km) {
+        server.grant_manage_permission();
+        let ca = server.hierarchy().clone();
+        record.details.push(Detail::text(
+            "permission",
+            format!("manage on {ca} for {km}'s administrators"),
+        ));
+    }
+    record
+}
+
 pub(super) fn drop_drive_mapping(world: &mut World, km: &KmName) -> Record {
     let mut record = new_record(world, format!("admin@{km}"));
     // As for the configuration directory: only an installed KM server has a mapping.
@@ -722,7 +736,12 @@ pub(super) fn revoke_user(world: &mut World, km: Option<&KmName>, user: &UserNam
         .scenario
         .topology
         .km_server(&km)
-        .is_none_or(|spec| spec.ca_manage_permission);
+        .is_none_or(|spec| spec.ca_manage_permission)
+        || world
+            .km
+            .servers
+            .get(&km)
+            .is_some_and(KmServer::has_granted_manage_permission);
     if let Some(refusal) = ca_unreachable(world, &km)? {
         return Ok(refused(record, &refusal));
     }

@@ -84,6 +84,7 @@ fn dispatch(world: &mut World, action: &Action) -> StepResult {
         Action::SetConfigurationDirectory { km, path } => {
             Ok(km::set_configuration_directory(world, km, path))
         }
+        Action::GrantManagePermission { km } => Ok(km::grant_manage_permission(world, km)),
         // CA administration, CRLs and trust.
         Action::ConfigureCa {
             ca,
@@ -175,6 +176,7 @@ fn flow(world: &World, action: &Action) -> Option<Flow> {
         | Action::Forklift { km, .. }
         | Action::DropDriveMapping { km }
         | Action::SetConfigurationDirectory { km, .. }
+        | Action::GrantManagePermission { km }
         | Action::CtlAdd { km, .. }
         | Action::CtlRemove { km, .. }
         | Action::ReattachCa { km, .. } => Flow::new(admin, km.as_str()),

@@ -141,6 +141,12 @@ pub(super) fn set_configuration_directory(s: &mut StepResolver<'_, '_>) -> Optio
     })
 }
 
+pub(super) fn grant_manage_permission(s: &mut StepResolver<'_, '_>) -> Option<Action> {
+    Some(Action::GrantManagePermission {
+        km: s.km("km_server")?,
+    })
+}
+
 pub(super) fn start_km(s: &mut StepResolver<'_, '_>) -> Option<Action> {
     Some(Action::StartKm {
         km: s.km("km_server")?,

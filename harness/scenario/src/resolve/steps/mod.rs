@@ -220,6 +220,7 @@ pub(super) fn resolve_step(
         ActionKind::ReattachCa => km::reattach_ca(&mut s),
         ActionKind::StopKm => km::stop_km(&mut s),
         ActionKind::SetConfigurationDirectory => km::set_configuration_directory(&mut s),
+        ActionKind::GrantManagePermission => km::grant_manage_permission(&mut s),
         ActionKind::StartKm => km::start_km(&mut s),
         ActionKind::ChangeAdminPassword => km::change_admin_password(&mut s),
         ActionKind::BackupKm => km::backup_km(&mut s),
