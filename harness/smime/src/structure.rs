@@ -318,12 +318,7 @@ pub fn key_transport(algorithm: &AlgorithmIdentifierOwned) -> Result<KeyTranspor
             let der = parameters.to_der().map_err(|e| e.to_string())?;
             let params = pkcs1::RsaOaepParams::from_der(&der)
                 .map_err(|e| format!("RSAES-OAEP-params: {e}"))?;
-            let hash = Digest::from_oid(&params.hash.oid).ok_or_else(|| {
-                format!(
-                    "{UNSUPPORTED} OAEP hash {} in RSAES-OAEP-params",
-                    algorithm_name(&params.hash.oid)
-                )
-            })?;
+            let hash = supported_hash(&params.hash.oid, "OAEP hash", "RSAES-OAEP-params")?;
             let mgf_hash = mgf1_hash(&params.mask_gen, "RSAES-OAEP-params", "OAEP")?;
             if params.p_source.oid != oids::P_SPECIFIED {
                 return Err(format!(
@@ -367,10 +362,15 @@ fn mgf1_hash(
         .parameters
         .as_ref()
         .map_or(oids::SHA1, |parameters| parameters.oid);
-    Digest::from_oid(&hash).ok_or_else(|| {
+    supported_hash(&hash, &format!("{scheme} MGF1 hash"), structure)
+}
+
+/// The digest `oid` names, or `unsupported <what> <oid (name)> in <structure>` (MSG-09).
+fn supported_hash(oid: &ObjectIdentifier, what: &str, structure: &str) -> Result<Digest, String> {
+    Digest::from_oid(oid).ok_or_else(|| {
         format!(
-            "{UNSUPPORTED} {scheme} MGF1 hash {} in {structure}",
-            algorithm_name(&hash)
+            "{UNSUPPORTED} {what} {} in {structure}",
+            algorithm_name(oid)
         )
     })
 }
@@ -405,12 +405,7 @@ pub fn signature_scheme(info: &SignerInfo) -> Result<SignatureScheme, String> {
             let der = parameters.to_der().map_err(|e| e.to_string())?;
             let params = pkcs1::RsaPssParams::from_der(&der)
                 .map_err(|e| format!("RSASSA-PSS-params: {e}"))?;
-            let hash = Digest::from_oid(&params.hash.oid).ok_or_else(|| {
-                format!(
-                    "{UNSUPPORTED} PSS hash {} in RSASSA-PSS-params",
-                    algorithm_name(&params.hash.oid)
-                )
-            })?;
+            let hash = supported_hash(&params.hash.oid, "PSS hash", "RSASSA-PSS-params")?;
             let mgf_hash = mgf1_hash(&params.mask_gen, "RSASSA-PSS-params", "PSS")?;
             if mgf_hash != hash {
                 return Err(format!(
