@@ -802,8 +802,11 @@ fn tampering_with_a_foreign_signature_is_caught_whatever_its_algorithm() {
     }
 }
 
+/// Authenticated-enveloped-data whose tag or content changed: the key unwraps the content
+/// key, the tag fails, and every engine and every reader says `content-altered`, never a wrong
+/// key and never the content.
 #[test]
-fn tampering_with_gcm_content_or_its_tag_never_opens() {
+fn tampering_with_gcm_content_or_its_tag_is_content_altered() {
     let keys = exported();
     let message = smime::ber::to_der(&openssl_enveloped("tgcm", &["-aes-128-gcm"])).into_owned();
     assert_eq!(engine_verdict(&RustCryptoEngine, &message), "opened");
@@ -822,12 +825,37 @@ fn tampering_with_gcm_content_or_its_tag_never_opens() {
                 &keys.bob_enc.key,
                 &CallContext::new(keys.at, &[]),
             );
-            assert!(
-                matches!(result, Decryption::KeyDoesNotOpen { .. }),
-                "{change}, {}: {result:?}",
+            assert_eq!(
+                result,
+                Decryption::ContentAltered {
+                    detail: smime::judge::TAG_MISMATCH.into()
+                },
+                "{change}, {}",
                 engine.name()
             );
         }
+        let (said, details) = inspected_with_details(&tampered, Persona::Modern);
+        assert_eq!(said, "error (content-altered)", "{change}");
+        assert!(
+            details
+                .iter()
+                .any(|detail| detail.contains("authentication tag does not match")),
+            "{change}: {details:?}"
+        );
+    }
+    // A wrong key is still a wrong key: Alice's signing key is no key of Bob's certificate.
+    for engine in [&RustCryptoEngine as &dyn Engine, &openssl_engine()] {
+        let result = engine.decrypt(
+            &message,
+            &keys.bob_enc.certificate,
+            &keys.alice_signer.key,
+            &CallContext::new(keys.at, &[]),
+        );
+        assert!(
+            matches!(result, Decryption::KeyDoesNotOpen { .. }),
+            "wrong key, {}: {result:?}",
+            engine.name()
+        );
     }
 }
 

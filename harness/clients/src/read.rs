@@ -338,7 +338,8 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
 }
 
 /// Opens an envelope with the reader's keys and records the layer; the content if a key
-/// opened it, else why reading stops: `no-key-opens`, or the implementation's own failure
+/// opened it, else why reading stops: `no-key-opens`, `content-altered` (a key opened the
+/// content key of authenticated-enveloped-data whose tag then failed), or the implementation's own failure
 /// (`adapter-failure`), its refusal or an algorithm it lacks (`unsupported`), or a cipher it
 /// lacks (`cipher-not-supported`). Only when every key was tried and none named an algorithm
 /// it cannot use is it `no-key-opens` (MSG-09).
@@ -355,6 +356,7 @@ fn open_layer(
         ("unsupported", "unsupported"),
         ("unsupported-cipher", "cipher-not-supported"),
         (KEY_TRANSPORT_NOT_SUPPORTED, KEY_TRANSPORT_NOT_SUPPORTED),
+        ("content-altered", "content-altered"),
     ]
     .into_iter()
     .find(|(result, _)| attempts.iter().any(|attempt| attempt.result == *result))
@@ -410,15 +412,20 @@ fn open(
             .engine
             .decrypt(der, &key.certificate, &key.key, &context);
         let detail = match &result {
-            Decryption::AdapterFailure { detail } | Decryption::Unsupported { detail } => {
-                Some(detail.clone())
-            }
+            Decryption::AdapterFailure { detail }
+            | Decryption::Unsupported { detail }
+            | Decryption::ContentAltered { detail } => Some(detail.clone()),
             Decryption::UnsupportedCipher { algorithm } => Some(format!(
                 "unsupported content-encryption algorithm {algorithm}"
             )),
             _ => None,
         };
-        let failed = matches!(result, Decryption::AdapterFailure { .. });
+        // A key that opened the content key of content that then failed its authentication is
+        // the right key: no other one would read the content either.
+        let failed = matches!(
+            result,
+            Decryption::AdapterFailure { .. } | Decryption::ContentAltered { .. }
+        );
         attempts.push(KeyAttempt {
             generation: key.generation,
             result: result.reason(),
