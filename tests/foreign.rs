@@ -18,7 +18,7 @@ use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::asn1::OctetString;
 use der::{Decode, Encode};
-use model::{CertificateDer, CertifiedKey, Outcome, PrivateKeyDer, Timestamp};
+use model::{CertificateDer, CertifiedKey, Named, Outcome, PrivateKeyDer, Timestamp};
 use runner::Inspector;
 use smime::mime::{MessageHeaders, SmimeType, message, pkcs7_mime_entity};
 use smime::{
@@ -259,6 +259,11 @@ fn engine_verdict(engine: &dyn Engine, der: &[u8]) -> String {
 /// What Bob's client, as `persona`, makes of the message in a file: the reader `kmlab
 /// inspect` runs, with the RustCrypto and the OpenSSL engine; both must agree.
 fn inspected(der: &[u8], persona: Persona) -> String {
+    inspected_with_details(der, persona).0
+}
+
+/// [`inspected`], and the record's details as the transcript writes them (`key: value`).
+fn inspected_with_details(der: &[u8], persona: Persona) -> (String, Vec<String>) {
     let keys = exported();
     let mut inspector = Inspector::from_artifacts(&keys.scenario, "bob").unwrap();
     inspector.client.persona = persona;
@@ -290,10 +295,16 @@ fn inspected(der: &[u8], persona: Persona) -> String {
             Outcome::Error(_) => "error",
             Outcome::Info | Outcome::Refused => "other",
         };
-        match record.reason {
+        let details = record
+            .details
+            .iter()
+            .map(|detail| format!("{detail:?}"))
+            .collect::<Vec<_>>();
+        let said = match record.reason {
             Some(reason) => format!("{outcome} ({reason})"),
             None => outcome.to_owned(),
-        }
+        };
+        (said, details)
     };
     let default = said(&RustCryptoEngine);
     let openssl = said(&openssl_engine());
@@ -373,7 +384,7 @@ fn rows() -> Vec<Row> {
             ),
             "verified, alice",
             "ok",
-            "warning (digest-not-supported)",
+            "error (signature-scheme-not-supported)",
         ),
         row(
             "openssl cms",
@@ -384,7 +395,7 @@ fn rows() -> Vec<Row> {
             ),
             "verified, alice",
             "ok",
-            "warning (digest-not-supported)",
+            "error (signature-scheme-not-supported)",
         ),
         row(
             "openssl cms",
@@ -392,7 +403,7 @@ fn rows() -> Vec<Row> {
             openssl_signed("pss1", &["-md", "sha1", "-keyopt", "rsa_padding_mode:pss"]),
             "verified, alice",
             "ok",
-            "ok",
+            "error (signature-scheme-not-supported)",
         ),
         row(
             "openssl cms",
@@ -450,7 +461,7 @@ fn rows() -> Vec<Row> {
             ),
             "opened",
             "ok",
-            "ok",
+            "error (key-transport-not-supported)",
         ),
         row(
             "openssl cms",
@@ -586,7 +597,7 @@ fn rows() -> Vec<Row> {
             python_signed("pypss", "SHA512", true),
             "verified, alice",
             "ok",
-            "warning (digest-not-supported)",
+            "error (signature-scheme-not-supported)",
         ),
     ]
 }
@@ -635,6 +646,50 @@ fn every_foreign_algorithm_reads_or_is_named_as_unsupported_in_both_engines_and_
 #[expect(clippy::print_stdout, reason = "the matrix is what this test reports")]
 fn print_matrix(table: &[String]) {
     println!("{}", table.join("\n"));
+}
+
+/// Every era profile that processes S/MIME refuses an RSA-PSS signature and an RSA-OAEP
+/// recipient info for its key, naming the algorithm and its OID, in both engines; the modern
+/// profile reads both (MSG-08).
+#[test]
+fn era_profiles_refuse_rsa_pss_and_rsa_oaep_naming_the_algorithm() {
+    let pss = openssl_signed(
+        "era-pss",
+        &["-md", "sha1", "-keyopt", "rsa_padding_mode:pss"],
+    );
+    let oaep = openssl_enveloped("era-oaep", &["-des3", "-keyopt", "rsa_padding_mode:oaep"]);
+    let pkcs1 = openssl_signed("era-pkcs1", &["-md", "sha1"]);
+    for persona in [
+        Persona::Outlook98,
+        Persona::Outlook2000,
+        Persona::OutlookExpress5,
+    ] {
+        let (said, details) = inspected_with_details(&pss, persona);
+        assert_eq!(
+            said, "error (signature-scheme-not-supported)",
+            "{persona:?}"
+        );
+        let named = details
+            .iter()
+            .find(|detail| detail.contains("1.2.840.113549.1.1.10 (RSASSA-PSS)"));
+        assert!(
+            named.is_some_and(|detail| detail.contains(persona.name())),
+            "{persona:?}: {details:?}"
+        );
+
+        let (said, details) = inspected_with_details(&oaep, persona);
+        assert_eq!(said, "error (key-transport-not-supported)", "{persona:?}");
+        assert!(
+            details
+                .iter()
+                .any(|detail| detail.contains("1.2.840.113549.1.1.7 (RSAES-OAEP)")),
+            "{persona:?}: {details:?}"
+        );
+        // The same signer with PKCS #1 v1.5 is one the era's clients verify.
+        assert_eq!(inspected(&pkcs1, persona), "ok", "{persona:?}");
+    }
+    assert_eq!(inspected(&pss, Persona::Modern), "ok");
+    assert_eq!(inspected(&oaep, Persona::Modern), "ok");
 }
 
 /// Re-encodes signed-data after `edit`.
@@ -747,8 +802,11 @@ fn tampering_with_a_foreign_signature_is_caught_whatever_its_algorithm() {
     }
 }
 
+/// Authenticated-enveloped-data whose tag or content changed: the key unwraps the content
+/// key, the tag fails, and every engine and every reader says `content-altered`, never a wrong
+/// key and never the content.
 #[test]
-fn tampering_with_gcm_content_or_its_tag_never_opens() {
+fn tampering_with_gcm_content_or_its_tag_is_content_altered() {
     let keys = exported();
     let message = smime::ber::to_der(&openssl_enveloped("tgcm", &["-aes-128-gcm"])).into_owned();
     assert_eq!(engine_verdict(&RustCryptoEngine, &message), "opened");
@@ -767,12 +825,37 @@ fn tampering_with_gcm_content_or_its_tag_never_opens() {
                 &keys.bob_enc.key,
                 &CallContext::new(keys.at, &[]),
             );
-            assert!(
-                matches!(result, Decryption::KeyDoesNotOpen { .. }),
-                "{change}, {}: {result:?}",
+            assert_eq!(
+                result,
+                Decryption::ContentAltered {
+                    detail: smime::judge::TAG_MISMATCH.into()
+                },
+                "{change}, {}",
                 engine.name()
             );
         }
+        let (said, details) = inspected_with_details(&tampered, Persona::Modern);
+        assert_eq!(said, "error (content-altered)", "{change}");
+        assert!(
+            details
+                .iter()
+                .any(|detail| detail.contains("authentication tag does not match")),
+            "{change}: {details:?}"
+        );
+    }
+    // A wrong key is still a wrong key: Alice's signing key is no key of Bob's certificate.
+    for engine in [&RustCryptoEngine as &dyn Engine, &openssl_engine()] {
+        let result = engine.decrypt(
+            &message,
+            &keys.bob_enc.certificate,
+            &keys.alice_signer.key,
+            &CallContext::new(keys.at, &[]),
+        );
+        assert!(
+            matches!(result, Decryption::KeyDoesNotOpen { .. }),
+            "wrong key, {}: {result:?}",
+            engine.name()
+        );
     }
 }
 

@@ -489,6 +489,11 @@ pub fn files() -> Vec<CorpusFile> {
             SmimeType::EnvelopedData,
         ),
         g.pkcs7_file(
+            "auth-enveloped-altered-nonce.eml",
+            &altered_gcm_nonce(&g.auth_enveloped_der(&text, "gcm", false)),
+            SmimeType::EnvelopedData,
+        ),
+        g.pkcs7_file(
             "oaep-with-unknown-hash.eml",
             &g.auth_enveloped_der(&text, "oaep-sha224", true),
             SmimeType::EnvelopedData,
@@ -1086,4 +1091,26 @@ fn nested_multipart(depth: usize) -> Vec<u8> {
         out.push_str(&format!("--b{level}--\r\n"));
     }
     out.into_bytes()
+}
+
+/// Authenticated-enveloped-data with one bit of its GCM nonce flipped: the key still unwraps
+/// the content key, and the tag no longer matches.
+fn altered_gcm_nonce(der: &[u8]) -> Vec<u8> {
+    let info = cms::content_info::ContentInfo::from_der(der).expect("ContentInfo");
+    let mut data: smime::structure::AuthEnvelopedData = info
+        .content
+        .decode_as()
+        .expect("authenticated-enveloped-data");
+    let algorithm = &mut data.auth_encrypted_content.content_enc_alg;
+    let mut gcm: smime::structure::GcmParameters = algorithm
+        .parameters
+        .as_ref()
+        .expect("GCM parameters")
+        .decode_as()
+        .expect("GCM parameters");
+    let mut nonce = gcm.nonce.as_bytes().to_vec();
+    nonce[0] ^= 0x01;
+    gcm.nonce = OctetString::new(nonce).expect("octets");
+    algorithm.parameters = Some(Any::encode_from(&gcm).expect("GCM parameters"));
+    content_info(smime::oids::AUTH_ENVELOPED_DATA, &data)
 }

@@ -2,6 +2,7 @@
 
 use model::Named;
 use pki::CertificateVersion;
+use smime::structure::{KeyTransportKind, SignatureKind};
 use smime::{Cipher, Digest, IdentifierKind};
 
 /// A mail client profile.
@@ -116,6 +117,12 @@ pub struct Profile {
     pub digests: &'static [Digest],
     /// The digest it signs with.
     pub signing_digest: Digest,
+    /// Signature schemes it verifies (MSG-08): the era's CryptoAPI knew PKCS #1 v1.5 only, so
+    /// an RSA-PSS signature is one it cannot check, whatever its digest.
+    pub signature_schemes: &'static [SignatureKind],
+    /// Key transports it unwraps a content key with (MSG-08): RSA-OAEP came after the era, so
+    /// an era client cannot open an envelope whose recipient info for its key uses it.
+    pub key_transports: &'static [KeyTransportKind],
     /// The signing forms it can produce.
     pub sign_forms: &'static [SignForm],
     /// How it signs unless told otherwise.
@@ -178,6 +185,8 @@ const LEGACY_CIPHERS: &[Cipher] = &[
     Cipher::Rc2Cbc64,
     Cipher::Rc2Cbc40,
 ];
+const PKCS1_ONLY: &[SignatureKind] = &[SignatureKind::Pkcs1v15];
+const PKCS1_TRANSPORT_ONLY: &[KeyTransportKind] = &[KeyTransportKind::Pkcs1v15];
 const V3_ONLY: &[CertificateVersion] = &[CertificateVersion::V3];
 const EVERY_FORM: &[SignForm] = &[SignForm::None, SignForm::Clear, SignForm::Opaque];
 
@@ -196,6 +205,8 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        signature_schemes: PKCS1_ONLY,
+        key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: &[SignForm::None, SignForm::Clear],
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
@@ -218,6 +229,8 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        signature_schemes: PKCS1_ONLY,
+        key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
@@ -240,6 +253,8 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        signature_schemes: PKCS1_ONLY,
+        key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
@@ -262,6 +277,8 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
+        signature_schemes: PKCS1_ONLY,
+        key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
@@ -284,6 +301,8 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
+        signature_schemes: &[SignatureKind::Pkcs1v15, SignatureKind::Pss],
+        key_transports: &[KeyTransportKind::Pkcs1v15, KeyTransportKind::Oaep],
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::SubjectKeyIdentifier,

@@ -10,10 +10,13 @@
 //! [`describe`]: Reading::describe
 
 use mail_parser::MessageParser;
+use model::Named;
 use model::{CertificateDer, CertifiedKey, CrlDer, KeyGeneration, Timestamp};
 use pki::SignatureMemo;
 use smime::mime::{Entity, classify};
-use smime::structure::{CmsSummary, EnvelopeSummary, is_unsupported, summarize};
+use smime::structure::{
+    CmsSummary, EnvelopeSummary, KeyTransport, is_unsupported, signature_schemes, summarize,
+};
 use smime::{CallContext, Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
 
 use crate::persona::{Profile, SignForm, Strength};
@@ -105,10 +108,24 @@ pub enum Layer {
         /// Whether the client restored CRLF line ends in the signed part before checking it
         /// (a clear-signed part that arrived with bare LFs, read by a client that does, MSG-02).
         crlf_restored: bool,
+        /// What the client's profile holds against the signature, whatever the engine found.
+        objections: Vec<Objection>,
     },
     /// A clear-signed layer whose signature the client cannot check (it does not process
     /// S/MIME); the signed part is shown as it is (MSG-01).
     Unchecked,
+}
+
+/// Something a client's profile holds against a signature the engine checked: an algorithm the
+/// client does not verify, a digest it distrusts, a Date header far from the signing time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Objection {
+    /// Whether the client refuses the signature (an error) rather than warning about it.
+    pub refuses: bool,
+    /// The reason word.
+    pub reason: &'static str,
+    /// What exactly, naming the algorithm and its OID where there is one.
+    pub detail: String,
 }
 
 impl Layer {
@@ -156,8 +173,10 @@ impl Reading {
                 check,
                 policy: Some(policy),
                 digest_known: true,
+                objections,
                 ..
             } if check.status == SignatureStatus::Verified
+                && objections.iter().all(|objection| !objection.refuses)
                 && policy.address_matches == Some(true)
                 && !check.capabilities.is_empty() =>
             {
@@ -228,6 +247,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 layers.push(Layer::Signed {
                     form: SignForm::Clear,
                     digest_known: digest_known(&check, reader),
+                    objections: objections(&signature, reader),
                     check,
                     policy,
                     crlf_restored,
@@ -291,6 +311,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     layers.push(Layer::Signed {
                         form: SignForm::Opaque,
                         digest_known: digest_known(&check, reader),
+                        objections: objections(&der, reader),
                         check,
                         policy,
                         crlf_restored: false,
@@ -317,7 +338,8 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
 }
 
 /// Opens an envelope with the reader's keys and records the layer; the content if a key
-/// opened it, else why reading stops: `no-key-opens`, or the implementation's own failure
+/// opened it, else why reading stops: `no-key-opens`, `content-altered` (a key opened the
+/// content key of authenticated-enveloped-data whose tag then failed), or the implementation's own failure
 /// (`adapter-failure`), its refusal or an algorithm it lacks (`unsupported`), or a cipher it
 /// lacks (`cipher-not-supported`). Only when every key was tried and none named an algorithm
 /// it cannot use is it `no-key-opens` (MSG-09).
@@ -328,11 +350,13 @@ fn open_layer(
     reader: &Reader<'_>,
     layers: &mut Vec<Layer>,
 ) -> Result<Vec<u8>, &'static str> {
-    let (opened, attempts) = open(der, reader);
+    let (opened, attempts) = open(der, &summary, reader);
     let stopped = [
         ("adapter-failure", "adapter-failure"),
         ("unsupported", "unsupported"),
         ("unsupported-cipher", "cipher-not-supported"),
+        (KEY_TRANSPORT_NOT_SUPPORTED, KEY_TRANSPORT_NOT_SUPPORTED),
+        ("content-altered", "content-altered"),
     ]
     .into_iter()
     .find(|(result, _)| attempts.iter().any(|attempt| attempt.result == *result))
@@ -346,25 +370,62 @@ fn open_layer(
     opened.map(|(_, content)| content).ok_or(stopped)
 }
 
+/// The reason a key is not tried when the recipient info naming it wraps the content key with
+/// a key transport the client's profile lacks (MSG-08).
+const KEY_TRANSPORT_NOT_SUPPORTED: &str = "key-transport-not-supported";
+
 /// Tries every key, newest first, and returns the first that opens the envelope. An
-/// implementation that failed at its job is not asked again.
-fn open(der: &[u8], reader: &Reader<'_>) -> (Option<(KeyGeneration, Vec<u8>)>, Vec<KeyAttempt>) {
+/// implementation that failed at its job is not asked again. A key whose recipient info uses a
+/// key transport the client lacks is not handed to the engine: the client could not have
+/// unwrapped it.
+fn open(
+    der: &[u8],
+    summary: &EnvelopeSummary,
+    reader: &Reader<'_>,
+) -> (Option<(KeyGeneration, Vec<u8>)>, Vec<KeyAttempt>) {
     let mut attempts = Vec::new();
     let context = reader.context();
     for key in reader.keys.iter().rev() {
+        let transport = summary
+            .recipients
+            .iter()
+            .zip(&summary.key_transports)
+            .find(|(id, _)| id.matches_der(&key.certificate))
+            .and_then(|(_, transport)| transport.as_ref().ok());
+        if let Some(kind) = transport
+            .map(KeyTransport::kind)
+            .filter(|kind| !reader.profile.key_transports.contains(kind))
+        {
+            attempts.push(KeyAttempt {
+                generation: key.generation,
+                result: KEY_TRANSPORT_NOT_SUPPORTED,
+                detail: Some(format!(
+                    "{} key transport ({}) is not supported by {}",
+                    kind.name(),
+                    kind.algorithm(),
+                    reader.profile.name
+                )),
+            });
+            continue;
+        }
         let result = reader
             .engine
             .decrypt(der, &key.certificate, &key.key, &context);
         let detail = match &result {
-            Decryption::AdapterFailure { detail } | Decryption::Unsupported { detail } => {
-                Some(detail.clone())
-            }
+            Decryption::AdapterFailure { detail }
+            | Decryption::Unsupported { detail }
+            | Decryption::ContentAltered { detail } => Some(detail.clone()),
             Decryption::UnsupportedCipher { algorithm } => Some(format!(
                 "unsupported content-encryption algorithm {algorithm}"
             )),
             _ => None,
         };
-        let failed = matches!(result, Decryption::AdapterFailure { .. });
+        // A key that opened the content key of content that then failed its authentication is
+        // the right key: no other one would read the content either.
+        let failed = matches!(
+            result,
+            Decryption::AdapterFailure { .. } | Decryption::ContentAltered { .. }
+        );
         attempts.push(KeyAttempt {
             generation: key.generation,
             result: result.reason(),
@@ -398,6 +459,30 @@ fn restore_crlf(signed: &[u8]) -> Option<Vec<u8>> {
         out.push(*byte);
     }
     Some(out)
+}
+
+/// What the reader's profile holds against the signature in `cms` (signed-data, BER or DER).
+fn objections(cms: &[u8], reader: &Reader<'_>) -> Vec<Objection> {
+    let profile = reader.profile;
+    let mut objections = Vec::new();
+    if let Some(kind) = signature_schemes(cms)
+        .into_iter()
+        .flatten()
+        .map(|scheme| scheme.kind())
+        .find(|kind| !profile.signature_schemes.contains(kind))
+    {
+        objections.push(Objection {
+            refuses: true,
+            reason: "signature-scheme-not-supported",
+            detail: format!(
+                "{} signatures ({}) are not supported by {}",
+                kind.name(),
+                kind.algorithm(),
+                profile.name
+            ),
+        });
+    }
+    objections
 }
 
 fn digest_known(check: &SignatureCheck, reader: &Reader<'_>) -> bool {

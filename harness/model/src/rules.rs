@@ -204,6 +204,10 @@ pub const CATALOGUE: &[Rule] = &[
         summary: "a signature is judged against certificate validity at signing time and at reading time",
     },
     Rule {
+        id: "MSG-08",
+        summary: "the modern profile reads RFC 8551 mail (SHA-256/384/512, RSA-PSS, RSA-OAEP, AES-GCM); each era profile refuses what it could not use, by a column of the persona table, naming the algorithm and its OID (cipher-not-supported, signature-scheme-not-supported, key-transport-not-supported); AES-GCM content whose tag fails after the key opened it is content-altered, never a wrong key",
+    },
+    Rule {
         id: "MSG-09",
         summary: "an algorithm a reader does not support is reported as unsupported, with its OID and where it was found, never as a wrong key or tampering; the signer is named whenever its certificate is in the message",
     },
@@ -270,6 +274,16 @@ pub struct RuleTest {
 
 /// Named tests that cover rules, besides the scenarios' `covers`.
 pub const TESTED_BY: &[RuleTest] = &[
+    RuleTest {
+        rule: "MSG-08",
+        file: "tests/foreign.rs",
+        test: "era_profiles_refuse_rsa_pss_and_rsa_oaep_naming_the_algorithm",
+    },
+    RuleTest {
+        rule: "MSG-08",
+        file: "tests/foreign.rs",
+        test: "tampering_with_gcm_content_or_its_tag_is_content_altered",
+    },
     RuleTest {
         rule: "MSG-09",
         file: "tests/foreign.rs",
@@ -354,7 +368,7 @@ mod tests {
             );
             assert_eq!(number.len(), 2, "{}", rule.id);
         }
-        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 8 + 6 + 6);
+        assert_eq!(CATALOGUE.len(), 13 + 18 + 4 + 5 + 9 + 6 + 6);
     }
 
     #[test]

@@ -321,6 +321,7 @@ impl Engine for ExternalEngine {
                 },
                 "not-a-recipient" => Decryption::NotARecipient,
                 "key-does-not-open" => Decryption::KeyDoesNotOpen { detail: reason },
+                "content-altered" => Decryption::ContentAltered { detail: reason },
                 "unsupported-cipher" => Decryption::UnsupportedCipher { algorithm: reason },
                 "malformed" => Decryption::Malformed { detail: reason },
                 "unsupported" => Decryption::Unsupported { detail: reason },

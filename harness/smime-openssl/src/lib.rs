@@ -23,8 +23,10 @@ use model::{CertificateDer, PrivateKeyDer};
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::error::ErrorStack;
 use openssl::hash::{MessageDigest, hash};
+use openssl::md::Md;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
+use openssl::pkey_ctx::PkeyCtx;
 use openssl::provider::Provider;
 use openssl::rsa::{Padding, Rsa};
 use openssl::sign::Signer;
@@ -32,6 +34,7 @@ use openssl::symm;
 use openssl::x509::X509;
 use rand_core::CryptoRngCore;
 use smime::assemble::{self, SignedAttributes, encoding, unusable};
+use smime::structure::KeyTransport;
 use smime::{
     CallContext, Cipher, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest,
     SignRequest, SignatureCheck, SignatureStatus,
@@ -219,6 +222,13 @@ impl Engine for OpensslEngine {
             };
             match parsed.decrypt(&key, &certificate) {
                 Ok(content) => Decryption::Opened { content },
+                // OpenSSL's error does not tell a wrong key from a failed tag; unwrapping the
+                // content key again does.
+                Err(_) if unwraps_content_key(message, certificate_der, &key) => {
+                    Decryption::ContentAltered {
+                        detail: smime::judge::TAG_MISMATCH.into(),
+                    }
+                }
                 Err(e) => Decryption::KeyDoesNotOpen {
                     detail: reasons(&e),
                 },
@@ -297,6 +307,49 @@ fn message_digest(digest: Digest) -> MessageDigest {
         Digest::Sha256 => MessageDigest::sha256(),
         Digest::Sha384 => MessageDigest::sha384(),
         Digest::Sha512 => MessageDigest::sha512(),
+    }
+}
+
+/// Whether `key` unwraps, with the key transport its recipient info names, a content key of
+/// the right length for authenticated-enveloped-data: a message that then fails to decrypt
+/// failed its authentication tag, not the key.
+fn unwraps_content_key(message: &[u8], certificate: &CertificateDer, key: &PKey<Private>) -> bool {
+    let Some((cipher, transport, wrapped)) =
+        smime::judge::authenticated_recipient(message, certificate)
+    else {
+        return false;
+    };
+    let unwrap = || -> Result<Vec<u8>, ErrorStack> {
+        let mut context = PkeyCtx::new(key)?;
+        context.decrypt_init()?;
+        match &transport {
+            KeyTransport::Pkcs1v15 => context.set_rsa_padding(Padding::PKCS1)?,
+            KeyTransport::Oaep {
+                hash,
+                mgf_hash,
+                label,
+            } => {
+                context.set_rsa_padding(Padding::PKCS1_OAEP)?;
+                context.set_rsa_oaep_md(md_of(*hash))?;
+                context.set_rsa_mgf1_md(md_of(*mgf_hash))?;
+                if !label.is_empty() {
+                    context.set_rsa_oaep_label(label)?;
+                }
+            }
+        }
+        let mut content_key = Vec::new();
+        context.decrypt_to_vec(&wrapped, &mut content_key)?;
+        Ok(content_key)
+    };
+    unwrap().is_ok_and(|content_key| content_key.len() == cipher.key_len())
+}
+
+fn md_of(digest: Digest) -> &'static openssl::md::MdRef {
+    match digest {
+        Digest::Sha1 => Md::sha1(),
+        Digest::Sha256 => Md::sha256(),
+        Digest::Sha384 => Md::sha384(),
+        Digest::Sha512 => Md::sha512(),
     }
 }
 

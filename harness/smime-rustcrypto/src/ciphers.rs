@@ -3,7 +3,7 @@
 
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
-use smime::Cipher;
+use smime::{Cipher, Decryption};
 
 /// Encrypts `plaintext`; key and IV lengths are the caller's to get right.
 pub(crate) fn encrypt(cipher: Cipher, key: &[u8], iv: &[u8], plaintext: &[u8]) -> Vec<u8> {
@@ -53,7 +53,9 @@ pub(crate) fn decrypt(cipher: Cipher, key: &[u8], iv: &[u8], ciphertext: &[u8]) 
 }
 
 /// Opens AES-GCM content (RFC 5084): a 12-byte nonce, a tag of 12 or 16 bytes checked over
-/// `aad` and the ciphertext. The error says why it did not open.
+/// `aad` and the ciphertext. The error is the verdict: `ContentAltered` when the tag does not
+/// match (the content key was right, what it authenticates changed), else why the key could
+/// not be used.
 pub(crate) fn open_gcm(
     cipher: Cipher,
     key: &[u8],
@@ -61,23 +63,29 @@ pub(crate) fn open_gcm(
     aad: &[u8],
     ciphertext: &[u8],
     tag: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Decryption> {
     use aes_gcm::aead::consts::{U12, U16};
     use aes_gcm::aead::{Aead, KeyInit, Payload};
     use aes_gcm::{AesGcm, Nonce};
 
-    fn open<C>(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String>
+    fn open<C>(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Decryption>
     where
         C: KeyInit + Aead<NonceSize = U12>,
     {
-        let cipher = C::new_from_slice(key).map_err(|_| "the content key has the wrong length")?;
+        let cipher = C::new_from_slice(key).map_err(|_| Decryption::KeyDoesNotOpen {
+            detail: "the content key has the wrong length".into(),
+        })?;
         cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
-            .map_err(|_| "the GCM authentication tag does not match".to_owned())
+            .map_err(|_| Decryption::ContentAltered {
+                detail: smime::judge::TAG_MISMATCH.into(),
+            })
     }
 
     if nonce.len() != 12 {
-        return Err(format!("a GCM nonce of {} bytes", nonce.len()));
+        return Err(Decryption::Malformed {
+            detail: format!("a GCM nonce of {} bytes", nonce.len()),
+        });
     }
     let mut sealed = ciphertext.to_vec();
     sealed.extend_from_slice(tag);
@@ -86,8 +94,11 @@ pub(crate) fn open_gcm(
         (Cipher::Aes128Gcm, 12) => open::<AesGcm<aes::Aes128, U12, U12>>(key, nonce, aad, &sealed),
         (Cipher::Aes256Gcm, 16) => open::<AesGcm<aes::Aes256, U12, U16>>(key, nonce, aad, &sealed),
         (Cipher::Aes256Gcm, 12) => open::<AesGcm<aes::Aes256, U12, U12>>(key, nonce, aad, &sealed),
-        (_, length) => Err(format!(
-            "a {length}-byte authentication tag for {cipher} (kmlab reads 12 and 16)"
-        )),
+        (_, length) => Err(Decryption::Unsupported {
+            detail: format!(
+                "{} {length}-byte authentication tag for {cipher} (kmlab reads 12 and 16)",
+                smime::structure::UNSUPPORTED
+            ),
+        }),
     }
 }

@@ -205,7 +205,7 @@ impl Engine for RustCryptoEngine {
                 &authentication.mac,
             ) {
                 Ok(content) => Decryption::Opened { content },
-                Err(detail) => Decryption::KeyDoesNotOpen { detail },
+                Err(verdict) => verdict,
             };
         }
         match ciphers::decrypt(cipher, &content_key, &iv, ciphertext.as_bytes()) {

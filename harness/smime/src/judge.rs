@@ -14,6 +14,10 @@ use crate::structure::{
 };
 use crate::{Decryption, SignatureCheck, SignatureStatus};
 
+/// What every engine says when a key opened the content key of authenticated-enveloped-data
+/// but the content failed its authentication tag ([`Decryption::ContentAltered`]).
+pub const TAG_MISMATCH: &str = "the key opened the content key, but the authentication tag does not match: the content, nonce or authenticated attributes changed after sealing";
+
 /// Opens enveloped-data or authenticated-enveloped-data for `certificate`: answers from the
 /// structure what needs no key, and leaves the rest to `cryptography`, called only for a
 /// well-formed message that names the certificate and uses a key transport and a cipher kmlab
@@ -49,6 +53,28 @@ pub fn open_enveloped(
         },
         Err(detail) => Decryption::Malformed { detail },
     }
+}
+
+/// For authenticated-enveloped-data naming `certificate`: its cipher, the key transport of the
+/// recipient info that names the certificate, and the wrapped content key there. An engine
+/// whose implementation does not tell a wrong key from a failed tag unwraps the key with these
+/// to tell them apart; `None` for anything else.
+pub fn authenticated_recipient(
+    message: &[u8],
+    certificate: &CertificateDer,
+) -> Option<(crate::Cipher, crate::structure::KeyTransport, Vec<u8>)> {
+    let envelope = crate::structure::decode_envelope(message).ok()?;
+    envelope.authentication.as_ref()?;
+    let (cipher, _) = content_cipher(&envelope.encrypted_content.content_enc_alg).ok()?;
+    envelope.recip_infos.0.iter().find_map(|info| match info {
+        cms::enveloped_data::RecipientInfo::Ktri(ktri)
+            if CertificateId::from_recipient(&ktri.rid).matches_der(certificate) =>
+        {
+            let transport = key_transport(&ktri.key_enc_alg).ok()?;
+            Some((cipher, transport, ktri.enc_key.as_bytes().to_vec()))
+        }
+        _ => None,
+    })
 }
 
 /// A reason from the structure readers as a decryption verdict: unsupported or malformed.

@@ -167,6 +167,13 @@ pub enum Decryption {
         /// What failed.
         detail: String,
     },
+    /// The key opened the content key, but the content failed its authentication: the tag of
+    /// authenticated-enveloped-data (AES-GCM) does not match its content, nonce or
+    /// authenticated attributes, so they were altered after sealing.
+    ContentAltered {
+        /// What failed.
+        detail: String,
+    },
     /// The content-encryption algorithm is not one the engine knows.
     UnsupportedCipher {
         /// The algorithm, as named in the message.
@@ -197,6 +204,7 @@ impl Decryption {
             Self::Opened { .. } => "opened",
             Self::NotARecipient => "not-a-recipient",
             Self::KeyDoesNotOpen { .. } => "key-does-not-open",
+            Self::ContentAltered { .. } => "content-altered",
             Self::UnsupportedCipher { .. } => "unsupported-cipher",
             Self::Malformed { .. } => "malformed",
             Self::Unsupported { .. } => "unsupported",
@@ -208,6 +216,7 @@ impl Decryption {
     pub fn detail(&self) -> Option<&str> {
         match self {
             Self::KeyDoesNotOpen { detail }
+            | Self::ContentAltered { detail }
             | Self::Malformed { detail }
             | Self::Unsupported { detail }
             | Self::AdapterFailure { detail } => Some(detail),

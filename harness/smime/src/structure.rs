@@ -300,6 +300,37 @@ pub enum KeyTransport {
     },
 }
 
+impl KeyTransport {
+    /// Which family of key transport this is.
+    pub fn kind(&self) -> KeyTransportKind {
+        match self {
+            Self::Pkcs1v15 => KeyTransportKind::Pkcs1v15,
+            Self::Oaep { .. } => KeyTransportKind::Oaep,
+        }
+    }
+}
+
+/// A family of key transport, without its parameters: what a client's profile lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyTransportKind {
+    /// RSA with PKCS #1 v1.5 padding.
+    Pkcs1v15,
+    /// RSAES-OAEP (RFC 3560).
+    Oaep,
+}
+
+model::named!(KeyTransportKind { Pkcs1v15 => "rsa-pkcs1-v1.5", Oaep => "rsa-oaep" });
+
+impl KeyTransportKind {
+    /// The algorithm as a message names it: its OID and common name.
+    pub fn algorithm(self) -> String {
+        match self {
+            Self::Pkcs1v15 => format!("{} (rsaEncryption)", oids::RSA_ENCRYPTION),
+            Self::Oaep => algorithm_name(&oids::RSAES_OAEP),
+        }
+    }
+}
+
 /// Reads a key-encryption algorithm identifier. An algorithm, hash or mask generation
 /// function kmlab does not implement is `unsupported …`, naming its OID and where it was
 /// found (MSG-09); parameters that do not parse are malformed.
@@ -387,6 +418,47 @@ pub enum SignatureScheme {
         /// The salt length in bytes.
         salt_len: usize,
     },
+}
+
+impl SignatureScheme {
+    /// Which family of signature this is.
+    pub fn kind(&self) -> SignatureKind {
+        match self {
+            Self::Pkcs1v15 => SignatureKind::Pkcs1v15,
+            Self::Pss { .. } => SignatureKind::Pss,
+        }
+    }
+}
+
+/// A family of signature scheme, without its parameters: what a client's profile lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignatureKind {
+    /// RSA with PKCS #1 v1.5 padding.
+    Pkcs1v15,
+    /// RSASSA-PSS (RFC 4056).
+    Pss,
+}
+
+model::named!(SignatureKind { Pkcs1v15 => "rsa-pkcs1-v1.5", Pss => "rsa-pss" });
+
+impl SignatureKind {
+    /// The algorithm as a message names it: its OID and common name.
+    pub fn algorithm(self) -> String {
+        match self {
+            Self::Pkcs1v15 => format!("{} (rsaEncryption)", oids::RSA_ENCRYPTION),
+            Self::Pss => algorithm_name(&oids::RSASSA_PSS),
+        }
+    }
+}
+
+/// The signature scheme of every signer of a signed-data message (BER is read too), in the
+/// order of its signer infos; empty when it is not signed-data.
+pub fn signature_schemes(message: &[u8]) -> Vec<Result<SignatureScheme, String>> {
+    let der = crate::ber::to_der(message);
+    decode_signed(&der).map_or_else(
+        |_| Vec::new(),
+        |signed| signed.signer_infos.0.iter().map(signature_scheme).collect(),
+    )
 }
 
 /// Reads a signer's signature algorithm: `unsupported …` with the OID and where it was found
@@ -520,6 +592,9 @@ pub struct EnvelopeSummary {
     pub cipher_oid: ObjectIdentifier,
     /// One entry per key-transport recipient info.
     pub recipients: Vec<CertificateId>,
+    /// Each key-transport recipient info's key transport, in the order of `recipients`, or
+    /// why kmlab does not read it.
+    pub key_transports: Vec<Result<KeyTransport, String>>,
     /// Recipient infos of other kinds (key agreement, KEK, password).
     pub other_recipient_infos: usize,
     /// Whether it is authenticated-enveloped-data (RFC 5083) rather than enveloped-data.
@@ -625,10 +700,14 @@ fn summarize_parts(
 ) -> EnvelopeSummary {
     let algorithm = &encrypted_content.content_enc_alg;
     let mut recipients = Vec::new();
+    let mut key_transports = Vec::new();
     let mut other = 0;
     for info in recip_infos.0.iter() {
         match info {
-            RecipientInfo::Ktri(ktri) => recipients.push(CertificateId::from_recipient(&ktri.rid)),
+            RecipientInfo::Ktri(ktri) => {
+                recipients.push(CertificateId::from_recipient(&ktri.rid));
+                key_transports.push(key_transport(&ktri.key_enc_alg));
+            }
             _ => other += 1,
         }
     }
@@ -636,6 +715,7 @@ fn summarize_parts(
         cipher: content_cipher(algorithm).map(|(cipher, _)| cipher),
         cipher_oid: algorithm.oid,
         recipients,
+        key_transports,
         other_recipient_infos: other,
         authenticated,
     }

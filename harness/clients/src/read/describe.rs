@@ -15,7 +15,7 @@ use pki::{CertificateInfo, ChainVerdict};
 use smime::structure::{CertificateId, EnvelopeSummary};
 use smime::{Cipher, SignatureCheck, SignatureStatus};
 
-use super::{Content, KeyAttempt, Layer, Reading};
+use super::{Content, KeyAttempt, Layer, Objection, Reading};
 use crate::RecordDetail;
 use crate::persona::SignForm;
 use crate::policy::{Anchor, Revocation, SignaturePolicy};
@@ -108,7 +108,14 @@ impl Reading {
                     policy,
                     digest_known,
                     crlf_restored,
-                } => words.signature(*form, check, policy.as_ref(), *digest_known, *crlf_restored),
+                    objections,
+                } => words.signature(
+                    *form,
+                    check,
+                    policy.as_ref(),
+                    (*digest_known, objections),
+                    *crlf_restored,
+                ),
                 Layer::Unchecked => words.unchecked(),
             }
         }
@@ -252,7 +259,7 @@ impl Words<'_> {
         form: SignForm,
         check: &SignatureCheck,
         policy: Option<&SignaturePolicy>,
-        digest_known: bool,
+        (digest_known, objections): (bool, &[Objection]),
         crlf_restored: bool,
     ) {
         let names = self.names;
@@ -296,12 +303,33 @@ impl Words<'_> {
             sentence.push_str("; the client does not know this digest and cannot vouch for it");
             self.note(Outcome::Warning, "digest-not-supported");
         }
+        for objection in objections {
+            sentence.push_str(&format!("; {}", objection.detail));
+            self.text(objection.reason, objection.detail.clone());
+            let outcome = if objection.refuses {
+                Outcome::Error(None)
+            } else {
+                Outcome::Warning
+            };
+            self.note(outcome, objection.reason);
+        }
         if let Some(policy) = policy {
             self.policy(policy, check.signing_time, &mut sentence);
         }
         self.sentences.push(sentence);
-        self.verdicts
-            .push(signature_verdict(form, check, policy, digest_known));
+        let mut verdict = signature_verdict(form, check, policy, digest_known);
+        for objection in objections {
+            verdict.push_str(&format!(
+                ", {} {}",
+                if objection.refuses {
+                    "refused"
+                } else {
+                    "warned"
+                },
+                objection.reason
+            ));
+        }
+        self.verdicts.push(verdict);
     }
 
     /// The client's verdict on a signature: its details, and the end of the layer's sentence.
