@@ -577,6 +577,17 @@ mod tests {
         record
     }
 
+    /// enable-v3 failing with `c1031daf validity` at `step`.
+    fn validity_error(step: usize) -> Record {
+        record(
+            step,
+            "admin@KM1",
+            "enable-v3",
+            "error c1031daf",
+            Some("validity"),
+        )
+    }
+
     fn transcript(scenario: &str, records: Vec<Record>) -> Transcript {
         Transcript {
             scenario: scenario.to_owned(),
@@ -604,13 +615,7 @@ mod tests {
         transcript(
             "ca/v",
             vec![
-                record(
-                    1,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(1),
                 record(2, "admin@CA", "restart-ca", "ok", None),
                 record(
                     3,
@@ -723,21 +728,9 @@ mod tests {
         let unfixed = transcript(
             "ca/v",
             vec![
-                record(
-                    1,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(1),
                 record(2, "admin@CA", "configure-ca", "ok", None),
-                record(
-                    3,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(3),
             ],
         );
         assert_eq!(
@@ -759,13 +752,7 @@ mod tests {
         let retry_missing = transcript(
             "ca/v",
             vec![
-                record(
-                    1,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(1),
                 record(2, "admin@CA", "configure-ca", "ok", None),
             ],
         );
@@ -785,16 +772,7 @@ mod tests {
 
     #[test]
     fn a_fix_scenario_shows_the_same_move_there_and_fails_while_it_still_produces_it() {
-        let refused = transcript(
-            "ca/v",
-            vec![record(
-                1,
-                "admin@KM1",
-                "enable-v3",
-                "error c1031daf",
-                Some("validity"),
-            )],
-        );
+        let refused = transcript("ca/v", vec![validity_error(1)]);
         let by_plan = Explanation {
             fix: Fix::Scenario("ca/v-fix"),
             ..VALIDITY
