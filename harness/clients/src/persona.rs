@@ -186,6 +186,13 @@ const LEGACY_CIPHERS: &[Cipher] = &[
     Cipher::Rc2Cbc40,
 ];
 const PKCS1_ONLY: &[SignatureKind] = &[SignatureKind::Pkcs1v15];
+/// What today's clients verify: RSA in both paddings, ECDSA (RFC 5753) and Ed25519 (RFC 8419).
+const TODAYS_SIGNATURES: &[SignatureKind] = &[
+    SignatureKind::Pkcs1v15,
+    SignatureKind::Pss,
+    SignatureKind::Ecdsa,
+    SignatureKind::Ed25519,
+];
 const PKCS1_TRANSPORT_ONLY: &[KeyTransportKind] = &[KeyTransportKind::Pkcs1v15];
 const V3_ONLY: &[CertificateVersion] = &[CertificateVersion::V3];
 const EVERY_FORM: &[SignForm] = &[SignForm::None, SignForm::Clear, SignForm::Opaque];
@@ -301,7 +308,7 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
-        signature_schemes: &[SignatureKind::Pkcs1v15, SignatureKind::Pss],
+        signature_schemes: TODAYS_SIGNATURES,
         key_transports: &[KeyTransportKind::Pkcs1v15, KeyTransportKind::Oaep],
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
