@@ -398,6 +398,16 @@ pub const EXPLANATIONS: &[Explanation] = &[
     },
     Explanation {
         id: None,
+        reason: "date-differs-from-signing-time",
+        rule: "MSG-08",
+        scenario: "messaging/todays-clients",
+        combination: None,
+        fix: &[],
+        cause: "The message's Date header is further from the signature's signing time than the reader's client tolerates (an hour for Thunderbird): a gateway re-stamped it, or the sender's clock was wrong.",
+        remedy: "Nothing in the signature is wrong; find what rewrites the Date header, or set the sender's clock.",
+    },
+    Explanation {
+        id: None,
         reason: "default-admin-password",
         rule: "KM-16",
         scenario: "km/passwords",
@@ -765,6 +775,16 @@ pub const EXPLANATIONS: &[Explanation] = &[
         fix: &[7],
         cause: "The KM service is stopped, so it cannot do what was asked.",
         remedy: "Start the KM service with its startup password (start-km).",
+    },
+    Explanation {
+        id: None,
+        reason: "sha1-signature",
+        rule: "MSG-08",
+        scenario: "messaging/todays-clients",
+        combination: None,
+        fix: &[11],
+        cause: "The signature's digest is SHA-1, which no longer resists collisions: the modern profile warns, Thunderbird refuses it. The era's clients have no other digest.",
+        remedy: "Sign with SHA-256 from a client that has it.",
     },
     Explanation {
         id: None,
