@@ -153,6 +153,9 @@ pub struct Profile {
     pub no_usable_certificate: Fallback,
     /// When it judges a signer certificate's validity.
     pub judges_validity_at: ValidityTime,
+    /// Whether it accepts a version 1 certificate as an intermediate CA in a signer's chain:
+    /// Windows 2000's chain engine did, today's clients follow RFC 5280 §6.1.4(k) and do not.
+    pub v1_intermediate_cas: bool,
     /// Whether it restores CRLF line ends in a clear-signed part before checking its signature
     /// (MSG-02). RFC 5751 §3.1.1 makes CRLF the canonical form, and today's clients (as OpenSSL
     /// and Bouncy Castle do) canonicalise text they were handed with bare LFs; the era's clients
@@ -236,6 +239,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -262,6 +266,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -288,6 +293,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -314,6 +320,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
         restores_crlf: false,
         smtp_retries: 3,
         key_sizes: LEGACY_KEY_SIZES,
@@ -340,6 +347,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::SubjectKeyIdentifier,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
+        v1_intermediate_cas: false,
         restores_crlf: true,
         smtp_retries: 1,
         key_sizes: MODERN_KEY_SIZES,
@@ -366,6 +374,7 @@ pub const PROFILES: &[Profile] = &[
         identifier: IdentifierKind::SubjectKeyIdentifier,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
+        v1_intermediate_cas: false,
         restores_crlf: true,
         smtp_retries: 1,
         key_sizes: MODERN_KEY_SIZES,

@@ -574,6 +574,7 @@ fn policy_of(
         crls: reader.crls,
         now: reader.now,
         judged_at: reader.profile.judges_validity_at,
+        v1_intermediate_cas: reader.profile.v1_intermediate_cas,
     };
     Some(judge(
         signer,

@@ -928,6 +928,16 @@ pub const EXPLANATIONS: &[Explanation] = &[
     },
     Explanation {
         id: None,
+        reason: "v1-intermediate-ca",
+        rule: "MSG-08",
+        scenario: "messaging/v1-subordinate",
+        combination: None,
+        fix: &[],
+        cause: "A version 1 certificate, which has no basic constraints to say it is a CA, stands between the signer and the trusted root. Windows 2000 accepted it; today's clients follow RFC 5280 §6.1.4(k) and reject it.",
+        remedy: "Have the parent re-certify the subordinate CA with a version 3 certificate whose basic constraints say it is a CA.",
+    },
+    Explanation {
+        id: None,
         reason: "wrong-startup-password",
         rule: "KM-16",
         scenario: "km/passwords",

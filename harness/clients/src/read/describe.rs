@@ -549,6 +549,9 @@ fn chain_text(verdict: &ChainVerdict) -> String {
         ChainVerdict::UnknownCriticalExtension { subject, oid } => {
             format!("unknown-critical-extension ({subject}: {oid})")
         }
+        ChainVerdict::V1IntermediateCa { subject } => format!(
+            "v1-intermediate-ca ({subject} is a version 1 certificate used as a CA, RFC 5280 §6.1.4(k))"
+        ),
         ChainVerdict::Malformed { detail } => format!("malformed-certificate ({detail})"),
     }
 }
