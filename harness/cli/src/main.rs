@@ -113,6 +113,9 @@ struct GenLoadArgs {
     /// The scenario's seed; it also picks who writes to whom.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Every user's RSA key size in bits.
+    #[arg(long, default_value_t = scenario::LOAD_KEY_SIZE)]
+    key_size: u32,
     /// Where to write the scenario (default: standard output).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
@@ -229,6 +232,7 @@ fn gen_load(args: &GenLoadArgs) -> anyhow::Result<Exit> {
         users: args.users,
         messages: args.messages,
         seed: args.seed,
+        key_size: args.key_size,
     };
     let text = match scenario::load_scenario(shape) {
         Ok(text) => text,

@@ -194,7 +194,15 @@ fn bench_measures_every_figure_and_writes_the_report() {
         assert!(stdout.contains(figure), "{figure} missing from {stdout}");
         assert!(stdout.contains(goal), "{goal} missing from {stdout}");
     }
-    assert!(stdout.contains("20 users, 10 messages: "), "{stdout}");
+    for load in [
+        "20 users, 10 messages, 1024-bit keys: ",
+        "20 users, 10 messages, 2048-bit keys: ",
+        "engine call with a 1024-bit key, openssl: ",
+        "engine call with a 2048-bit key, openssl: ",
+        "over one kept-open connection instead",
+    ] {
+        assert!(stdout.contains(load), "{load} missing from {stdout}");
+    }
     let written = std::fs::read_to_string(&report).unwrap();
     for row in [
         "| P1 pipeline overhead |",

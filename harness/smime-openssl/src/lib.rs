@@ -10,6 +10,14 @@
 //! [`smime::assemble`], and OpenSSL does the content cipher and raises each padded block to the
 //! recipient's public exponent (`CMS_encrypt` would draw its own random bytes). This is the only
 //! crate that links OpenSSL.
+//!
+//! Parsing a PKCS #8 key through OpenSSL 3's decoders costs about as much as a 1024-bit
+//! signature, so an engine keeps every private key, certificate and recipient public key it has
+//! parsed, keyed by the exact DER bytes it was given (two different encodings never share an
+//! entry), for as long as it lives: a run's users sign and read many messages with the same keys.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use model::{CertificateDer, PrivateKeyDer};
 use openssl::cms::{CMSOptions, CmsContentInfo};
@@ -17,10 +25,10 @@ use openssl::error::ErrorStack;
 use openssl::hash::{MessageDigest, hash};
 use openssl::md::Md;
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::{PKey, Private, Public};
 use openssl::pkey_ctx::PkeyCtx;
 use openssl::provider::Provider;
-use openssl::rsa::Padding;
+use openssl::rsa::{Padding, Rsa};
 use openssl::sign::Signer;
 use openssl::symm;
 use openssl::x509::X509;
@@ -34,10 +42,54 @@ use smime::{
 
 const NAME: &str = "openssl";
 
-/// The OpenSSL engine. It keeps OpenSSL's legacy provider (RC2) loaded while it lives.
+/// The OpenSSL engine. It keeps OpenSSL's legacy provider (RC2) loaded while it lives, and
+/// the keys and certificates it has parsed.
 pub struct OpensslEngine {
     // Dropping the provider unloads it; holding it keeps RC2 available to every call.
     _legacy: Provider,
+    private_keys: Parsed<PKey<Private>>,
+    certificates: Parsed<X509>,
+    recipient_keys: Parsed<Rsa<Public>>,
+}
+
+/// OpenSSL objects parsed from DER, by the DER bytes. Only successful parses are kept, so a
+/// key that does not parse fails the same way on every call. Handing one out clones a
+/// reference (OpenSSL counts them), and the lock is not held while it is used.
+struct Parsed<T> {
+    by_der: Mutex<BTreeMap<Vec<u8>, T>>,
+}
+
+impl<T: Clone> Parsed<T> {
+    fn new() -> Self {
+        Self {
+            by_der: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn get_or_parse(
+        &self,
+        der: &[u8],
+        parse: impl FnOnce(&[u8]) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let cached = self
+            .by_der
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(der)
+            .cloned();
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        // Parsed outside the lock; two threads parsing the same DER at once both get equal
+        // objects and one of them is kept.
+        let parsed = parse(der)?;
+        self.by_der
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(der.to_vec())
+            .or_insert_with(|| parsed.clone());
+        Ok(parsed)
+    }
 }
 
 impl std::fmt::Debug for OpensslEngine {
@@ -54,7 +106,34 @@ impl OpensslEngine {
                 engine: NAME.to_owned(),
                 detail: format!("OpenSSL's legacy provider (RC2) does not load: {e}"),
             })?;
-        Ok(Self { _legacy: legacy })
+        Ok(Self {
+            _legacy: legacy,
+            private_keys: Parsed::new(),
+            certificates: Parsed::new(),
+            recipient_keys: Parsed::new(),
+        })
+    }
+
+    fn certificate(&self, der: &CertificateDer) -> Result<X509, EngineError> {
+        self.certificates.get_or_parse(der.as_bytes(), |der| {
+            X509::from_der(der).map_err(|e| unusable("certificate", e))
+        })
+    }
+
+    fn private_key(&self, der: &PrivateKeyDer) -> Result<PKey<Private>, EngineError> {
+        self.private_keys.get_or_parse(der.as_bytes(), |der| {
+            PKey::private_key_from_pkcs8(der).map_err(|e| unusable("private key", e))
+        })
+    }
+
+    /// The RSA public key of a recipient's certificate.
+    fn recipient_key(&self, der: &CertificateDer) -> Result<Rsa<Public>, EngineError> {
+        self.recipient_keys.get_or_parse(der.as_bytes(), |_| {
+            self.certificate(der)?
+                .public_key()
+                .and_then(|key| key.rsa())
+                .map_err(|e| unusable("recipient key", e))
+        })
     }
 }
 
@@ -73,7 +152,7 @@ impl Engine for OpensslEngine {
         _context: &CallContext<'_>,
         _rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
-        let key = private_key(&request.signer.key)?;
+        let key = self.private_key(&request.signer.key)?;
         let digest = message_digest(request.digest);
         let content_digest = hash(digest, request.content).map_err(openssl_error)?;
         let attributes = SignedAttributes::new(request, &content_digest)?;
@@ -101,10 +180,7 @@ impl Engine for OpensslEngine {
             .map_err(openssl_error)?;
         let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
         for recipient in request.recipients {
-            let public = certificate(&recipient.certificate)?
-                .public_key()
-                .and_then(|key| key.rsa())
-                .map_err(|e| unusable("recipient key", e))?;
+            let public = self.recipient_key(&recipient.certificate)?;
             let size = public.size() as usize;
             // The padding comes from the caller's generator, drawn as the pure-Rust engine's
             // `rsa` crate draws it; OpenSSL only raises the block to the public exponent.
@@ -129,7 +205,8 @@ impl Engine for OpensslEngine {
         // What the message says about itself is read structurally, so the verdicts that do not
         // need a key are worded the same for every engine; the key work is OpenSSL's.
         smime::judge::open_enveloped(message, certificate_der, || {
-            let (Ok(certificate), Ok(key)) = (certificate(certificate_der), private_key(key))
+            let (Ok(certificate), Ok(key)) =
+                (self.certificate(certificate_der), self.private_key(key))
             else {
                 return Decryption::KeyDoesNotOpen {
                     detail: "the certificate or private key does not parse".into(),
@@ -233,15 +310,6 @@ fn message_digest(digest: Digest) -> MessageDigest {
     }
 }
 
-fn certificate(der: &CertificateDer) -> Result<X509, EngineError> {
-    X509::from_der(der.as_bytes()).map_err(|e| unusable("certificate", e))
-}
-
-fn private_key(der: &PrivateKeyDer) -> Result<PKey<Private>, EngineError> {
-    PKey::private_key_from_pkcs8(der.as_bytes()).map_err(|e| unusable("private key", e))
-}
-
-/// OpenSSL's error reasons, joined: the words kmlab maps to verdicts.
 /// Whether `key` unwraps, with the key transport its recipient info names, a content key of
 /// the right length for authenticated-enveloped-data: a message that then fails to decrypt
 /// failed its authentication tag, not the key.
@@ -285,6 +353,7 @@ fn md_of(digest: Digest) -> &'static openssl::md::MdRef {
     }
 }
 
+/// OpenSSL's error reasons, joined: the words kmlab maps to verdicts.
 fn reasons(stack: &ErrorStack) -> String {
     let words: Vec<&str> = stack.errors().iter().filter_map(|e| e.reason()).collect();
     if words.is_empty() {

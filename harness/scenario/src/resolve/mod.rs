@@ -327,8 +327,19 @@ pub(crate) fn resolve(
         })
         .filter_map(|step| step.table.text("user").map(|user| user.value.to_owned()))
         .collect();
+    let mut domain_names: Vec<String> = domains.iter().map(|d| d.name.clone()).collect();
+    for host in &hosts {
+        if !domain_names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&host.domain))
+        {
+            domain_names.push(host.domain.clone());
+        }
+    }
+    let domain_names = Names::from(domain_names);
     let context = steps::StepContext {
         km_names: &km_names,
+        domain_names: &domain_names,
         site_names: &site_names,
         moving_users: &moving_users,
         user_names: &user_names,
