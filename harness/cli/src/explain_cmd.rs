@@ -57,10 +57,11 @@ pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
     let Some(query) = &args.id else {
         for explanation in EXPLANATIONS {
             println!(
-                "{:<40} {:<7} {}",
+                "{:<40} {:<7} {:<44} {}",
                 explanation.key(),
                 explanation.rule,
-                explanation.scenario
+                explanation.scenario,
+                explanation.fix.kind()
             );
         }
         return Ok(Exit::Passed);
