@@ -212,6 +212,17 @@ impl Engine for OpensslEngine {
                     detail: "the certificate or private key does not parse".into(),
                 };
             };
+            // CMS_decrypt answers a key that does not unwrap the content key with a random
+            // content key (against padding oracles), which opens CBC content to garbage one
+            // time in 256: a key that is not the certificate's is refused before it runs.
+            if !certificate
+                .public_key()
+                .is_ok_and(|public| public.public_eq(&key))
+            {
+                return Decryption::KeyDoesNotOpen {
+                    detail: "the private key is not the certificate's".into(),
+                };
+            }
             let parsed = match CmsContentInfo::from_der(message) {
                 Ok(parsed) => parsed,
                 Err(e) => {

@@ -683,14 +683,19 @@ fn resolve_cas(
                 faults.push(fault);
             }
         }
-        if !faults.is_empty() && (kind != CaKind::ThirdParty || role != Some(CaRole::Root)) {
+        // A third-party root may have any fault (CA-09); a subordinate only a version 1
+        // certificate from its parent (MSG-08's path validation).
+        let allowed = (kind == CaKind::ThirdParty && role == Some(CaRole::Root))
+            || (matches!(role, Some(CaRole::Subordinate { .. }))
+                && faults == [CaFault::NotWellFormed]);
+        if !faults.is_empty() && !allowed {
             r.problem_with_help(
                 table.span.clone(),
                 format!(
                     "CA `{}` has faults but is not a third-party root",
                     name.value
                 ),
-                "faults reproduce broken third-party roots (CA-09)",
+                "faults reproduce broken third-party roots (CA-09); a subordinate may have only \"not-well-formed\", a version 1 certificate",
             );
         }
         let mut templates = Vec::new();
