@@ -153,6 +153,9 @@ pub struct Profile {
     pub no_usable_certificate: Fallback,
     /// When it judges a signer certificate's validity.
     pub judges_validity_at: ValidityTime,
+    /// Whether it checks a signature wrapped around an encrypted layer (encrypt-then-sign).
+    /// Thunderbird does not: it shows such a message as encrypted and unsigned.
+    pub checks_signature_around_encryption: bool,
     /// Whether it accepts a version 1 certificate as an intermediate CA in a signer's chain:
     /// Windows 2000's chain engine did, today's clients follow RFC 5280 §6.1.4(k) and do not.
     pub v1_intermediate_cas: bool,
@@ -253,6 +256,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
         v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -280,6 +284,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
         v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -307,6 +312,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
         v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -334,6 +340,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
         v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 3,
         key_sizes: LEGACY_KEY_SIZES,
@@ -361,6 +368,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
         v1_intermediate_cas: false,
+        checks_signature_around_encryption: true,
         restores_crlf: true,
         smtp_retries: 1,
         key_sizes: MODERN_KEY_SIZES,
@@ -388,6 +396,7 @@ pub const PROFILES: &[Profile] = &[
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
         v1_intermediate_cas: false,
+        checks_signature_around_encryption: false,
         restores_crlf: true,
         smtp_retries: 1,
         key_sizes: MODERN_KEY_SIZES,
@@ -428,6 +437,24 @@ mod tests {
             assert_eq!(Persona::from_name(persona.name()), Some(persona));
         }
         assert_eq!(PROFILES.len(), Persona::ALL.len());
+    }
+
+    #[test]
+    fn thunderbird_differs_from_modern_only_by_its_own_judgements() {
+        let modern = *Persona::Modern.profile();
+        let thunderbird = *Persona::Thunderbird.profile();
+        assert_eq!(thunderbird.sha1_signatures, Sha1Signatures::Refuse);
+        assert_eq!(thunderbird.date_tolerance, Some(ONE_HOUR));
+        assert!(!thunderbird.checks_signature_around_encryption);
+        let as_modern = Profile {
+            persona: Persona::Modern,
+            name: "modern",
+            sha1_signatures: modern.sha1_signatures,
+            date_tolerance: modern.date_tolerance,
+            checks_signature_around_encryption: modern.checks_signature_around_encryption,
+            ..thunderbird
+        };
+        assert_eq!(as_modern, modern);
     }
 
     #[test]

@@ -116,6 +116,12 @@ pub enum Layer {
     /// A clear-signed layer whose signature the client cannot check (it does not process
     /// S/MIME); the signed part is shown as it is (MSG-01).
     Unchecked,
+    /// A signature wrapped around an encrypted layer, which the client does not check or show
+    /// (Thunderbird's way with encrypt-then-sign, MSG-08); it reads on inside.
+    Ignored {
+        /// Clear (multipart/signed) or opaque (signed-data).
+        form: SignForm,
+    },
 }
 
 /// Something a client's profile holds against a signature the engine checked: an algorithm the
@@ -236,6 +242,15 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 layers.push(Layer::Unchecked);
                 entity = signed;
             }
+            Entity::ClearSigned { signed, .. }
+                if !reader.profile.checks_signature_around_encryption
+                    && wraps_encryption(&signed) =>
+            {
+                layers.push(Layer::Ignored {
+                    form: SignForm::Clear,
+                });
+                entity = signed;
+            }
             Entity::ClearSigned {
                 signed, signature, ..
             } => {
@@ -312,6 +327,16 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 }
                 Ok(CmsSummary::Signed(_)) => {
                     let check = reader.engine.verify(&der, None, &reader.context());
+                    if let Some(inner) = check.content.as_ref().filter(|inner| {
+                        !reader.profile.checks_signature_around_encryption
+                            && wraps_encryption(inner)
+                    }) {
+                        layers.push(Layer::Ignored {
+                            form: SignForm::Opaque,
+                        });
+                        entity = inner.clone();
+                        continue;
+                    }
                     let policy = policy_of(&check, from.as_deref(), reader);
                     let inner = check.content.clone();
                     layers.push(Layer::Signed {
@@ -445,6 +470,18 @@ fn open(
         }
     }
     (None, attempts)
+}
+
+/// Whether `entity` is an encrypted layer: S/MIME enveloped-data or a legacy seal.
+fn wraps_encryption(entity: &[u8]) -> bool {
+    match classify(entity) {
+        Ok(Entity::Sealed { .. }) => true,
+        Ok(Entity::Pkcs7 { der, .. }) => matches!(
+            summarize(&smime::ber::to_der(&der)),
+            Ok(CmsSummary::Enveloped(_))
+        ),
+        _ => false,
+    }
 }
 
 /// The signed part with every bare LF made CRLF, or `None` when it has none (MSG-02: RFC 5751

@@ -117,6 +117,7 @@ impl Reading {
                     *crlf_restored,
                 ),
                 Layer::Unchecked => words.unchecked(),
+                Layer::Ignored { form } => words.ignored(*form),
             }
         }
         let sentences = std::mem::take(&mut words.sentences);
@@ -374,6 +375,16 @@ impl Words<'_> {
         self.sentences
             .push("clear-signed: signature not checked, signed part shown".to_owned());
         self.verdicts.push("clear-signed, not checked".to_owned());
+    }
+
+    fn ignored(&mut self, form: SignForm) {
+        self.text("signature", "ignored");
+        self.sentences.push(format!(
+            "{}-signed around an encrypted layer: signature ignored, as the client ignores one there",
+            form.name()
+        ));
+        self.verdicts
+            .push(format!("{}-signed, ignored", form.name()));
     }
 
     fn content(&mut self, content: &Content) {
