@@ -154,6 +154,13 @@ fn envelope(
     Ok(if encryption.legacy {
         mime::sealed_entity(&enveloped)
     } else {
-        mime::pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData)
+        mime::pkcs7_mime_entity(
+            &enveloped,
+            if encryption.cipher.is_authenticated() {
+                SmimeType::AuthEnvelopedData
+            } else {
+                SmimeType::EnvelopedData
+            },
+        )
     })
 }

@@ -6,8 +6,9 @@
 //! the pure-Rust engine does, so both give the same bytes: signed attributes are laid out by
 //! [`smime::assemble`] (`CMS_sign` would stamp the wall-clock time where kmlab must put the
 //! virtual clock's) and signed with OpenSSL's RSA (PKCS #1 v1.5 signatures are deterministic);
-//! an envelope's content key, IV and each recipient's PKCS #1 v1.5 padding are drawn through
-//! [`smime::assemble`], and OpenSSL does the content cipher and raises each padded block to the
+//! an envelope's content key, IV (a GCM nonce for authenticated-enveloped-data) and each
+//! recipient's PKCS #1 v1.5 padding are drawn through [`smime::assemble`], and OpenSSL does
+//! the content cipher and raises each padded block to the
 //! recipient's public exponent (`CMS_encrypt` would draw its own random bytes). This is the only
 //! crate that links OpenSSL.
 //!
@@ -176,8 +177,20 @@ impl Engine for OpensslEngine {
         // Refused before anything is drawn, so the generator moves as the pure-Rust engine's.
         let algorithm = symmetric(cipher)?;
         let (content_key, iv) = assemble::content_key_and_iv(cipher, rng);
-        let ciphertext = symm::encrypt(algorithm, &content_key, Some(&iv), request.content)
-            .map_err(openssl_error)?;
+        let mut tag = [0u8; assemble::GCM_TAG_LEN];
+        let ciphertext = if cipher.is_authenticated() {
+            symm::encrypt_aead(
+                algorithm,
+                &content_key,
+                Some(&iv),
+                &[],
+                request.content,
+                &mut tag,
+            )
+        } else {
+            symm::encrypt(algorithm, &content_key, Some(&iv), request.content)
+        }
+        .map_err(openssl_error)?;
         let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
         for recipient in request.recipients {
             let public = self.recipient_key(&recipient.certificate)?;
@@ -192,7 +205,18 @@ impl Engine for OpensslEngine {
             wrapped.truncate(length);
             wrapped_keys.push(wrapped);
         }
-        assemble::enveloped_data(cipher, &iv, ciphertext, request.recipients, &wrapped_keys)
+        if cipher.is_authenticated() {
+            assemble::auth_enveloped_data(
+                cipher,
+                &iv,
+                ciphertext,
+                &tag,
+                request.recipients,
+                &wrapped_keys,
+            )
+        } else {
+            assemble::enveloped_data(cipher, &iv, ciphertext, request.recipients, &wrapped_keys)
+        }
     }
 
     fn decrypt(
@@ -364,8 +388,8 @@ fn symmetric(cipher: Cipher) -> Result<symm::Cipher, EngineError> {
         Cipher::DesEde3Cbc => Some(symm::Cipher::des_ede3_cbc()),
         Cipher::Aes128Cbc => Some(symm::Cipher::aes_128_cbc()),
         Cipher::Aes256Cbc => Some(symm::Cipher::aes_256_cbc()),
-        // Read (CMS_decrypt opens authenticated-enveloped-data), never sent.
-        Cipher::Aes128Gcm | Cipher::Aes256Gcm => None,
+        Cipher::Aes128Gcm => Some(symm::Cipher::aes_128_gcm()),
+        Cipher::Aes256Gcm => Some(symm::Cipher::aes_256_gcm()),
     };
     found.ok_or_else(|| EngineError::Unsupported {
         engine: NAME.to_owned(),

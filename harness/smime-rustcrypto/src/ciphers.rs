@@ -1,5 +1,5 @@
 //! Content encryption: AES, Triple DES and RC2 (with its effective key length) in CBC mode
-//! with PKCS #7 padding, and AES-GCM for reading authenticated-enveloped-data.
+//! with PKCS #7 padding, and AES-GCM for authenticated-enveloped-data.
 
 use cipher::block_padding::Pkcs7;
 use cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyIvInit};
@@ -19,7 +19,7 @@ pub(crate) fn encrypt(cipher: Cipher, key: &[u8], iv: &[u8], plaintext: &[u8]) -
             cbc::Encryptor::<rc2::Rc2>::inner_iv_slice_init(rc2, iv)
                 .map(|c| c.encrypt_padded_vec_mut::<Pkcs7>(plaintext))
         }
-        // Authenticated ciphers are refused before this is called.
+        // Authenticated ciphers go through `seal_gcm`.
         Cipher::Aes128Gcm | Cipher::Aes256Gcm => return Vec::new(),
     }
     // Lengths come from `Cipher::key_len` and `Cipher::block_len`, which match the algorithms.
@@ -50,6 +50,42 @@ pub(crate) fn decrypt(cipher: Cipher, key: &[u8], iv: &[u8], ciphertext: &[u8]) 
         }
         Cipher::Aes128Gcm | Cipher::Aes256Gcm => None,
     }
+}
+
+/// Seals `plaintext` with AES-GCM (RFC 5084) under a 12-byte `nonce`, with no additional
+/// authenticated data: the ciphertext and the 16-byte tag, or `None` if the key or nonce has
+/// the wrong length or `cipher` is not AES-GCM.
+pub(crate) fn seal_gcm(
+    cipher: Cipher,
+    key: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    use aes_gcm::aead::consts::U12;
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
+
+    fn seal<C: KeyInit + Aead<NonceSize = U12>>(
+        key: &[u8],
+        nonce: &[u8],
+        plaintext: &[u8],
+    ) -> Option<Vec<u8>> {
+        C::new_from_slice(key)
+            .ok()?
+            .encrypt(Nonce::from_slice(nonce), plaintext)
+            .ok()
+    }
+
+    if nonce.len() != 12 {
+        return None;
+    }
+    let mut sealed = match cipher {
+        Cipher::Aes128Gcm => seal::<Aes128Gcm>(key, nonce, plaintext)?,
+        Cipher::Aes256Gcm => seal::<Aes256Gcm>(key, nonce, plaintext)?,
+        _ => return None,
+    };
+    let tag = sealed.split_off(sealed.len().checked_sub(smime::assemble::GCM_TAG_LEN)?);
+    Some((sealed, tag))
 }
 
 /// Opens AES-GCM content (RFC 5084): a 12-byte nonce, a tag of 12 or 16 bytes checked over

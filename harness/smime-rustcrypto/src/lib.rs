@@ -1,5 +1,5 @@
-//! The pure-Rust S/MIME engine: CMS signed-data and enveloped-data built and read with the
-//! RustCrypto stack. Every random byte (content keys, IVs, PKCS #1 padding) comes from the
+//! The pure-Rust S/MIME engine: CMS signed-data, enveloped-data and (AES-GCM)
+//! authenticated-enveloped-data built and read with the RustCrypto stack. Every random byte (content keys, IVs, PKCS #1 padding) comes from the
 //! generator the caller passes, so the same seed gives the same message.
 
 mod ciphers;
@@ -64,14 +64,17 @@ impl Engine for RustCryptoEngine {
         rng: &mut dyn CryptoRngCore,
     ) -> Result<CmsDer, EngineError> {
         let cipher = request.cipher;
-        if cipher.is_authenticated() {
-            return Err(EngineError::Unsupported {
-                engine: NAME.to_owned(),
-                detail: format!("{cipher} is read, not sent"),
-            });
-        }
         let (content_key, iv) = assemble::content_key_and_iv(cipher, rng);
-        let encrypted = ciphers::encrypt(cipher, &content_key, &iv, request.content);
+        let (encrypted, tag) = if cipher.is_authenticated() {
+            let (sealed, tag) = ciphers::seal_gcm(cipher, &content_key, &iv, request.content)
+                .ok_or_else(|| encoding(format!("{cipher} refused its key or nonce")))?;
+            (sealed, Some(tag))
+        } else {
+            (
+                ciphers::encrypt(cipher, &content_key, &iv, request.content),
+                None,
+            )
+        };
 
         let mut wrapped_keys = Vec::with_capacity(request.recipients.len());
         for recipient in request.recipients {
@@ -84,7 +87,19 @@ impl Engine for RustCryptoEngine {
                 .map_err(|e| unusable("recipient key", e))?;
             wrapped_keys.push(wrapped);
         }
-        assemble::enveloped_data(cipher, &iv, encrypted, request.recipients, &wrapped_keys)
+        match tag {
+            Some(tag) => assemble::auth_enveloped_data(
+                cipher,
+                &iv,
+                encrypted,
+                &tag,
+                request.recipients,
+                &wrapped_keys,
+            ),
+            None => {
+                assemble::enveloped_data(cipher, &iv, encrypted, request.recipients, &wrapped_keys)
+            }
+        }
     }
 
     fn decrypt(

@@ -83,9 +83,9 @@ pub enum Cipher {
     Aes128Cbc,
     /// AES-256 in CBC mode.
     Aes256Cbc,
-    /// AES-128 in GCM mode, in authenticated-enveloped-data (RFC 5083/5084): read only.
+    /// AES-128 in GCM mode, in authenticated-enveloped-data (RFC 5083/5084).
     Aes128Gcm,
-    /// AES-256 in GCM mode, in authenticated-enveloped-data (RFC 5083/5084): read only.
+    /// AES-256 in GCM mode, in authenticated-enveloped-data (RFC 5083/5084).
     Aes256Gcm,
 }
 

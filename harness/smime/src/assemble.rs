@@ -137,8 +137,73 @@ pub fn enveloped_data(
     recipients: &[Recipient],
     encrypted_keys: &[Vec<u8>],
 ) -> Result<CmsDer, EngineError> {
+    let (infos, any_key_identifier) = recipient_infos(recipients, encrypted_keys)?;
+    let enveloped = EnvelopedData {
+        version: if any_key_identifier {
+            CmsVersion::V2
+        } else {
+            CmsVersion::V0
+        },
+        originator_info: None,
+        recip_infos: infos,
+        encrypted_content: EncryptedContentInfo {
+            content_type: oids::DATA,
+            content_enc_alg: crate::structure::cipher_algorithm(cipher, iv).map_err(encoding)?,
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(encoding)?),
+        },
+        unprotected_attrs: None,
+    };
+    content_info(oids::ENVELOPED_DATA, &enveloped)
+}
+
+/// An authenticated-enveloped-data `ContentInfo` (RFC 5083) for an AES-GCM `cipher` (RFC
+/// 5084): the `nonce` and the tag's length in the algorithm's `GCMParameters`, no
+/// authenticated attributes, the GCM `tag` as the `mac`; recipient infos as for
+/// [`enveloped_data`]. Its version is always 0.
+pub fn auth_enveloped_data(
+    cipher: Cipher,
+    nonce: &[u8],
+    ciphertext: Vec<u8>,
+    tag: &[u8],
+    recipients: &[Recipient],
+    encrypted_keys: &[Vec<u8>],
+) -> Result<CmsDer, EngineError> {
+    if !cipher.is_authenticated() {
+        return Err(unusable(
+            "cipher",
+            format!("{cipher} is not an authenticated cipher"),
+        ));
+    }
+    let (infos, _) = recipient_infos(recipients, encrypted_keys)?;
+    let enveloped = crate::structure::AuthEnvelopedData {
+        version: CmsVersion::V0,
+        originator_info: None,
+        recip_infos: infos,
+        auth_encrypted_content: EncryptedContentInfo {
+            content_type: oids::DATA,
+            content_enc_alg: crate::structure::cipher_algorithm(cipher, nonce)
+                .map_err(encoding)?,
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(encoding)?),
+        },
+        auth_attrs: None,
+        mac: OctetString::new(tag).map_err(encoding)?,
+        unauth_attrs: None,
+    };
+    content_info(oids::AUTH_ENVELOPED_DATA, &enveloped)
+}
+
+/// The length in bytes of the GCM tag kmlab's envelopes carry (RFC 5084 §3.2: 16 is what
+/// RFC 8551 senders use).
+pub const GCM_TAG_LEN: usize = 16;
+
+/// Key-transport recipient infos, and whether any names its certificate by subject key
+/// identifier (which makes enveloped-data version 2).
+fn recipient_infos(
+    recipients: &[Recipient],
+    encrypted_keys: &[Vec<u8>],
+) -> Result<(RecipientInfos, bool), EngineError> {
     let mut infos = Vec::with_capacity(recipients.len());
-    let mut version = CmsVersion::V0;
+    let mut any_key_identifier = false;
     for (recipient, encrypted_key) in recipients.iter().zip(encrypted_keys) {
         let certificate = parse_certificate(&recipient.certificate)?;
         let (ktri_version, rid) = match recipient.identifier {
@@ -147,7 +212,7 @@ pub fn enveloped_data(
                 RecipientIdentifier::IssuerAndSerialNumber(issuer_and_serial(&certificate)),
             ),
             IdentifierKind::SubjectKeyIdentifier => {
-                version = CmsVersion::V2;
+                any_key_identifier = true;
                 (
                     CmsVersion::V2,
                     RecipientIdentifier::SubjectKeyIdentifier(key_identifier(&certificate)?),
@@ -161,22 +226,14 @@ pub fn enveloped_data(
             enc_key: OctetString::new(encrypted_key.as_slice()).map_err(encoding)?,
         }));
     }
-    let enveloped = EnvelopedData {
-        version,
-        originator_info: None,
-        recip_infos: RecipientInfos(SetOfVec::try_from(infos).map_err(encoding)?),
-        encrypted_content: EncryptedContentInfo {
-            content_type: oids::DATA,
-            content_enc_alg: crate::structure::cipher_algorithm(cipher, iv).map_err(encoding)?,
-            encrypted_content: Some(OctetString::new(ciphertext).map_err(encoding)?),
-        },
-        unprotected_attrs: None,
-    };
-    content_info(oids::ENVELOPED_DATA, &enveloped)
+    Ok((
+        RecipientInfos(SetOfVec::try_from(infos).map_err(encoding)?),
+        any_key_identifier,
+    ))
 }
 
 /// The content key and IV of an envelope, drawn from `rng` in this order (the key, with odd
-/// parity set for Triple DES, then the IV). Every built-in engine draws them the same way, so
+/// parity set for Triple DES, then the IV; for AES-GCM the IV is the 12-byte nonce). Every built-in engine draws them the same way, so
 /// the same generator gives the same envelope whichever engine does the arithmetic.
 pub fn content_key_and_iv(cipher: Cipher, rng: &mut dyn CryptoRngCore) -> (Vec<u8>, Vec<u8>) {
     let mut content_key = vec![0u8; cipher.key_len()];

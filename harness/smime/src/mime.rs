@@ -19,6 +19,8 @@ pub enum SmimeType {
     EnvelopedData,
     /// signed-data (opaque signing)
     SignedData,
+    /// authEnveloped-data (RFC 8551 §3.2.2: authenticated-enveloped-data, AES-GCM)
+    AuthEnvelopedData,
 }
 
 impl SmimeType {
@@ -27,6 +29,7 @@ impl SmimeType {
         match self {
             Self::EnvelopedData => "enveloped-data",
             Self::SignedData => "signed-data",
+            Self::AuthEnvelopedData => "authEnveloped-data",
         }
     }
 }

@@ -608,7 +608,8 @@ pub fn content_cipher(algorithm: &AlgorithmIdentifierOwned) -> Result<(Cipher, V
 }
 
 /// The content-encryption algorithm identifier for `cipher` with its IV (RC2 carries its
-/// effective key length in the parameters too): the inverse of [`content_cipher`].
+/// effective key length in the parameters too, GCM its nonce and tag length): the inverse of
+/// [`content_cipher`].
 pub fn cipher_algorithm(cipher: Cipher, iv: &[u8]) -> der::Result<AlgorithmIdentifierOwned> {
     let parameters = match cipher {
         Cipher::Rc2Cbc40 | Cipher::Rc2Cbc64 | Cipher::Rc2Cbc128 => {
@@ -617,6 +618,11 @@ pub fn cipher_algorithm(cipher: Cipher, iv: &[u8]) -> der::Result<AlgorithmIdent
                 iv: OctetString::new(iv)?,
             })?
         }
+        // RFC 5084 §3.2: the nonce, and the tag length kmlab's envelopes carry.
+        Cipher::Aes128Gcm | Cipher::Aes256Gcm => der::Any::encode_from(&GcmParameters {
+            nonce: OctetString::new(iv)?,
+            icv_len: crate::assemble::GCM_TAG_LEN as u8,
+        })?,
         _ => der::Any::encode_from(&OctetString::new(iv)?)?,
     };
     Ok(AlgorithmIdentifierOwned {
