@@ -400,7 +400,11 @@ fn an_altered_gcm_envelope_reads_content_altered_with_every_engine() {
             let mut altered = der.clone();
             let in_ciphertext = der.len() - 16 - 2 - 1;
             altered[in_ciphertext] ^= 0x20;
-            let context = format!("{} built, {} read, {cipher:?}", builder.name(), reader.name());
+            let context = format!(
+                "{} built, {} read, {cipher:?}",
+                builder.name(),
+                reader.name()
+            );
             assert_eq!(
                 reader.decrypt(&der, &bob.certificate, &bob.key, &CONTEXT),
                 Decryption::Opened {
@@ -409,13 +413,21 @@ fn an_altered_gcm_envelope_reads_content_altered_with_every_engine() {
                 "{context}"
             );
             let verdict = reader.decrypt(&altered, &bob.certificate, &bob.key, &CONTEXT);
-            assert_eq!(verdict.reason(), "content-altered", "{context}: {verdict:?}");
+            assert_eq!(
+                verdict.reason(),
+                "content-altered",
+                "{context}: {verdict:?}"
+            );
             // A changed tag is caught the same way.
             let mut retagged = der.clone();
             let last = retagged.len() - 1;
             retagged[last] ^= 0x01;
             let verdict = reader.decrypt(&retagged, &bob.certificate, &bob.key, &CONTEXT);
-            assert_eq!(verdict.reason(), "content-altered", "{context}: {verdict:?}");
+            assert_eq!(
+                verdict.reason(),
+                "content-altered",
+                "{context}: {verdict:?}"
+            );
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum TransitChange {
     StripTrailingSpace,
     /// A gateway stamps its own Date header, two hours after the one the sender wrote.
     Redate,
+    /// A store damages one character in the middle of the body: for an encrypted message,
+    /// a byte of its encrypted content (the recipient infos come first, the tag last).
+    EditMiddle,
 }
 
 model::named!(TransitChange {
@@ -32,6 +35,7 @@ model::named!(TransitChange {
     EditBody => "edit-body",
     StripTrailingSpace => "strip-trailing-space",
     Redate => "redate",
+    EditMiddle => "edit-middle",
 });
 
 /// How far a re-dating gateway moves the Date header, in seconds.
@@ -68,6 +72,16 @@ impl TransitChange {
                 })
                 .map(|(_, byte)| *byte)
                 .collect(),
+            Self::EditMiddle => {
+                let middle = body_start + (message.len() - body_start) / 2;
+                let offset = message[middle..]
+                    .iter()
+                    .position(u8::is_ascii_alphanumeric)?;
+                let mut changed = message.to_vec();
+                let byte = &mut changed[middle + offset];
+                *byte = if *byte == b'A' { b'B' } else { b'A' };
+                changed
+            }
             Self::EditBody => {
                 let text_start = text_start(message, body_start);
                 let offset = message[text_start..]
@@ -233,6 +247,11 @@ mod tests {
         assert_eq!(first_difference(MESSAGE, &edited).unwrap().column, 7);
         let stripped = TransitChange::StripTrailingSpace.apply(MESSAGE).unwrap();
         assert!(stripped.ends_with(b"private.\r\nbye\r\n"));
+        // The body is 79 bytes from offset 14: its middle, offset 53, is the "d" of "checked".
+        let damaged = TransitChange::EditMiddle.apply(MESSAGE).unwrap();
+        assert_eq!(first_difference(MESSAGE, &damaged).unwrap().column, 40);
+        assert_eq!(damaged[53], b'A');
+        assert_eq!(TransitChange::EditMiddle.apply(&damaged).unwrap()[53], b'B');
     }
 
     #[test]

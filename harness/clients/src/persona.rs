@@ -121,8 +121,8 @@ pub struct Profile {
     /// Content ciphers it can decrypt, strongest first; its SMIMECapabilities and, cut to
     /// its strength, the ciphers it may send with.
     pub ciphers: &'static [Cipher],
-    /// Ciphers it opens but does not send with (today's client reads AES-GCM,
-    /// authenticated-enveloped-data, that kmlab does not build).
+    /// Ciphers it opens but neither announces nor sends with (none of the built-in profiles
+    /// has any today; a profile that read what it cannot build would list it here).
     pub reads_also: &'static [Cipher],
     /// The ciphers it assumes a correspondent reads when it has seen no SMIMECapabilities
     /// from them (RFC 2633 §2.7.1: Triple DES, else RC2/40; RFC 2311: RC2/40; RFC 5751:
@@ -210,6 +210,16 @@ const LEGACY_CIPHERS: &[Cipher] = &[
     Cipher::Rc2Cbc128,
     Cipher::Rc2Cbc64,
     Cipher::Rc2Cbc40,
+];
+/// What today's clients read and announce, most preferred first: AES-GCM
+/// (authenticated-enveloped-data) ahead of AES-CBC, as RFC 8551 §2.7 says to, then Triple DES
+/// for the correspondents of the era.
+const TODAYS_CIPHERS: &[Cipher] = &[
+    Cipher::Aes256Gcm,
+    Cipher::Aes128Gcm,
+    Cipher::Aes256Cbc,
+    Cipher::Aes128Cbc,
+    Cipher::DesEde3Cbc,
 ];
 /// Thunderbird flags a Date header more than this many seconds from the signing time.
 const ONE_HOUR: u32 = 3600;
@@ -353,8 +363,8 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: true,
         smime_encryption: true,
         legacy_security: false,
-        ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
-        reads_also: &[Cipher::Aes256Gcm, Cipher::Aes128Gcm],
+        ciphers: TODAYS_CIPHERS,
+        reads_also: &[],
         unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
@@ -381,8 +391,8 @@ pub const PROFILES: &[Profile] = &[
         processes_smime: true,
         smime_encryption: true,
         legacy_security: false,
-        ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
-        reads_also: &[Cipher::Aes256Gcm, Cipher::Aes128Gcm],
+        ciphers: TODAYS_CIPHERS,
+        reads_also: &[],
         unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
@@ -446,9 +456,11 @@ mod tests {
         assert_eq!(thunderbird.sha1_signatures, Sha1Signatures::Refuse);
         assert_eq!(thunderbird.date_tolerance, Some(ONE_HOUR));
         assert!(!thunderbird.checks_signature_around_encryption);
+        assert_eq!(thunderbird.signature_schemes, NSS_SIGNATURES);
         let as_modern = Profile {
             persona: Persona::Modern,
             name: "modern",
+            signature_schemes: modern.signature_schemes,
             sha1_signatures: modern.sha1_signatures,
             date_tolerance: modern.date_tolerance,
             checks_signature_around_encryption: modern.checks_signature_around_encryption,

@@ -898,6 +898,42 @@ mod tests {
     }
 
     #[test]
+    fn today_s_client_prefers_gcm_when_every_recipient_announced_it() {
+        let bob = user("bob", Persona::Modern);
+        let bob_certificate = encryption_certificate("bob", 2, CertificateVersion::V3);
+        let carol = user("carol", Persona::Thunderbird);
+        let carol_certificate = encryption_certificate("carol", 3, CertificateVersion::V3);
+        let mut alice = equipped("alice", Persona::Modern, CertificateVersion::V3);
+        let todays = Persona::Thunderbird.profile().ciphers.to_vec();
+        assert_eq!(todays[..2], [Cipher::Aes256Gcm, Cipher::Aes128Gcm]);
+        alice.remember_capabilities("bob@contoso.example", todays.clone());
+        alice.remember_capabilities("carol@contoso.example", todays);
+        let both = [
+            to(&bob, Some(&bob_certificate)),
+            to(&carol, Some(&carol_certificate)),
+        ];
+        let plan = plan(&alice, &encrypted(&both)).unwrap();
+        assert_eq!(envelope(&plan).cipher, Cipher::Aes256Gcm);
+        assert_eq!(
+            plan.cipher_choice.last().map(String::as_str),
+            Some("strongest in common: AES-256-GCM")
+        );
+        // One recipient of the era, which announced no GCM: the whole envelope falls back.
+        let dave = user("dave", Persona::Outlook2000);
+        let dave_certificate = encryption_certificate("dave", 4, CertificateVersion::V3);
+        alice.remember_capabilities(
+            "dave@contoso.example",
+            Persona::Outlook2000.profile().ciphers.to_vec(),
+        );
+        let mixed = [
+            to(&bob, Some(&bob_certificate)),
+            to(&dave, Some(&dave_certificate)),
+        ];
+        let plan = super::plan(&alice, &encrypted(&mixed)).unwrap();
+        assert_eq!(envelope(&plan).cipher, Cipher::DesEde3Cbc);
+    }
+
+    #[test]
     fn a_stranger_is_assumed_to_read_what_the_profile_says() {
         let bob = user("bob", Persona::Outlook2000);
         let bob_certificate = encryption_certificate("bob", 2, CertificateVersion::V3);
@@ -929,7 +965,7 @@ mod tests {
                     "cipher-choice",
                     &[
                         "bob announced RC2-40-CBC",
-                        "the sender offers AES-256-CBC, AES-128-CBC, DES-EDE3-CBC",
+                        "the sender offers AES-256-GCM, AES-128-GCM, AES-256-CBC, AES-128-CBC, DES-EDE3-CBC",
                     ]
                 )],
             }
@@ -941,7 +977,7 @@ mod tests {
                 "cipher-choice",
                 &[
                     "bob announced nothing",
-                    "the sender offers AES-256-CBC, AES-128-CBC, DES-EDE3-CBC",
+                    "the sender offers AES-256-GCM, AES-128-GCM, AES-256-CBC, AES-128-CBC, DES-EDE3-CBC",
                 ]
             )]
         );

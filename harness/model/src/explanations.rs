@@ -427,6 +427,16 @@ pub const EXPLANATIONS: &[Explanation] = &[
     },
     Explanation {
         id: None,
+        reason: "content-altered",
+        rule: "MSG-08",
+        scenario: "messaging/modern-gcm",
+        combination: None,
+        fix: Fix::Verdict,
+        cause: "The reader's key opened the content key of an AES-GCM (authenticated-enveloped-data) message, but the authentication tag does not match: the encrypted content, nonce or authenticated attributes changed after sealing.",
+        remedy: "Send the message again unaltered; find what changes mail in transit. The key is the right one.",
+    },
+    Explanation {
+        id: None,
         reason: "csp",
         rule: "CA-03",
         scenario: "ca/csp-fix",

@@ -899,7 +899,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "change",
                 FieldKind::Text,
                 true,
-                "\"rewrap\", \"lf-only\", \"edit-body\", \"strip-trailing-space\" or \"redate\"",
+                "\"rewrap\", \"lf-only\", \"edit-body\", \"edit-middle\", \"strip-trailing-space\" or \"redate\"",
             ),
         ],
         details: &["message", "change", "difference"],

@@ -181,8 +181,7 @@ pub fn auth_enveloped_data(
         recip_infos: infos,
         auth_encrypted_content: EncryptedContentInfo {
             content_type: oids::DATA,
-            content_enc_alg: crate::structure::cipher_algorithm(cipher, nonce)
-                .map_err(encoding)?,
+            content_enc_alg: crate::structure::cipher_algorithm(cipher, nonce).map_err(encoding)?,
             encrypted_content: Some(OctetString::new(ciphertext).map_err(encoding)?),
         },
         auth_attrs: None,

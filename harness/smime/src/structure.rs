@@ -847,6 +847,9 @@ pub fn capabilities(attributes: &x509_cert::attr::Attributes) -> Vec<Capability>
             let cipher = match entry.oid {
                 oids::AES128_CBC => Cipher::Aes128Cbc,
                 oids::AES256_CBC => Cipher::Aes256Cbc,
+                // RFC 8551 §2.7.1: AES-GCM is announced without parameters.
+                oids::AES128_GCM => Cipher::Aes128Gcm,
+                oids::AES256_GCM => Cipher::Aes256Gcm,
                 oids::DES_EDE3_CBC => Cipher::DesEde3Cbc,
                 oids::RC2_CBC => {
                     let bits: u32 = entry.parameters.as_ref()?.decode_as().ok()?;
@@ -894,6 +897,8 @@ mod tests {
     #[test]
     fn capabilities_round_trip() {
         let wanted = [
+            Capability::Cipher(Cipher::Aes256Gcm),
+            Capability::Cipher(Cipher::Aes128Gcm),
             Capability::Cipher(Cipher::Aes128Cbc),
             Capability::Cipher(Cipher::DesEde3Cbc),
             Capability::Cipher(Cipher::Rc2Cbc128),
@@ -902,10 +907,14 @@ mod tests {
         let value = capabilities_value(&wanted).unwrap();
         let attribute = x509_cert::attr::Attribute {
             oid: oids::SMIME_CAPABILITIES,
-            values: der::asn1::SetOfVec::try_from(vec![value]).unwrap(),
+            values: der::asn1::SetOfVec::try_from(vec![value.clone()]).unwrap(),
         };
         let mut attributes = x509_cert::attr::Attributes::new();
         attributes.insert(attribute).unwrap();
         assert_eq!(capabilities(&attributes), wanted);
+        // RFC 8551 §2.7.1: the GCM entries carry no parameters.
+        let list: Vec<AlgorithmIdentifierOwned> = value.decode_as().unwrap();
+        assert_eq!(list[0].oid, oids::AES256_GCM);
+        assert_eq!(list[0].parameters, None);
     }
 }
