@@ -116,7 +116,12 @@ const BODY: &str = "Content-Type: text/plain; charset=us-ascii\r\n\r\nThe second
 /// writes fall inside the certificates' validity as the readers judge it; its standard
 /// output, or a panic with what it said.
 fn run_tool(program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
-    let at = exported().at.to_string().replace('T', " ").replace('Z', "");
+    run_tool_at(exported().at, program, args, dir)
+}
+
+/// [`run_tool`] at the moment `at`.
+fn run_tool_at(at: Timestamp, program: &str, args: &[&str], dir: &Path) -> Vec<u8> {
+    let at = format!("@{}", at.unix());
     let output = Command::new("faketime")
         .arg(at)
         .arg(program)
@@ -372,7 +377,7 @@ fn rows() -> Vec<Row> {
             "SHA-1, RSA PKCS #1 v1.5",
             openssl_signed("sha1", &["-md", "sha1"]),
             "verified, alice",
-            "ok",
+            "warning (sha1-signature)",
             "ok",
         ),
         row(
@@ -402,7 +407,7 @@ fn rows() -> Vec<Row> {
             "SHA-1, RSA-PSS",
             openssl_signed("pss1", &["-md", "sha1", "-keyopt", "rsa_padding_mode:pss"]),
             "verified, alice",
-            "ok",
+            "warning (sha1-signature)",
             "error (signature-scheme-not-supported)",
         ),
         row(
@@ -688,7 +693,8 @@ fn era_profiles_refuse_rsa_pss_and_rsa_oaep_naming_the_algorithm() {
         // The same signer with PKCS #1 v1.5 is one the era's clients verify.
         assert_eq!(inspected(&pkcs1, persona), "ok", "{persona:?}");
     }
-    assert_eq!(inspected(&pss, Persona::Modern), "ok");
+    // Modern verifies RSA-PSS; what it says of this one is about SHA-1 alone.
+    assert_eq!(inspected(&pss, Persona::Modern), "warning (sha1-signature)");
     assert_eq!(inspected(&oaep, Persona::Modern), "ok");
 }
 
@@ -704,6 +710,15 @@ fn edit_signed(der: &[u8], edit: impl FnOnce(&mut SignedData)) -> Vec<u8> {
     }
     .to_der()
     .unwrap()
+}
+
+/// The message with the last bit of its first signer's signature flipped.
+fn flip_signature(message: &[u8]) -> Vec<u8> {
+    edit_signed(message, |signed| {
+        let mut infos = signed.signer_infos.0.clone().into_vec();
+        infos[0].signature = OctetString::new(flip_last(infos[0].signature.as_bytes())).unwrap();
+        signed.signer_infos.0 = infos.try_into().unwrap();
+    })
 }
 
 fn flip_last(bytes: &[u8]) -> Vec<u8> {
@@ -744,12 +759,7 @@ fn tampering_with_a_foreign_signature_is_caught_whatever_its_algorithm() {
             let changed = flip_last(octets.as_bytes());
             *any = der::Any::encode_from(&OctetString::new(changed).unwrap()).unwrap();
         });
-        let signature = edit_signed(&message, |signed| {
-            let mut infos = signed.signer_infos.0.clone().into_vec();
-            infos[0].signature =
-                OctetString::new(flip_last(infos[0].signature.as_bytes())).unwrap();
-            signed.signer_infos.0 = infos.try_into().unwrap();
-        });
+        let signature = flip_signature(&message);
         // Another certificate put in the signer's place, and the signer info made to name it:
         // the signature no longer verifies with the key it names.
         let swapped = edit_signed(&message, |signed| {
@@ -989,4 +999,257 @@ fn a_pkcs12_file_nss_wrote_reads_and_its_key_opens_mail() {
         }
     }
     assert!(read_any, "no exported file held Bob's encryption key");
+}
+
+/// Keys beyond RSA, as other tools write them: a test root (RSA) certifies P-256, P-384,
+/// P-521 and Ed25519 keys for Alice's address. `openssl cms` signs with the EC keys; no tool on the
+/// machine signs CMS with Ed25519 (OpenSSL 3.0 has no default digest for it, Python's
+/// `cryptography` takes RSA and EC keys only), so that message is OpenSSL's P-256 one made
+/// an Ed25519 signer's as RFC 8419 says. Both engines verify each and name the signer,
+/// tampering is caught, the modern profile reads them as valid once it trusts the root,
+/// Thunderbird verifies ECDSA but not Ed25519, and the era profiles refuse them by name
+/// (MSG-08, MSG-09).
+#[test]
+fn ecdsa_and_ed25519_signatures_verify_in_both_engines_and_era_profiles_refuse_them() {
+    let keys = exported();
+    let dir = keys.work.join("beyond-rsa");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    // Certificates made the day before the messages are signed and read.
+    let day_before = Timestamp::from_unix(keys.at.unix() - 86_400);
+    let make = |args: &[&str]| run_tool_at(day_before, "openssl", args, &dir);
+    let (root_key, root_cert) = (path("root.key"), path("root.crt"));
+    make(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &root_key,
+        "-out",
+        &root_cert,
+        "-subj",
+        "/CN=Other Root",
+        "-days",
+        "3650",
+    ]);
+    let extensions = path("leaf.ext");
+    std::fs::write(
+        &extensions,
+        format!(
+            "keyUsage = critical, digitalSignature, nonRepudiation\nsubjectAltName = email:{}\n",
+            keys.alice_address
+        ),
+    )
+    .unwrap();
+    let pem = |file: &str| {
+        der::pem::decode_vec(&std::fs::read(file).unwrap())
+            .unwrap()
+            .1
+    };
+    let root = CertificateDer::new(pem(&root_cert));
+    // A key of `kind` and its certificate from the test root: the files' paths.
+    let issue = |kind: &str, genpkey: &[&str]| {
+        let (key, csr, cert) = (
+            path(&format!("{kind}.key")),
+            path(&format!("{kind}.csr")),
+            path(&format!("{kind}.crt")),
+        );
+        let mut args = vec!["genpkey"];
+        args.extend_from_slice(genpkey);
+        args.extend_from_slice(&["-out", &key]);
+        make(&args);
+        let subject = format!("/CN=alice/emailAddress={}", keys.alice_address);
+        make(&["req", "-new", "-key", &key, "-out", &csr, "-subj", &subject]);
+        make(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &root_cert,
+            "-CAkey",
+            &root_key,
+            "-set_serial",
+            "7",
+            "-days",
+            "365",
+            "-extfile",
+            &extensions,
+            "-out",
+            &cert,
+        ]);
+        (key, cert)
+    };
+    let mut messages = Vec::new();
+    for (kind, curve, digest) in [
+        ("p256", "P-256", "sha256"),
+        ("p384", "P-384", "sha384"),
+        ("p521", "P-521", "sha512"),
+    ] {
+        let (key, cert) = issue(
+            kind,
+            &[
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                &format!("ec_paramgen_curve:{curve}"),
+            ],
+        );
+        let signed = openssl_cms(
+            &format!("beyond-rsa-{kind}"),
+            &[
+                "-sign",
+                "-nodetach",
+                "-signer",
+                &cert,
+                "-inkey",
+                &key,
+                "-md",
+                digest,
+            ],
+        );
+        messages.push((
+            kind,
+            signed,
+            pem(&cert),
+            "1.2.840.10045.2.1 (id-ecPublicKey)",
+        ));
+    }
+    let (ed_key, ed_cert) = issue("ed25519", &["-algorithm", "ED25519"]);
+    let ed_cert = pem(&ed_cert);
+    // PKCS #8 for Ed25519 ends with the 32-byte private key (RFC 8410 §7).
+    let ed_private = pem(&ed_key);
+    let seed: [u8; 32] = ed_private[ed_private.len() - 32..].try_into().unwrap();
+    let ed_signer = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let ed_signed = edit_signed(&messages[0].1, |signed| {
+        use sha2::Digest as _;
+        let certificate = x509_cert::Certificate::from_der(&ed_cert).unwrap();
+        let sha512 = spki::AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc5912::ID_SHA_512,
+            parameters: None,
+        };
+        signed.digest_algorithms = vec![sha512.clone()].try_into().unwrap();
+        let mut infos = signed.signer_infos.0.clone().into_vec();
+        let info = &mut infos[0];
+        info.sid = SignerIdentifier::IssuerAndSerialNumber(cms::cert::IssuerAndSerialNumber {
+            issuer: certificate.tbs_certificate.issuer.clone(),
+            serial_number: certificate.tbs_certificate.serial_number.clone(),
+        });
+        info.digest_alg = sha512;
+        info.signature_algorithm = spki::AlgorithmIdentifierOwned {
+            oid: const_oid::db::rfc8410::ID_ED_25519,
+            parameters: None,
+        };
+        let digest = sha2::Sha512::digest(BODY.as_bytes());
+        let mut attributes = info.signed_attrs.clone().unwrap().into_vec();
+        for attribute in &mut attributes {
+            if attribute.oid == const_oid::db::rfc5911::ID_MESSAGE_DIGEST {
+                attribute.values = vec![
+                    der::Any::encode_from(&OctetString::new(digest.to_vec()).unwrap()).unwrap(),
+                ]
+                .try_into()
+                .unwrap();
+            }
+        }
+        let attributes: x509_cert::attr::Attributes = attributes.try_into().unwrap();
+        use ed25519_dalek::Signer as _;
+        let signature = ed_signer.sign(&attributes.to_der().unwrap());
+        info.signature = OctetString::new(signature.to_bytes().to_vec()).unwrap();
+        info.signed_attrs = Some(attributes);
+        signed.signer_infos.0 = infos.try_into().unwrap();
+        signed.certificates = Some(
+            der::asn1::SetOfVec::try_from(vec![cms::cert::CertificateChoices::Certificate(
+                certificate,
+            )])
+            .unwrap()
+            .into(),
+        );
+    });
+    messages.push(("ed25519", ed_signed, ed_cert, "1.3.101.112 (Ed25519)"));
+
+    let context = CallContext::new(keys.at, &[]);
+    for (kind, signed, certificate, oid) in messages {
+        let certificate = CertificateDer::new(certificate);
+        let verdict = |engine: &dyn Engine, message: &[u8]| {
+            let check = engine.verify(message, None, &context);
+            assert_eq!(check.signer.as_ref(), Some(&certificate), "{kind}: signer");
+            check.status
+        };
+        let tampered_content = {
+            let body = b"second-quarter";
+            let at = signed.windows(body.len()).position(|w| w == body).unwrap();
+            let mut changed = signed.clone();
+            changed[at] ^= 0x20;
+            changed
+        };
+        let tampered_signature = flip_signature(&signed);
+        for engine in [&RustCryptoEngine as &dyn Engine, &openssl_engine()] {
+            assert_eq!(
+                verdict(engine, &signed),
+                SignatureStatus::Verified,
+                "{kind} {}",
+                engine.name()
+            );
+            assert_eq!(
+                verdict(engine, &tampered_content),
+                SignatureStatus::DigestMismatch,
+                "{kind} {}",
+                engine.name()
+            );
+            assert_eq!(
+                verdict(engine, &tampered_signature),
+                SignatureStatus::SignatureInvalid,
+                "{kind} {}",
+                engine.name()
+            );
+        }
+        let raw = message(
+            &MessageHeaders {
+                from: keys.alice_address.clone(),
+                to: vec![keys.bob_address.clone()],
+                subject: format!("signed with {kind}"),
+                date: "Thu, 1 Mar 2001 09:00:00 +0000".into(),
+                message_id: format!("{kind}@example"),
+            },
+            &pkcs7_mime_entity(&CmsDer::new(signed.clone()), SmimeType::SignedData),
+        );
+        for persona in [
+            Persona::Modern,
+            Persona::Thunderbird,
+            Persona::Outlook2000,
+            Persona::Outlook98,
+        ] {
+            let mut inspector = Inspector::from_artifacts(&keys.scenario, "bob").unwrap();
+            inspector.client.persona = persona;
+            inspector.client.trust_root(root.clone());
+            for engine in [&RustCryptoEngine as &dyn Engine, &openssl_engine()] {
+                let record = inspector.inspect("beyond-rsa.eml", &raw, engine).record;
+                if persona == Persona::Thunderbird && kind != "ed25519" {
+                    // NSS verifies ECDSA; what else Thunderbird flags (the Date header) is its
+                    // own test's.
+                    assert_ne!(
+                        record.reason.as_deref(),
+                        Some("signature-scheme-not-supported"),
+                        "{kind} {persona:?}: {record:?}"
+                    );
+                } else if persona == Persona::Modern {
+                    assert_eq!(
+                        record.outcome,
+                        Outcome::Ok,
+                        "{kind} {persona:?}: {record:?}"
+                    );
+                } else {
+                    assert_eq!(
+                        record.reason.as_deref(),
+                        Some("signature-scheme-not-supported"),
+                        "{kind} {persona:?}: {record:?}"
+                    );
+                    let details = format!("{:?}", record.details);
+                    assert!(details.contains(oid), "{kind} {persona:?}: {details}");
+                }
+            }
+        }
+    }
 }

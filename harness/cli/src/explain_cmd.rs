@@ -57,10 +57,11 @@ pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
     let Some(query) = &args.id else {
         for explanation in EXPLANATIONS {
             println!(
-                "{:<40} {:<7} {}",
+                "{:<40} {:<7} {:<44} {}",
                 explanation.key(),
                 explanation.rule,
-                explanation.scenario
+                explanation.scenario,
+                explanation.fix.kind()
             );
         }
         return Ok(Exit::Passed);
@@ -72,16 +73,26 @@ pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::BadInput);
         }
     };
-    let mut scenarios: Vec<&str> = found.iter().map(|e| e.scenario).collect();
+    let mut scenarios: Vec<&str> = found
+        .iter()
+        .flat_map(|e| std::iter::once(e.scenario).chain(explain::fix_scenario_of(e)))
+        .collect();
     scenarios.sort_unstable();
     scenarios.dedup();
     let runs: Vec<(&str, anyhow::Result<ScenarioRun>)> = scenarios
         .iter()
         .map(|id| (*id, run_built_in(&root, id, key_cache.as_deref())))
         .collect();
+    let plain_run = |id: &str| {
+        runs.iter()
+            .find(|(run_id, _)| *run_id == id)
+            .and_then(|(_, run)| run.as_ref().ok())
+            .and_then(|run| transcript_of(run, None))
+    };
     let explained: Vec<Explained<'_>> = found
         .iter()
         .map(|explanation| {
+            let fixed = explain::fix_scenario_of(explanation).and_then(plain_run);
             let records = runs
                 .iter()
                 .find(|(id, _)| *id == explanation.scenario)
@@ -90,7 +101,7 @@ pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
                     |(_, run)| match run {
                         Err(error) => Err(format!("{error:#}")),
                         Ok(run) => match transcript_of(run, explanation.combination) {
-                            Some(transcript) => explain::show(explanation, transcript),
+                            Some(transcript) => explain::show(explanation, transcript, fixed),
                             None => Err(format!(
                                 "{} has no combination {}",
                                 explanation.scenario,

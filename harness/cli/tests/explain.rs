@@ -78,6 +78,48 @@ fn a_scenario_that_stops_producing_an_explained_cause_fails_the_check() {
 }
 
 #[test]
+fn a_fix_scenario_that_no_longer_fixes_and_a_fix_with_nothing_after_it_fail_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    copy_folder(&workspace().join("scenarios"), &scenarios);
+    // The fix scenario's KM server back on SP2: it is refused as in the scenario it fixes.
+    let fix = scenarios.join("km/sites-and-products-fix.toml");
+    let source = std::fs::read_to_string(&fix).unwrap().replace(
+        "service_pack = \"sp3\"\nsite = \"London\"",
+        "service_pack = \"sp2\"\nsite = \"London\"",
+    );
+    std::fs::write(&fix, source).unwrap();
+    // The retry after the two-way trust is gone: the fix shows nothing.
+    let cross = scenarios.join("km/cross-domain.toml");
+    let source = std::fs::read_to_string(&cross).unwrap();
+    let cut = source.rfind("\n[[step]]\naction = \"enable-v3\"").unwrap();
+    std::fs::write(&cross, &source[..cut]).unwrap();
+    let output = kmlab(
+        &[
+            "explain",
+            "--check",
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "km/sites-and-products-fix still produces `needs-sp3` at step setup, after its fix"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "km/cross-domain has no enable-v3 by admin@KM1 after step 7, the fix of `c1031d9f no-two-way-trust`, to show it fixed"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn the_records_shown_are_the_scenarios_own() {
     for query in [
         "c1031daf",
@@ -190,4 +232,11 @@ fn an_unknown_word_names_the_nearest_and_the_known_ones() {
             .lines()
             .any(|line| line.starts_with("c1031daf validity "))
     );
+    for line in stdout.lines() {
+        let kind = line.split_whitespace().last().unwrap();
+        assert!(
+            ["steps", "scenario", "verdict", "lost"].contains(&kind),
+            "{line}"
+        );
+    }
 }

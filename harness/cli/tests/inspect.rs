@@ -442,12 +442,14 @@ fn without_artifacts_loose_files_make_the_reader() {
         "--at",
         "2001-09-02T12:00:00Z",
     ];
+    // Bob's client signs with SHA-1, which the modern reader checks and warns about (MSG-08).
     let stdout = expect_inspect(
         &loose,
         &scenario,
-        0,
+        1,
         &[
             "    client: modern (128-bit)",
+            "    sha1-signature: SHA-1 (1.3.14.3.2.26) no longer resists collisions",
             // The second pair is the reader's generation 2.
             "    decrypted-with: reader enc#2",
             "opened with reader enc#2",
@@ -458,7 +460,9 @@ fn without_artifacts_loose_files_make_the_reader() {
         ],
     );
     assert!(
-        stdout.starts_with("[inspect] inspect by reader at 2001-09-02T12:00:00Z: ok\n"),
+        stdout.starts_with(
+            "[inspect] inspect by reader at 2001-09-02T12:00:00Z: warning (sha1-signature)\n"
+        ),
         "{stdout}"
     );
 
@@ -494,7 +498,7 @@ fn without_artifacts_loose_files_make_the_reader() {
     expect_inspect(
         &encoded,
         &scenario,
-        0,
+        1,
         &["    decrypted-with: reader enc#2", "    policy: valid"],
     );
 

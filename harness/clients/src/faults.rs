@@ -22,6 +22,8 @@ pub enum TransitChange {
     EditBody,
     /// A relay strips white space at the end of lines.
     StripTrailingSpace,
+    /// A gateway stamps its own Date header, two hours after the one the sender wrote.
+    Redate,
 }
 
 model::named!(TransitChange {
@@ -29,13 +31,35 @@ model::named!(TransitChange {
     LfOnly => "lf-only",
     EditBody => "edit-body",
     StripTrailingSpace => "strip-trailing-space",
+    Redate => "redate",
 });
+
+/// How far a re-dating gateway moves the Date header, in seconds.
+pub const REDATE_SECONDS: i64 = 2 * 3600;
 
 impl TransitChange {
     /// The message after the change, or `None` when the change finds nothing to change.
     pub fn apply(self, message: &[u8]) -> Option<Vec<u8>> {
         let body_start = find(message, b"\r\n\r\n").map_or(0, |at| at + 4);
         let changed = match self {
+            Self::Redate => {
+                let date = mail_parser::MessageParser::new()
+                    .parse_headers(message)?
+                    .date()?
+                    .to_timestamp();
+                let header = &message[..body_start];
+                let line_start = if header.starts_with(b"Date:") {
+                    0
+                } else {
+                    find(header, b"\r\nDate:")? + 2
+                };
+                let line_end = line_start + find(&message[line_start..], b"\r\n")?;
+                let moved = model::Timestamp::from_unix(date + REDATE_SECONDS).to_rfc5322();
+                let mut changed = message[..line_start].to_vec();
+                changed.extend_from_slice(format!("Date: {moved}").as_bytes());
+                changed.extend_from_slice(&message[line_end..]);
+                changed
+            }
             Self::LfOnly => message
                 .iter()
                 .enumerate()
@@ -209,6 +233,17 @@ mod tests {
         assert_eq!(first_difference(MESSAGE, &edited).unwrap().column, 7);
         let stripped = TransitChange::StripTrailingSpace.apply(MESSAGE).unwrap();
         assert!(stripped.ends_with(b"private.\r\nbye\r\n"));
+    }
+
+    #[test]
+    fn redating_moves_the_date_header_two_hours_and_nothing_else() {
+        let message = b"From: a@example\r\nDate: Thu, 01 Mar 2001 09:00:00 +0000\r\nSubject: x\r\n\r\nDate: not a header\r\n";
+        let redated = TransitChange::Redate.apply(message).unwrap();
+        assert_eq!(
+            redated,
+            b"From: a@example\r\nDate: Thu, 01 Mar 2001 11:00:00 +0000\r\nSubject: x\r\n\r\nDate: not a header\r\n"
+        );
+        assert_eq!(TransitChange::Redate.apply(MESSAGE), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Persona {
     OutlookExpress5,
     /// A present-day S/MIME client, for contrast.
     Modern,
+    /// Today's Thunderbird: the modern client with Thunderbird's own judgements.
+    Thunderbird,
 }
 
 /// How a message is signed.
@@ -54,6 +56,19 @@ pub enum ValidityTime {
 }
 
 model::named!(ValidityTime { Reading => "reading", Signing => "signing" });
+
+/// How a client takes a signature whose digest is SHA-1 (MSG-08).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sha1Signatures {
+    /// As any other: the era knew nothing better.
+    Accept,
+    /// Checked, and the reader warned that SHA-1 no longer resists collisions.
+    Warn,
+    /// Not accepted: the signature is an error whatever the maths says.
+    Refuse,
+}
+
+model::named!(Sha1Signatures { Accept => "accept", Warn => "warn", Refuse => "refuse" });
 
 /// A client build's encryption strength (CL-03): the domestic build or the export one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,6 +135,11 @@ pub struct Profile {
     /// Signature schemes it verifies (MSG-08): the era's CryptoAPI knew PKCS #1 v1.5 only, so
     /// an RSA-PSS signature is one it cannot check, whatever its digest.
     pub signature_schemes: &'static [SignatureKind],
+    /// What it makes of a SHA-1 signature (MSG-08).
+    pub sha1_signatures: Sha1Signatures,
+    /// How far, in seconds, the Date header may be from a signature's signing time before the
+    /// client flags the message (MSG-08); `None` when it does not compare them.
+    pub date_tolerance: Option<u32>,
     /// Key transports it unwraps a content key with (MSG-08): RSA-OAEP came after the era, so
     /// an era client cannot open an envelope whose recipient info for its key uses it.
     pub key_transports: &'static [KeyTransportKind],
@@ -133,6 +153,12 @@ pub struct Profile {
     pub no_usable_certificate: Fallback,
     /// When it judges a signer certificate's validity.
     pub judges_validity_at: ValidityTime,
+    /// Whether it checks a signature wrapped around an encrypted layer (encrypt-then-sign).
+    /// Thunderbird does not: it shows such a message as encrypted and unsigned.
+    pub checks_signature_around_encryption: bool,
+    /// Whether it accepts a version 1 certificate as an intermediate CA in a signer's chain:
+    /// Windows 2000's chain engine did, today's clients follow RFC 5280 §6.1.4(k) and do not.
+    pub v1_intermediate_cas: bool,
     /// Whether it restores CRLF line ends in a clear-signed part before checking its signature
     /// (MSG-02). RFC 5751 §3.1.1 makes CRLF the canonical form, and today's clients (as OpenSSL
     /// and Bouncy Castle do) canonicalise text they were handed with bare LFs; the era's clients
@@ -185,7 +211,22 @@ const LEGACY_CIPHERS: &[Cipher] = &[
     Cipher::Rc2Cbc64,
     Cipher::Rc2Cbc40,
 ];
+/// Thunderbird flags a Date header more than this many seconds from the signing time.
+const ONE_HOUR: u32 = 3600;
 const PKCS1_ONLY: &[SignatureKind] = &[SignatureKind::Pkcs1v15];
+/// What today's clients verify: RSA in both paddings, ECDSA (RFC 5753) and Ed25519 (RFC 8419).
+const TODAYS_SIGNATURES: &[SignatureKind] = &[
+    SignatureKind::Pkcs1v15,
+    SignatureKind::Pss,
+    SignatureKind::Ecdsa,
+    SignatureKind::Ed25519,
+];
+/// What NSS, under Thunderbird, verifies in S/MIME: RSA in both paddings and ECDSA.
+const NSS_SIGNATURES: &[SignatureKind] = &[
+    SignatureKind::Pkcs1v15,
+    SignatureKind::Pss,
+    SignatureKind::Ecdsa,
+];
 const PKCS1_TRANSPORT_ONLY: &[KeyTransportKind] = &[KeyTransportKind::Pkcs1v15];
 const V3_ONLY: &[CertificateVersion] = &[CertificateVersion::V3];
 const EVERY_FORM: &[SignForm] = &[SignForm::None, SignForm::Clear, SignForm::Opaque];
@@ -206,12 +247,16 @@ pub const PROFILES: &[Profile] = &[
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         signature_schemes: PKCS1_ONLY,
+        sha1_signatures: Sha1Signatures::Accept,
+        date_tolerance: None,
         key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: &[SignForm::None, SignForm::Clear],
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -230,12 +275,16 @@ pub const PROFILES: &[Profile] = &[
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         signature_schemes: PKCS1_ONLY,
+        sha1_signatures: Sha1Signatures::Accept,
+        date_tolerance: None,
         key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -254,12 +303,16 @@ pub const PROFILES: &[Profile] = &[
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         signature_schemes: PKCS1_ONLY,
+        sha1_signatures: Sha1Signatures::Accept,
+        date_tolerance: None,
         key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 2,
         key_sizes: LEGACY_KEY_SIZES,
@@ -278,12 +331,16 @@ pub const PROFILES: &[Profile] = &[
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
         signature_schemes: PKCS1_ONLY,
+        sha1_signatures: Sha1Signatures::Accept,
+        date_tolerance: None,
         key_transports: PKCS1_TRANSPORT_ONLY,
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::IssuerAndSerial,
         no_usable_certificate: Fallback::SendInClear,
         judges_validity_at: ValidityTime::Reading,
+        v1_intermediate_cas: true,
+        checks_signature_around_encryption: true,
         restores_crlf: false,
         smtp_retries: 3,
         key_sizes: LEGACY_KEY_SIZES,
@@ -301,13 +358,45 @@ pub const PROFILES: &[Profile] = &[
         unknown_capabilities: &[Cipher::Aes128Cbc],
         digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
         signing_digest: Digest::Sha256,
-        signature_schemes: &[SignatureKind::Pkcs1v15, SignatureKind::Pss],
+        signature_schemes: TODAYS_SIGNATURES,
+        sha1_signatures: Sha1Signatures::Warn,
+        date_tolerance: None,
         key_transports: &[KeyTransportKind::Pkcs1v15, KeyTransportKind::Oaep],
         sign_forms: EVERY_FORM,
         default_signing: SignForm::Clear,
         identifier: IdentifierKind::SubjectKeyIdentifier,
         no_usable_certificate: Fallback::Refuse,
         judges_validity_at: ValidityTime::Signing,
+        v1_intermediate_cas: false,
+        checks_signature_around_encryption: true,
+        restores_crlf: true,
+        smtp_retries: 1,
+        key_sizes: MODERN_KEY_SIZES,
+    },
+    Profile {
+        persona: Persona::Thunderbird,
+        name: "thunderbird",
+        certificate_versions: V3_ONLY,
+        enrolls_with_km: true,
+        processes_smime: true,
+        smime_encryption: true,
+        legacy_security: false,
+        ciphers: &[Cipher::Aes256Cbc, Cipher::Aes128Cbc, Cipher::DesEde3Cbc],
+        reads_also: &[Cipher::Aes256Gcm, Cipher::Aes128Gcm],
+        unknown_capabilities: &[Cipher::Aes128Cbc],
+        digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
+        signing_digest: Digest::Sha256,
+        signature_schemes: NSS_SIGNATURES,
+        sha1_signatures: Sha1Signatures::Refuse,
+        date_tolerance: Some(ONE_HOUR),
+        key_transports: &[KeyTransportKind::Pkcs1v15, KeyTransportKind::Oaep],
+        sign_forms: EVERY_FORM,
+        default_signing: SignForm::Clear,
+        identifier: IdentifierKind::SubjectKeyIdentifier,
+        no_usable_certificate: Fallback::Refuse,
+        judges_validity_at: ValidityTime::Signing,
+        v1_intermediate_cas: false,
+        checks_signature_around_encryption: false,
         restores_crlf: true,
         smtp_retries: 1,
         key_sizes: MODERN_KEY_SIZES,
@@ -329,6 +418,7 @@ impl Named for Persona {
         Self::Outlook2000,
         Self::OutlookExpress5,
         Self::Modern,
+        Self::Thunderbird,
     ];
 
     fn name(self) -> &'static str {
@@ -347,6 +437,24 @@ mod tests {
             assert_eq!(Persona::from_name(persona.name()), Some(persona));
         }
         assert_eq!(PROFILES.len(), Persona::ALL.len());
+    }
+
+    #[test]
+    fn thunderbird_differs_from_modern_only_by_its_own_judgements() {
+        let modern = *Persona::Modern.profile();
+        let thunderbird = *Persona::Thunderbird.profile();
+        assert_eq!(thunderbird.sha1_signatures, Sha1Signatures::Refuse);
+        assert_eq!(thunderbird.date_tolerance, Some(ONE_HOUR));
+        assert!(!thunderbird.checks_signature_around_encryption);
+        let as_modern = Profile {
+            persona: Persona::Modern,
+            name: "modern",
+            sha1_signatures: modern.sha1_signatures,
+            date_tolerance: modern.date_tolerance,
+            checks_signature_around_encryption: modern.checks_signature_around_encryption,
+            ..thunderbird
+        };
+        assert_eq!(as_modern, modern);
     }
 
     #[test]

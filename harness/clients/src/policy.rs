@@ -8,7 +8,9 @@ use const_oid::db::rfc5280::{ANY_EXTENDED_KEY_USAGE, ID_KP_EMAIL_PROTECTION};
 use const_oid::db::rfc5912::{SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION};
 use der::{Decode, Encode};
 use model::{CertificateDer, CrlDer, Serial, Timestamp};
-use pki::{CertificateInfo, ChainVerdict, RsaPublicKey, SignatureMemo, timestamp, verify_chain};
+use pki::{
+    CertificateInfo, ChainVerdict, RsaPublicKey, SignatureMemo, timestamp, verify_chain_with,
+};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use x509_cert::crl::CertificateList;
@@ -90,6 +92,8 @@ pub struct TrustInput<'a> {
     pub now: Timestamp,
     /// When the client judges validity.
     pub judged_at: ValidityTime,
+    /// Whether a version 1 certificate may stand in the chain as an intermediate CA.
+    pub v1_intermediate_cas: bool,
 }
 
 /// The policy verdict on a signature.
@@ -197,7 +201,14 @@ fn chain_at(
     at: Timestamp,
     memo: &SignatureMemo,
 ) -> (ChainVerdict, Option<Anchor>) {
-    let by_root = verify_chain(signer, carried, trust.roots, at, memo);
+    let by_root = verify_chain_with(
+        signer,
+        carried,
+        trust.roots,
+        at,
+        memo,
+        trust.v1_intermediate_cas,
+    );
     if by_root.is_valid() {
         return (by_root, Some(Anchor::TrustedRoot));
     }
@@ -206,7 +217,14 @@ fn chain_at(
         ChainVerdict::UntrustedRoot { .. } | ChainVerdict::IssuerNotFound { .. }
     );
     if untrusted && !trust.trust_list.is_empty() {
-        let by_list = verify_chain(signer, carried, trust.trust_list, at, memo);
+        let by_list = verify_chain_with(
+            signer,
+            carried,
+            trust.trust_list,
+            at,
+            memo,
+            trust.v1_intermediate_cas,
+        );
         if by_list.is_valid() {
             return (by_list, Some(Anchor::TrustList));
         }
@@ -421,6 +439,7 @@ mod tests {
             crls,
             now,
             judged_at: ValidityTime::Reading,
+            v1_intermediate_cas: true,
         }
     }
 

@@ -17,9 +17,11 @@ use smime::mime::{Entity, classify};
 use smime::structure::{
     CmsSummary, EnvelopeSummary, KeyTransport, is_unsupported, signature_schemes, summarize,
 };
-use smime::{CallContext, Capability, Cipher, Decryption, Engine, SignatureCheck, SignatureStatus};
+use smime::{
+    CallContext, Capability, Cipher, Decryption, Digest, Engine, SignatureCheck, SignatureStatus,
+};
 
-use crate::persona::{Profile, SignForm, Strength};
+use crate::persona::{Profile, Sha1Signatures, SignForm, Strength};
 use crate::policy::{SignaturePolicy, TrustInput, judge};
 
 mod describe;
@@ -114,6 +116,12 @@ pub enum Layer {
     /// A clear-signed layer whose signature the client cannot check (it does not process
     /// S/MIME); the signed part is shown as it is (MSG-01).
     Unchecked,
+    /// A signature wrapped around an encrypted layer, which the client does not check or show
+    /// (Thunderbird's way with encrypt-then-sign, MSG-08); it reads on inside.
+    Ignored {
+        /// Clear (multipart/signed) or opaque (signed-data).
+        form: SignForm,
+    },
 }
 
 /// Something a client's profile holds against a signature the engine checked: an algorithm the
@@ -206,6 +214,10 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
         .as_ref()
         .and_then(|message| message.subject())
         .map(str::to_owned);
+    let date = headers
+        .as_ref()
+        .and_then(|message| message.date())
+        .map(|date| Timestamp::from_unix(date.to_timestamp()));
     let mut layers = Vec::new();
     let mut entity = raw.to_vec();
     let mut sealed = false;
@@ -230,6 +242,15 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 layers.push(Layer::Unchecked);
                 entity = signed;
             }
+            Entity::ClearSigned { signed, .. }
+                if !reader.profile.checks_signature_around_encryption
+                    && wraps_encryption(&signed) =>
+            {
+                layers.push(Layer::Ignored {
+                    form: SignForm::Clear,
+                });
+                entity = signed;
+            }
             Entity::ClearSigned {
                 signed, signature, ..
             } => {
@@ -247,7 +268,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 layers.push(Layer::Signed {
                     form: SignForm::Clear,
                     digest_known: digest_known(&check, reader),
-                    objections: objections(&signature, reader),
+                    objections: objections(&signature, &check, date, reader),
                     check,
                     policy,
                     crlf_restored,
@@ -306,12 +327,22 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                 }
                 Ok(CmsSummary::Signed(_)) => {
                     let check = reader.engine.verify(&der, None, &reader.context());
+                    if let Some(inner) = check.content.as_ref().filter(|inner| {
+                        !reader.profile.checks_signature_around_encryption
+                            && wraps_encryption(inner)
+                    }) {
+                        layers.push(Layer::Ignored {
+                            form: SignForm::Opaque,
+                        });
+                        entity = inner.clone();
+                        continue;
+                    }
                     let policy = policy_of(&check, from.as_deref(), reader);
                     let inner = check.content.clone();
                     layers.push(Layer::Signed {
                         form: SignForm::Opaque,
                         digest_known: digest_known(&check, reader),
-                        objections: objections(&der, reader),
+                        objections: objections(&der, &check, date, reader),
                         check,
                         policy,
                         crlf_restored: false,
@@ -441,6 +472,18 @@ fn open(
     (None, attempts)
 }
 
+/// Whether `entity` is an encrypted layer: S/MIME enveloped-data or a legacy seal.
+fn wraps_encryption(entity: &[u8]) -> bool {
+    match classify(entity) {
+        Ok(Entity::Sealed { .. }) => true,
+        Ok(Entity::Pkcs7 { der, .. }) => matches!(
+            summarize(&smime::ber::to_der(&der)),
+            Ok(CmsSummary::Enveloped(_))
+        ),
+        _ => false,
+    }
+}
+
 /// The signed part with every bare LF made CRLF, or `None` when it has none (MSG-02: RFC 5751
 /// §3.1.1's canonical form, restored by the clients that do).
 fn restore_crlf(signed: &[u8]) -> Option<Vec<u8>> {
@@ -461,8 +504,16 @@ fn restore_crlf(signed: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// What the reader's profile holds against the signature in `cms` (signed-data, BER or DER).
-fn objections(cms: &[u8], reader: &Reader<'_>) -> Vec<Objection> {
+/// What the reader's profile holds against the signature in `cms` (signed-data, BER or DER)
+/// whose check is `check`, in a message whose Date header says `date`: a signature scheme it
+/// lacks, and, for a signature the engine verified, SHA-1 and a Date header far from the
+/// signing time, as its profile judges them (MSG-08).
+fn objections(
+    cms: &[u8],
+    check: &SignatureCheck,
+    date: Option<Timestamp>,
+    reader: &Reader<'_>,
+) -> Vec<Objection> {
     let profile = reader.profile;
     let mut objections = Vec::new();
     if let Some(kind) = signature_schemes(cms)
@@ -482,7 +533,63 @@ fn objections(cms: &[u8], reader: &Reader<'_>) -> Vec<Objection> {
             ),
         });
     }
+    if check.status != SignatureStatus::Verified {
+        return objections;
+    }
+    if check.digest == Some(Digest::Sha1) {
+        let sha1 = format!("SHA-1 ({})", smime::oids::SHA1);
+        match profile.sha1_signatures {
+            Sha1Signatures::Accept => {}
+            Sha1Signatures::Warn => objections.push(Objection {
+                refuses: false,
+                reason: "sha1-signature",
+                detail: format!(
+                    "{sha1} no longer resists collisions; {} accepts the signature with a warning",
+                    profile.name
+                ),
+            }),
+            Sha1Signatures::Refuse => objections.push(Objection {
+                refuses: true,
+                reason: "sha1-signature",
+                detail: format!("{sha1} signatures are refused by {}", profile.name),
+            }),
+        }
+    }
+    if let (Some(tolerance), Some(date), Some(signed)) =
+        (profile.date_tolerance, date, check.signing_time)
+    {
+        let apart = date.unix().abs_diff(signed.unix());
+        if apart > u64::from(tolerance) {
+            objections.push(Objection {
+                refuses: false,
+                reason: "date-differs-from-signing-time",
+                detail: format!(
+                    "the Date header ({date}) is {} {} the signing time ({signed}); {} flags more than {}",
+                    span(apart),
+                    if date.unix() > signed.unix() { "after" } else { "before" },
+                    profile.name,
+                    span(u64::from(tolerance))
+                ),
+            });
+        }
+    }
     objections
+}
+
+/// A span of seconds in words: `2h 5m`, `1h`, `45m 10s`.
+fn span(seconds: u64) -> String {
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let mut parts = Vec::new();
+    if hours > 0 {
+        parts.push(format!("{hours}h"));
+    }
+    if minutes > 0 {
+        parts.push(format!("{minutes}m"));
+    }
+    if seconds > 0 || parts.is_empty() {
+        parts.push(format!("{seconds}s"));
+    }
+    parts.join(" ")
 }
 
 fn digest_known(check: &SignatureCheck, reader: &Reader<'_>) -> bool {
@@ -504,6 +611,7 @@ fn policy_of(
         crls: reader.crls,
         now: reader.now,
         judged_at: reader.profile.judges_validity_at,
+        v1_intermediate_cas: reader.profile.v1_intermediate_cas,
     };
     Some(judge(
         signer,
@@ -517,7 +625,15 @@ fn policy_of(
 
 #[cfg(test)]
 mod tests {
-    use super::restore_crlf;
+    use super::{restore_crlf, span};
+
+    #[test]
+    fn spans_read_as_hours_minutes_and_seconds() {
+        assert_eq!(span(7200), "2h");
+        assert_eq!(span(3600 + 5 * 60 + 1), "1h 5m 1s");
+        assert_eq!(span(59), "59s");
+        assert_eq!(span(0), "0s");
+    }
 
     #[test]
     fn only_bare_lfs_become_crlf() {

@@ -205,7 +205,7 @@ pub const CATALOGUE: &[Rule] = &[
     },
     Rule {
         id: "MSG-08",
-        summary: "the modern profile reads RFC 8551 mail (SHA-256/384/512, RSA-PSS, RSA-OAEP, AES-GCM); each era profile refuses what it could not use, by a column of the persona table, naming the algorithm and its OID (cipher-not-supported, signature-scheme-not-supported, key-transport-not-supported); AES-GCM content whose tag fails after the key opened it is content-altered, never a wrong key",
+        summary: "the modern profile reads RFC 8551 mail (SHA-256/384/512, RSA-PSS, RSA-OAEP, AES-GCM, ECDSA and Ed25519 signers); each era profile refuses what it could not use, by a column of the persona table, naming the algorithm and its OID (cipher-not-supported, signature-scheme-not-supported, key-transport-not-supported); AES-GCM content whose tag fails after the key opened it is content-altered, never a wrong key; SHA-1 signatures and the Date header against the signing time are judged per profile (era: accepted, not compared; modern: warned, not compared; thunderbird: refused, flagged beyond an hour); a version 1 certificate as an intermediate CA is accepted by the era's profiles and rejected by today's (RFC 5280 §6.1.4(k), v1-intermediate-ca); thunderbird ignores a signature around an encrypted layer",
     },
     Rule {
         id: "MSG-09",

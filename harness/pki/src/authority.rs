@@ -134,7 +134,8 @@ impl std::fmt::Display for ValiditySetting {
 pub enum CaFault {
     /// The root's issuer name differs from its subject name.
     IssuerDiffers,
-    /// The root is not an RFC 5280 CA certificate (version 1, no basic constraints).
+    /// The CA's certificate is not an RFC 5280 CA certificate (version 1, no basic
+    /// constraints): a root signs itself so, a subordinate asks its parent for one.
     NotWellFormed,
 }
 
@@ -329,6 +330,10 @@ pub struct SubordinateRequest {
     pub public_key: RsaPublicKey,
     /// The lifetime it asks for.
     pub lifetime: Duration,
+    /// The certificate version it asks for: version 1 (no extensions, so no basic constraints)
+    /// for a subordinate with the `not-well-formed` fault, as a third-party CA of the era might
+    /// have been certified; version 3 otherwise.
+    pub version: CertificateVersion,
 }
 
 /// A certification authority with its key, certificate and database.
@@ -430,6 +435,11 @@ impl CertificationAuthority {
             subject: self.subject.clone(),
             public_key: self.key.to_public_key(),
             lifetime: self.setup.lifetime,
+            version: if self.setup.faults.contains(&CaFault::NotWellFormed) {
+                CertificateVersion::V1
+            } else {
+                CertificateVersion::V3
+            },
         }
     }
 
@@ -452,14 +462,14 @@ impl CertificationAuthority {
         let not_after = wanted.min(own_not_after);
         let template = CertificateTemplate {
             host_names: Vec::new(),
-            version: CertificateVersion::V3,
+            version: request.version,
             purpose: CertificatePurpose::Authority,
             serial: self.serials.next(),
             subject: request.subject.clone(),
             email: None,
             not_before: now,
             not_after,
-            crl_distribution_point: self.cdp_for(CertificateVersion::V3),
+            crl_distribution_point: self.cdp_for(request.version),
             hash: self.setup.hash,
         };
         let der = self.sign(&template, &request.public_key)?;

@@ -207,6 +207,13 @@ pub enum ChainVerdict {
         /// The extension's object identifier.
         oid: String,
     },
+    /// A version 1 certificate stands between the signer and the trust anchor as a CA: it has
+    /// no basic constraints to say it is one, and RFC 5280 §6.1.4(k) makes a relying party that
+    /// cannot vouch for it otherwise reject it. Windows 2000 accepted it; today's clients do not.
+    V1IntermediateCa {
+        /// The subject of the version 1 certificate.
+        subject: String,
+    },
     /// A certificate did not parse.
     Malformed {
         /// What the parser said.
@@ -224,6 +231,7 @@ impl ChainVerdict {
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not-yet-valid",
             Self::UnknownCriticalExtension { .. } => "unknown-critical-extension",
+            Self::V1IntermediateCa { .. } => "v1-intermediate-ca",
             Self::Malformed { .. } => "malformed-certificate",
         }
     }
@@ -259,12 +267,28 @@ fn unknown_critical_extension(certificate: &Certificate) -> Option<String> {
 /// Builds a chain from `leaf` through `pool` to one of `roots` and checks every certificate's
 /// signature and validity at `at`. Issuers are matched by name and confirmed by signature;
 /// `memo` remembers each signature verdict for the next chain through the same certificates.
+/// A version 1 intermediate CA is accepted, as Windows 2000 accepted it.
 pub fn verify_chain(
     leaf: &CertificateDer,
     pool: &[CertificateDer],
     roots: &[CertificateDer],
     at: Timestamp,
     memo: &SignatureMemo,
+) -> ChainVerdict {
+    verify_chain_with(leaf, pool, roots, at, memo, true)
+}
+
+/// [`verify_chain`], accepting a version 1 certificate as an intermediate CA only when
+/// `v1_intermediates` says so (RFC 5280 §6.1.4(k): without basic constraints, a relying party
+/// that cannot tell by other means that it is a CA rejects it). A trusted root is a trust
+/// anchor and may be version 1 either way.
+pub fn verify_chain_with(
+    leaf: &CertificateDer,
+    pool: &[CertificateDer],
+    roots: &[CertificateDer],
+    at: Timestamp,
+    memo: &SignatureMemo,
+    v1_intermediates: bool,
 ) -> ChainVerdict {
     let parse = |der: &CertificateDer| CertificateInfo::parse(der);
     let mut current = match parse(leaf) {
@@ -316,6 +340,14 @@ pub fn verify_chain(
                 return ChainVerdict::UntrustedRoot { root: info.subject };
             }
             Some((der, info)) => {
+                if !v1_intermediates
+                    && info.version == crate::CertificateVersion::V1
+                    && !roots.contains(&der)
+                {
+                    return ChainVerdict::V1IntermediateCa {
+                        subject: info.subject,
+                    };
+                }
                 current_der = der;
                 current = info;
             }

@@ -23,7 +23,7 @@ pub use certificate::{
     CertificateInfo, CertificatePurpose, CertificateTemplate, CertificateVersion, Issuer,
     SignatureHash, issue_certificate, subject_key_identifier, timestamp, x509_time,
 };
-pub use chain::{ChainVerdict, SignatureMemo, signature_is_valid, verify_chain};
+pub use chain::{ChainVerdict, SignatureMemo, signature_is_valid, verify_chain, verify_chain_with};
 pub use crl::{CrlInfo, RevokedEntry};
 pub use ctl::{CTL_CONTENT_TYPE, TrustList, TrustListInfo, thumbprint};
 pub use hierarchy::{

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 
-use model::explanations::Explanation;
+use model::explanations::{Explanation, Fix};
 
 use crate::record::{DetailValue, Record, Transcript};
 use crate::snapshot::render_record;
@@ -178,22 +178,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// The records of a transcript that show one explanation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown<'a> {
-    /// The last record carrying the cause before the fix (without a fix, the first).
+    /// The last record carrying the cause before the fix (without fix steps, the first).
     pub before: &'a Record,
     /// The fix steps' records.
     pub fix: Vec<&'a Record>,
-    /// The first record after the fix by the same actor doing the same action.
+    /// After the fix steps, the first record by the same actor doing the same action; for a
+    /// fix scenario, that record in the fix scenario's transcript.
     pub after: Option<&'a Record>,
 }
 
-/// The records of `transcript` that show `explanation`, or why they cannot: the scenario no
-/// longer produces the cause, has no such fix step, or still produces it after the fix.
+/// The records of `transcript` (and, for a [`Fix::Scenario`], of the fix scenario's
+/// transcript `fixed`) that show `explanation`, or why they cannot: the scenario no longer
+/// produces the cause, has no such fix step, shows no record after the fix, or still
+/// produces it there.
 pub fn show<'a>(
     explanation: &Explanation,
     transcript: &'a Transcript,
+    fixed: Option<&'a Transcript>,
 ) -> Result<Shown<'a>, String> {
     let key = explanation.key();
-    let first_fix = explanation.fix.iter().copied().min();
+    let steps = explanation.fix.steps();
+    let first_fix = steps.iter().copied().min();
     let mut carrying = transcript
         .records
         .iter()
@@ -211,8 +216,10 @@ pub fn show<'a>(
             None => format!("{} no longer produces `{key}`", explanation.scenario),
         });
     };
+    let same_move =
+        |record: &&Record| record.action == before.action && record.actor == before.actor;
     let mut fix = Vec::new();
-    for step in explanation.fix {
+    for step in steps {
         match transcript
             .records
             .iter()
@@ -227,20 +234,57 @@ pub fn show<'a>(
             }
         }
     }
-    let after = explanation.fix.iter().copied().max().and_then(|last| {
-        transcript.records.iter().find(|record| {
-            record.step >= last
-                && record.step > before.step
-                && record.action == before.action
-                && record.actor == before.actor
-        })
-    });
+    let (after, whose) = match explanation.fix {
+        Fix::Steps(steps) => {
+            let Some(last) = steps.iter().copied().max() else {
+                return Err(format!(
+                    "the explanation of `{key}` in {} names no fix step",
+                    explanation.scenario
+                ));
+            };
+            let after = transcript
+                .records
+                .iter()
+                .filter(|record| record.step >= last && record.step > before.step)
+                .find(same_move);
+            let Some(after) = after else {
+                return Err(format!(
+                    "{} has no {} by {} after step {last}, the fix of `{key}`, to show it fixed",
+                    explanation.scenario, before.action, before.actor
+                ));
+            };
+            (Some(after), explanation.scenario)
+        }
+        Fix::Scenario(fix_scenario) => {
+            let Some(fixed) = fixed else {
+                return Err(format!(
+                    "the fix of `{key}`, scenario {fix_scenario}, was not run"
+                ));
+            };
+            // The same move as often as in the scenario: the second CA installed by a host's
+            // administrator is the second one there too.
+            let occurrence = transcript
+                .records
+                .iter()
+                .take_while(|record| !std::ptr::eq(*record, before))
+                .filter(same_move)
+                .count();
+            let Some(after) = fixed.records.iter().filter(same_move).nth(occurrence) else {
+                return Err(format!(
+                    "{fix_scenario} has no {} by {}, to show `{key}` fixed",
+                    before.action, before.actor
+                ));
+            };
+            (Some(after), fix_scenario)
+        }
+        Fix::Verdict | Fix::Lost => (None, explanation.scenario),
+    };
     if let Some(after) = after
         && carries(after, explanation)
     {
         return Err(format!(
-            "{} still produces `{key}` at step {}, after its fix",
-            explanation.scenario, after.step
+            "{whose} still produces `{key}` at step {}, after its fix",
+            after.label()
         ));
     }
     Ok(Shown { before, fix, after })
@@ -296,13 +340,27 @@ pub fn check(table: &[Explanation], produced: &[Produced<'_>]) -> Vec<String> {
                     .unwrap_or_default()
             )),
             Some(run) => {
-                if let Err(problem) = show(explanation, run.transcript) {
+                let fixed = fix_scenario_of(explanation).and_then(|id| {
+                    produced
+                        .iter()
+                        .find(|run| run.scenario == id && run.combination.is_none())
+                        .map(|run| run.transcript)
+                });
+                if let Err(problem) = show(explanation, run.transcript, fixed) {
                     problems.push(problem);
                 }
             }
         }
     }
     problems
+}
+
+/// The scenario a [`Fix::Scenario`] names.
+pub fn fix_scenario_of(explanation: &Explanation) -> Option<&'static str> {
+    match explanation.fix {
+        Fix::Scenario(id) => Some(id),
+        Fix::Steps(_) | Fix::Verdict | Fix::Lost => None,
+    }
 }
 
 /// Every distinct cause the transcripts' records carry.
@@ -375,12 +433,33 @@ pub fn render_explained(explained: &[Explained<'_>]) -> String {
                 let _ = writeln!(out, "  reproduced by: {}{combination}", scenario_path(e));
             }
         }
-        if e.fix.is_empty() {
-            let _ = writeln!(out, "  fix (no step of the scenario does it): {}", e.remedy);
-        } else {
-            let steps: Vec<String> = e.fix.iter().map(ToString::to_string).collect();
-            let noun = if steps.len() == 1 { "step" } else { "steps" };
-            let _ = writeln!(out, "  fix: {noun} {}: {}", steps.join(", "), e.remedy);
+        match e.fix {
+            Fix::Steps(steps) => {
+                let steps: Vec<String> = steps.iter().map(ToString::to_string).collect();
+                let noun = if steps.len() == 1 { "step" } else { "steps" };
+                let _ = writeln!(out, "  fix: {noun} {}: {}", steps.join(", "), e.remedy);
+            }
+            Fix::Scenario(id) => {
+                let _ = writeln!(
+                    out,
+                    "  fix: as scenarios/{id}.toml sets it up: {}",
+                    e.remedy
+                );
+            }
+            Fix::Verdict => {
+                let _ = writeln!(
+                    out,
+                    "  fix: none needed, this is the right outcome: {}",
+                    e.remedy
+                );
+            }
+            Fix::Lost => {
+                let _ = writeln!(
+                    out,
+                    "  fix: none, what is lost stays lost; to avoid it: {}",
+                    e.remedy
+                );
+            }
         }
         match &item.records {
             Err(problem) => {
@@ -395,10 +474,9 @@ pub fn render_explained(explained: &[Explained<'_>]) -> String {
                         }
                     }
                 };
-                let title = if e.fix.is_empty() {
-                    "transcript"
-                } else {
-                    "before the fix"
+                let title = match e.fix {
+                    Fix::Steps(_) | Fix::Scenario(_) => "before the fix",
+                    Fix::Verdict | Fix::Lost => "transcript",
                 };
                 section(&mut out, title, &[shown.before]);
                 // A fix step that is itself the retry shows once, as "after".
@@ -412,7 +490,11 @@ pub fn render_explained(explained: &[Explained<'_>]) -> String {
                     section(&mut out, "the fix", &fix);
                 }
                 if let Some(after) = shown.after {
-                    section(&mut out, "after the fix", &[after]);
+                    let title = match e.fix {
+                        Fix::Scenario(id) => format!("after the fix (in {id})"),
+                        _ => "after the fix".to_owned(),
+                    };
+                    section(&mut out, &title, &[after]);
                 }
             }
         }
@@ -457,7 +539,9 @@ pub fn explained_json(query: &str, explained: &[Explained<'_>]) -> String {
                 "scenario": e.scenario,
                 "path": scenario_path(e),
                 "combination": e.combination,
-                "fix_steps": e.fix,
+                "fix_kind": e.fix.kind(),
+                "fix_steps": e.fix.steps(),
+                "fix_scenario": fix_scenario_of(e),
                 "before": before,
                 "fix": fix,
                 "after": after,
@@ -493,6 +577,17 @@ mod tests {
         record
     }
 
+    /// enable-v3 failing with `c1031daf validity` at `step`.
+    fn validity_error(step: usize) -> Record {
+        record(
+            step,
+            "admin@KM1",
+            "enable-v3",
+            "error c1031daf",
+            Some("validity"),
+        )
+    }
+
     fn transcript(scenario: &str, records: Vec<Record>) -> Transcript {
         Transcript {
             scenario: scenario.to_owned(),
@@ -511,7 +606,7 @@ mod tests {
         rule: "KM-05",
         scenario: "ca/v",
         combination: None,
-        fix: &[2],
+        fix: Fix::Steps(&[2]),
         cause: "short",
         remedy: "longer",
     };
@@ -520,13 +615,7 @@ mod tests {
         transcript(
             "ca/v",
             vec![
-                record(
-                    1,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(1),
                 record(2, "admin@CA", "restart-ca", "ok", None),
                 record(
                     3,
@@ -542,7 +631,7 @@ mod tests {
     #[test]
     fn the_records_before_and_after_the_fix_come_from_the_transcript() {
         let transcript = fixed();
-        let shown = show(&VALIDITY, &transcript).unwrap();
+        let shown = show(&VALIDITY, &transcript, None).unwrap();
         assert_eq!(shown.before.step, 1);
         assert_eq!(shown.fix.iter().map(|r| r.step).collect::<Vec<_>>(), [2]);
         assert_eq!(shown.after.map(|r| r.step), Some(3));
@@ -571,7 +660,7 @@ mod tests {
         let revoked = Explanation {
             id: None,
             reason: "km-certificate-revoked",
-            fix: &[],
+            fix: Fix::Verdict,
             ..VALIDITY
         };
         assert!(check(&[VALIDITY, revoked], &produced[..0]).len() == 2);
@@ -608,7 +697,7 @@ mod tests {
             Explanation {
                 id: None,
                 reason: "km-certificate-revoked",
-                fix: &[],
+                fix: Fix::Verdict,
                 ..VALIDITY
             },
         ];
@@ -639,35 +728,102 @@ mod tests {
         let unfixed = transcript(
             "ca/v",
             vec![
-                record(
-                    1,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(1),
                 record(2, "admin@CA", "configure-ca", "ok", None),
-                record(
-                    3,
-                    "admin@KM1",
-                    "enable-v3",
-                    "error c1031daf",
-                    Some("validity"),
-                ),
+                validity_error(3),
             ],
         );
         assert_eq!(
-            show(&VALIDITY, &unfixed).unwrap_err(),
+            show(&VALIDITY, &unfixed, None).unwrap_err(),
             "ca/v still produces `c1031daf validity` at step 3, after its fix"
         );
         let missing_step = Explanation {
-            fix: &[9],
+            fix: Fix::Steps(&[9]),
             ..VALIDITY
         };
         assert_eq!(
-            show(&missing_step, &unfixed).unwrap_err(),
+            show(&missing_step, &unfixed, None).unwrap_err(),
             "ca/v has no step 9, the fix of `c1031daf validity`"
         );
+    }
+
+    #[test]
+    fn a_fix_with_nothing_after_it_or_no_steps_fails_the_check() {
+        let retry_missing = transcript(
+            "ca/v",
+            vec![
+                validity_error(1),
+                record(2, "admin@CA", "configure-ca", "ok", None),
+            ],
+        );
+        assert_eq!(
+            show(&VALIDITY, &retry_missing, None).unwrap_err(),
+            "ca/v has no enable-v3 by admin@KM1 after step 2, the fix of `c1031daf validity`, to show it fixed"
+        );
+        let no_steps = Explanation {
+            fix: Fix::Steps(&[]),
+            ..VALIDITY
+        };
+        assert_eq!(
+            show(&no_steps, &retry_missing, None).unwrap_err(),
+            "the explanation of `c1031daf validity` in ca/v names no fix step"
+        );
+    }
+
+    #[test]
+    fn a_fix_scenario_shows_the_same_move_there_and_fails_while_it_still_produces_it() {
+        let refused = transcript("ca/v", vec![validity_error(1)]);
+        let by_plan = Explanation {
+            fix: Fix::Scenario("ca/v-fix"),
+            ..VALIDITY
+        };
+        let planned = transcript(
+            "ca/v-fix",
+            vec![
+                record(1, "admin@CA", "configure-ca", "ok", None),
+                record(
+                    2,
+                    "admin@KM1",
+                    "enable-v3",
+                    "info",
+                    Some("km-certificate-revoked"),
+                ),
+            ],
+        );
+        let shown = show(&by_plan, &refused, Some(&planned)).unwrap();
+        assert_eq!(shown.before.step, 1);
+        assert_eq!(shown.after.map(|record| record.step), Some(2));
+        let text = render_explained(&[Explained {
+            explanation: &by_plan,
+            records: Ok(shown),
+        }]);
+        assert!(
+            text.contains("after the fix (in ca/v-fix):\n    [2] enable-v3"),
+            "{text}"
+        );
+        assert_eq!(
+            show(&by_plan, &refused, Some(&refused)).unwrap_err(),
+            "ca/v-fix still produces `c1031daf validity` at step 1, after its fix"
+        );
+        assert_eq!(
+            show(&by_plan, &refused, None).unwrap_err(),
+            "the fix of `c1031daf validity`, scenario ca/v-fix, was not run"
+        );
+        let produced = [
+            Produced {
+                scenario: "ca/v",
+                combination: None,
+                transcript: &refused,
+            },
+            Produced {
+                scenario: "ca/v-fix",
+                combination: None,
+                transcript: &planned,
+            },
+        ];
+        let mut problems = check(&[by_plan], &produced);
+        problems.retain(|problem| !problem.contains("has no explanation"));
+        assert_eq!(problems, Vec::<String>::new());
     }
 
     #[test]

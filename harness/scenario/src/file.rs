@@ -372,7 +372,7 @@ pub const SECTIONS: &[(&str, &[Field])] = &[
                 "faults",
                 FieldKind::Names,
                 false,
-                "deliberate defects of a third-party root: \"issuer-differs\", \"not-well-formed\"",
+                "deliberate defects: \"issuer-differs\" (a third-party root), \"not-well-formed\" (a version 1 CA certificate, root or subordinate)",
             ),
             key(
                 "missing_template_permissions",

@@ -56,7 +56,7 @@ ca = "ContosoRoot"
 [[user]]
 name = "alice"
 site = "Redmond"
-client = "outlook2000"     # outlook97, outlook98, outlook2000, outlook-express5, modern
+client = "outlook2000"     # outlook97, outlook98, outlook2000, outlook-express5, modern, thunderbird
 
 [[user]]
 name = "bob"

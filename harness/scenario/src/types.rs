@@ -559,6 +559,13 @@ pub enum Action {
         /// The KM server.
         km: KmName,
     },
+    /// Grant a certificate-template permission on an enterprise CA.
+    GrantTemplatePermission {
+        /// The CA.
+        ca: CaName,
+        /// The permission.
+        permission: TemplatePermission,
+    },
     /// Start key recovery.
     Recover {
         /// The KM server, if named.
@@ -570,6 +577,15 @@ pub enum Action {
     LoseKeys {
         /// The user.
         user: UserName,
+    },
+    /// A user moves to another mail client.
+    ChangeClient {
+        /// The user.
+        user: UserName,
+        /// The new client.
+        persona: Persona,
+        /// The new client build's strength.
+        strength: Strength,
     },
     /// Choose the enrollment mode.
     SetEnrollmentMode {
@@ -690,6 +706,13 @@ pub enum Action {
         /// What.
         part: InstalledPart,
     },
+    /// Set up a two-way trust between two Windows domains.
+    AddTrust {
+        /// One domain, as the scenario names it.
+        domain: String,
+        /// The other.
+        with: String,
+    },
 }
 
 /// What `sectool` does to a mailbox.
@@ -744,8 +767,10 @@ impl Action {
             Self::DropDriveMapping { .. } => ActionKind::DropDriveMapping,
             Self::SetConfigurationDirectory { .. } => ActionKind::SetConfigurationDirectory,
             Self::GrantManagePermission { .. } => ActionKind::GrantManagePermission,
+            Self::GrantTemplatePermission { .. } => ActionKind::GrantTemplatePermission,
             Self::Recover { .. } => ActionKind::Recover,
             Self::LoseKeys { .. } => ActionKind::LoseKeys,
+            Self::ChangeClient { .. } => ActionKind::ChangeClient,
             Self::SetEnrollmentMode { .. } => ActionKind::SetEnrollmentMode,
             Self::RenewAll { .. } => ActionKind::RenewAll,
             Self::RevokeUser { .. } => ActionKind::RevokeUser,
@@ -763,6 +788,7 @@ impl Action {
             Self::Forklift { .. } => ActionKind::Forklift,
             Self::UpgradeCa { .. } => ActionKind::UpgradeCa,
             Self::InstallPart { .. } => ActionKind::InstallPart,
+            Self::AddTrust { .. } => ActionKind::AddTrust,
             Self::LiveFetch { .. } => ActionKind::LiveFetch,
             Self::LiveSend { .. } => ActionKind::LiveSend,
         }

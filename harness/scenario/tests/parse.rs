@@ -511,3 +511,54 @@ fn what_an_expectation_rules_out_is_checked_like_what_it_expects() {
         assert!(messages[0].starts_with("test.toml:"), "{messages:#?}");
     }
 }
+
+#[test]
+fn fix_steps_name_domains_permissions_and_clients_that_exist() {
+    let with_steps = |steps: &str| scenario::skeleton("t") + steps;
+    let bad = with_steps(concat!(
+        "\n[[step]]\naction = \"add-trust\"\ndomain = \"CONTOSO\"\nwith = \"PKI\"\n",
+        "\n[[step]]\naction = \"add-trust\"\ndomain = \"CONTOSO\"\nwith = \"CONTOSO\"\n",
+        "\n[[step]]\naction = \"grant-template-permission\"\nca = \"ContosoRoot\"\npermission = \"km-enroll:ExchangeUsers\"\n",
+        "\n[[step]]\naction = \"change-client\"\nuser = \"alice\"\nclient = \"outlook2003\"\n",
+        "\n[[step]]\naction = \"change-client\"\nuser = \"alice\"\nclient = \"modern\"\nstrength = \"40-bit\"\n",
+    ));
+    let messages = parse(&bad).unwrap_err().located_messages();
+    assert_eq!(messages.len(), 5, "{messages:#?}");
+    assert!(
+        messages[0].contains("no domain named `PKI`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].contains("`CONTOSO` is the same domain"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[2].contains("unknown template permission `km-enroll:ExchangeUsers`"),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[3].contains("unknown client `outlook2003`"),
+        "{messages:#?}"
+    );
+    assert!(messages[4].contains("has no 40-bit build"), "{messages:#?}");
+    assert!(
+        messages.iter().all(|m| m.starts_with("test.toml:")),
+        "{messages:#?}"
+    );
+    let good = with_steps(concat!(
+        "\n[[domain]]\nname = \"PKI\"\n",
+        "\n[[step]]\naction = \"add-trust\"\ndomain = \"CONTOSO\"\nwith = \"PKI\"\n",
+        "\n[[step]]\naction = \"grant-template-permission\"\nca = \"ContosoRoot\"\npermission = \"km-enroll:ExchangeUser\"\n",
+        "\n[[step]]\naction = \"change-client\"\nuser = \"alice\"\nclient = \"outlook98\"\nstrength = \"40-bit\"\n",
+    ));
+    let scenario = parse(&good).unwrap();
+    let kinds: Vec<&str> = scenario
+        .steps
+        .iter()
+        .map(|s| s.action.kind().name())
+        .collect();
+    assert!(
+        kinds.ends_with(&["add-trust", "grant-template-permission", "change-client"]),
+        "{kinds:?}"
+    );
+}

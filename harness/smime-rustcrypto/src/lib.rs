@@ -14,9 +14,8 @@ use rand_core::CryptoRngCore;
 use rsa::{Oaep, Pkcs1v15Encrypt, Pkcs1v15Sign, Pss, RsaPrivateKey, RsaPublicKey};
 use smime::assemble::{self, SignedAttributes, encoding, unusable};
 use smime::structure::{
-    CertificateId, KeyTransport, SignatureScheme, algorithm_name, attribute_values,
-    carried_certificates, content_cipher, decode_envelope, is_unsupported, key_transport,
-    signature_scheme,
+    CertificateId, KeyTransport, SignatureScheme, algorithm_name, carried_certificates,
+    content_cipher, decode_envelope, is_unsupported, key_transport, signature_scheme,
 };
 use smime::{
     CallContext, CmsDer, Decryption, Digest, Engine, EngineError, EnvelopeRequest, SignRequest,
@@ -306,97 +305,134 @@ fn verify_signer(
             detail: "the signer's certificate does not parse".into(),
         };
     };
-    let Ok(public_key) = rsa_public_key(&certificate) else {
-        return SignatureStatus::Unsupported {
-            detail: format!(
-                "unsupported signer key {} in the signer's certificate",
-                certificate
-                    .tbs_certificate
-                    .subject_public_key_info
-                    .algorithm
-                    .oid
-            ),
-        };
+    let public_key = match signer_key(&certificate) {
+        Ok(key) => key,
+        Err(detail) if is_unsupported(&detail) => return SignatureStatus::Unsupported { detail },
+        Err(detail) => return SignatureStatus::Malformed { detail },
     };
-    // The signed attributes are hashed with the signature's own hash: PSS names one in its
-    // parameters, PKCS #1 v1.5 uses the digest algorithm.
-    let signature_hash = match scheme {
-        SignatureScheme::Pkcs1v15 => digest,
-        SignatureScheme::Pss { hash, .. } => hash,
+    let signed_bytes = match smime::judge::signed_bytes(info, signed, digest, content, hash) {
+        Ok(bytes) => bytes,
+        Err(status) => return status,
     };
-    let content_digest = hash(digest, content);
-    let signed_bytes = match &info.signed_attrs {
-        Some(attributes) => {
-            let digests = attribute_values(attributes, oids::MESSAGE_DIGEST);
-            let [value] = digests.as_slice() else {
-                return SignatureStatus::Malformed {
-                    detail: format!("{} message-digest attributes", digests.len()),
-                };
+    // What was signed is hashed with the signature's own hash: PKCS #1 v1.5 uses the digest
+    // algorithm, PSS and ECDSA name theirs; Ed25519 signs the bytes themselves.
+    let signature = info.signature.as_bytes();
+    let verified = match (scheme, &public_key) {
+        (SignatureScheme::Pkcs1v15, SignerKey::Rsa(key)) => key
+            .verify(padding(digest), &hash(digest, &signed_bytes), signature)
+            .is_ok(),
+        (SignatureScheme::Pss { hash: h, salt_len }, SignerKey::Rsa(key)) => key
+            .verify(
+                Pss {
+                    blinded: false,
+                    digest: dyn_digest(h),
+                    salt_len,
+                },
+                &hash(h, &signed_bytes),
+                signature,
+            )
+            .is_ok(),
+        (SignatureScheme::Ecdsa { hash: h }, SignerKey::P256(key)) => {
+            use ecdsa::signature::hazmat::PrehashVerifier as _;
+            p256::ecdsa::DerSignature::from_bytes(signature)
+                .is_ok_and(|sig| key.verify_prehash(&hash(h, &signed_bytes), &sig).is_ok())
+        }
+        (SignatureScheme::Ecdsa { hash: h }, SignerKey::P384(key)) => {
+            use ecdsa::signature::hazmat::PrehashVerifier as _;
+            p384::ecdsa::DerSignature::from_bytes(signature)
+                .is_ok_and(|sig| key.verify_prehash(&hash(h, &signed_bytes), &sig).is_ok())
+        }
+        (SignatureScheme::Ecdsa { hash: h }, SignerKey::P521(key)) => {
+            use ecdsa::signature::hazmat::PrehashVerifier as _;
+            p521::ecdsa::Signature::from_der(signature)
+                .is_ok_and(|sig| key.verify_prehash(&hash(h, &signed_bytes), &sig).is_ok())
+        }
+        (SignatureScheme::Ed25519, SignerKey::Ed25519(key)) => {
+            ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify_strict(&signed_bytes, &sig).is_ok())
+        }
+        (scheme, key) => {
+            return SignatureStatus::Malformed {
+                detail: format!(
+                    "a {} signature by a {} key",
+                    scheme.kind().name(),
+                    key.name()
+                ),
             };
-            let Ok(claimed) = value.decode_as::<OctetString>() else {
-                return SignatureStatus::Malformed {
-                    detail: "message-digest is not an OCTET STRING".into(),
-                };
-            };
-            let types = attribute_values(attributes, oids::CONTENT_TYPE);
-            let content_type_ok = matches!(types.as_slice(), [t] if t.decode_as::<der::asn1::ObjectIdentifier>().is_ok_and(|oid| oid == signed.encap_content_info.econtent_type));
-            if !content_type_ok {
-                return SignatureStatus::Malformed {
-                    detail: "content-type attribute missing or wrong".into(),
-                };
-            }
-            // RFC 5652 §11.3: at most one signing-time attribute, with one value, a Time.
-            let times = attribute_values(attributes, oids::SIGNING_TIME);
-            match times.as_slice() {
-                [] => {}
-                [time] => {
-                    let parsed = time
-                        .to_der()
-                        .ok()
-                        .and_then(|der| x509_cert::time::Time::from_der(&der).ok());
-                    if parsed.is_none() {
-                        return SignatureStatus::Malformed {
-                            detail: "signing-time is not a UTCTime or GeneralizedTime".into(),
-                        };
-                    }
-                }
-                more => {
-                    return SignatureStatus::Malformed {
-                        detail: format!("{} signing-time values", more.len()),
-                    };
-                }
-            }
-            if claimed.as_bytes() != content_digest.as_slice() {
-                return SignatureStatus::DigestMismatch;
-            }
-            match attributes.to_der() {
-                Ok(der) => hash(signature_hash, &der),
-                Err(e) => {
-                    return SignatureStatus::Malformed {
-                        detail: e.to_string(),
-                    };
-                }
+        }
+    };
+    if verified {
+        SignatureStatus::Verified
+    } else {
+        SignatureStatus::SignatureInvalid
+    }
+}
+
+/// A signer's public key, of any kind kmlab verifies.
+enum SignerKey {
+    Rsa(RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    P521(p521::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl SignerKey {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Rsa(_) => "RSA",
+            Self::P256(_) => "P-256",
+            Self::P384(_) => "P-384",
+            Self::P521(_) => "P-521",
+            Self::Ed25519(_) => "Ed25519",
+        }
+    }
+}
+
+/// The signer's key from its certificate, or `unsupported …` naming what it is (MSG-09).
+fn signer_key(certificate: &Certificate) -> Result<SignerKey, String> {
+    let spki = &certificate.tbs_certificate.subject_public_key_info;
+    let bits = spki.subject_public_key.raw_bytes();
+    let unusable = |what: &str, e: &dyn std::fmt::Display| format!("the signer's {what} key: {e}");
+    match spki.algorithm.oid {
+        oids::RSA_ENCRYPTION => rsa_public_key(certificate)
+            .map(SignerKey::Rsa)
+            .map_err(|e| unusable("RSA", &e)),
+        oids::EC_PUBLIC_KEY => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
+            match curve {
+                Some(oids::SECP256R1) => p256::ecdsa::VerifyingKey::from_sec1_bytes(bits)
+                    .map(SignerKey::P256)
+                    .map_err(|e| unusable("P-256", &e)),
+                Some(oids::SECP384R1) => p384::ecdsa::VerifyingKey::from_sec1_bytes(bits)
+                    .map(SignerKey::P384)
+                    .map_err(|e| unusable("P-384", &e)),
+                Some(oids::SECP521R1) => p521::ecdsa::VerifyingKey::from_sec1_bytes(bits)
+                    .map(SignerKey::P521)
+                    .map_err(|e| unusable("P-521", &e)),
+                Some(other) => Err(format!(
+                    "{} curve {} in the signer's certificate",
+                    smime::structure::UNSUPPORTED,
+                    algorithm_name(&other)
+                )),
+                None => Err("the signer's EC key names no curve".into()),
             }
         }
-        None => content_digest,
-    };
-    let verified = match scheme {
-        SignatureScheme::Pkcs1v15 => {
-            public_key.verify(padding(digest), &signed_bytes, info.signature.as_bytes())
-        }
-        SignatureScheme::Pss { hash, salt_len } => public_key.verify(
-            Pss {
-                blinded: false,
-                digest: dyn_digest(hash),
-                salt_len,
-            },
-            &signed_bytes,
-            info.signature.as_bytes(),
-        ),
-    };
-    match verified {
-        Ok(()) => SignatureStatus::Verified,
-        Err(_) => SignatureStatus::SignatureInvalid,
+        oids::ED25519 => <[u8; 32]>::try_from(bits)
+            .map_err(|_| format!("the signer's Ed25519 key has {} bytes", bits.len()))
+            .and_then(|bytes| {
+                ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|e| unusable("Ed25519", &e))
+            })
+            .map(SignerKey::Ed25519),
+        other => Err(format!(
+            "{} signer key {} in the signer's certificate",
+            smime::structure::UNSUPPORTED,
+            algorithm_name(&other)
+        )),
     }
 }
 

@@ -9,8 +9,8 @@
 use model::CertificateDer;
 
 use crate::structure::{
-    CertificateId, algorithm_name, carried_certificates, content_cipher, is_unsupported,
-    key_transport,
+    CertificateId, algorithm_name, attribute_values, carried_certificates, content_cipher,
+    is_unsupported, key_transport,
 };
 use crate::{Decryption, SignatureCheck, SignatureStatus};
 
@@ -152,9 +152,59 @@ pub fn unsupported_digest(oid: &const_oid::ObjectIdentifier) -> String {
     )
 }
 
-fn encapsulated_content(signed: &cms::signed_data::SignedData) -> Option<Vec<u8>> {
+/// The bytes of the encapsulated content, when the message carries it.
+pub fn encapsulated_content(signed: &cms::signed_data::SignedData) -> Option<Vec<u8>> {
     let any = signed.encap_content_info.econtent.as_ref()?;
     any.decode_as::<der::asn1::OctetString>()
         .ok()
         .map(|octets| octets.as_bytes().to_vec())
+}
+
+/// What a signer's signature covers (RFC 5652 §5.4): the DER of its signed attributes, once
+/// they are checked (one message-digest, equal to the content's digest under `digest`; one
+/// content-type naming the encapsulated type; at most one signing-time, a Time), or the
+/// content itself when it has none. `hash` computes a digest, so that each engine uses its
+/// own library.
+pub fn signed_bytes(
+    info: &cms::signed_data::SignerInfo,
+    signed: &cms::signed_data::SignedData,
+    digest: crate::Digest,
+    content: &[u8],
+    hash: impl Fn(crate::Digest, &[u8]) -> Vec<u8>,
+) -> Result<Vec<u8>, SignatureStatus> {
+    use der::{Decode as _, Encode as _};
+    let malformed = |detail: String| Err(SignatureStatus::Malformed { detail });
+    let Some(attributes) = &info.signed_attrs else {
+        return Ok(content.to_vec());
+    };
+    let digests = attribute_values(attributes, crate::oids::MESSAGE_DIGEST);
+    let [value] = digests.as_slice() else {
+        return malformed(format!("{} message-digest attributes", digests.len()));
+    };
+    let Ok(claimed) = value.decode_as::<der::asn1::OctetString>() else {
+        return malformed("message-digest is not an OCTET STRING".into());
+    };
+    let types = attribute_values(attributes, crate::oids::CONTENT_TYPE);
+    let content_type_ok = matches!(types.as_slice(), [t] if t.decode_as::<der::asn1::ObjectIdentifier>().is_ok_and(|oid| oid == signed.encap_content_info.econtent_type));
+    if !content_type_ok {
+        return malformed("content-type attribute missing or wrong".into());
+    }
+    // RFC 5652 §11.3: at most one signing-time attribute, with one value, a Time.
+    match attribute_values(attributes, crate::oids::SIGNING_TIME).as_slice() {
+        [] => {}
+        [time] => {
+            let parsed = time
+                .to_der()
+                .ok()
+                .and_then(|der: Vec<u8>| x509_cert::time::Time::from_der(&der).ok());
+            if parsed.is_none() {
+                return malformed("signing-time is not a UTCTime or GeneralizedTime".into());
+            }
+        }
+        more => return malformed(format!("{} signing-time values", more.len())),
+    }
+    if claimed.as_bytes() != hash(digest, content).as_slice() {
+        return Err(SignatureStatus::DigestMismatch);
+    }
+    attributes.to_der().or_else(|e| malformed(e.to_string()))
 }

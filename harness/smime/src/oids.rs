@@ -40,6 +40,24 @@ pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
 pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
 /// id-RSASSA-PSS (RFC 4056 for CMS)
 pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+/// id-ecPublicKey (RFC 5480): an elliptic-curve public key, its curve in the parameters.
+pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+/// The NIST curve P-256 (secp256r1).
+pub const SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+/// The NIST curve P-384 (secp384r1).
+pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
+/// The NIST curve P-521 (secp521r1).
+pub const SECP521R1: Oid = Oid::new_unwrap("1.3.132.0.35");
+/// ECDSA with SHA-1 (RFC 3279).
+pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
+/// ECDSA with SHA-256, SHA-384 and SHA-512 (RFC 5758, for CMS RFC 5753/5754).
+pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+/// ECDSA with SHA-384.
+pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+/// ECDSA with SHA-512.
+pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
+/// Ed25519 (RFC 8410; in CMS RFC 8419).
+pub const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 /// id-RSAES-OAEP (RFC 3560 for CMS)
 pub const RSAES_OAEP: Oid = Oid::new_unwrap("1.2.840.113549.1.1.7");
 /// id-mgf1, the mask generation function of PSS and OAEP

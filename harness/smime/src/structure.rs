@@ -172,6 +172,12 @@ pub fn algorithm_name(oid: &ObjectIdentifier) -> String {
         oids::SHA224 => "SHA-224",
         oids::RSAES_OAEP => "RSAES-OAEP",
         oids::RSASSA_PSS => "RSASSA-PSS",
+        oids::EC_PUBLIC_KEY => "id-ecPublicKey",
+        oids::ECDSA_WITH_SHA1 => "ecdsa-with-SHA1",
+        oids::ECDSA_WITH_SHA256 => "ecdsa-with-SHA256",
+        oids::ECDSA_WITH_SHA384 => "ecdsa-with-SHA384",
+        oids::ECDSA_WITH_SHA512 => "ecdsa-with-SHA512",
+        oids::ED25519 => "Ed25519",
         _ => return oid.to_string(),
     };
     format!("{oid} ({name})")
@@ -418,6 +424,13 @@ pub enum SignatureScheme {
         /// The salt length in bytes.
         salt_len: usize,
     },
+    /// ECDSA (RFC 5753, RFC 5754) over the hash its algorithm names.
+    Ecdsa {
+        /// The hash of the signed bytes.
+        hash: Digest,
+    },
+    /// Ed25519 (RFC 8419): PureEdDSA over the signed attributes' DER, or the content.
+    Ed25519,
 }
 
 impl SignatureScheme {
@@ -426,6 +439,8 @@ impl SignatureScheme {
         match self {
             Self::Pkcs1v15 => SignatureKind::Pkcs1v15,
             Self::Pss { .. } => SignatureKind::Pss,
+            Self::Ecdsa { .. } => SignatureKind::Ecdsa,
+            Self::Ed25519 => SignatureKind::Ed25519,
         }
     }
 }
@@ -437,9 +452,18 @@ pub enum SignatureKind {
     Pkcs1v15,
     /// RSASSA-PSS (RFC 4056).
     Pss,
+    /// ECDSA over P-256, P-384 or P-521 (RFC 5753).
+    Ecdsa,
+    /// Ed25519 (RFC 8419).
+    Ed25519,
 }
 
-model::named!(SignatureKind { Pkcs1v15 => "rsa-pkcs1-v1.5", Pss => "rsa-pss" });
+model::named!(SignatureKind {
+    Pkcs1v15 => "rsa-pkcs1-v1.5",
+    Pss => "rsa-pss",
+    Ecdsa => "ecdsa",
+    Ed25519 => "ed25519",
+});
 
 impl SignatureKind {
     /// The algorithm as a message names it: its OID and common name.
@@ -447,6 +471,8 @@ impl SignatureKind {
         match self {
             Self::Pkcs1v15 => format!("{} (rsaEncryption)", oids::RSA_ENCRYPTION),
             Self::Pss => algorithm_name(&oids::RSASSA_PSS),
+            Self::Ecdsa => algorithm_name(&oids::EC_PUBLIC_KEY),
+            Self::Ed25519 => algorithm_name(&oids::ED25519),
         }
     }
 }
@@ -489,6 +515,22 @@ pub fn signature_scheme(info: &SignerInfo) -> Result<SignatureScheme, String> {
                 salt_len: usize::from(params.salt_len),
             })
         }
+        oids::ECDSA_WITH_SHA1 => Ok(SignatureScheme::Ecdsa { hash: Digest::Sha1 }),
+        oids::ECDSA_WITH_SHA256 => Ok(SignatureScheme::Ecdsa {
+            hash: Digest::Sha256,
+        }),
+        oids::ECDSA_WITH_SHA384 => Ok(SignatureScheme::Ecdsa {
+            hash: Digest::Sha384,
+        }),
+        oids::ECDSA_WITH_SHA512 => Ok(SignatureScheme::Ecdsa {
+            hash: Digest::Sha512,
+        }),
+        // RFC 5753 §2.1.1 once allowed the key's own algorithm, the hash taken from the digest
+        // algorithm.
+        oids::EC_PUBLIC_KEY => Ok(SignatureScheme::Ecdsa {
+            hash: supported_hash(&info.digest_alg.oid, "digest", "SignerInfo")?,
+        }),
+        oids::ED25519 => Ok(SignatureScheme::Ed25519),
         other => Err(format!(
             "{UNSUPPORTED} signature algorithm {} in SignerInfo",
             algorithm_name(&other)

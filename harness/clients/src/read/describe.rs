@@ -117,6 +117,7 @@ impl Reading {
                     *crlf_restored,
                 ),
                 Layer::Unchecked => words.unchecked(),
+                Layer::Ignored { form } => words.ignored(*form),
             }
         }
         let sentences = std::mem::take(&mut words.sentences);
@@ -303,6 +304,10 @@ impl Words<'_> {
             sentence.push_str("; the client does not know this digest and cannot vouch for it");
             self.note(Outcome::Warning, "digest-not-supported");
         }
+        // After the trust policy: a warning about the chain is the one a reader sees first.
+        if let Some(policy) = policy {
+            self.policy(policy, check.signing_time, &mut sentence);
+        }
         for objection in objections {
             sentence.push_str(&format!("; {}", objection.detail));
             self.text(objection.reason, objection.detail.clone());
@@ -312,9 +317,6 @@ impl Words<'_> {
                 Outcome::Warning
             };
             self.note(outcome, objection.reason);
-        }
-        if let Some(policy) = policy {
-            self.policy(policy, check.signing_time, &mut sentence);
         }
         self.sentences.push(sentence);
         let mut verdict = signature_verdict(form, check, policy, digest_known);
@@ -373,6 +375,16 @@ impl Words<'_> {
         self.sentences
             .push("clear-signed: signature not checked, signed part shown".to_owned());
         self.verdicts.push("clear-signed, not checked".to_owned());
+    }
+
+    fn ignored(&mut self, form: SignForm) {
+        self.text("signature", "ignored");
+        self.sentences.push(format!(
+            "{}-signed around an encrypted layer: signature ignored, as the client ignores one there",
+            form.name()
+        ));
+        self.verdicts
+            .push(format!("{}-signed, ignored", form.name()));
     }
 
     fn content(&mut self, content: &Content) {
@@ -548,6 +560,9 @@ fn chain_text(verdict: &ChainVerdict) -> String {
         ChainVerdict::UnknownCriticalExtension { subject, oid } => {
             format!("unknown-critical-extension ({subject}: {oid})")
         }
+        ChainVerdict::V1IntermediateCa { subject } => format!(
+            "v1-intermediate-ca ({subject} is a version 1 certificate used as a CA, RFC 5280 §6.1.4(k))"
+        ),
         ChainVerdict::Malformed { detail } => format!("malformed-certificate ({detail})"),
     }
 }

@@ -544,3 +544,24 @@ pub(super) fn restore_ca(world: &mut World, ca: &model::CaName, from: &str) -> S
     super::km::note_divergence(world, &mut record, &attached)?;
     Ok(record)
 }
+
+/// Grants a certificate-template permission on an enterprise CA (KM-17); the KM server's
+/// next request no longer lacks it.
+pub(super) fn grant_template_permission(
+    world: &mut World,
+    ca: &CaName,
+    permission: ::pki::TemplatePermission,
+) -> StepResult {
+    let mut record = new_record(world, format!("admin@{ca}"));
+    if !world.pki.cas.contains_key(ca) {
+        return Err(StepError::missing(Thing::Ca, ca));
+    }
+    let grant = (ca.clone(), permission);
+    if !world.granted_templates.contains(&grant) {
+        world.granted_templates.push(grant);
+    }
+    record
+        .details
+        .push(Detail::text("permission", permission.name()));
+    Ok(record)
+}

@@ -1,8 +1,9 @@
 //! Host administration: installing parts (Certificate Services, Web Enrollment Support,
-//! fixes) and upgrading an NT 4.0 CA host to Windows 2000 (OPS-03).
+//! fixes), two-way trusts between domains (KM-03) and upgrading an NT 4.0 CA host to Windows
+//! 2000 (OPS-03).
 
 use model::{Named, Outcome};
-use report::Detail;
+use report::{Detail, Record};
 
 use super::new_record;
 use crate::error::{StepError, StepResult, Thing};
@@ -87,4 +88,19 @@ pub(super) fn install_part(
     }
     record.details.push(Detail::text("installed", part.name()));
     Ok(record)
+}
+
+/// Sets up a two-way trust between two domains (KM-03).
+pub(super) fn add_trust(world: &mut World, domain: &str, with: &str) -> Record {
+    let mut record = new_record(world, format!("admin@{domain}"));
+    if !world.two_way_trust(domain, with) {
+        world
+            .added_trusts
+            .push((domain.to_owned(), with.to_owned()));
+    }
+    record.details.push(Detail::text(
+        "trust",
+        format!("{domain} ↔ {with}, both ways"),
+    ));
+    record
 }

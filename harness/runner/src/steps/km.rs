@@ -105,7 +105,14 @@ fn km_context_parts<'w>(
             .scenario
             .topology
             .ca(&ca_name)
-            .map(|spec| spec.missing_template_permissions.clone())
+            .map(|spec| {
+                let granted = &world.granted_templates;
+                spec.missing_template_permissions
+                    .iter()
+                    .copied()
+                    .filter(|permission| !granted.contains(&(ca_name.clone(), *permission)))
+                    .collect()
+            })
             .unwrap_or_default(),
         _ => Vec::new(),
     };
@@ -181,7 +188,7 @@ fn v3_facts<'w>(world: &'w World, km: &KmName) -> Result<V3Facts<'w>, StepError>
         km_domain: topology.domain(&km_host.domain),
         ca_host,
         ca_domain: topology.domain(&ca_host.domain),
-        two_way_trust: topology.two_way_trust(&km_host.domain, &ca_host.domain),
+        two_way_trust: world.two_way_trust(&km_host.domain, &ca_host.domain),
         ca_name: ca_spec.name.as_str(),
         ca_kind: ca.setup().kind,
         ca_pending: ca.is_pending() || !complete,
@@ -616,6 +623,28 @@ pub(super) fn lose_keys(world: &mut World, user: &UserName) -> StepResult {
     Ok(record)
 }
 
+/// A user moves to another mail client; the keys and certificates the old one held move with
+/// the user, as an upgrade in place keeps the security file.
+pub(super) fn change_client(
+    world: &mut World,
+    user: &UserName,
+    persona: clients::Persona,
+    strength: clients::Strength,
+) -> StepResult {
+    let mut record = new_record(world, user.to_string());
+    let client = world.clients.user_mut(user)?;
+    record.details.push(Detail::text(
+        "client",
+        format!("{} → {}", client.persona.name(), persona.name()),
+    ));
+    record
+        .details
+        .push(Detail::text("strength", strength.name()));
+    client.persona = persona;
+    client.strength = strength;
+    Ok(record)
+}
+
 pub(super) fn set_mode(world: &mut World, km: &KmName, mode: km::EnrollmentMode) -> StepResult {
     let record = new_record(world, format!("admin@{km}"));
     if !world.km.servers.contains_key(km) {
@@ -864,15 +893,9 @@ pub(super) fn move_user(world: &mut World, user: &UserName, site: &model::SiteNa
     let old_km = world.km.km_for(user);
     world.km.sites.insert(user.clone(), site.clone());
     let new_km = world.km.km_for(user);
-    let dn = format!(
-        "/o={}/ou={site}/cn=Recipients/cn={}",
-        world.scenario.topology.organisation,
-        world
-            .scenario
-            .topology
-            .user(user)
-            .map_or(user.as_str(), |spec| spec.display_name.as_str())
-    );
+    let dn = world
+        .km
+        .mailbox_dn(&world.scenario.topology.organisation, site, user);
     world.km.directory.rename_mailbox(user, dn);
     record.details.push(Detail::text(
         "from",

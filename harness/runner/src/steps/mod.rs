@@ -53,6 +53,11 @@ fn dispatch(world: &mut World, action: &Action) -> StepResult {
         Action::Enroll { km, user, token } => km::enroll(world, km.as_ref(), user, *token),
         Action::Recover { km, user } => km::recover(world, km.as_ref(), user),
         Action::LoseKeys { user } => km::lose_keys(world, user),
+        Action::ChangeClient {
+            user,
+            persona,
+            strength,
+        } => km::change_client(world, user, *persona, *strength),
         Action::SetEnrollmentMode { km, mode } => km::set_mode(world, km, *mode),
         Action::RenewAll { km } => km::renew_all(world, km),
         Action::RevokeUser { km, user } => km::revoke_user(world, km.as_ref(), user),
@@ -112,9 +117,13 @@ fn dispatch(world: &mut World, action: &Action) -> StepResult {
         }
         Action::BackupCa { ca, name } => ca::backup_ca(world, ca, name),
         Action::RestoreCa { ca, from } => ca::restore_ca(world, ca, from),
+        Action::GrantTemplatePermission { ca, permission } => {
+            ca::grant_template_permission(world, ca, *permission)
+        }
         // Hosts.
         Action::UpgradeCa { ca } => host::upgrade_ca(world, ca),
         Action::InstallPart { host, part } => host::install_part(world, host, part),
+        Action::AddTrust { domain, with } => Ok(host::add_trust(world, domain, with)),
         // Mail.
         Action::Send(send_step) => mail::send(world, send_step),
         Action::Read {
@@ -205,7 +214,8 @@ fn flow(world: &World, action: &Action) -> Option<Flow> {
         | Action::PublishCrl { ca }
         | Action::BackupCa { ca, .. }
         | Action::RestoreCa { ca, .. }
-        | Action::UpgradeCa { ca } => Flow::new(admin, ca.as_str()),
+        | Action::UpgradeCa { ca }
+        | Action::GrantTemplatePermission { ca, .. } => Flow::new(admin, ca.as_str()),
         Action::RequestCertificate { ca, user, .. } => Flow::new(
             user.as_ref().map_or(admin, |user| user.as_str()),
             ca.as_str(),
@@ -215,11 +225,12 @@ fn flow(world: &World, action: &Action) -> Option<Flow> {
             scenario::RootStore::User(user) => Flow::new(ca.as_str(), user.as_str()),
             scenario::RootStore::Host(host) => Flow::new(ca.as_str(), host.as_str()),
         },
-        Action::LoseKeys { user } | Action::MoveUser { user, .. } => {
-            Flow::new(user.as_str(), user.as_str())
-        }
+        Action::LoseKeys { user }
+        | Action::MoveUser { user, .. }
+        | Action::ChangeClient { user, .. } => Flow::new(user.as_str(), user.as_str()),
         Action::Sectool { user, .. } => Flow::new(admin, user.as_str()),
         Action::InstallPart { host, .. } => Flow::new(admin, host.as_str()),
+        Action::AddTrust { domain, with } => Flow::new(domain.as_str(), with.as_str()),
     })
 }
 

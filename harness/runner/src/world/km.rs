@@ -19,6 +19,8 @@ pub(crate) struct Km {
     pub(crate) sites: BTreeMap<UserName, SiteName>,
     /// The last token the administrator received for each user.
     pub(crate) tokens: BTreeMap<UserName, Token>,
+    /// Each user's display name, which names the mailbox.
+    pub(crate) display_names: BTreeMap<UserName, String>,
 }
 
 impl Km {
@@ -41,7 +43,26 @@ impl Km {
                 .map(|user| (user.name.clone(), user.site.clone()))
                 .collect(),
             tokens: BTreeMap::new(),
+            display_names: topology
+                .users
+                .iter()
+                .map(|user| (user.name.clone(), user.display_name.clone()))
+                .collect(),
         }
+    }
+
+    /// The distinguished name of `user`'s mailbox in `site`, under its display name.
+    pub(crate) fn mailbox_dn(
+        &self,
+        organisation: &str,
+        site: &SiteName,
+        user: &UserName,
+    ) -> String {
+        let display_name = self
+            .display_names
+            .get(user)
+            .map_or(user.as_str(), String::as_str);
+        format!("/o={organisation}/ou={site}/cn=Recipients/cn={display_name}")
     }
 
     /// The installed KM server named `km`.

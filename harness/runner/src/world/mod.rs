@@ -56,6 +56,10 @@ pub struct World {
     pub(crate) live: Option<Live>,
     /// The number of the step running, 0 while the topology is installed.
     pub(crate) step: usize,
+    /// Two-way trusts set up by steps, beside those the topology declares.
+    pub(crate) added_trusts: Vec<(String, String)>,
+    /// Certificate-template permissions granted by steps on each CA (KM-17).
+    pub(crate) granted_templates: Vec<(CaName, ::pki::TemplatePermission)>,
 }
 
 /// A backup taken by a step.
@@ -104,6 +108,8 @@ impl World {
             clients: Clients::new(&scenario, options),
             live: None,
             step: 0,
+            added_trusts: Vec::new(),
+            granted_templates: Vec::new(),
             scenario: Arc::clone(&scenario),
         };
         world.mail.date_deliveries(world.clock.now());
@@ -118,6 +124,15 @@ impl World {
             records.push(world.open_to_live_clients(options)?);
         }
         Ok((world, records))
+    }
+
+    /// Whether two domains have a two-way trust, declared or set up since (KM-03).
+    pub(crate) fn two_way_trust(&self, a: &str, b: &str) -> bool {
+        self.scenario.topology.two_way_trust(a, b)
+            || self.added_trusts.iter().any(|(x, y)| {
+                (x.eq_ignore_ascii_case(a) && y.eq_ignore_ascii_case(b))
+                    || (x.eq_ignore_ascii_case(b) && y.eq_ignore_ascii_case(a))
+            })
     }
 
     /// How the scenario describes the CA named `ca`.

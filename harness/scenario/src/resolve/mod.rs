@@ -327,8 +327,19 @@ pub(crate) fn resolve(
         })
         .filter_map(|step| step.table.text("user").map(|user| user.value.to_owned()))
         .collect();
+    let mut domain_names: Vec<String> = domains.iter().map(|d| d.name.clone()).collect();
+    for host in &hosts {
+        if !domain_names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&host.domain))
+        {
+            domain_names.push(host.domain.clone());
+        }
+    }
+    let domain_names = Names::from(domain_names);
     let context = steps::StepContext {
         km_names: &km_names,
+        domain_names: &domain_names,
         site_names: &site_names,
         moving_users: &moving_users,
         user_names: &user_names,
@@ -672,14 +683,19 @@ fn resolve_cas(
                 faults.push(fault);
             }
         }
-        if !faults.is_empty() && (kind != CaKind::ThirdParty || role != Some(CaRole::Root)) {
+        // A third-party root may have any fault (CA-09); a subordinate only a version 1
+        // certificate from its parent (MSG-08's path validation).
+        let allowed = (kind == CaKind::ThirdParty && role == Some(CaRole::Root))
+            || (matches!(role, Some(CaRole::Subordinate { .. }))
+                && faults == [CaFault::NotWellFormed]);
+        if !faults.is_empty() && !allowed {
             r.problem_with_help(
                 table.span.clone(),
                 format!(
                     "CA `{}` has faults but is not a third-party root",
                     name.value
                 ),
-                "faults reproduce broken third-party roots (CA-09)",
+                "faults reproduce broken third-party roots (CA-09); a subordinate may have only \"not-well-formed\", a version 1 certificate",
             );
         }
         let mut templates = Vec::new();

@@ -190,3 +190,10 @@ pub(super) fn trust_list(s: &mut StepResolver<'_, '_>, kind: ActionKind) -> Opti
         }
     })
 }
+
+pub(super) fn grant_template_permission(s: &mut StepResolver<'_, '_>) -> Option<Action> {
+    let ca = s.ca("ca")?;
+    let permission =
+        s.r.choose(&s.table.text("permission")?, "template permission")?;
+    Some(Action::GrantTemplatePermission { ca, permission })
+}

@@ -32,3 +32,22 @@ pub(super) fn install_part(s: &mut StepResolver<'_, '_>) -> Option<Action> {
         }
     })
 }
+
+pub(super) fn add_trust(s: &mut StepResolver<'_, '_>) -> Option<Action> {
+    let domain = s.table.text("domain")?;
+    let with = s.table.text("with")?;
+    let known = s.r.reference(&domain, "domain", s.context.domain_names)
+        & s.r.reference(&with, "domain", s.context.domain_names);
+    if known && domain.value.eq_ignore_ascii_case(with.value) {
+        s.r.problem_with_help(
+            with.span.clone(),
+            format!("`{}` is the same domain", with.value),
+            "a trust joins two different domains",
+        );
+        return None;
+    }
+    known.then(|| Action::AddTrust {
+        domain: domain.value.to_owned(),
+        with: with.value.to_owned(),
+    })
+}

@@ -71,6 +71,36 @@ pub(super) fn lose_keys(s: &mut StepResolver<'_, '_>) -> Option<Action> {
     })
 }
 
+pub(super) fn change_client(s: &mut StepResolver<'_, '_>) -> Option<Action> {
+    let user = s.user("user")?;
+    let client = s.table.text("client")?;
+    let persona: clients::Persona = s.r.choose(&client, "client")?;
+    let strength =
+        s.r.optional_or(s.table, "strength", "strength", clients::Strength::High)?;
+    let profile = persona.profile();
+    if profile.smime_encryption && profile.sending_ciphers(strength).is_empty() {
+        let at = s
+            .table
+            .text("strength")
+            .map_or(client.span, |value| value.span);
+        s.r.problem_with_help(
+            at,
+            format!(
+                "{} has no {} build",
+                profile.name,
+                model::Named::name(strength)
+            ),
+            "its ciphers are all stronger than 40 bits; remove `strength`",
+        );
+        return None;
+    }
+    Some(Action::ChangeClient {
+        user,
+        persona,
+        strength,
+    })
+}
+
 pub(super) fn set_enrollment_mode(s: &mut StepResolver<'_, '_>) -> Option<Action> {
     Some({
         let km = s.km("km_server")?;
