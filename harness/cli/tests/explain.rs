@@ -30,6 +30,19 @@ fn every_cause_the_suite_produces_is_explained_and_every_explanation_reproduces(
     assert!(produced >= 70, "{summary}");
 }
 
+/// `kmlab explain --check` over the scenarios folder `scenarios`, run in `dir`.
+fn check_folder(scenarios: &Path, dir: &Path) -> std::process::Output {
+    kmlab(
+        &[
+            "explain",
+            "--check",
+            "--scenarios",
+            scenarios.to_str().unwrap(),
+        ],
+        dir,
+    )
+}
+
 fn copy_folder(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -54,15 +67,7 @@ fn a_scenario_that_stops_producing_an_explained_cause_fails_the_check() {
         .unwrap()
         .replace("lifetime = \"5y\"", "lifetime = \"5y\"\nvalidity_units = 2");
     std::fs::write(&path, source).unwrap();
-    let output = kmlab(
-        &[
-            "explain",
-            "--check",
-            "--scenarios",
-            scenarios.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let output = check_folder(&scenarios, dir.path());
     let stdout = text(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -94,15 +99,7 @@ fn a_fix_scenario_that_no_longer_fixes_and_a_fix_with_nothing_after_it_fail_the_
     let source = std::fs::read_to_string(&cross).unwrap();
     let cut = source.rfind("\n[[step]]\naction = \"enable-v3\"").unwrap();
     std::fs::write(&cross, &source[..cut]).unwrap();
-    let output = kmlab(
-        &[
-            "explain",
-            "--check",
-            "--scenarios",
-            scenarios.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let output = check_folder(&scenarios, dir.path());
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
