@@ -446,9 +446,11 @@ mod tests {
         assert_eq!(thunderbird.sha1_signatures, Sha1Signatures::Refuse);
         assert_eq!(thunderbird.date_tolerance, Some(ONE_HOUR));
         assert!(!thunderbird.checks_signature_around_encryption);
+        assert!(!thunderbird.signature_schemes.contains(&SignatureKind::Ed25519));
         let as_modern = Profile {
             persona: Persona::Modern,
             name: "modern",
+            signature_schemes: modern.signature_schemes,
             sha1_signatures: modern.sha1_signatures,
             date_tolerance: modern.date_tolerance,
             checks_signature_around_encryption: modern.checks_signature_around_encryption,
