@@ -456,7 +456,11 @@ mod tests {
         assert_eq!(thunderbird.sha1_signatures, Sha1Signatures::Refuse);
         assert_eq!(thunderbird.date_tolerance, Some(ONE_HOUR));
         assert!(!thunderbird.checks_signature_around_encryption);
-        assert_eq!(thunderbird.signature_schemes, NSS_SIGNATURES);
+        assert!(
+            !thunderbird
+                .signature_schemes
+                .contains(&SignatureKind::Ed25519)
+        );
         let as_modern = Profile {
             persona: Persona::Modern,
             name: "modern",

@@ -13,9 +13,9 @@
 //! crate that links OpenSSL.
 //!
 //! Parsing a PKCS #8 key through OpenSSL 3's decoders costs about as much as a 1024-bit
-//! signature, so an engine keeps every private key, certificate and recipient public key it has
-//! parsed, keyed by the exact DER bytes it was given (two different encodings never share an
-//! entry), for as long as it lives: a run's users sign and read many messages with the same keys.
+//! signature, so an engine keeps every private key and recipient public key it has parsed, keyed
+//! by the exact DER bytes it was given (two different encodings never share an entry), for as
+//! long as it lives: a run's users sign and read many messages with the same keys.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -49,7 +49,6 @@ pub struct OpensslEngine {
     // Dropping the provider unloads it; holding it keeps RC2 available to every call.
     _legacy: Provider,
     private_keys: Parsed<PKey<Private>>,
-    certificates: Parsed<X509>,
     recipient_keys: Parsed<Rsa<Public>>,
 }
 
@@ -110,15 +109,14 @@ impl OpensslEngine {
         Ok(Self {
             _legacy: legacy,
             private_keys: Parsed::new(),
-            certificates: Parsed::new(),
             recipient_keys: Parsed::new(),
         })
     }
 
+    /// Certificates are parsed on every call: an OpenSSL `X509` takes several KiB, a load run
+    /// has thousands of users, and parsing one costs a small part of a decryption.
     fn certificate(&self, der: &CertificateDer) -> Result<X509, EngineError> {
-        self.certificates.get_or_parse(der.as_bytes(), |der| {
-            X509::from_der(der).map_err(|e| unusable("certificate", e))
-        })
+        X509::from_der(der.as_bytes()).map_err(|e| unusable("certificate", e))
     }
 
     fn private_key(&self, der: &PrivateKeyDer) -> Result<PKey<Private>, EngineError> {
