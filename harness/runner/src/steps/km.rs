@@ -635,7 +635,13 @@ pub(super) fn change_client(
     let client = world.clients.user_mut(user)?;
     record.details.push(Detail::text(
         "client",
-        format!("{} → {}", client.persona.name(), persona.name()),
+        format!(
+            "{} ({}) → {} ({})",
+            client.persona.name(),
+            client.strength.name(),
+            persona.name(),
+            strength.name()
+        ),
     ));
     record
         .details
