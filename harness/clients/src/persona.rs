@@ -121,9 +121,6 @@ pub struct Profile {
     /// Content ciphers it can decrypt, strongest first; its SMIMECapabilities and, cut to
     /// its strength, the ciphers it may send with.
     pub ciphers: &'static [Cipher],
-    /// Ciphers it opens but neither announces nor sends with (none of the built-in profiles
-    /// has any today; a profile that read what it cannot build would list it here).
-    pub reads_also: &'static [Cipher],
     /// The ciphers it assumes a correspondent reads when it has seen no SMIMECapabilities
     /// from them (RFC 2633 §2.7.1: Triple DES, else RC2/40; RFC 2311: RC2/40; RFC 5751:
     /// AES-128).
@@ -187,16 +184,6 @@ impl Profile {
     pub fn readable_ciphers(&self, strength: Strength) -> Vec<Cipher> {
         self.sending_ciphers(strength)
     }
-
-    /// Every cipher a build at `strength` opens: the ones it announces, then those it only
-    /// reads (which kmlab's senders never choose, so they are not announced either).
-    pub fn opened_ciphers(&self, strength: Strength) -> Vec<Cipher> {
-        let mut ciphers = self.readable_ciphers(strength);
-        if strength == Strength::High {
-            ciphers.extend_from_slice(self.reads_also);
-        }
-        ciphers
-    }
 }
 
 /// The RSA key size a user's keys have unless the scenario says otherwise.
@@ -251,7 +238,6 @@ const MODERN: Profile = Profile {
     smime_encryption: true,
     legacy_security: false,
     ciphers: TODAYS_CIPHERS,
-    reads_also: &[],
     unknown_capabilities: &[Cipher::Aes128Cbc],
     digests: &[Digest::Sha512, Digest::Sha384, Digest::Sha256, Digest::Sha1],
     signing_digest: Digest::Sha256,
@@ -282,7 +268,6 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: false,
         legacy_security: true,
         ciphers: &[],
-        reads_also: &[],
         unknown_capabilities: &[],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -310,7 +295,6 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: true,
         ciphers: LEGACY_CIPHERS,
-        reads_also: &[],
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -338,7 +322,6 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: true,
         ciphers: LEGACY_CIPHERS,
-        reads_also: &[],
         unknown_capabilities: &[Cipher::DesEde3Cbc, Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,
@@ -366,7 +349,6 @@ pub const PROFILES: &[Profile] = &[
         smime_encryption: true,
         legacy_security: false,
         ciphers: LEGACY_CIPHERS,
-        reads_also: &[],
         unknown_capabilities: &[Cipher::Rc2Cbc40],
         digests: &[Digest::Sha1],
         signing_digest: Digest::Sha1,

@@ -308,7 +308,7 @@ pub fn read(raw: &[u8], reader: &Reader<'_>) -> Reading {
                     } else if match &summary.cipher {
                         Ok(cipher) => !reader
                             .profile
-                            .opened_ciphers(reader.strength)
+                            .readable_ciphers(reader.strength)
                             .contains(cipher),
                         Err(reason) => is_unsupported(reason),
                     } {

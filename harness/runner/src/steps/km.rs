@@ -13,7 +13,7 @@ use smime::{CallContext, Decryption, EnvelopeRequest, Recipient};
 use super::{new_record, refuse};
 use crate::book::certificate_line;
 use crate::error::{StepError, StepResult, Thing};
-use crate::world::{Backup, KeyKind, World, database_path};
+use crate::world::{Backup, KeyKind, RewrittenBy, World, database_path};
 
 /// Records a KM refusal: `refused`, or `error <id>` when the product has an identifier for it.
 fn refused(mut record: Record, refusal: &Refusal) -> Record {
@@ -899,9 +899,14 @@ pub(super) fn move_user(world: &mut World, user: &UserName, site: &model::SiteNa
     let old_km = world.km.km_for(user);
     world.km.sites.insert(user.clone(), site.clone());
     let new_km = world.km.km_for(user);
-    let dn = world
-        .km
-        .mailbox_dn(&world.scenario.topology.organisation, site, user);
+    let topology = &world.scenario.topology;
+    let dn = crate::world::mailbox_dn(
+        &topology.organisation,
+        site,
+        topology
+            .user(user)
+            .map_or(user.as_str(), |spec| spec.display_name.as_str()),
+    );
     world.km.directory.rename_mailbox(user, dn);
     record.details.push(Detail::text(
         "from",
@@ -971,9 +976,13 @@ pub(super) fn sectool(
                 match opened {
                     Some(content) => {
                         let step = world.step;
-                        world
-                            .mail
-                            .rewrite_by_sectool(step, user, id, rebuild(&headers, &content));
+                        world.mail.rewrite(
+                            RewrittenBy::Sectool,
+                            step,
+                            user,
+                            id,
+                            rebuild(&headers, &content),
+                        );
                         processed.push(format!("{label}: decrypted"));
                     }
                     None => skipped.push(format!("{label}: no key opens it")),
@@ -1013,9 +1022,13 @@ pub(super) fn sectool(
                         .envelope(&request, &context, &mut world.mail.rng)?;
                 let entity = pkcs7_mime_entity(&enveloped, SmimeType::EnvelopedData);
                 let step = world.step;
-                world
-                    .mail
-                    .rewrite_by_sectool(step, user, id, rebuild(&headers, &entity));
+                world.mail.rewrite(
+                    RewrittenBy::Sectool,
+                    step,
+                    user,
+                    id,
+                    rebuild(&headers, &entity),
+                );
                 processed.push(format!("{label}: encrypted to enc#{}", key.generation));
             }
         }

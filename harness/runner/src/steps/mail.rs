@@ -17,7 +17,7 @@ use smime::{CallContext, CmsDer, Engine, EngineError, IdentifierKind, Recipient}
 use super::{new_record, refuse};
 use crate::error::{StepError, StepResult};
 use crate::reading::{algorithm_text, cipher_text, describe_reading, record_detail};
-use crate::world::{Delivered, SPOOL, SentMessage, World};
+use crate::world::{Delivered, RewrittenBy, SPOOL, SentMessage, World};
 
 pub(super) fn send(world: &mut World, step: &SendStep) -> StepResult {
     send_as(world, step, None)
@@ -724,7 +724,9 @@ pub(super) fn alter_message(
                     .push(Detail::text("difference", difference.to_string()));
             }
             let step = world.step;
-            world.mail.alter(step, user, stored.id, changed);
+            world
+                .mail
+                .rewrite(RewrittenBy::Transit, step, user, stored.id, changed);
         }
         None => {
             record.outcome = Outcome::Refused;

@@ -19,8 +19,6 @@ pub(crate) struct Km {
     pub(crate) sites: BTreeMap<UserName, SiteName>,
     /// The last token the administrator received for each user.
     pub(crate) tokens: BTreeMap<UserName, Token>,
-    /// Each user's display name, which names the mailbox.
-    pub(crate) display_names: BTreeMap<UserName, String>,
 }
 
 impl Km {
@@ -28,10 +26,7 @@ impl Km {
         let topology = &scenario.topology;
         let mut directory = Directory::default();
         for spec in &topology.users {
-            let mailbox_dn = format!(
-                "/o={}/ou={}/cn=Recipients/cn={}",
-                topology.organisation, spec.site, spec.display_name
-            );
+            let mailbox_dn = mailbox_dn(&topology.organisation, &spec.site, &spec.display_name);
             directory.add_mailbox(spec.name.clone(), mailbox_dn, spec.email.clone());
         }
         Self {
@@ -43,26 +38,7 @@ impl Km {
                 .map(|user| (user.name.clone(), user.site.clone()))
                 .collect(),
             tokens: BTreeMap::new(),
-            display_names: topology
-                .users
-                .iter()
-                .map(|user| (user.name.clone(), user.display_name.clone()))
-                .collect(),
         }
-    }
-
-    /// The distinguished name of `user`'s mailbox in `site`, under its display name.
-    pub(crate) fn mailbox_dn(
-        &self,
-        organisation: &str,
-        site: &SiteName,
-        user: &UserName,
-    ) -> String {
-        let display_name = self
-            .display_names
-            .get(user)
-            .map_or(user.as_str(), String::as_str);
-        format!("/o={organisation}/ou={site}/cn=Recipients/cn={display_name}")
     }
 
     /// The installed KM server named `km`.
@@ -113,4 +89,9 @@ impl Km {
 /// The database file of a KM server.
 pub(crate) fn database_path(dir: &Path, km: &str) -> PathBuf {
     dir.join(format!("{km}.sqlite"))
+}
+
+/// The distinguished name of the mailbox of the user called `display_name` in `site`.
+pub(crate) fn mailbox_dn(organisation: &str, site: &SiteName, display_name: &str) -> String {
+    format!("/o={organisation}/ou={site}/cn=Recipients/cn={display_name}")
 }

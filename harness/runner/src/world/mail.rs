@@ -50,6 +50,16 @@ pub(crate) struct Mail {
     pub(crate) rewrites: Vec<Rewrite>,
 }
 
+/// What rewrote a mailbox copy: the security tool, whose copy replaces the sink's, or a
+/// change in transit, which leaves the sink's copy as it was received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RewrittenBy {
+    /// `sectool`.
+    Sectool,
+    /// `alter-message`.
+    Transit,
+}
+
 /// One mailbox copy a step rewrote.
 #[derive(Debug, Clone)]
 pub(crate) struct Rewrite {
@@ -89,39 +99,27 @@ impl Mail {
             .set_clock(Arc::new(sink::FixedClock(since_epoch)));
     }
 
-    /// Puts `data` in `user`'s mailbox in place of message `id` as the security tool left it,
-    /// and remembers the copy.
-    pub(crate) fn rewrite_by_sectool(
+    /// Puts `data` in `user`'s mailbox in place of message `id`, as `by` left it, and
+    /// remembers the copy for the artifacts.
+    pub(crate) fn rewrite(
         &mut self,
+        by: RewrittenBy,
         step: usize,
         user: &UserName,
         id: sink::MessageId,
         data: Vec<u8>,
     ) {
-        self.remember(step, user, id, &data);
-        self.mailbox_overrides.insert((user.clone(), id), data);
-    }
-
-    /// Puts `data` in `user`'s mailbox in place of message `id` as changed in transit, and
-    /// remembers the copy.
-    pub(crate) fn alter(
-        &mut self,
-        step: usize,
-        user: &UserName,
-        id: sink::MessageId,
-        data: Vec<u8>,
-    ) {
-        self.remember(step, user, id, &data);
-        self.altered.insert((user.clone(), id), data);
-    }
-
-    fn remember(&mut self, step: usize, user: &UserName, id: sink::MessageId, data: &[u8]) {
         self.rewrites.push(Rewrite {
             step,
             user: user.clone(),
             id,
-            data: Arc::from(data),
+            data: Arc::from(data.as_slice()),
         });
+        let copies = match by {
+            RewrittenBy::Sectool => &mut self.mailbox_overrides,
+            RewrittenBy::Transit => &mut self.altered,
+        };
+        copies.insert((user.clone(), id), data);
     }
 
     /// A user's inbox as their client sees it: what the sink delivered, with any message the

@@ -24,9 +24,9 @@ use report::Record;
 use scenario::Scenario;
 
 pub(crate) use self::clients::{Clients, KeyKind};
-pub(crate) use self::km::{Km, database_path};
+pub(crate) use self::km::{Km, database_path, mailbox_dn};
 pub(crate) use self::live::{Live, Waited};
-pub(crate) use self::mail::{Delivered, Mail, SPOOL, SentMessage};
+pub(crate) use self::mail::{Delivered, Mail, RewrittenBy, SPOOL, SentMessage};
 pub(crate) use self::pki::Pki;
 use crate::error::{StepError, Thing};
 use crate::{RunError, RunOptions};
